@@ -1,0 +1,50 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "batchcore",
+    products: [
+        // The engine with its C API: libbatchcore.so.
+        .library(name: "batchcore", type: .dynamic, targets: ["BatchCoreC"]),
+        // Bundled plugins, built next to libbatchcore.so where the engine finds them.
+        .library(name: "batchcore-text", type: .dynamic, targets: ["TextPlugin"]),
+        .executable(name: "batchhost", targets: ["batchhost"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // The public C headers (include/) as a Clang module, plus small shims.
+        .target(name: "CBatchCore", path: "Sources/CBatchCore"),
+        .target(
+            name: "BatchCore",
+            dependencies: ["CBatchCore"],
+            path: "Sources/BatchCore"
+        ),
+        .target(
+            name: "BatchCoreC",
+            dependencies: ["BatchCore", "CBatchCore"],
+            path: "Sources/BatchCoreC"
+        ),
+        .executableTarget(
+            name: "batchhost",
+            dependencies: [
+                "BatchCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/batchhost"
+        ),
+        .target(
+            name: "TextPlugin",
+            path: "plugins/text",
+            publicHeadersPath: ".",
+            cSettings: [.headerSearchPath("../../include")],
+            linkerSettings: [.linkedLibrary("crypto")]
+        ),
+        .testTarget(
+            name: "BatchCoreTests",
+            dependencies: ["BatchCore"],
+            path: "Tests/BatchCoreTests"
+        ),
+    ]
+)

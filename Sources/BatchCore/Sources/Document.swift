@@ -1,0 +1,31 @@
+/// A document to process: where it comes from and how it is named.
+public struct Document: Sendable, Equatable {
+    /// Unique name within the batch (the path for file sources, the manifest's "id").
+    public var id: String
+    /// The file to read; nil for documents that carry no file.
+    public var path: String?
+    /// A JSON object as text ("{}" when none).
+    public var metadata: String
+
+    public init(id: String, path: String?, metadata: String = "{}") {
+        self.id = id
+        self.path = path
+        self.metadata = metadata
+    }
+}
+
+/// Where documents come from. Sources are read lazily while the batch runs,
+/// so a batch never holds all its documents in memory.
+public protocol DocumentSource: Sendable {
+    /// Number of documents, when known before reading (validated sources).
+    var knownCount: Int? { get }
+    /// A fresh iterator over the documents, in a stable order. Errors found
+    /// while reading (a vanished directory, a line that no longer parses) are
+    /// thrown; the batch records them and goes on with the next source.
+    func makeIterator() throws -> any DocumentIterator
+}
+
+public protocol DocumentIterator: AnyObject {
+    /// The next document, nil at the end.
+    func next() throws -> Document?
+}

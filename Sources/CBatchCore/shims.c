@@ -1,0 +1,1 @@
+/* The module is header-only; SwiftPM wants one source file. */

@@ -1,0 +1,307 @@
+/*
+ * batchcore.h — the host API of libbatchcore.
+ *
+ * Conventions (see README, "C API"):
+ *  - Every function returns int: 0 on success, a negative BC_E* code on
+ *    failure. The message of the last failure on the calling thread is
+ *    bc_error_message(); it is never NULL.
+ *  - Out-parameters come first; a callback's `void *user_data` comes last.
+ *  - Ownership is stated on every function. Strings the library hands out
+ *    are either freed with bc_free() or documented as borrowed, with how long
+ *    they live.
+ *  - Thread annotations: [thread-safe] may be called from any thread at any
+ *    time; [one at a time] from any thread, but not concurrently for the same
+ *    handle.
+ *  - Structs that may grow start with `uint32_t struct_size`: the caller sets
+ *    it to sizeof(struct) and the library reads or writes no further.
+ */
+#ifndef BATCHCORE_H
+#define BATCHCORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "batchcore_plugin.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Versions --------------------------------------------------------- */
+
+#define BC_VERSION_MAJOR 0
+#define BC_VERSION_MINOR 1
+#define BC_VERSION_PATCH 0
+/* MAJOR * 10000 + MINOR * 100 + PATCH */
+#define BC_VERSION_NUMBER (BC_VERSION_MAJOR * 10000 + BC_VERSION_MINOR * 100 + BC_VERSION_PATCH)
+
+/* [thread-safe] The library's version as "MAJOR.MINOR.PATCH". Static. */
+const char *bc_version_string(void);
+
+/* [thread-safe] The library's BC_VERSION_NUMBER, to compare with the header's. */
+int bc_version_number(void);
+
+/* ---- Errors ----------------------------------------------------------- */
+
+#define BC_OK 0
+#define BC_ERROR (-1)     /* unspecified failure */
+#define BC_EINVAL (-2)    /* invalid argument (NULL handle, bad enum, ...) */
+#define BC_EOPTION (-3)   /* unknown option key or invalid option value */
+#define BC_ENOTFOUND (-4) /* file, directory, processor or stage not found */
+#define BC_EPLUGIN (-5)   /* plugin could not be loaded or refused to start */
+#define BC_EABI (-6)      /* plugin built for another ABI version */
+#define BC_EINPUT (-7)    /* malformed input (manifest, list) */
+#define BC_ESTATE (-8)    /* not allowed in the handle's current state */
+#define BC_ETIMEOUT (-9)  /* bc_batch_wait timed out; the batch still runs */
+#define BC_EIO (-10)      /* read or write failure (output file, ...) */
+
+/* [thread-safe] Message of the last failure on this thread: what was wrong,
+ * where, and what to do. Never NULL (empty when nothing failed). Borrowed:
+ * valid until the next batchcore call on this thread. */
+const char *bc_error_message(void);
+
+/* [thread-safe] Short static name of an error code, e.g. "BC_EOPTION". */
+const char *bc_error_name(int code);
+
+/* [thread-safe] Free memory the library returned (JSON strings, ...).
+ * NULL is ignored. */
+void bc_free(void *ptr);
+
+/* ---- Engine ----------------------------------------------------------- */
+
+/* An engine owns the worker threads, the global worker cap and the loaded
+ * processors. Batches keep their engine alive: the engine is released when
+ * bc_engine_free() was called and its last batch is freed. */
+typedef struct bc_engine bc_engine;
+
+/* [thread-safe] Create an engine. *out is freed with bc_engine_free(). */
+int bc_engine_new(bc_engine **out);
+
+/* [thread-safe] Release the caller's reference. NULL is ignored. */
+void bc_engine_free(bc_engine *engine);
+
+/* [thread-safe] Set an engine option (copied):
+ *   "max_workers"  global cap on worker threads over all batches (default 256)
+ *   "plugin_dir"   add a directory to the plugin search path (repeatable;
+ *                  searched before $BATCHCORE_PLUGIN_PATH, ./plugins and the
+ *                  directory holding libbatchcore.so)
+ * BC_EOPTION names the key, the value and what was expected. */
+int bc_engine_set(bc_engine *engine, const char *key, const char *value);
+
+/* A processor implemented by the host, called in-process. */
+typedef struct bc_processor_def {
+    uint32_t struct_size;    /* sizeof(bc_processor_def) */
+    uint32_t reserved;
+    const char *name;        /* copied at registration */
+    const char *description; /* one line, copied; may be NULL */
+    /* [thread-safe] Called from worker threads for each document; returns a
+     * bc_outcome. Report output and errors with the bc_call_* functions. */
+    int (*process)(bc_call *call, const bc_doc *doc, void *user_data);
+    /* Called once when the engine no longer needs user_data. May be NULL. */
+    void (*release)(void *user_data);
+    void *user_data;
+} bc_processor_def;
+
+/* [thread-safe] Register an in-process processor under def->name. It shadows
+ * plugins of the same name. BC_EINVAL if the name is taken by another
+ * registered processor. `def` is copied; user_data must live until release. */
+int bc_engine_register_processor(bc_engine *engine, const bc_processor_def *def);
+
+/* [thread-safe] Describe every processor the engine can find, as a JSON
+ * array of {"name","version","description","kind","path","options"} objects
+ * (plugins that fail to load carry "error"). *out_json is freed with
+ * bc_free(). */
+int bc_engine_list_processors(char **out_json, bc_engine *engine);
+
+/* [thread-safe] The batch option registry as a JSON array of
+ * {"key","default","help"} objects. *out_json is freed with bc_free(). */
+int bc_options_describe(char **out_json);
+
+/* ---- Batch ------------------------------------------------------------ */
+
+typedef struct bc_batch bc_batch;
+
+/* [thread-safe] Create a batch on `engine` (the batch keeps it alive).
+ * *out is freed with bc_batch_free(). */
+int bc_batch_new(bc_batch **out, bc_engine *engine);
+
+/* [one at a time] Free a batch. A running batch is cancelled hard and waited
+ * for first. NULL is ignored. */
+void bc_batch_free(bc_batch *batch);
+
+/* [one at a time] Set a batch option from the registry (see
+ * bc_options_describe, README "Options"), e.g. ("workers", "8"). Before
+ * bc_batch_start only. BC_EOPTION names the key, the value and what was
+ * expected. */
+int bc_batch_set(bc_batch *batch, const char *key, const char *value);
+
+/* [one at a time] Append a stage running `processor` (a registered name, a
+ * plugin name, "exec", or a path to a plugin file). `label` names the stage
+ * for bc_batch_set_stage; NULL uses the processor name (then "name-2", ...
+ * for repeats). The processor is resolved at bc_batch_start. */
+int bc_batch_add_stage(bc_batch *batch, const char *processor, const char *label);
+
+/* [one at a time] Set option `key` of the stage labelled `stage` (NULL: the
+ * last stage added). Checked against the processor's declared options at
+ * bc_batch_start. */
+int bc_batch_set_stage(bc_batch *batch, const char *stage, const char *key, const char *value);
+
+/* [one at a time] Add one file. `id` defaults to the path; `metadata_json`
+ * (a JSON object) may be NULL. All strings copied. */
+int bc_batch_add_file(bc_batch *batch, const char *path, const char *id, const char *metadata_json);
+
+/* [one at a time] Add every regular file under `dir`, recursively, in a
+ * stable (sorted) order. `glob` (fnmatch pattern on the path relative to
+ * `dir`, or on the file name when it has no '/') may be NULL. */
+int bc_batch_add_dir(bc_batch *batch, const char *dir, const char *glob);
+
+/* [one at a time] Add the documents of a manifest: `.jsonl` (one object per
+ * line) or `.json` (an array of objects); each object has "path", optional
+ * "id" and optional "metadata" (an object). Validated now: BC_EINPUT names
+ * the file, the line or element, and the problem. */
+int bc_batch_add_manifest(bc_batch *batch, const char *path);
+
+/* [one at a time] Add newline-separated paths read from `path` ("-" reads
+ * standard input, streamed while the batch runs). */
+int bc_batch_add_list(bc_batch *batch, const char *path);
+
+/* Events delivered to the callback. */
+typedef enum bc_event_type {
+    BC_EVENT_DOC_FINISHED = 1, /* a document reached its final status */
+    BC_EVENT_PROGRESS = 2,     /* periodic; every "progress.interval" */
+    BC_EVENT_LOG = 3,          /* a processor logged a message */
+    BC_EVENT_FINISHED = 4      /* the batch ended; the last event */
+} bc_event_type;
+
+/* Document status. */
+typedef enum bc_status {
+    BC_STATUS_PENDING = 0,
+    BC_STATUS_OK = 1,
+    BC_STATUS_PARTIAL = 2,
+    BC_STATUS_FAILED = 3,
+    BC_STATUS_SKIPPED = 4
+} bc_status;
+
+/* Batch state. */
+typedef enum bc_batch_state {
+    BC_BATCH_NEW = 0,
+    BC_BATCH_RUNNING = 1,
+    BC_BATCH_FINISHED = 2,  /* every document reached a final status */
+    BC_BATCH_CANCELLED = 3  /* stopped early by bc_batch_cancel */
+} bc_batch_state;
+
+/* A statistics snapshot. */
+typedef struct bc_stats {
+    uint32_t struct_size;   /* set by the caller: sizeof(bc_stats) */
+    uint32_t state;         /* bc_batch_state */
+    uint64_t total;         /* documents known so far */
+    uint32_t total_known;   /* 1 when every source has been read to its end */
+    uint32_t workers;       /* effective worker cap of this batch */
+    uint64_t ok, partial, failed, skipped;
+    uint64_t in_flight;     /* documents being processed now */
+    uint64_t retry_waiting; /* documents waiting for a retry */
+    uint64_t attempts;      /* processor calls made, all stages */
+    uint64_t retries;       /* attempts that were retries */
+    uint64_t input_tokens, output_tokens;
+    double elapsed_seconds;
+    double docs_per_hour;   /* finished documents per hour so far */
+    double mean_doc_ms;     /* mean processing time of a finished document */
+} bc_stats;
+
+/* An event. Every pointer is borrowed for the duration of the callback. */
+typedef struct bc_event {
+    uint32_t struct_size;      /* sizeof(bc_event) as the library knows it */
+    uint32_t type;             /* bc_event_type */
+    const bc_stats *stats;     /* snapshot at the time of the event */
+    /* BC_EVENT_DOC_FINISHED and BC_EVENT_LOG (NULL when not about a doc): */
+    const char *doc_id;
+    const char *doc_path;      /* may be NULL */
+    uint32_t status;           /* bc_status */
+    uint32_t attempts;
+    const char *error;         /* NULL unless failed or partial with a message */
+    double duration_ms;
+    /* BC_EVENT_LOG: */
+    int32_t log_level;         /* bc_log_level */
+    const char *message;
+} bc_event;
+
+typedef void (*bc_event_fn)(const bc_event *event, void *user_data);
+
+/* [one at a time] Receive events on a thread owned by the batch, one event at
+ * a time, in order, with no engine lock held: the callback may call
+ * bc_batch_stats and bc_batch_cancel. It must not call bc_batch_wait or
+ * bc_batch_free (BC_ESTATE). Before bc_batch_start only. */
+int bc_batch_set_event_callback(bc_batch *batch, bc_event_fn callback, void *user_data);
+
+/* [one at a time] Resolve the stages (load plugins, run their create) and
+ * start processing. Returns at once. BC_ENOTFOUND/BC_EPLUGIN/BC_EABI/
+ * BC_EOPTION when a stage cannot start; nothing is processed then. */
+int bc_batch_start(bc_batch *batch);
+
+/* [thread-safe] Wait until the batch ends and every event was delivered.
+ * timeout_ms < 0 waits forever; BC_ETIMEOUT when time ran out first. */
+int bc_batch_wait(bc_batch *batch, int64_t timeout_ms);
+
+/* Cancel modes. */
+#define BC_CANCEL_GRACEFUL 0 /* dispatch nothing new; in-flight documents finish */
+#define BC_CANCEL_HARD 1     /* also ask in-flight calls to stop (is_cancelled) */
+
+/* [thread-safe] Cancel a running batch. Returns at once; bc_batch_wait tells
+ * when it has stopped. Documents never dispatched stay pending. */
+int bc_batch_cancel(bc_batch *batch, int mode);
+
+/* [thread-safe] Copy a statistics snapshot into *out (set out->struct_size). */
+int bc_batch_stats(bc_stats *out, const bc_batch *batch);
+
+/* ---- Results ---------------------------------------------------------- */
+
+/* One document's result. Pointers are borrowed until the next
+ * bc_results_next or bc_results_free on the same iterator. */
+typedef struct bc_result {
+    uint32_t struct_size;  /* set by the caller: sizeof(bc_result) */
+    uint32_t status;       /* bc_status */
+    const char *id;
+    const char *path;      /* may be NULL */
+    const unsigned char *output; /* last stage's output; NULL when none */
+    size_t output_len;
+    const char *error;     /* NULL when none */
+    uint32_t attempts;     /* processor calls for this document, all stages */
+    uint32_t failed_stage; /* index of the stage that failed, when failed */
+    double duration_ms;
+    uint64_t input_tokens, output_tokens;
+} bc_result;
+
+typedef struct bc_results bc_results;
+
+/* [thread-safe] An iterator over the results finished so far, in finishing
+ * order (kept in memory unless "keep_results" is false). *out is freed with
+ * bc_results_free(). */
+int bc_batch_results(bc_results **out, bc_batch *batch);
+
+/* [one at a time] Fill *out with the next result: returns 1 when it did,
+ * 0 at the end, negative on error. */
+int bc_results_next(bc_result *out, bc_results *results);
+
+/* [one at a time] Free an iterator. NULL is ignored. */
+void bc_results_free(bc_results *results);
+
+/* ---- In a process callback -------------------------------------------- */
+
+/* The host vtable handed to plugins; the same functions as below. Static. */
+const bc_host_api *bc_host_api_get(void);
+
+/* Only during the process() call that received `call`, on its thread.
+ * Same semantics as the bc_host_api members of the same names. */
+int bc_call_set_output(bc_call *call, const void *data, size_t len);
+int bc_call_set_output_json(bc_call *call, const char *json, size_t len);
+int bc_call_set_error(bc_call *call, const char *message);
+int bc_call_add_usage(bc_call *call, uint64_t input_tokens, uint64_t output_tokens);
+int bc_call_retry_after(bc_call *call, uint64_t ms);
+int bc_call_is_cancelled(const bc_call *call);
+void bc_call_log(bc_call *call, int level, const char *message);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BATCHCORE_H */

@@ -1,0 +1,176 @@
+/*
+ * batchcore_plugin.h — the plugin ABI of batchcore.
+ *
+ * A plugin is a shared object that exports one function:
+ *
+ *     const bc_plugin *batchcore_plugin_entry(void);
+ *
+ * It needs nothing but this header to build:
+ *
+ *     cc -shared -fPIC -Iinclude my.c -o plugins/my.so
+ *
+ * A plugin never links against libbatchcore. It talks back to the host
+ * through the bc_host_api vtable handed to create(), in the manner of
+ * SQLite's sqlite3_api_routines. The vtable only grows at its end within one
+ * ABI version: check `host->struct_size` before using a member added after
+ * the one you were built against (BC_HOST_HAS(host, member)).
+ *
+ * Thread annotations used below:
+ *   [main]        called on one thread at a time, never concurrently with
+ *                 process() of the same state.
+ *   [thread-safe] called from many worker threads at once.
+ */
+#ifndef BATCHCORE_PLUGIN_H
+#define BATCHCORE_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Version of the plugin ABI this header describes. A host refuses a plugin
+ * whose descriptor carries another value, naming both versions. */
+#define BC_PLUGIN_ABI_VERSION 1
+
+/* Visibility for the entry point, so plugins built with -fvisibility=hidden
+ * still export it. */
+#if defined(__GNUC__) || defined(__clang__)
+#define BC_PLUGIN_EXPORT __attribute__((visibility("default")))
+#else
+#define BC_PLUGIN_EXPORT
+#endif
+
+/* Outcome of one process() call. */
+typedef enum bc_outcome {
+    BC_OUTCOME_DONE = 0,    /* the document is processed; output is final */
+    BC_OUTCOME_PARTIAL = 1, /* usable output, but incomplete; the batch goes on */
+    BC_OUTCOME_RETRY = 2,   /* transient failure: try again under the retry policy */
+    BC_OUTCOME_FAIL = 3     /* permanent failure: never retried */
+} bc_outcome;
+
+/* Log levels for bc_host_api.log. */
+typedef enum bc_log_level {
+    BC_LOG_DEBUG = 0,
+    BC_LOG_INFO = 1,
+    BC_LOG_WARN = 2,
+    BC_LOG_ERROR = 3
+} bc_log_level;
+
+/* Opaque handles owned by the host. */
+typedef struct bc_call bc_call;     /* one process() call; valid during that call only */
+typedef struct bc_config bc_config; /* the options of one stage; valid from create() to destroy() */
+
+/* One document as a processor sees it. Every pointer is borrowed: valid for
+ * the duration of the process() call only; copy what you keep. */
+typedef struct bc_doc {
+    uint32_t struct_size;        /* sizeof(bc_doc) as the host knows it */
+    uint32_t stage;              /* 0-based index of this stage in the batch */
+    uint32_t attempt;            /* 1 on the first try, 2 on the first retry, ... */
+    uint32_t reserved;
+    const char *id;              /* never NULL, NUL-terminated */
+    const char *path;            /* the source file; NULL for documents without one */
+    const char *metadata_json;   /* JSON object text, "{}" when none; never NULL */
+    const unsigned char *input;  /* previous stage's output; NULL in the first stage */
+    size_t input_len;            /* length of input in bytes */
+} bc_doc;
+
+/* Services the host offers a plugin. Every function is [thread-safe] unless
+ * stated. Functions taking a bc_call must only be called during that call,
+ * on the thread running it. Functions return 0 or a negative error code. */
+typedef struct bc_host_api {
+    uint32_t struct_size;  /* sizeof(bc_host_api) as the host knows it */
+    uint32_t abi_version;  /* BC_PLUGIN_ABI_VERSION of the host */
+
+    /* Set the document's output for this stage. The bytes are copied; a later
+     * call replaces an earlier one. */
+    int (*set_output)(bc_call *call, const void *data, size_t len);
+
+    /* Set the output and declare it JSON: it is embedded as a JSON value in
+     * the batch's output file. Returns BC_PLUGIN_EINVAL (and sets nothing)
+     * when data is not valid JSON. Copied. */
+    int (*set_output_json)(bc_call *call, const char *json, size_t len);
+
+    /* Set the error message recorded for this document. Copied. */
+    int (*set_error)(bc_call *call, const char *message);
+
+    /* Add token usage (input and output tokens) for this call. Additive. */
+    int (*add_usage)(bc_call *call, uint64_t input_tokens, uint64_t output_tokens);
+
+    /* Ask to be retried no sooner than `ms` milliseconds from now. Meaningful
+     * with BC_OUTCOME_RETRY. */
+    int (*retry_after)(bc_call *call, uint64_t ms);
+
+    /* Non-zero once the host wants this call to stop (batch cancelled). A
+     * long call should poll it and return BC_OUTCOME_RETRY or FAIL. */
+    int (*is_cancelled)(const bc_call *call);
+
+    /* Log a message, attributed to the current document when `call` is
+     * non-NULL. `call` may be NULL (e.g. from create()). Copied. */
+    void (*log)(bc_call *call, int level, const char *message);
+
+    /* Value of a stage option, or NULL when unset. Borrowed: valid until
+     * destroy(). */
+    const char *(*config_get)(const bc_config *config, const char *key);
+} bc_host_api;
+
+/* Error codes returned by bc_host_api functions (same values as BC_E* in
+ * batchcore.h). */
+#define BC_PLUGIN_EINVAL (-2)
+
+/* True when the host's vtable is new enough to hold `member`. */
+#define BC_HOST_HAS(host, member) \
+    ((host)->struct_size >= offsetof(bc_host_api, member) + sizeof((host)->member))
+
+/* An option a plugin understands. Arrays of these end with a {NULL} entry. */
+typedef struct bc_plugin_option {
+    const char *name;          /* key, e.g. "encoding" */
+    const char *default_value; /* shown in help; NULL when none */
+    const char *help;          /* one line */
+} bc_plugin_option;
+
+/* Plugin flags. */
+#define BC_PLUGIN_FLAG_NONE 0u
+
+/* The descriptor a plugin returns from batchcore_plugin_entry(). It must
+ * stay valid and unchanged until the library is unloaded (a static const). */
+typedef struct bc_plugin {
+    uint32_t struct_size;  /* sizeof(bc_plugin) */
+    uint32_t abi_version;  /* BC_PLUGIN_ABI_VERSION */
+    const char *name;        /* processor name, e.g. "text" */
+    const char *version;     /* the plugin's own version, e.g. "1.0.0" */
+    const char *description; /* one line */
+    uint32_t flags;          /* BC_PLUGIN_FLAG_* */
+    uint32_t reserved;
+
+    /* Options the plugin reads, ending with {NULL}. When non-NULL the host
+     * refuses any other key, naming the known ones. NULL accepts any key. */
+    const bc_plugin_option *options;
+
+    /* [main] Once per batch stage, before any process(). Read options
+     * through host->config_get(config, key) and store what process() needs
+     * in *state (shared by every worker: treat it as read-only or lock it).
+     * On failure write a NUL-terminated message into errbuf (errbuf_size
+     * bytes) and return non-zero; the batch does not start. Required: it
+     * is where the plugin keeps `host` for process(). */
+    int (*create)(const bc_host_api *host, const bc_config *config,
+                  void **state, char *errbuf, size_t errbuf_size);
+
+    /* [thread-safe] Process one document; returns a bc_outcome. Report
+     * output, errors and usage through the host vtable saved by create(). */
+    int (*process)(void *state, bc_call *call, const bc_doc *doc);
+
+    /* [main] Once per create(), after the last process(). May be NULL. */
+    void (*destroy)(void *state);
+} bc_plugin;
+
+/* The one symbol a plugin exports. */
+typedef const bc_plugin *(*bc_plugin_entry_fn)(void);
+#define BC_PLUGIN_ENTRY_SYMBOL "batchcore_plugin_entry"
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BATCHCORE_PLUGIN_H */
