@@ -12,13 +12,18 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
     ],
     targets: [
         // The public C headers (include/) as a Clang module, plus small shims.
         .target(name: "CBatchCore", path: "Sources/CBatchCore"),
         .target(
             name: "BatchCore",
-            dependencies: ["CBatchCore"],
+            dependencies: [
+                "CBatchCore",
+                .product(name: "HeapModule", package: "swift-collections"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
             path: "Sources/BatchCore"
         ),
         .target(

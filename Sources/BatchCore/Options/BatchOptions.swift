@@ -27,7 +27,7 @@ public struct BatchOptions: Sendable, Equatable {
             $0.sequential = try ValueParser.bool("sequential", $1)
         },
         OptionSpec("output", default: "",
-                   "Write one JSON object per document to this file (JSON Lines); empty for none") {
+                   "Write one JSON object per document to this file (JSON Lines); \"-\" for standard output, empty for none") {
             $0.output = $1.isEmpty ? nil : $1
         },
         OptionSpec("keep_results", default: "true",

@@ -23,3 +23,16 @@ public func startThread(name: String, _ body: @escaping @Sendable () -> Void) {
     pthread_attr_destroy(&attr)
     precondition(rc == 0, "pthread_create failed: \(rc)")
 }
+
+/// Writes text to standard error (fd 2) without buffering.
+public func writeStandardError(_ text: String) {
+    var text = text
+    text.withUTF8 { buffer in
+        var offset = 0
+        while offset < buffer.count {
+            let n = write(2, buffer.baseAddress! + offset, buffer.count - offset)
+            if n <= 0 { break }
+            offset += n
+        }
+    }
+}

@@ -17,4 +17,7 @@ static inline void bc_shim_set_thread_name(const char *name) {
     prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0);
 }
 
+/* Path of the binary image (library or executable) holding the engine. */
+const char *bc_shim_image_path(void);
+
 #endif

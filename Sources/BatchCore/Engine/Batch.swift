@@ -1,0 +1,369 @@
+import Glibc
+
+/// Documents, stages and options, run on an engine. Configure it, `start`
+/// it, then `wait`, `cancel`, read `stats` and `results` from any thread.
+public final class Batch: @unchecked Sendable {
+    public let engine: Engine
+
+    // Configuration: set before start, read-only after.
+    private let config = Locked(Configuration())
+    private struct Configuration {
+        var options = BatchOptions()
+        var stages: [StageSpec] = []
+        var sources: [DocumentSource] = []
+        var handler: EventPump.Handler? = nil
+        var state = BatchState.new
+    }
+
+    // Fixed at start.
+    private var options = BatchOptions()
+    private var stages: [RunningStage] = []
+    private var tenant: Tenant? = nil  // guarded by `ended`
+    private var output: OutputWriter? = nil
+    private var pump: EventPump? = nil
+    private let cancelFlag = CancelFlag()
+
+    // Live state.
+    private let counters = Locked(StatsCounters())
+    private let results = Locked([DocumentResult]())
+    private let reader = Locked(SourceReader())
+    private let ended = Monitor()
+    private var endedState: BatchState? = nil
+    private var failure: BatchCoreError? = nil
+
+    public init(engine: Engine) {
+        self.engine = engine
+    }
+
+    // MARK: Configuration
+
+    public func set(_ key: String, _ value: String) throws {
+        try configure { try $0.options.set(key, value) }
+    }
+
+    /// Appends a stage; returns its label.
+    @discardableResult
+    public func addStage(processor: String, label: String? = nil) throws -> String {
+        guard !processor.isEmpty else {
+            throw BatchCoreError(.invalidArgument, "a stage needs a processor name or path")
+        }
+        return try configure { config in
+            let base = label ?? StageSpec.defaultLabel(for: processor)
+            var unique = base
+            var n = 2
+            while config.stages.contains(where: { $0.label == unique }) {
+                if label != nil { throw BatchCoreError(.invalidArgument, "a stage labelled '\(base)' already exists") }
+                unique = "\(base)-\(n)"
+                n += 1
+            }
+            config.stages.append(StageSpec(label: unique, processor: processor))
+            return unique
+        }
+    }
+
+    /// Sets an option of the stage labelled `stage` (nil: the last stage).
+    public func setStage(_ stage: String?, _ key: String, _ value: String) throws {
+        try configure { config in
+            guard !config.stages.isEmpty else {
+                throw BatchCoreError(.state, "no stage to set '\(key)' on: add a stage (--processor) first")
+            }
+            let index: Int
+            if let stage {
+                guard let found = config.stages.firstIndex(where: { $0.label == stage }) else {
+                    let labels = config.stages.map(\.label).joined(separator: ", ")
+                    throw BatchCoreError(.notFound, "no stage labelled '\(stage)'; stages: \(labels)")
+                }
+                index = found
+            } else {
+                index = config.stages.count - 1
+            }
+            config.stages[index].options[key] = value
+        }
+    }
+
+    public var stageLabels: [String] { config.withLock { $0.stages.map(\.label) } }
+
+    public func add(_ source: DocumentSource) throws {
+        try configure { $0.sources.append(source) }
+    }
+
+    public func onEvent(_ handler: @escaping @Sendable (BatchEvent) -> Void) throws {
+        try configure { $0.handler = handler }
+    }
+
+    public var batchOptions: BatchOptions { config.withLock { $0.options } }
+
+    private func configure<T>(_ body: (inout Configuration) throws -> T) throws -> T {
+        try config.withLock { config in
+            guard config.state == .new else {
+                throw BatchCoreError(.state, "the batch has already started; configure it before starting")
+            }
+            return try body(&config)
+        }
+    }
+
+    // MARK: Running
+
+    /// Starts the stages' processors and begins processing; returns at once.
+    /// Nothing is processed when a stage cannot start.
+    public func start() throws {
+        try config.withLock { config in
+            guard config.state == .new else { throw BatchCoreError(.state, "the batch has already started") }
+            guard !config.stages.isEmpty else {
+                throw BatchCoreError(.state, "the batch has no stage: add one with --processor (bc_batch_add_stage)")
+            }
+            options = config.options
+            stages = try startStages(config.stages)
+            do {
+                output = try options.output.map { try OutputWriter(path: $0) }
+            } catch {
+                stopStages()
+                throw error
+            }
+            reader.withLock { $0 = SourceReader(sources: config.sources) }
+            counters.withLock { c in
+                let counts = config.sources.map(\.knownCount)
+                c.allSourcesCounted = counts.allSatisfy { $0 != nil }
+                c.knownTotal = UInt64(counts.reduce(0) { $0 + ($1 ?? 0) })
+                c.stats.totalKnown = c.allSourcesCounted
+                c.stats.workers = min(options.requestedWorkers, engine.options.maxWorkers)
+                c.stats.state = .running
+                c.startNanos = monotonicNanos()
+            }
+            if let handler = config.handler {
+                let pump = EventPump(handler: handler, progressInterval: options.progressInterval) { [unowned self] in stats }
+                self.pump = pump
+                pump.start()
+            }
+            config.state = .running
+        }
+        let tenant = engine.scheduler.add(self, cap: options.requestedWorkers)
+        ended.withLock { self.tenant = tenant }
+    }
+
+    private func startStages(_ specs: [StageSpec]) throws -> [RunningStage] {
+        var started: [RunningStage] = []
+        do {
+            for spec in specs {
+                let processor = try engine.processor(named: spec.processor)
+                let stageConfig = StageConfig(label: spec.label, values: spec.options)
+                try stageConfig.validate(against: processor.info)
+                let instance = try processor.start(config: stageConfig)
+                started.append(RunningStage(label: spec.label, name: processor.info.name, instance: instance))
+            }
+        } catch {
+            started.reversed().forEach { $0.instance.stop() }
+            throw error
+        }
+        return started
+    }
+
+    private func stopStages() {
+        stages.reversed().forEach { $0.instance.stop() }
+        stages = []
+    }
+
+    /// Waits until the batch ends and every event was delivered. Returns
+    /// false when `timeout` (seconds) ran out first.
+    public func wait(timeout: Double? = nil) throws -> Bool {
+        let state = config.withLock { $0.state }
+        guard state != .new else { throw BatchCoreError(.state, "the batch has not been started") }
+        if let pump, pump.isCurrentThread {
+            throw BatchCoreError(.state, "cannot wait for a batch from its own event handler; return from the handler instead")
+        }
+        let deadline = timeout.map { monotonicNanos() + UInt64(max(0, $0) * 1e9) }
+        let ended: Bool = self.ended.withLock {
+            while endedState == nil {
+                if let deadline {
+                    if monotonicNanos() >= deadline { return false }
+                    self.ended.wait(until: deadline)
+                } else {
+                    self.ended.wait()
+                }
+            }
+            return true
+        }
+        guard ended else { return false }
+        return pump?.waitDrained(until: deadline) ?? true
+    }
+
+    /// Stops dispatching; with `hard`, also asks in-flight calls to stop.
+    public func cancel(hard: Bool = false) {
+        if hard { cancelFlag.set() }
+        // A cancel racing with start finds the tenant once it is registered.
+        var tenant = ended.withLock { self.tenant }
+        while tenant == nil && isRunning {
+            sched_yield()
+            tenant = ended.withLock { self.tenant }
+        }
+        if let tenant { engine.scheduler.cancel(tenant) }
+    }
+
+    /// The first error that stopped the batch (e.g. the output file could not be written).
+    public var error: BatchCoreError? { ended.withLock { failure } }
+
+    public var isRunning: Bool { config.withLock { $0.state == .running } && ended.withLock { endedState == nil } }
+
+    public var stats: BatchStats {
+        let state = ended.withLock { endedState } ?? config.withLock { $0.state }
+        var s = counters.withLock { $0.snapshot(now: monotonicNanos()) }
+        s.state = state
+        return s
+    }
+
+    /// Results finished so far, in finishing order (when `keep_results`).
+    public var finishedResults: [DocumentResult] { results.withLock { $0 } }
+
+    // MARK: Recording
+
+    private func record(_ result: DocumentResult) {
+        counters.withLock { $0.record(result) }
+        if options.keepResults { results.withLock { $0.append(result) } }
+        if let output, let error = output.write(result) {
+            stop(because: error)
+        }
+        pump?.post(.documentFinished(result, stats))
+    }
+
+    private func stop(because error: BatchCoreError) {
+        let first: Bool = ended.withLock {
+            guard failure == nil else { return false }
+            failure = error
+            return true
+        }
+        if first { cancel() }
+    }
+
+    fileprivate func log(_ level: Int32, _ message: String, _ document: Document?) {
+        if let pump {
+            pump.post(.log(level: level, message: message, document: document, stats))
+        } else if level >= 2 {
+            let about = document.map { " [\($0.id)]" } ?? ""
+            writeStandardError("batchcore: \(message)\(about)\n")
+        }
+    }
+}
+
+// MARK: - Workload
+
+extension Batch: Workload {
+    func nextJob() -> Job? {
+        let next = reader.withLock { $0.next() }
+        switch next {
+        case .document(let document):
+            counters.withLock { $0.discovered += 1 }
+            return Job(document: document)
+        case .sourceError(let error):
+            log(3, "input: \(error.message)", nil)
+            stop(because: error)
+            return nil
+        case .end:
+            counters.withLock { c in
+                c.stats.totalKnown = true
+                c.knownTotal = c.discovered
+            }
+            return nil
+        }
+    }
+
+    func execute(_ job: Job) -> JobOutcome {
+        var job = job
+        let isRetry = job.attempts > 0
+        counters.withLock { c in
+            c.stats.inFlight += 1
+            if isRetry { c.stats.retryWaiting -= 1 }
+        }
+        defer { counters.withLock { $0.stats.inFlight -= 1 } }
+
+        while job.stage < stages.count {
+            if cancelFlag.isSet {
+                return .abandoned
+            }
+            let stage = stages[job.stage]
+            let document = job.document
+            let call = CallContext(cancelFlag: cancelFlag) { [weak self] level, message in
+                self?.log(level, "\(stage.label): \(message)", document)
+            }
+            job.attempts += 1
+            job.stageAttempts += 1
+            let began = monotonicNanos()
+            let outcome = stage.instance.process(call, DocumentInput(
+                document: job.document, stage: job.stage, attempt: job.stageAttempts, input: job.input))
+            job.busyNanos &+= monotonicNanos() - began
+            job.inputTokens &+= call.inputTokens
+            job.outputTokens &+= call.outputTokens
+            counters.withLock { c in
+                c.stats.attempts += 1
+                if job.stageAttempts > 1 { c.stats.retries += 1 }
+            }
+
+            switch outcome {
+            case .done, .partial:
+                if outcome == .partial {
+                    job.partial = true
+                    if let error = call.error { job.lastError = "\(stage.label): \(error)" }
+                }
+                job.input = call.output ?? []
+                job.stage += 1
+                job.stageAttempts = 0
+                if job.stage == stages.count {
+                    finish(job, status: job.partial ? .partial : .ok, output: call.output, json: call.outputIsJSON)
+                    return .finished
+                }
+            case .retry:
+                let reason = call.error ?? "asked for a retry"
+                job.lastError = "\(stage.label): \(reason)"
+                if cancelFlag.isSet { return .abandoned }
+                if job.stageAttempts < options.retryAttempts {
+                    counters.withLock { $0.stats.retryWaiting += 1 }
+                    let delay = call.retryAfterMs.map { $0 * 1_000_000 } ?? backoff(attempt: job.stageAttempts)
+                    return .retry(job, afterNanos: delay)
+                }
+                job.lastError = "\(stage.label): gave up after \(job.stageAttempts) attempts: \(reason)"
+                finish(job, status: .failed, output: nil, json: false)
+                return .finished
+            case .fail:
+                let reason = call.error ?? "processor '\(stage.name)' failed without a message"
+                job.lastError = "\(stage.label): \(reason)"
+                finish(job, status: .failed, output: nil, json: false, failedStage: job.stage)
+                return .finished
+            }
+        }
+        return .finished
+    }
+
+    /// Full-jitter exponential backoff: a random delay in [0, min(max, base·2^(n-1))].
+    private func backoff(attempt: Int) -> UInt64 {
+        let ceiling = min(options.retryMax, options.retryBase * Double(1 << min(attempt - 1, 30)))
+        return UInt64(Double.random(in: 0...max(0, ceiling)) * 1e9)
+    }
+
+    private func finish(_ job: Job, status: DocumentStatus, output: [UInt8]?, json: Bool, failedStage: Int? = nil) {
+        var failed = failedStage
+        if status == .failed && failed == nil { failed = job.stage }
+        record(DocumentResult(
+            document: job.document,
+            status: status,
+            output: output,
+            outputIsJSON: json,
+            error: job.lastError,
+            attempts: job.attempts,
+            failedStage: failed,
+            durationMs: Double(job.busyNanos) / 1e6,
+            inputTokens: job.inputTokens,
+            outputTokens: job.outputTokens))
+    }
+
+    func finished(cancelled: Bool) {
+        stopStages()
+        if let output, let error = output.flush() {
+            ended.withLock { if failure == nil { failure = error } }
+        }
+        output = nil
+        let state: BatchState = cancelled ? .cancelled : .finished
+        counters.withLock { $0.endNanos = monotonicNanos() }
+        ended.withLock { endedState = state }
+        pump?.close(with: .finished(stats))
+        ended.broadcast()
+    }
+}

@@ -1,0 +1,34 @@
+/// Final status of a document.
+public enum DocumentStatus: Int32, Sendable {
+    case pending = 0
+    case ok = 1
+    case partial = 2
+    case failed = 3
+    case skipped = 4
+
+    public var name: String {
+        switch self {
+        case .pending: "pending"
+        case .ok: "ok"
+        case .partial: "partial"
+        case .failed: "failed"
+        case .skipped: "skipped"
+        }
+    }
+}
+
+/// What became of one document.
+public struct DocumentResult: Sendable {
+    public var document: Document
+    public var status: DocumentStatus
+    /// The last stage's output.
+    public var output: [UInt8]?
+    public var outputIsJSON: Bool
+    public var error: String?
+    public var attempts: Int
+    /// Index of the stage that failed, when failed.
+    public var failedStage: Int?
+    public var durationMs: Double
+    public var inputTokens: UInt64
+    public var outputTokens: UInt64
+}

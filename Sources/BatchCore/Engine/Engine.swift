@@ -1,0 +1,107 @@
+
+/// Owns the worker threads, the global worker cap and the processors. Many
+/// batches may run on one engine at once; the scheduler is fair between them.
+public final class Engine: Sendable {
+    let scheduler: Scheduler
+    private let state: Locked<State>
+
+    private struct State {
+        var options = EngineOptions()
+        var registered: [String: Processor] = [:]
+        var plugins: [String: NativePlugin] = [:]  // by file path
+    }
+
+    public init() {
+        let options = EngineOptions()
+        scheduler = Scheduler(maxWorkers: options.maxWorkers)
+        state = Locked(State(options: options))
+    }
+
+    deinit { scheduler.shutdown() }
+
+    public var options: EngineOptions { state.withLock { $0.options } }
+
+    /// Sets an engine option (`max_workers`, `plugin_dir`).
+    public func set(_ key: String, _ value: String) throws {
+        let maxWorkers = try state.withLock { state in
+            try EngineOptions.table.set(key, value, on: &state.options)
+            return state.options.maxWorkers
+        }
+        scheduler.setMaxWorkers(maxWorkers)
+    }
+
+    /// Registers a host processor under its name; it shadows plugins.
+    public func register(_ processor: Processor) throws {
+        let name = processor.info.name
+        guard !name.isEmpty else { throw BatchCoreError(.invalidArgument, "a processor needs a non-empty name") }
+        guard name != ExecProcessor.name else {
+            throw BatchCoreError(.invalidArgument, "the name '\(name)' belongs to the built-in processor; choose another")
+        }
+        try state.withLock { state in
+            guard state.registered[name] == nil else {
+                throw BatchCoreError(.invalidArgument, "a processor named '\(name)' is already registered on this engine")
+            }
+            state.registered[name] = processor
+        }
+    }
+
+    /// Finds a processor: registered ones, then the built-in exec, then
+    /// plugins by name or by path.
+    public func processor(named name: String) throws -> Processor {
+        if let registered = state.withLock({ $0.registered[name] }) { return registered }
+        if name == ExecProcessor.name { return ExecProcessor() }
+        let search = PluginSearchPath(explicit: options.pluginDirs)
+        if name.contains("/") || name.hasSuffix(".so") {
+            return try loadPlugin(at: name)
+        }
+        guard let path = search.find(name) else {
+            let files = PluginSearchPath.fileNames(for: name).joined(separator: ", ")
+            let dirs = search.directories.joined(separator: ", ")
+            let registered = state.withLock { $0.registered.keys.sorted() }
+            var message = "no processor named '\(name)': looked for \(files) in: \(dirs)"
+            message += "; built-in: \(ExecProcessor.name)"
+            if !registered.isEmpty { message += "; registered: \(registered.joined(separator: ", "))" }
+            message += ". Add a directory with --plugin-dir (plugin_dir) or $BATCHCORE_PLUGIN_PATH; `batchhost plugins` lists what is found"
+            throw BatchCoreError(.notFound, message)
+        }
+        return try loadPlugin(at: path)
+    }
+
+    private func loadPlugin(at path: String) throws -> NativePlugin {
+        try state.withLock { state in
+            if let loaded = state.plugins[path] { return loaded }
+            guard access(path, F_OK) == 0 else {
+                throw BatchCoreError(.notFound, "plugin file '\(path)' does not exist")
+            }
+            let plugin = try NativePlugin(path: path)
+            state.plugins[path] = plugin
+            return plugin
+        }
+    }
+
+    /// Every processor the engine can find: registered, built-in, then each
+    /// plugin file on the search path (a file that fails to load is listed
+    /// with its error).
+    public func listProcessors() -> [Result<ProcessorInfo, PluginLoadFailure>] {
+        var list: [Result<ProcessorInfo, PluginLoadFailure>] = []
+        list += state.withLock { $0.registered.values.map(\.info) }.sorted { $0.name < $1.name }.map { .success($0) }
+        list.append(.success(ExecProcessor().info))
+        for path in PluginSearchPath(explicit: options.pluginDirs).candidates() {
+            do {
+                list.append(.success(try loadPlugin(at: path).info))
+            } catch let error as BatchCoreError {
+                list.append(.failure(PluginLoadFailure(path: path, error: error)))
+            } catch {
+                list.append(.failure(PluginLoadFailure(path: path, error: BatchCoreError(.plugin, "\(error)"))))
+            }
+        }
+        return list
+    }
+}
+
+public struct PluginLoadFailure: Error, Sendable {
+    public let path: String
+    public let error: BatchCoreError
+}
+
+import Glibc

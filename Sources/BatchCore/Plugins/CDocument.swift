@@ -1,0 +1,41 @@
+import CBatchCore
+
+/// Presents a document to C code as a `bc_doc`, valid during `body` only.
+public func withCDocument<R>(_ doc: DocumentInput, _ body: (UnsafePointer<bc_doc>) -> R) -> R {
+    doc.document.id.withCString { id in
+        withOptionalCString(doc.document.path) { path in
+            doc.document.metadata.withCString { metadata in
+                withOptionalBytes(doc.input) { input, length in
+                    var cdoc = bc_doc(
+                        struct_size: UInt32(MemoryLayout<bc_doc>.size),
+                        stage: UInt32(doc.stage),
+                        attempt: UInt32(doc.attempt),
+                        reserved: 0,
+                        id: id,
+                        path: path,
+                        metadata_json: metadata,
+                        input: input,
+                        input_len: length)
+                    return withUnsafePointer(to: &cdoc) { body($0) }
+                }
+            }
+        }
+    }
+}
+
+func withOptionalCString<R>(_ s: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {
+    guard let s else { return body(nil) }
+    return s.withCString { body($0) }
+}
+
+func withOptionalBytes<R>(_ bytes: [UInt8]?, _ body: (UnsafePointer<UInt8>?, Int) -> R) -> R {
+    guard let bytes else { return body(nil, 0) }
+    return bytes.withUnsafeBufferPointer { body($0.baseAddress, $0.count) }
+}
+
+/// Maps a raw outcome from C onto `Outcome`; anything else fails the document.
+public func outcomeFromC(_ raw: Int32, _ call: CallContext, processor: String) -> Outcome {
+    if let outcome = Outcome(rawValue: raw) { return outcome }
+    call.error = "processor '\(processor)' returned \(raw), which is not a bc_outcome (0 done, 1 partial, 2 retry, 3 fail)"
+    return .fail
+}

@@ -1,0 +1,7 @@
+/// What a batch tells its event handler.
+public enum BatchEvent: Sendable {
+    case documentFinished(DocumentResult, BatchStats)
+    case progress(BatchStats)
+    case log(level: Int32, message: String, document: Document?, BatchStats)
+    case finished(BatchStats)
+}

@@ -1,0 +1,40 @@
+/// One document on its way through the stages. A retry keeps its place:
+/// the stage it is at, that stage's input, and what it has used so far.
+public struct Job: Sendable {
+    public var document: Document
+    public var stage = 0
+    public var input: [UInt8]? = nil
+    /// Attempts at the current stage.
+    public var stageAttempts = 0
+    /// Processor calls over all stages.
+    public var attempts = 0
+    public var partial = false
+    public var lastError: String? = nil
+    public var inputTokens: UInt64 = 0
+    public var outputTokens: UInt64 = 0
+    /// Time spent in processor calls, nanoseconds.
+    public var busyNanos: UInt64 = 0
+
+    public init(document: Document) { self.document = document }
+}
+
+/// What executing a job leads to.
+public enum JobOutcome: Sendable {
+    /// The document reached its final status.
+    case finished
+    /// Run the job again no sooner than `afterNanos` from now.
+    case retry(Job, afterNanos: UInt64)
+    /// The job was not run to the end because the batch stopped; it stays pending.
+    case abandoned
+}
+
+/// What the scheduler needs from a running batch. Called without any
+/// scheduler lock held.
+protocol Workload: AnyObject, Sendable {
+    /// The next new document, or nil when the sources are exhausted.
+    func nextJob() -> Job?
+    /// Runs a job through its stages.
+    func execute(_ job: Job) -> JobOutcome
+    /// Called once, when nothing is in flight and nothing more will run.
+    func finished(cancelled: Bool)
+}

@@ -1,0 +1,145 @@
+/// Runs the batches of one engine on a shared pool of worker threads.
+///
+/// - at most `maxWorkers` documents run at once over all batches, and at
+///   most a batch's own cap within it;
+/// - free workers go round-robin over the batches that can take one, so
+///   every batch makes progress;
+/// - documents waiting for a retry sit in their batch's delay heap and hold
+///   no worker.
+final class Scheduler: @unchecked Sendable {
+    private let monitor = Monitor()
+    private var tenants: [Tenant] = []
+    private var cursor = 0
+    private var maxWorkers: Int
+    private var busy = 0
+    private var threads = 0
+    private var shuttingDown = false
+
+    init(maxWorkers: Int) {
+        self.maxWorkers = maxWorkers
+    }
+
+    func setMaxWorkers(_ n: Int) {
+        monitor.withLock {
+            maxWorkers = n
+            spawnThreadsIfNeeded()
+        }
+        monitor.broadcast()
+    }
+
+    /// Starts running a batch; returns its tenant handle.
+    func add(_ workload: Workload, cap: Int) -> Tenant {
+        let tenant = Tenant(workload: workload, cap: cap)
+        monitor.withLock {
+            tenants.append(tenant)
+            spawnThreadsIfNeeded()
+        }
+        monitor.broadcast()
+        return tenant
+    }
+
+    /// Stops dispatching the tenant's documents; in-flight ones finish.
+    func cancel(_ tenant: Tenant) {
+        let completeNow: Bool = monitor.withLock {
+            guard !tenant.cancelled, !tenant.done else { return false }
+            tenant.cancelled = true
+            return completeIfDone(tenant)
+        }
+        if completeNow { tenant.workload.finished(cancelled: true) }
+        monitor.broadcast()
+    }
+
+    func shutdown() {
+        monitor.withLock { shuttingDown = true }
+        monitor.broadcast()
+    }
+
+    /// Threads wanted: enough for every batch's cap, within the global cap.
+    private var wantedThreads: Int {
+        min(maxWorkers, tenants.reduce(0) { $0 + $1.cap })
+    }
+
+    private func spawnThreadsIfNeeded() {
+        while threads < wantedThreads {
+            threads += 1
+            startThread(name: "bc-worker") { [self] in workerLoop() }
+        }
+    }
+
+    /// Removes a finished tenant; true when the caller must call `finished`.
+    private func completeIfDone(_ tenant: Tenant) -> Bool {
+        guard !tenant.done, tenant.isComplete else { return false }
+        tenant.done = true
+        tenants.removeAll { $0 === tenant }
+        if cursor >= tenants.count { cursor = 0 }
+        return true
+    }
+
+    /// Picks the next tenant with work, round-robin, and reserves a slot.
+    private func pick(now: UInt64) -> (Tenant, Job?)? {
+        guard busy < maxWorkers, !tenants.isEmpty else { return nil }
+        for step in 0..<tenants.count {
+            let index = (cursor + step) % tenants.count
+            let tenant = tenants[index]
+            guard tenant.canDispatch(now: now) else { continue }
+            cursor = (index + 1) % tenants.count
+            tenant.running += 1
+            busy += 1
+            if let first = tenant.retries.min, first.due <= now {
+                return (tenant, tenant.retries.removeMin().job)
+            }
+            return (tenant, nil)
+        }
+        return nil
+    }
+
+    /// Earliest retry due time among tenants that could take it.
+    private var nextDue: UInt64? {
+        tenants.compactMap { $0.cancelled ? nil : $0.retries.min?.due }.min()
+    }
+
+    private func workerLoop() {
+        monitor.lock()
+        while !shuttingDown {
+            if threads > wantedThreads {
+                break
+            }
+            guard let (tenant, retryJob) = pick(now: monitorNow()) else {
+                if let due = nextDue {
+                    monitor.wait(until: due)
+                } else {
+                    monitor.wait()
+                }
+                continue
+            }
+            monitor.unlock()
+
+            var outcome = JobOutcome.abandoned
+            var exhausted = false
+            if let job = retryJob ?? tenant.workload.nextJob() {
+                outcome = tenant.workload.execute(job)
+            } else {
+                exhausted = true
+            }
+
+            monitor.lock()
+            tenant.running -= 1
+            busy -= 1
+            if exhausted { tenant.exhausted = true }
+            if case .retry(let job, let after) = outcome {
+                tenant.delay(job, until: monotonicNanos() &+ after)
+                monitor.broadcast()  // a sleeping worker may need to wake sooner
+            }
+            if completeIfDone(tenant) {
+                monitor.unlock()
+                tenant.workload.finished(cancelled: tenant.cancelled)
+                monitor.lock()
+                monitor.broadcast()  // surplus threads may now exit
+            }
+        }
+        threads -= 1
+        monitor.unlock()
+    }
+
+    @inline(__always) private func monitorNow() -> UInt64 { monotonicNanos() }
+}

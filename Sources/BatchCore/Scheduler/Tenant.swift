@@ -1,0 +1,50 @@
+import HeapModule
+
+/// A batch as the scheduler sees it. Every field is guarded by the
+/// scheduler's monitor.
+final class Tenant: @unchecked Sendable {
+    let workload: Workload
+    let cap: Int
+    var running = 0
+    var exhausted = false
+    var cancelled = false
+    var done = false
+    var retries = Heap<DelayedJob>()
+    private var sequence: UInt64 = 0
+
+    init(workload: Workload, cap: Int) {
+        self.workload = workload
+        self.cap = cap
+    }
+
+    func delay(_ job: Job, until due: UInt64) {
+        sequence += 1
+        retries.insert(DelayedJob(due: due, sequence: sequence, job: job))
+    }
+
+    /// May a worker start something here now? (Retry due, or new documents.)
+    func canDispatch(now: UInt64) -> Bool {
+        guard !cancelled, running < cap else { return false }
+        if let first = retries.min, first.due <= now { return true }
+        return !exhausted
+    }
+
+    /// Nothing in flight and nothing left: the batch is over.
+    var isComplete: Bool {
+        running == 0 && (cancelled || (exhausted && retries.isEmpty))
+    }
+}
+
+struct DelayedJob: Comparable, @unchecked Sendable {
+    let due: UInt64
+    let sequence: UInt64
+    let job: Job
+
+    static func < (a: DelayedJob, b: DelayedJob) -> Bool {
+        (a.due, a.sequence) < (b.due, b.sequence)
+    }
+
+    static func == (a: DelayedJob, b: DelayedJob) -> Bool {
+        a.due == b.due && a.sequence == b.sequence
+    }
+}

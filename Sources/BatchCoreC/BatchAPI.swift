@@ -1,0 +1,133 @@
+import BatchCore
+import CBatchCore
+
+/// What bc_batch* points to.
+final class BatchHandle {
+    let batch: Batch
+    init(_ batch: Batch) { self.batch = batch }
+}
+
+private func batchOf(_ pointer: OpaquePointer?) throws -> Batch {
+    try borrow(pointer, as: BatchHandle.self, "batch").batch
+}
+
+@c public func bc_batch_new(_ out: UnsafeMutablePointer<OpaquePointer?>?, _ engine: OpaquePointer?) -> Int32 {
+    capi {
+        guard let out else { throw invalid("out must not be NULL") }
+        let engine = try borrow(engine, as: Engine.self, "engine")
+        out.pointee = retain(BatchHandle(Batch(engine: engine)))
+    }
+}
+
+@c public func bc_batch_free(_ pointer: OpaquePointer?) {
+    guard let batch = try? batchOf(pointer) else { return }
+    if batch.isRunning {
+        batch.cancel(hard: true)
+        // From the batch's own event handler the batch cannot be waited for;
+        // it then finishes in the background and is released afterwards.
+        _ = try? batch.wait()
+    }
+    release(pointer, as: BatchHandle.self)
+}
+
+@c public func bc_batch_set(_ batch: OpaquePointer?, _ key: UnsafePointer<CChar>?, _ value: UnsafePointer<CChar>?) -> Int32 {
+    capi { try batchOf(batch).set(string(key, "key"), string(value, "value")) }
+}
+
+@c public func bc_batch_add_stage(_ batch: OpaquePointer?, _ processor: UnsafePointer<CChar>?, _ label: UnsafePointer<CChar>?) -> Int32 {
+    capi {
+        try batchOf(batch).addStage(processor: string(processor, "processor"), label: label.map { String(cString: $0) })
+    }
+}
+
+@c public func bc_batch_set_stage(_ batch: OpaquePointer?, _ stage: UnsafePointer<CChar>?, _ key: UnsafePointer<CChar>?, _ value: UnsafePointer<CChar>?) -> Int32 {
+    capi {
+        try batchOf(batch).setStage(stage.map { String(cString: $0) }, string(key, "key"), string(value, "value"))
+    }
+}
+
+@c public func bc_batch_add_file(_ batch: OpaquePointer?, _ path: UnsafePointer<CChar>?, _ id: UnsafePointer<CChar>?, _ metadata: UnsafePointer<CChar>?) -> Int32 {
+    capi {
+        let batch = try batchOf(batch)
+        try batch.add(FileSource(path: string(path, "path"), id: id.map { String(cString: $0) },
+                                 metadata: metadata.map { String(cString: $0) }))
+    }
+}
+
+@c public func bc_batch_add_dir(_ batch: OpaquePointer?, _ dir: UnsafePointer<CChar>?, _ glob: UnsafePointer<CChar>?) -> Int32 {
+    capi {
+        let batch = try batchOf(batch)
+        try batch.add(DirectorySource(root: string(dir, "dir"), glob: glob.map { String(cString: $0) }))
+    }
+}
+
+@c public func bc_batch_add_manifest(_ batch: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> Int32 {
+    capi {
+        let batch = try batchOf(batch)
+        try batch.add(ManifestSource(path: string(path, "path")))
+    }
+}
+
+@c public func bc_batch_add_list(_ batch: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> Int32 {
+    capi {
+        let batch = try batchOf(batch)
+        try batch.add(ListSource(path: string(path, "path")))
+    }
+}
+
+@c public func bc_batch_set_event_callback(_ batch: OpaquePointer?, _ callback: bc_event_fn?, _ userData: UnsafeMutableRawPointer?) -> Int32 {
+    capi {
+        let batch = try batchOf(batch)
+        guard let callback else { throw invalid("callback must not be NULL") }
+        let delivery = EventDelivery(callback: callback, userData: userData)
+        try batch.onEvent { delivery.deliver($0) }
+    }
+}
+
+@c public func bc_batch_start(_ batch: OpaquePointer?) -> Int32 {
+    capi { try batchOf(batch).start() }
+}
+
+@c public func bc_batch_wait(_ batch: OpaquePointer?, _ timeoutMs: Int64) -> Int32 {
+    capi {
+        let batch = try batchOf(batch)
+        let finished = try batch.wait(timeout: timeoutMs < 0 ? nil : Double(timeoutMs) / 1000)
+        guard finished else {
+            throw BatchCoreError(.timeout, "the batch is still running after \(timeoutMs) ms")
+        }
+        if let error = batch.error { throw error }
+    }
+}
+
+@c public func bc_batch_cancel(_ batch: OpaquePointer?, _ mode: Int32) -> Int32 {
+    capi {
+        let batch = try batchOf(batch)
+        guard mode == BC_CANCEL_GRACEFUL || mode == BC_CANCEL_HARD else {
+            throw invalid("cancel mode \(mode) is neither BC_CANCEL_GRACEFUL (0) nor BC_CANCEL_HARD (1)")
+        }
+        batch.cancel(hard: mode == BC_CANCEL_HARD)
+    }
+}
+
+@c public func bc_batch_stats(_ out: UnsafeMutablePointer<bc_stats>?, _ batch: OpaquePointer?) -> Int32 {
+    capi {
+        guard let out else { throw invalid("out must not be NULL") }
+        try copyVersioned(bc_stats(try batchOf(batch).stats), to: out)
+    }
+}
+
+extension bc_stats {
+    init(_ s: BatchStats) {
+        self.init(
+            struct_size: UInt32(MemoryLayout<bc_stats>.size),
+            state: UInt32(s.state.rawValue),
+            total: s.total,
+            total_known: s.totalKnown ? 1 : 0,
+            workers: UInt32(s.workers),
+            ok: s.ok, partial: s.partial, failed: s.failed, skipped: s.skipped,
+            in_flight: s.inFlight, retry_waiting: s.retryWaiting,
+            attempts: s.attempts, retries: s.retries,
+            input_tokens: s.inputTokens, output_tokens: s.outputTokens,
+            elapsed_seconds: s.elapsedSeconds, docs_per_hour: s.docsPerHour, mean_doc_ms: s.meanDocMs)
+    }
+}

@@ -1,0 +1,79 @@
+import BatchCore
+import CBatchCore
+import Glibc
+
+/// What bc_results* points to: a snapshot of results and the C copies of
+/// the current one, freed at the next step.
+final class ResultsCursor {
+    private let results: [DocumentResult]
+    private var index = 0
+    private var allocations: [UnsafeMutableRawPointer] = []
+
+    init(_ results: [DocumentResult]) { self.results = results }
+
+    deinit { freeCurrent() }
+
+    private func freeCurrent() {
+        allocations.forEach { free($0) }
+        allocations = []
+    }
+
+    private func keep(_ s: String?) -> UnsafePointer<CChar>? {
+        guard let s else { return nil }
+        let copy = strdup(s)!
+        allocations.append(UnsafeMutableRawPointer(copy))
+        return UnsafePointer(copy)
+    }
+
+    private func keep(_ bytes: [UInt8]?) -> UnsafePointer<UInt8>? {
+        guard let bytes else { return nil }
+        let copy = malloc(max(1, bytes.count))!
+        bytes.withUnsafeBytes { copy.copyMemory(from: $0.baseAddress ?? UnsafeRawPointer(copy), byteCount: bytes.count) }
+        allocations.append(copy)
+        return UnsafePointer(copy.assumingMemoryBound(to: UInt8.self))
+    }
+
+    func next() -> bc_result? {
+        freeCurrent()
+        guard index < results.count else { return nil }
+        let r = results[index]
+        index += 1
+        return bc_result(
+            struct_size: UInt32(MemoryLayout<bc_result>.size),
+            status: UInt32(r.status.rawValue),
+            id: keep(r.document.id),
+            path: keep(r.document.path),
+            output: keep(r.output),
+            output_len: r.output?.count ?? 0,
+            error: keep(r.error),
+            attempts: UInt32(r.attempts),
+            failed_stage: UInt32(r.failedStage ?? 0),
+            duration_ms: r.durationMs,
+            input_tokens: r.inputTokens,
+            output_tokens: r.outputTokens)
+    }
+}
+
+@c public func bc_batch_results(_ out: UnsafeMutablePointer<OpaquePointer?>?, _ batch: OpaquePointer?) -> Int32 {
+    capi {
+        guard let out else { throw invalid("out must not be NULL") }
+        let batch = try borrow(batch, as: BatchHandle.self, "batch").batch
+        out.pointee = retain(ResultsCursor(batch.finishedResults))
+    }
+}
+
+@c public func bc_results_next(_ out: UnsafeMutablePointer<bc_result>?, _ results: OpaquePointer?) -> Int32 {
+    var produced: Int32 = 0
+    let rc = capi {
+        guard let out else { throw invalid("out must not be NULL") }
+        let cursor = try borrow(results, as: ResultsCursor.self, "results")
+        guard let result = cursor.next() else { return }
+        try copyVersioned(result, to: out)
+        produced = 1
+    }
+    return rc == BC_OK ? produced : rc
+}
+
+@c public func bc_results_free(_ results: OpaquePointer?) {
+    release(results, as: ResultsCursor.self)
+}

@@ -1,0 +1,163 @@
+import ArgumentParser
+import BatchCore
+import Glibc
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Process documents: files, directories, manifests or paths on stdin.",
+        discussion: """
+        INPUT is a file, a directory (read recursively, sorted), or - for \
+        newline-separated paths on standard input. Everything after -- is a \
+        command run per document (the exec processor): {} or {path} is the \
+        document's path, {id} its id; it is passed as argv, never through a shell.
+
+        Examples:
+          batchhost run samples/ -p text -o results.jsonl
+          batchhost run samples/ --glob '*.txt' -w 4 -- wc -w {}
+          find . -name '*.pdf' | batchhost run - -- pdftotext {} -
+
+        Exit codes: 0 every document ok (or partial), 1 some documents failed, \
+        2 usage or configuration error, 3 stopped early (interrupted).
+        """)
+
+    @Argument(help: "Files, directories, or - for paths on standard input.")
+    var inputs: [String] = []
+
+    @Option(name: [.short, .customLong("processor")], help: "A processor per stage, in order: a plugin name, a path to a plugin, or exec (repeatable).")
+    var processors: [String] = []
+
+    @Option(name: .customLong("set"), help: ArgumentHelp("A stage option: KEY=VALUE for the last stage, STAGE.KEY=VALUE for a named one (repeatable).", valueName: "key=value"))
+    var stageOptions: [String] = []
+
+    @Option(name: [.customShort("O"), .customLong("option")], help: ArgumentHelp("Any batch option, KEY=VALUE (see `batchhost options`; repeatable).", valueName: "key=value"))
+    var batchOptions: [String] = []
+
+    @Option(name: [.short, .long], help: ArgumentHelp(optionHelp("workers"), valueName: "n"))
+    var workers: String?
+
+    @Flag(name: [.short, .long], help: ArgumentHelp(optionHelp("sequential")))
+    var sequential = false
+
+    @Option(name: [.short, .long], help: ArgumentHelp("Write results as JSON Lines to this file (default: standard output).", valueName: "file"))
+    var output: String?
+
+    @Option(help: ArgumentHelp("Only files matching this pattern in directories (e.g. '*.txt', 'a/*/b.md').", valueName: "pattern"))
+    var glob: String?
+
+    @Option(help: ArgumentHelp("A manifest: .jsonl or .json array of {\"id\",\"path\",\"metadata\"} (repeatable).", valueName: "file"))
+    var manifest: [String] = []
+
+    @Option(name: .customLong("plugin-dir"), help: ArgumentHelp("Also look for plugins here (repeatable).", valueName: "dir"))
+    var pluginDirs: [String] = []
+
+    @Option(name: .customLong("max-workers"), help: ArgumentHelp("Global cap on worker threads (engine option max_workers).", valueName: "n"))
+    var maxWorkers: String?
+
+    @Flag(name: [.short, .long], help: "Print nothing but errors.")
+    var quiet = false
+
+    @Argument(parsing: .postTerminator, help: ArgumentHelp("A command run per document, after --.", valueName: "command"))
+    var command: [String] = []
+
+    func run() throws {
+        let console = Console(quiet: quiet)
+        let current = Locked<Batch?>(nil)
+        SignalWatcher.start { count in
+            guard let batch = current.withLock({ $0 }) else { Glibc.exit(Exit.stopped.rawValue) }
+            if count == 1 {
+                console.note("interrupted: finishing the documents in flight (Ctrl-C again to stop them)")
+                batch.cancel()
+            } else {
+                console.note("interrupted again: asking in-flight documents to stop")
+                batch.cancel(hard: true)
+            }
+        }
+        let engine = Engine()
+        for dir in pluginDirs { try engine.set("plugin_dir", dir) }
+        if let maxWorkers { try engine.set("max_workers", maxWorkers) }
+
+        let batch = Batch(engine: engine)
+        try configureStages(batch)
+        for option in batchOptions {
+            let (key, value) = try splitAssignment(option, flag: "--option")
+            try batch.set(key, value)
+        }
+        if let workers { try batch.set("workers", workers) }
+        if sequential { try batch.set("sequential", "true") }
+        try batch.set("output", output ?? "-")
+        try batch.set("keep_results", "false")
+        try addInputs(batch)
+
+        try batch.onEvent { console.handle($0) }
+        current.withLock { $0 = batch }
+        try batch.start()
+        _ = try batch.wait()
+
+        let stats = batch.stats
+        console.summary(stats)
+        if let error = batch.error {
+            writeStandardError("batchhost: error: \(error.message)\n")
+        }
+        throw ExitCode(exitCode(stats, error: batch.error).rawValue)
+    }
+
+    private func exitCode(_ stats: BatchStats, error: BatchCoreError?) -> Exit {
+        if stats.state == .cancelled { return error == nil ? .stopped : (error!.code == .input ? .documentsFailed : .stopped) }
+        return stats.failed > 0 || error != nil ? .documentsFailed : .ok
+    }
+
+    private func configureStages(_ batch: Batch) throws {
+        var stages = processors
+        if !command.isEmpty && stages.last != ExecProcessor.name { stages.append(ExecProcessor.name) }
+        guard !stages.isEmpty else {
+            throw ValidationError("no processor: name one with -p NAME (see `batchhost plugins`), or give a command after --")
+        }
+        for stage in stages { try batch.addStage(processor: stage) }
+        if !command.isEmpty { try batch.setStage(nil, "command", ExecProcessor.argvJSON(command)) }
+        let labels = Set(batch.stageLabels)
+        for assignment in stageOptions {
+            let (key, value) = try splitAssignment(assignment, flag: "--set")
+            if let dot = key.firstIndex(of: "."), labels.contains(String(key[..<dot])) {
+                try batch.setStage(String(key[..<dot]), String(key[key.index(after: dot)...]), value)
+            } else {
+                try batch.setStage(nil, key, value)
+            }
+        }
+    }
+
+    private func addInputs(_ batch: Batch) throws {
+        for input in inputs {
+            if input == "-" {
+                try batch.add(ListSource(path: "-"))
+                continue
+            }
+            var info = stat()
+            guard stat(input, &info) == 0 else {
+                throw BatchCoreError(.notFound, "input '\(input)' does not exist")
+            }
+            if (info.st_mode & S_IFMT) == S_IFDIR {
+                try batch.add(DirectorySource(root: input, glob: glob))
+            } else {
+                try batch.add(FileSource(path: input, id: nil, metadata: nil))
+            }
+        }
+        for file in manifest { try batch.add(ManifestSource(path: file)) }
+        guard !inputs.isEmpty || !manifest.isEmpty else {
+            throw ValidationError("no input: give files, directories, --manifest FILE, or - to read paths from standard input")
+        }
+    }
+}
+
+func splitAssignment(_ text: String, flag: String) throws -> (String, String) {
+    guard let eq = text.firstIndex(of: "="), eq != text.startIndex else {
+        throw ValidationError("\(flag) '\(text)': expected KEY=VALUE")
+    }
+    return (String(text[..<eq]), String(text[text.index(after: eq)...]))
+}
+
+/// The registry's help line for an option, so flags and the registry agree.
+func optionHelp(_ key: String) -> String {
+    let spec = BatchOptions.table.spec(key)!
+    return spec.defaultValue.isEmpty ? spec.help : "\(spec.help) (default: \(spec.defaultValue))"
+}
