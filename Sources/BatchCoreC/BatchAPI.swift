@@ -21,12 +21,11 @@ private func batchOf(_ pointer: OpaquePointer?) throws -> Batch {
 
 @c public func bc_batch_free(_ pointer: OpaquePointer?) {
     guard let batch = try? batchOf(pointer) else { return }
-    if batch.isRunning {
-        batch.cancel(hard: true)
-        // From the batch's own event handler the batch cannot be waited for;
-        // it then finishes in the background and is released afterwards.
-        _ = try? batch.wait()
-    }
+    if batch.isRunning { batch.cancel(hard: true) }
+    // Wait until processors stopped and the last event was delivered, so no
+    // callback outlives the handle. From the batch's own event handler this
+    // is impossible (BC_ESTATE): the batch then ends in the background.
+    _ = try? batch.wait()
     release(pointer, as: BatchHandle.self)
 }
 

@@ -62,4 +62,11 @@ public struct DocumentInput {
     public let attempt: Int
     /// The previous stage's output; nil in the first stage.
     public let input: [UInt8]?
+
+    public init(document: Document, stage: Int, attempt: Int, input: [UInt8]?) {
+        self.document = document
+        self.stage = stage
+        self.attempt = attempt
+        self.input = input
+    }
 }

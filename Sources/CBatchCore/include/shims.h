@@ -20,4 +20,65 @@ static inline void bc_shim_set_thread_name(const char *name) {
 /* Path of the binary image (library or executable) holding the engine. */
 const char *bc_shim_image_path(void);
 
+/* ---- Child processes (the exec processor) ------------------------------ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+/* GNU extensions Swift's Glibc module does not show (no _GNU_SOURCE). */
+#ifndef __USE_GNU
+extern int pipe2(int __pipedes[2], int __flags) __THROW;
+extern int posix_spawn_file_actions_addchdir_np(
+    posix_spawn_file_actions_t *__restrict __actions, const char *__restrict __path) __THROW;
+extern int posix_spawn_file_actions_addclosefrom_np(
+    posix_spawn_file_actions_t *__actions, int __from) __THROW;
+#endif
+
+/* A pipe whose two ends are close-on-exec in this process. */
+static inline int bc_shim_pipe_cloexec(int fds[2]) {
+    return pipe2(fds, O_CLOEXEC);
+}
+
+/* Spawn file action: change to `path` before exec (glibc >= 2.29). */
+static inline int bc_shim_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path) {
+    return posix_spawn_file_actions_addchdir_np(actions, path);
+}
+
+/* Spawn file action: close every descriptor >= `from` (glibc >= 2.34). */
+static inline int bc_shim_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, from);
+}
+
+/* The wait(2) status macros. */
+static inline int bc_shim_wifexited(int status) { return WIFEXITED(status); }
+static inline int bc_shim_wexitstatus(int status) { return WEXITSTATUS(status); }
+static inline int bc_shim_wifsignaled(int status) { return WIFSIGNALED(status); }
+static inline int bc_shim_wtermsig(int status) { return WTERMSIG(status); }
+static inline int bc_shim_wcoredump(int status) {
+#ifdef WCOREDUMP
+    return WCOREDUMP(status);
+#else
+    (void)status;
+    return 0;
+#endif
+}
+
+/* A descriptor that polls readable once process `pid` exits (Linux >= 5.3;
+   always close-on-exec). -1 with errno ENOSYS where unsupported. */
+static inline int bc_shim_pidfd_open(pid_t pid) {
+#ifdef SYS_pidfd_open
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+    (void)pid;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+/* siginfo_t.si_pid (a union member Swift cannot name portably). */
+static inline pid_t bc_shim_siginfo_pid(const siginfo_t *info) { return info->si_pid; }
+
 #endif

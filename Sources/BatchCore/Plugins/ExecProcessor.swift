@@ -1,0 +1,255 @@
+import CBatchCore
+import Glibc
+
+/// The built-in `exec` processor: runs one external command per document.
+///
+/// Stage options:
+/// - `command` (required): the argv template — a JSON array of strings or
+///   POSIX-style words, with placeholders `{}`/`{path}`, `{id}`, `{stage}`,
+///   `{attempt}` (see `ArgvTemplate`). No shell is involved: a file named
+///   `$(touch pwned)` reaches the program as exactly that argument.
+/// - `json` (default false): the command prints JSON; output that does not
+///   parse makes the document `.partial` with the raw text kept.
+/// - `cwd`: the command's working directory. Relative document paths are
+///   then made absolute (against this process's directory at stage start),
+///   so `{path}` names the same file the engine reads.
+/// - `max_output` (default 64MiB): most stdout bytes kept; a command that
+///   writes more is stopped and the document fails.
+///
+/// Per document: stdin is the previous stage's output (stages after the
+/// first) or `/dev/null`. Exit 0 is `.done` with stdout as the output;
+/// exit 75 (`EX_TEMPFAIL`) is `.retry` with stderr as the error; any other
+/// exit, a signal, or a command that cannot be started is `.fail` with a
+/// message that says which. Cancellation sends SIGTERM to the command's
+/// process group, SIGKILL 2 s later, and makes the document `.retry`.
+public final class ExecProcessor: Processor {
+    /// The name the built-in is known by.
+    public static let name = "exec"
+
+    public let info = ProcessorInfo(
+        name: ExecProcessor.name,
+        version: "1.0.0",
+        description: "Runs a command per document (argv template; {} {path} {id})",
+        kind: .builtin,
+        options: [
+            StageOption(name: "command", defaultValue: nil,
+                        help: "the command: a JSON array [\"wc\",\"-l\",\"{}\"] or words 'wc -l {}' (no shell); "
+                            + "placeholders {} {path} {id} {stage} {attempt}, {{ }} for literal braces"),
+            StageOption(name: "json", defaultValue: "false",
+                        help: "the command prints JSON (output that does not parse makes the document partial)"),
+            StageOption(name: "cwd", defaultValue: nil,
+                        help: "working directory of the command"),
+            StageOption(name: "max_output", defaultValue: "64MiB",
+                        help: "most stdout bytes kept per document (e.g. 512KiB, 64MiB); more fails the document"),
+        ])
+
+    /// Exit status a command uses to ask for a retry (sysexits.h EX_TEMPFAIL).
+    public static let tempFailStatus: Int32 = 75
+
+    public init() {}
+
+    public func start(config: StageConfig) throws -> ProcessorInstance {
+        let stage = "stage '\(config.label)'"
+        func optionError(_ error: any Error) -> BatchCoreError {
+            let message = (error as? BatchCoreError)?.message ?? "\(error)"
+            return BatchCoreError(.option, "\(stage): \(message)")
+        }
+
+        guard let command = config["command"] else {
+            throw BatchCoreError(.option, "\(stage): option 'command' is required for exec: the command to run per "
+                + "document, e.g. [\"wc\",\"-l\",\"{}\"] or 'wc -l {}'")
+        }
+        guard !command.trimmingSpaces.isEmpty else {
+            throw BatchCoreError(.option, "\(stage): option 'command' is empty; give the command to run per "
+                + "document, e.g. [\"wc\",\"-l\",\"{}\"] or 'wc -l {}'")
+        }
+        let template: ArgvTemplate
+        do {
+            template = try ArgvTemplate(command: command)
+        } catch {
+            throw BatchCoreError(.option, "\(stage): invalid option 'command' (\(command)): \(error.message)")
+        }
+
+        var json = false
+        if let value = config["json"] {
+            do { json = try ValueParser.bool("json", value) } catch { throw optionError(error) }
+        }
+
+        var maxOutput = 64 << 20
+        if let value = config["max_output"] {
+            do { maxOutput = try ValueParser.byteSize("max_output", value, in: 0...(1 << 40)) }
+            catch { throw optionError(error) }
+        }
+
+        var cwd: String? = nil
+        var baseDir: String? = nil
+        if let value = config["cwd"] {
+            guard !value.isEmpty else {
+                throw BatchCoreError(.option, "\(stage): option 'cwd' is empty; give a directory or leave it out")
+            }
+            let here = currentDirectory()
+            let absolute = value.hasPrefix("/") ? value : (here.map { $0 + "/" + value } ?? value)
+            var st = stat()
+            guard stat(absolute, &st) == 0 else {
+                throw BatchCoreError(.option, "\(stage): option 'cwd': cannot use directory '\(value)': \(errnoText())")
+            }
+            guard (st.st_mode & S_IFMT) == S_IFDIR else {
+                throw BatchCoreError(.option, "\(stage): option 'cwd': '\(value)' is not a directory")
+            }
+            cwd = absolute
+            baseDir = here
+        }
+
+        return ExecInstance(template: template, json: json, cwd: cwd, baseDir: baseDir, maxOutput: maxOutput)
+    }
+
+    /// The JSON array form of an argv, as the `command` option takes it:
+    /// `["wc","-l","{}"]`. Hosts that already hold an argv (the CLI after
+    /// `--`) pass it this way so no word splitting happens at all.
+    public static func argvJSON(_ argv: [String]) -> String {
+        var out: [UInt8] = [UInt8(ascii: "[")]
+        for (k, arg) in argv.enumerated() {
+            if k > 0 { out.append(UInt8(ascii: ",")) }
+            appendJSONString(arg, to: &out)
+        }
+        out.append(UInt8(ascii: "]"))
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private func currentDirectory() -> String? {
+        guard let p = getcwd(nil, 0) else { return nil }
+        defer { free(p) }
+        return String(cString: p)
+    }
+}
+
+/// One `exec` stage: immutable, so `process` runs on any number of threads.
+final class ExecInstance: ProcessorInstance {
+    let template: ArgvTemplate
+    let json: Bool
+    let cwd: String?
+    /// Directory relative document paths are resolved against when `cwd` is set.
+    let baseDir: String?
+    let maxOutput: Int
+
+    /// How much of stderr goes into an error message.
+    static let errorTail = 4096
+
+    init(template: ArgvTemplate, json: Bool, cwd: String?, baseDir: String?, maxOutput: Int) {
+        self.template = template
+        self.json = json
+        self.cwd = cwd
+        self.baseDir = baseDir
+        self.maxOutput = maxOutput
+    }
+
+    func process(_ call: CallContext, _ doc: DocumentInput) -> Outcome {
+        if call.isCancelled {
+            call.error = "cancelled"
+            return .retry
+        }
+        var path = doc.document.path ?? doc.document.id
+        if let baseDir, let p = doc.document.path, !p.hasPrefix("/") {
+            path = baseDir + "/" + p
+        }
+        let argv = template.render(path: path, id: doc.document.id, stage: doc.stage, attempt: doc.attempt)
+        if let bad = argv.firstIndex(where: { $0.utf8.contains(0) }) {
+            call.error = "cannot run '\(argv[0])': argv[\(bad)] would contain a NUL character (from the document's id or path)"
+            return .fail
+        }
+
+        let request = ChildProcess.Request(argv: argv, cwd: cwd, stdin: doc.input, maxStdout: maxOutput)
+        let result: ChildProcess.Result
+        do {
+            result = try ChildProcess.run(request, isCancelled: { call.isCancelled })
+        } catch {
+            call.error = error.message
+            return .fail
+        }
+
+        let stderrText = ExecInstance.tail(result.stderr, truncated: result.stderrCount > result.stderr.count)
+        switch result.stopped {
+        case .cancelled?:
+            call.error = "cancelled"
+            return .retry
+        case .deadline?:
+            call.error = "timed out"
+            return .fail
+        case .outputLimit?:
+            call.error = "output exceeds max_output (\(maxOutput) bytes): the command was stopped; "
+                + "raise the stage option max_output if such output is expected"
+            return .fail
+        case nil:
+            break
+        }
+
+        func withStderr(_ message: String) -> String {
+            stderrText.isEmpty ? message : message + ": " + stderrText
+        }
+        switch result.exit {
+        case .exited(0):
+            if !stderrText.isEmpty {
+                call.log(Int32(BC_LOG_DEBUG.rawValue), "stderr: " + stderrText)
+            }
+            if json {
+                if !call.setOutputJSON(result.stdout) {
+                    call.setOutput(result.stdout)
+                    call.error = "output is not valid JSON"
+                    return .partial
+                }
+            } else {
+                call.setOutput(result.stdout)
+            }
+            return .done
+        case .exited(ExecProcessor.tempFailStatus):
+            call.error = stderrText.isEmpty ? "exit status 75 (temporary failure)" : stderrText
+            return .retry
+        case .exited(let status):
+            call.error = withStderr("exit status \(status)")
+            return .fail
+        case .signaled(let signal, let coreDumped):
+            call.error = withStderr("killed by \(ChildProcess.signalName(signal))" + (coreDumped ? " (core dumped)" : ""))
+            return .fail
+        case .unknown:
+            call.error = "exit status unknown: the command was reaped elsewhere (is SIGCHLD ignored?)"
+            return .fail
+        }
+    }
+
+    func stop() {}
+
+    /// The last `errorTail` bytes of `bytes` as text, whitespace-trimmed,
+    /// starting at a character boundary; "…" marks a cut.
+    static func tail(_ bytes: [UInt8], truncated: Bool) -> String {
+        var start = max(0, bytes.count - errorTail)
+        var cut = truncated || start > 0
+        while start < bytes.count, bytes[start] & 0xC0 == 0x80 { start += 1; cut = true }
+        let text = String(decoding: bytes[start...], as: UTF8.self).trimmingSpaces
+        return cut && !text.isEmpty ? "…" + text : text
+    }
+}
+
+extension ValueParser {
+    /// Bytes from "1048576", "512KiB", "64MiB", "1GiB" (powers of 1024; also
+    /// "K", "M", "G"), or "10kB", "5MB", "1GB" (powers of 1000).
+    public static func byteSize(_ key: String, _ value: String, in range: ClosedRange<Int>) throws -> Int {
+        let text = value.trimmingSpaces
+        let units: [(String, Int)] = [
+            ("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30),
+            ("kB", 1_000), ("KB", 1_000), ("MB", 1_000_000), ("GB", 1_000_000_000),
+            ("K", 1 << 10), ("k", 1 << 10), ("M", 1 << 20), ("G", 1 << 30), ("B", 1),
+        ]
+        var number = Substring(text)
+        var scale = 1
+        for (suffix, factor) in units where text.hasSuffix(suffix) {
+            number = text.dropLast(suffix.count)
+            scale = factor
+            break
+        }
+        let digits = String(number).trimmingSpaces
+        guard let n = Int(digits), n >= 0, n <= Int.max / scale, range.contains(n * scale) else {
+            throw invalid(key, value, "a size such as 65536, 512KiB, 64MiB or 1GiB, from \(range.lowerBound) to \(range.upperBound) bytes")
+        }
+        return n * scale
+    }
+}
