@@ -26,7 +26,7 @@ final class Console: @unchecked Sendable {
     func summary(_ s: BatchStats) {
         guard !quiet else { return }
         let done = s.ok + s.partial + s.failed
-        var line = "batchhost: \(done) of \(s.total) documents in \(format(s.elapsedSeconds, digits: 2)) s: "
+        var line = "batchhost: \(done) of \(s.total) documents in \(format(s.elapsedSeconds, digits: s.elapsedSeconds < 10 ? 3 : 1)) s: "
         line += "\(s.ok) ok, \(s.partial) partial, \(s.failed) failed, \(s.skipped) skipped"
         if done > 0 {
             line += "; \(format(s.docsPerHour, digits: 0)) docs/hour, mean \(format(s.meanDocMs, digits: 2)) ms/doc"
