@@ -1,0 +1,42 @@
+/*
+ * wrong_abi — a plugin built for the next plugin ABI. The host must refuse
+ * it from the descriptor alone, naming both versions, and call nothing.
+ */
+#include "batchcore_plugin.h"
+
+#include <stdlib.h>
+
+static int never_create(const bc_host_api *host, const bc_config *config, void **state,
+                        char *errbuf, size_t errbuf_size) {
+    (void)host;
+    (void)config;
+    (void)state;
+    (void)errbuf;
+    (void)errbuf_size;
+    abort(); /* the host must not call a plugin it refused */
+}
+
+static int never_process(void *state, bc_call *call, const bc_doc *doc) {
+    (void)state;
+    (void)call;
+    (void)doc;
+    abort();
+}
+
+static const bc_plugin descriptor = {
+    sizeof(bc_plugin),
+    BC_PLUGIN_ABI_VERSION + 1,
+    "wrong_abi",
+    "1.0.0",
+    "Built for another plugin ABI",
+    BC_PLUGIN_FLAG_NONE,
+    0,
+    NULL,
+    never_create,
+    never_process,
+    NULL,
+};
+
+BC_PLUGIN_EXPORT const bc_plugin *batchcore_plugin_entry(void) {
+    return &descriptor;
+}
