@@ -56,8 +56,9 @@ int bc_version_number(void);
 #define BC_EIO (-10)      /* read or write failure (output file, ...) */
 
 /* [thread-safe] Message of the last failure on this thread: what was wrong,
- * where, and what to do. Never NULL (empty when nothing failed). Borrowed:
- * valid until the next batchcore call on this thread. */
+ * where, and what to do. Never NULL; empty before the first failure; a
+ * successful call leaves it unchanged. Borrowed: valid until the next
+ * failing batchcore call on this thread. */
 const char *bc_error_message(void);
 
 /* [thread-safe] Short static name of an error code, e.g. "BC_EOPTION". */
@@ -77,7 +78,9 @@ typedef struct bc_engine bc_engine;
 /* [thread-safe] Create an engine. *out is freed with bc_engine_free(). */
 int bc_engine_new(bc_engine **out);
 
-/* [thread-safe] Release the caller's reference. NULL is ignored. */
+/* [thread-safe] Release the caller's reference. NULL is ignored. When this
+ * and the last bc_batch_free of the engine's batches have returned, the
+ * engine is gone and every registered processor's release() has run. */
 void bc_engine_free(bc_engine *engine);
 
 /* [thread-safe] Set an engine option (copied):
@@ -138,7 +141,10 @@ int bc_batch_set(bc_batch *batch, const char *key, const char *value);
 /* [one at a time] Append a stage running `processor` (a registered name, a
  * plugin name, "exec", or a path to a plugin file). `label` names the stage
  * for bc_batch_set_stage; NULL uses the processor name (then "name-2", ...
- * for repeats). The processor is resolved at bc_batch_start. */
+ * for repeats). The processor is resolved at bc_batch_start: a name found
+ * nowhere is BC_ENOTFOUND (the message lists where it looked), a path that
+ * does not exist BC_ENOTFOUND, a file that is no usable plugin BC_EPLUGIN,
+ * a descriptor of another ABI version or too small BC_EABI. */
 int bc_batch_add_stage(bc_batch *batch, const char *processor, const char *label);
 
 /* [one at a time] Set option `key` of the stage labelled `stage` (NULL: the
@@ -147,7 +153,9 @@ int bc_batch_add_stage(bc_batch *batch, const char *processor, const char *label
 int bc_batch_set_stage(bc_batch *batch, const char *stage, const char *key, const char *value);
 
 /* [one at a time] Add one file. `id` defaults to the path; `metadata_json`
- * (a JSON object) may be NULL. All strings copied. */
+ * (a JSON object) may be NULL, else BC_EINPUT when it is not an object.
+ * The file need not exist yet: a missing file fails that document, not the
+ * batch. All strings copied. */
 int bc_batch_add_file(bc_batch *batch, const char *path, const char *id, const char *metadata_json);
 
 /* [one at a time] Add every regular file under `dir`, recursively, in a
@@ -157,8 +165,11 @@ int bc_batch_add_dir(bc_batch *batch, const char *dir, const char *glob);
 
 /* [one at a time] Add the documents of a manifest: `.jsonl` (one object per
  * line) or `.json` (an array of objects); each object has "path", optional
- * "id" and optional "metadata" (an object). Validated now: BC_EINPUT names
- * the file, the line or element, and the problem. */
+ * "id" and optional "metadata" (an object); an entry with an "id" and no
+ * "path" is a document without a file. Relative paths are relative to the
+ * manifest's directory. Validated now: BC_ENOTFOUND when the manifest does
+ * not exist, BC_EINPUT naming the file, line and problem when it is
+ * malformed (duplicate ids included). */
 int bc_batch_add_manifest(bc_batch *batch, const char *path);
 
 /* [one at a time] Add newline-separated paths read from `path` ("-" reads
@@ -247,7 +258,9 @@ int bc_batch_wait(bc_batch *batch, int64_t timeout_ms);
 #define BC_CANCEL_HARD 1     /* also ask in-flight calls to stop (is_cancelled) */
 
 /* [thread-safe] Cancel a running batch. Returns at once; bc_batch_wait tells
- * when it has stopped. Documents never dispatched stay pending. */
+ * when it has stopped, and BC_EVENT_FINISHED is still the last event.
+ * Documents never dispatched, and documents stopped by a hard cancel, stay
+ * pending: they are neither failed nor written to the output. */
 int bc_batch_cancel(bc_batch *batch, int mode);
 
 /* [thread-safe] Copy a statistics snapshot into *out (set out->struct_size). */

@@ -72,7 +72,8 @@ typedef struct bc_doc {
     const char *id;              /* never NULL, NUL-terminated */
     const char *path;            /* the source file; NULL for documents without one */
     const char *metadata_json;   /* JSON object text, "{}" when none; never NULL */
-    const unsigned char *input;  /* previous stage's output; NULL in the first stage */
+    const unsigned char *input;  /* previous stage's output: NULL in the first stage,
+                                    never NULL after it (an empty output is length 0) */
     size_t input_len;            /* length of input in bytes */
 } bc_doc;
 
@@ -102,16 +103,19 @@ typedef struct bc_host_api {
      * with BC_OUTCOME_RETRY. */
     int (*retry_after)(bc_call *call, uint64_t ms);
 
-    /* Non-zero once the host wants this call to stop (batch cancelled). A
-     * long call should poll it and return BC_OUTCOME_RETRY or FAIL. */
+    /* Non-zero once the host wants this call to stop (the batch was
+     * cancelled hard; a graceful cancel lets calls finish and keeps this 0).
+     * A long call should poll it and return BC_OUTCOME_RETRY: the document
+     * is then not retried and stays pending (not failed). */
     int (*is_cancelled)(const bc_call *call);
 
     /* Log a message, attributed to the current document when `call` is
      * non-NULL. `call` may be NULL (e.g. from create()). Copied. */
     void (*log)(bc_call *call, int level, const char *message);
 
-    /* Value of a stage option, or NULL when unset. Borrowed: valid until
-     * destroy(). */
+    /* Value of a stage option, or NULL when unset (a declared default is
+     * help text only: the plugin applies its own default). Borrowed: valid
+     * until destroy(). */
     const char *(*config_get)(const bc_config *config, const char *key);
 } bc_host_api;
 
@@ -161,11 +165,14 @@ typedef struct bc_plugin {
      * output, errors and usage through the host vtable saved by create(). */
     int (*process)(void *state, bc_call *call, const bc_doc *doc);
 
-    /* [main] Once per create(), after the last process(). May be NULL. */
+    /* [main] Once per successful create(), after the last process(); never
+     * after a create() that failed. May be NULL. */
     void (*destroy)(void *state);
 } bc_plugin;
 
-/* The one symbol a plugin exports. */
+/* The one symbol a plugin exports. Declared here so the compiler checks a
+ * plugin's definition (and -Wmissing-prototypes stays quiet). */
+BC_PLUGIN_EXPORT const bc_plugin *batchcore_plugin_entry(void);
 typedef const bc_plugin *(*bc_plugin_entry_fn)(void);
 #define BC_PLUGIN_ENTRY_SYMBOL "batchcore_plugin_entry"
 

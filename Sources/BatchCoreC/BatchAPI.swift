@@ -1,9 +1,10 @@
 import BatchCore
 import CBatchCore
+import Glibc
 
 /// What bc_batch* points to.
 final class BatchHandle {
-    let batch: Batch
+    var batch: Batch
     init(_ batch: Batch) { self.batch = batch }
 }
 
@@ -25,7 +26,16 @@ private func batchOf(_ pointer: OpaquePointer?) throws -> Batch {
     // Wait until processors stopped and the last event was delivered, so no
     // callback outlives the handle. From the batch's own event handler this
     // is impossible (BC_ESTATE): the batch then ends in the background.
-    _ = try? batch.wait()
+    guard (try? batch.wait()) != nil, let handle = try? borrow(pointer, as: BatchHandle.self, "batch") else {
+        release(pointer, as: BatchHandle.self)
+        return
+    }
+    // A worker thread lets go of a finished batch a moment after it ends.
+    // Wait for that, so the engine — and a processor's release() — goes
+    // away by the time the caller's last free returns, not later on a worker.
+    for _ in 0..<50_000 where !isKnownUniquelyReferenced(&handle.batch) {
+        usleep(100)
+    }
     release(pointer, as: BatchHandle.self)
 }
 

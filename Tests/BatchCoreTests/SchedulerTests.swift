@@ -109,7 +109,7 @@ final class SchedulerTests: XCTestCase {
         XCTAssertEqual(batch.stats.failed, 10)
         XCTAssertEqual(batch.stats.ok, 90)
         let failed = batch.finishedResults.filter { $0.status == .failed }
-        XCTAssertTrue(failed.allSatisfy { $0.error == "flaky: bad luck" && $0.attempts == 1 })
+        XCTAssertTrue(failed.allSatisfy { $0.error == "bad luck" && $0.attempts == 1 })
     }
 
     func testRetryOutcomesAreRetriedThenGivenUp() throws {
@@ -134,7 +134,8 @@ final class SchedulerTests: XCTestCase {
         XCTAssertEqual(stats.retryWaiting, 0)
         let gaveUp = batch.finishedResults.first { $0.document.id == "retry-0" }!
         XCTAssertEqual(gaveUp.attempts, 3)
-        XCTAssertEqual(gaveUp.error, "retry: gave up after 3 attempts: busy")
+        XCTAssertEqual(gaveUp.error, "gave up after 3 attempts: busy")
+        XCTAssertEqual(gaveUp.failedStageLabel, "retry")
     }
 
     func testStagesFeedEachOtherAndPartialCarriesThrough() throws {
@@ -162,7 +163,7 @@ final class SchedulerTests: XCTestCase {
         XCTAssertEqual(byID["first-0"]?.output, Array("HELLO FIRST-0".utf8))
         XCTAssertEqual(byID["first-0"]?.status, .ok)
         XCTAssertEqual(byID["first-1"]?.status, .partial)
-        XCTAssertEqual(byID["first-1"]?.error, "first: half done")
+        XCTAssertEqual(byID["first-1"]?.error, "half done")
         XCTAssertEqual(byID["first-1"]?.attempts, 2)
     }
 

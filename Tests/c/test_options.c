@@ -158,7 +158,8 @@ static void test_manifests(bc_engine *engine, const char *dir) {
     CHECK(strstr(m, "line 2") != NULL || strstr(m, ":2") != NULL,
           "the message does not name line 2: %s", m);
 
-    const char *nopath = "{\"path\": \"a.txt\"}\n{\"id\": \"x\"}\n";
+    /* An entry needs a "path", or at least an "id" (a document without a file). */
+    const char *nopath = "{\"path\": \"a.txt\"}\n{\"metadata\": {}}\n";
     snprintf(path, sizeof path, "%s/nopath.jsonl", dir);
     write_file(path, nopath, strlen(nopath));
     CHECK_CODE(bc_batch_add_manifest(batch, path), BC_EINPUT);

@@ -38,7 +38,7 @@ public final class Batch: @unchecked Sendable {
     // MARK: Configuration
 
     public func set(_ key: String, _ value: String) throws {
-        try configure { try $0.options.set(key, value) }
+        try configure("set option '\(key)'") { try $0.options.set(key, value) }
     }
 
     /// Appends a stage; returns its label.
@@ -47,7 +47,7 @@ public final class Batch: @unchecked Sendable {
         guard !processor.isEmpty else {
             throw BatchCoreError(.invalidArgument, "a stage needs a processor name or path")
         }
-        return try configure { config in
+        return try configure("add stage '\(processor)'") { config in
             let base = label ?? StageSpec.defaultLabel(for: processor)
             var unique = base
             var n = 2
@@ -63,7 +63,7 @@ public final class Batch: @unchecked Sendable {
 
     /// Sets an option of the stage labelled `stage` (nil: the last stage).
     public func setStage(_ stage: String?, _ key: String, _ value: String) throws {
-        try configure { config in
+        try configure("set stage option '\(key)'") { config in
             guard !config.stages.isEmpty else {
                 throw BatchCoreError(.state, "no stage to set '\(key)' on: add a stage (--processor) first")
             }
@@ -84,19 +84,19 @@ public final class Batch: @unchecked Sendable {
     public var stageLabels: [String] { config.withLock { $0.stages.map(\.label) } }
 
     public func add(_ source: DocumentSource) throws {
-        try configure { $0.sources.append(source) }
+        try configure("add documents") { $0.sources.append(source) }
     }
 
     public func onEvent(_ handler: @escaping @Sendable (BatchEvent) -> Void) throws {
-        try configure { $0.handler = handler }
+        try configure("set the event handler") { $0.handler = handler }
     }
 
     public var batchOptions: BatchOptions { config.withLock { $0.options } }
 
-    private func configure<T>(_ body: (inout Configuration) throws -> T) throws -> T {
+    private func configure<T>(_ what: String, _ body: (inout Configuration) throws -> T) throws -> T {
         try config.withLock { config in
             guard config.state == .new else {
-                throw BatchCoreError(.state, "the batch has already started; configure it before starting")
+                throw BatchCoreError(.state, "cannot \(what): the batch has already started; configure a batch before starting it")
             }
             return try body(&config)
         }
@@ -301,7 +301,7 @@ extension Batch: Workload {
             case .done, .partial:
                 if outcome == .partial {
                     job.partial = true
-                    if let error = call.error { job.lastError = "\(stage.label): \(error)" }
+                    if let error = call.error { job.lastError = error }
                 }
                 job.input = call.output ?? []
                 job.stage += 1
@@ -312,19 +312,19 @@ extension Batch: Workload {
                 }
             case .retry:
                 let reason = call.error ?? "asked for a retry"
-                job.lastError = "\(stage.label): \(reason)"
+                job.lastError = reason
                 if cancelFlag.isSet { return .abandoned }
                 if job.stageAttempts < options.retryAttempts {
                     counters.withLock { $0.stats.retryWaiting += 1 }
                     let delay = call.retryAfterMs.map { $0 * 1_000_000 } ?? backoff(attempt: job.stageAttempts)
                     return .retry(job, afterNanos: delay)
                 }
-                job.lastError = "\(stage.label): gave up after \(job.stageAttempts) attempts: \(reason)"
+                job.lastError = "gave up after \(job.stageAttempts) attempts: \(reason)"
                 finish(job, status: .failed, output: nil, json: false)
                 return .finished
             case .fail:
                 let reason = call.error ?? "processor '\(stage.name)' failed without a message"
-                job.lastError = "\(stage.label): \(reason)"
+                job.lastError = reason
                 finish(job, status: .failed, output: nil, json: false, failedStage: job.stage)
                 return .finished
             }
@@ -349,6 +349,7 @@ extension Batch: Workload {
             error: job.lastError,
             attempts: job.attempts,
             failedStage: failed,
+            failedStageLabel: failed.map { stages[$0].label },
             durationMs: Double(job.busyNanos) / 1e6,
             inputTokens: job.inputTokens,
             outputTokens: job.outputTokens))

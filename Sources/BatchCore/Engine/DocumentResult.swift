@@ -26,8 +26,9 @@ public struct DocumentResult: Sendable {
     public var outputIsJSON: Bool
     public var error: String?
     public var attempts: Int
-    /// Index of the stage that failed, when failed.
+    /// Index and label of the stage that failed, when failed.
     public var failedStage: Int?
+    public var failedStageLabel: String?
     public var durationMs: Double
     public var inputTokens: UInt64
     public var outputTokens: UInt64

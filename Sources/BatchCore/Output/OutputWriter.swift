@@ -68,6 +68,7 @@ final class OutputWriter: @unchecked Sendable {
         }
         key(",\"error\":")
         if let error = r.error { appendJSONString(error, to: &out) } else { key("null") }
+        if let stage = r.failedStageLabel { key(",\"failed_stage\":"); appendJSONString(stage, to: &out) }
         key(",\"attempts\":\(r.attempts)")
         key(",\"duration_ms\":\((r.durationMs * 1000).rounded() / 1000)")
         if r.inputTokens > 0 || r.outputTokens > 0 {

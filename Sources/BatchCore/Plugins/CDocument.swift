@@ -28,8 +28,13 @@ func withOptionalCString<R>(_ s: String?, _ body: (UnsafePointer<CChar>?) -> R) 
     return s.withCString { body($0) }
 }
 
+/// nil stays NULL; an empty array becomes a non-NULL pointer of length 0.
 func withOptionalBytes<R>(_ bytes: [UInt8]?, _ body: (UnsafePointer<UInt8>?, Int) -> R) -> R {
     guard let bytes else { return body(nil, 0) }
+    if bytes.isEmpty {
+        var zero: UInt8 = 0
+        return withUnsafePointer(to: &zero) { body($0, 0) }
+    }
     return bytes.withUnsafeBufferPointer { body($0.baseAddress, $0.count) }
 }
 
