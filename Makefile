@@ -9,7 +9,7 @@ BUILD := .build/release
 VENV := .build/venv
 OUT := out
 
-.PHONY: all build deps demo test test-swift test-tsan test-c test-cli install clean
+.PHONY: all build deps demo test test-swift test-tsan test-c test-cli test-install install clean
 
 all: build
 
@@ -28,7 +28,7 @@ demo: build
 	@echo
 	@echo "Results of $$(wc -l < $(OUT)/demo.jsonl) documents are in $(OUT)/demo.jsonl"
 
-test: build test-swift test-tsan test-c test-cli
+test: build test-swift test-tsan test-c test-cli test-install
 
 test-swift:
 	$(SWIFT) test
@@ -46,6 +46,9 @@ $(VENV)/bin/pytest:
 
 test-cli: build $(VENV)/bin/pytest
 	$(VENV)/bin/pytest -q Tests/cli
+
+test-install: build
+	Tests/install.sh
 
 install: build
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
