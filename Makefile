@@ -20,7 +20,7 @@ build: deps
 	$(SWIFT) build -c release
 
 demo: build
-	@mkdir -p $(OUT)
+	@mkdir -p $(OUT) && rm -f $(OUT)/demo.jsonl $(OUT)/demo.jsonl.journal
 	$(BUILD)/batchhost run samples --glob '*.txt' -p text -o $(OUT)/demo.jsonl
 	@echo
 	@echo "First result:"

@@ -16,11 +16,14 @@ let package = Package(
     ],
     targets: [
         // The public C headers (include/) as a Clang module, plus small shims.
-        .target(name: "CBatchCore", path: "Sources/CBatchCore"),
+        .target(name: "CBatchCore", path: "Sources/CBatchCore", linkerSettings: [.linkedLibrary("crypto")]),
+        // Debian's libsqlite3 for the journal.
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .target(
             name: "BatchCore",
             dependencies: [
                 "CBatchCore",
+                "CSQLite",
                 .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ],

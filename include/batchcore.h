@@ -215,8 +215,11 @@ typedef struct bc_stats {
     uint64_t retries;       /* attempts that were retries */
     uint64_t input_tokens, output_tokens;
     double elapsed_seconds;
-    double docs_per_hour;   /* finished documents per hour so far */
-    double mean_doc_ms;     /* mean processing time of a finished document */
+    double docs_per_hour;   /* documents processed per hour so far (this run) */
+    double mean_doc_ms;     /* mean processing time of a processed document */
+    /* Since 0.1: */
+    uint64_t resumed;       /* finished in the journal before this run: counted in ok/partial/failed, not run */
+    uint64_t deduplicated;  /* results reused from identical content ("dedupe") */
 } bc_stats;
 
 /* An event. Every pointer is borrowed for the duration of the callback. */
@@ -297,6 +300,44 @@ int bc_results_next(bc_result *out, bc_results *results);
 
 /* [one at a time] Free an iterator. NULL is ignored. */
 void bc_results_free(bc_results *results);
+
+/* ---- Journals ---------------------------------------------------------- */
+
+/* A batch with the "checkpoint" option records every finished document in a
+ * journal (SQLite); with "resume" it continues that run (see README,
+ * "Checkpoint and resume"). These functions read a journal without changing
+ * it, while its run goes on or after it ended. */
+typedef struct bc_journal bc_journal;
+
+/* [thread-safe] Open a journal read-only. BC_ENOTFOUND when `path` does not
+ * exist, BC_EINPUT when it is not a batchcore journal. *out is freed with
+ * bc_journal_free(). */
+int bc_journal_open(bc_journal **out, const char *path);
+
+/* [one at a time] Close a journal. NULL is ignored. */
+void bc_journal_free(bc_journal *journal);
+
+typedef struct bc_journal_summary {
+    uint32_t struct_size;  /* set by the caller: sizeof(bc_journal_summary) */
+    uint32_t runs;         /* runs recorded: the first and each resume */
+    uint64_t ok, partial, failed, skipped;
+    uint64_t attempts;
+    uint64_t input_tokens, output_tokens;
+    double docs_per_hour;  /* over the time the runs were running */
+} bc_journal_summary;
+
+/* [one at a time] Counts of a journal. */
+int bc_journal_summary_get(bc_journal_summary *out, bc_journal *journal);
+
+/* [one at a time] Iterate the journal's results in output order, read from
+ * the journal as you go (never all in memory); `status` is a bc_status to
+ * keep only those (e.g. BC_STATUS_FAILED), or 0 for all. Use
+ * bc_results_next and bc_results_free; the iterator keeps the journal open. */
+int bc_journal_results(bc_results **out, bc_journal *journal, int status);
+
+/* [one at a time] Write the results to `path` ("-" for stdout) as "jsonl",
+ * "json" (one array) or "csv". `status`: as for bc_journal_results. */
+int bc_journal_export(bc_journal *journal, const char *path, const char *format, int status);
 
 /* ---- In a process callback -------------------------------------------- */
 

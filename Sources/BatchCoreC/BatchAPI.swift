@@ -137,6 +137,7 @@ extension bc_stats {
             in_flight: s.inFlight, retry_waiting: s.retryWaiting,
             attempts: s.attempts, retries: s.retries,
             input_tokens: s.inputTokens, output_tokens: s.outputTokens,
-            elapsed_seconds: s.elapsedSeconds, docs_per_hour: s.docsPerHour, mean_doc_ms: s.meanDocMs)
+            elapsed_seconds: s.elapsedSeconds, docs_per_hour: s.docsPerHour, mean_doc_ms: s.meanDocMs,
+            resumed: s.resumed, deduplicated: s.deduplicated)
     }
 }

@@ -2,14 +2,23 @@ import BatchCore
 import CBatchCore
 import Glibc
 
-/// What bc_results* points to: a snapshot of results and the C copies of
-/// the current one, freed at the next step.
+/// What bc_results* points to: a source of results (a snapshot in memory,
+/// or a journal read as it goes) and the C copies of the current one, freed
+/// at the next step.
 final class ResultsCursor {
-    private let results: [DocumentResult]
-    private var index = 0
+    private let source: () throws -> DocumentResult?
     private var allocations: [UnsafeMutableRawPointer] = []
 
-    init(_ results: [DocumentResult]) { self.results = results }
+    init(_ results: [DocumentResult]) {
+        var index = 0
+        source = {
+            guard index < results.count else { return nil }
+            defer { index += 1 }
+            return results[index]
+        }
+    }
+
+    init(_ source: @escaping () throws -> DocumentResult?) { self.source = source }
 
     deinit { freeCurrent() }
 
@@ -33,11 +42,9 @@ final class ResultsCursor {
         return UnsafePointer(copy.assumingMemoryBound(to: UInt8.self))
     }
 
-    func next() -> bc_result? {
+    func next() throws -> bc_result? {
         freeCurrent()
-        guard index < results.count else { return nil }
-        let r = results[index]
-        index += 1
+        guard let r = try source() else { return nil }
         return bc_result(
             struct_size: UInt32(MemoryLayout<bc_result>.size),
             status: UInt32(r.status.rawValue),
@@ -67,7 +74,7 @@ final class ResultsCursor {
     let rc = capi {
         guard let out else { throw invalid("out must not be NULL") }
         let cursor = try borrow(results, as: ResultsCursor.self, "results")
-        guard let result = cursor.next() else { return }
+        guard let result = try cursor.next() else { return }
         try copyVersioned(result, to: out)
         produced = 1
     }

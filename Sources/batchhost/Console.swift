@@ -23,6 +23,19 @@ final class Console: @unchecked Sendable {
         writeStandardError("batchhost: \(text)\n")
     }
 
+    /// How to continue a stopped run.
+    func resumeHint(journal: String?) {
+        guard let journal else {
+            note("stopped early; without a journal (--checkpoint FILE) the run cannot be resumed")
+            return
+        }
+        var args = CommandLine.arguments
+        if !args.contains("--resume") && !args.contains("-r") {
+            if let dashes = args.firstIndex(of: "--") { args.insert("--resume", at: dashes) } else { args.append("--resume") }
+        }
+        note("stopped early; the journal \(journal) records every finished document. To continue:\n  " + args.map(shellQuoted).joined(separator: " "))
+    }
+
     func summary(_ s: BatchStats) {
         guard !quiet else { return }
         let done = s.ok + s.partial + s.failed
@@ -32,6 +45,8 @@ final class Console: @unchecked Sendable {
             line += "; \(format(s.docsPerHour, digits: 0)) docs/hour, mean \(format(s.meanDocMs, digits: 2)) ms/doc"
         }
         if s.retries > 0 { line += "; \(s.retries) retries" }
+        if s.resumed > 0 { line += "; \(s.resumed) already done in the journal" }
+        if s.deduplicated > 0 { line += "; \(s.deduplicated) reused from identical documents" }
         if s.state == .cancelled { line += " (stopped early)" }
         writeStandardError(line + "\n")
     }
@@ -48,4 +63,11 @@ func format(_ value: Double, digits: Int) -> String {
     let fraction = Int(abs(scaled).truncatingRemainder(dividingBy: scale))
     let text = String(fraction)
     return "\(whole).\(String(repeating: "0", count: digits - text.count))\(text)"
+}
+
+/// Quotes an argument for a POSIX shell when it needs it.
+func shellQuoted(_ s: String) -> String {
+    let plain = s.allSatisfy { $0.isLetter || $0.isNumber || "-_./=:,+@%".contains($0) }
+    if plain && !s.isEmpty { return s }
+    return "'" + s.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
 }

@@ -54,11 +54,35 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("max-workers"), help: ArgumentHelp("Global cap on worker threads (engine option max_workers).", valueName: "n"))
     var maxWorkers: String?
 
+    @Option(name: [.short, .long], help: ArgumentHelp("Journal file: every finished document is recorded, so the run can be resumed (default with -o FILE: FILE.journal).", valueName: "file"))
+    var checkpoint: String?
+
+    @Flag(name: .customLong("no-checkpoint"), help: "Do not keep a journal.")
+    var noCheckpoint = false
+
+    @Flag(name: [.short, .long], help: "Continue the run in the journal: finished documents are skipped, the rest run.")
+    var resume = false
+
+    @Flag(name: .customLong("retry-failed"), help: "When resuming, also run the failed documents again.")
+    var retryFailed = false
+
+    @Flag(name: .customLong("force-resume"), help: "Resume even if stages, options or inputs differ from the journal's.")
+    var forceResume = false
+
+    @Flag(help: ArgumentHelp(optionHelp("dedupe")))
+    var dedupe = false
+
     @Flag(name: [.short, .long], help: "Print nothing but errors.")
     var quiet = false
 
     @Argument(parsing: .postTerminator, help: ArgumentHelp("A command run per document, after --.", valueName: "command"))
     var command: [String] = []
+
+    func validate() throws {
+        if noCheckpoint && (checkpoint != nil || resume) {
+            throw ValidationError("--no-checkpoint cannot be combined with --checkpoint or --resume")
+        }
+    }
 
     func run() throws {
         let console = Console(quiet: quiet)
@@ -66,11 +90,20 @@ struct RunCommand: ParsableCommand {
         SignalWatcher.start { count in
             guard let batch = current.withLock({ $0 }) else { Glibc.exit(Exit.stopped.rawValue) }
             if count == 1 {
-                console.note("interrupted: finishing the documents in flight (Ctrl-C again to stop them)")
+                console.note("interrupted: finishing the documents in flight (Ctrl-C again to stop at once)")
                 batch.cancel()
             } else {
-                console.note("interrupted again: asking in-flight documents to stop")
+                console.note("interrupted again: stopping now; documents in flight will run again on --resume")
                 batch.cancel(hard: true)
+                // Calls that ignore cancellation are not waited for long.
+                startThread(name: "bc-deadline") {
+                    sleepSeconds(3)
+                    if batch.isRunning {
+                        batch.abandon()
+                        console.resumeHint(journal: batch.batchOptions.checkpoint)
+                        Glibc._exit(Exit.stopped.rawValue)
+                    }
+                }
             }
         }
         let engine = Engine()
@@ -87,6 +120,11 @@ struct RunCommand: ParsableCommand {
         if sequential { try batch.set("sequential", "true") }
         try batch.set("output", output ?? "-")
         try batch.set("keep_results", "false")
+        if let journal = journalPath { try batch.set("checkpoint", journal) }
+        if resume { try batch.set("resume", "true") }
+        if retryFailed { try batch.set("retry_failed", "true") }
+        if forceResume { try batch.set("force_resume", "true") }
+        if dedupe { try batch.set("dedupe", "true") }
         try addInputs(batch)
 
         try batch.onEvent { console.handle($0) }
@@ -99,7 +137,16 @@ struct RunCommand: ParsableCommand {
         if let error = batch.error {
             writeStandardError("batchhost: error: \(error.message)\n")
         }
+        if stats.state == .cancelled { console.resumeHint(journal: journalPath) }
         throw ExitCode(exitCode(stats, error: batch.error).rawValue)
+    }
+
+    /// The journal: --checkpoint, else OUTPUT.journal for a file output.
+    private var journalPath: String? {
+        if noCheckpoint { return nil }
+        if let checkpoint { return checkpoint }
+        if let output, output != "-" { return output + ".journal" }
+        return nil
     }
 
     private func exitCode(_ stats: BatchStats, error: BatchCoreError?) -> Exit {

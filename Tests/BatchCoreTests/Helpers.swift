@@ -9,6 +9,7 @@ struct ArraySource: DocumentSource {
         documents = (0..<count).map { Document(id: "\(prefix)-\($0)", path: nil) }
     }
     var knownCount: Int? { documents.count }
+    var identity: String { "memory" }
     func makeIterator() throws -> any DocumentIterator { Iterator(documents) }
 
     final class Iterator: DocumentIterator {

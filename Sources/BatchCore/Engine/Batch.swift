@@ -1,3 +1,4 @@
+import CBatchCore
 import Glibc
 
 /// Documents, stages and options, run on an engine. Configure it, `start`
@@ -20,11 +21,15 @@ public final class Batch: @unchecked Sendable {
     private var stages: [RunningStage] = []
     private var tenant: Tenant? = nil  // guarded by `ended`
     private var output: OutputWriter? = nil
+    private var journal: Journal? = nil
+    private var journalWriter: JournalWriter? = nil
     private var pump: EventPump? = nil
     private let cancelFlag = CancelFlag()
 
     // Live state.
     private let counters = Locked(StatsCounters())
+    /// Dedupe: finished results the journal has not committed yet, by content hash.
+    private let uncommittedByHash = Locked([String: DocumentResult]())
     private let results = Locked([DocumentResult]())
     private let reader = Locked(SourceReader())
     private let ended = Monitor()
@@ -113,9 +118,21 @@ public final class Batch: @unchecked Sendable {
                 throw BatchCoreError(.state, "the batch has no stage: add one with --processor (bc_batch_add_stage)")
             }
             options = config.options
+            let journal = try openJournal(config)
             stages = try startStages(config.stages)
             do {
-                output = try options.output.map { try OutputWriter(path: $0) }
+                if let journal {
+                    output = try OutputRecovery.open(path: options.output, journal: journal,
+                                                     resuming: options.resume, retryFailed: options.retryFailed)
+                    journalWriter = try JournalWriter(
+                        journal: journal, output: output, outputPath: options.output,
+                        every: options.checkpointEvery, interval: options.checkpointInterval,
+                        onCommit: { [weak self] group in self?.committed(group) },
+                        onFailure: { [weak self] error in self?.stop(because: error) })
+                    self.journal = journal
+                } else {
+                    output = try options.output.map { try OutputWriter(path: $0) }
+                }
             } catch {
                 stopStages()
                 throw error
@@ -139,6 +156,21 @@ public final class Batch: @unchecked Sendable {
         }
         let tenant = engine.scheduler.add(self, cap: options.requestedWorkers)
         ended.withLock { self.tenant = tenant }
+    }
+
+    /// Opens (or resumes) the journal when a checkpoint is set.
+    private func openJournal(_ config: Configuration) throws -> Journal? {
+        guard let path = options.checkpoint else {
+            for (flag, on) in [("resume", options.resume), ("dedupe", options.dedupe)] where on {
+                throw BatchCoreError(.option, "option '\(flag)' needs a journal: set 'checkpoint' (--checkpoint FILE)")
+            }
+            return nil
+        }
+        let run = RunConfiguration(
+            stages: config.stages.map { .init(label: $0.label, processor: $0.processor, options: $0.options) },
+            inputs: config.sources.map(\.identity),
+            dedupe: options.dedupe)
+        return try Journal(path: path, configuration: run, resume: options.resume, force: options.forceResume)
     }
 
     private func startStages(_ specs: [StageSpec]) throws -> [RunningStage] {
@@ -188,8 +220,20 @@ public final class Batch: @unchecked Sendable {
     }
 
     /// Stops dispatching; with `hard`, also asks in-flight calls to stop.
+    /// A graceful cancel turns hard after `shutdown.grace`.
     public func cancel(hard: Bool = false) {
         if hard { cancelFlag.set() }
+        if !hard && !cancelFlag.isSet && isRunning {
+            let grace = options.shutdownGrace
+            startThread(name: "bc-grace") { [weak self] in
+                let deadline = monotonicNanos() + UInt64(grace * 1e9)
+                while monotonicNanos() < deadline {
+                    guard let self, self.isRunning else { return }
+                    sleepSeconds(0.05)
+                }
+                self?.cancel(hard: true)
+            }
+        }
         // A cancel racing with start finds the tenant once it is registered.
         var tenant = ended.withLock { self.tenant }
         while tenant == nil && isRunning {
@@ -197,6 +241,14 @@ public final class Batch: @unchecked Sendable {
             tenant = ended.withLock { self.tenant }
         }
         if let tenant { engine.scheduler.cancel(tenant) }
+    }
+
+    /// Last resort when in-flight calls will not return: commits what is
+    /// finished and closes the journal, so the process may exit at once.
+    /// Documents still in flight run again on resume.
+    public func abandon() {
+        _ = journalWriter?.close(state: "interrupted")
+        _ = output?.flush()
     }
 
     /// The first error that stopped the batch (e.g. the output file could not be written).
@@ -219,10 +271,27 @@ public final class Batch: @unchecked Sendable {
     private func record(_ result: DocumentResult) {
         counters.withLock { $0.record(result) }
         if options.keepResults { results.withLock { $0.append(result) } }
-        if let output, let error = output.write(result) {
+        if options.dedupe, let hash = result.contentHash, result.status == .ok || result.status == .partial {
+            uncommittedByHash.withLock { if $0[hash] == nil { $0[hash] = result } }
+        }
+        if let journalWriter {
+            journalWriter.submit(result)
+        } else if let output, let error = output.write(result) {
             stop(because: error)
         }
         pump?.post(.documentFinished(result, stats))
+    }
+
+    /// The journal committed these: dedupe finds them there from now on.
+    private func committed(_ group: [DocumentResult]) {
+        guard options.dedupe else { return }
+        uncommittedByHash.withLock { pending in
+            for result in group {
+                if let hash = result.contentHash, pending[hash]?.document.id == result.document.id {
+                    pending[hash] = nil
+                }
+            }
+        }
     }
 
     private func stop(because error: BatchCoreError) {
@@ -248,11 +317,23 @@ public final class Batch: @unchecked Sendable {
 
 extension Batch: Workload {
     func nextJob() -> Job? {
-        let next = reader.withLock { $0.next() }
-        switch next {
-        case .document(let document):
+        while true {
+            let next = reader.withLock { $0.next() }
+            guard case .document(let document) = next else { return endOfInput(next) }
             counters.withLock { $0.discovered += 1 }
+            // Resuming: what the journal finished is not run again.
+            if let journal, let status = journal.status(of: document.id) {
+                counters.withLock { $0.restore(status) }
+                continue
+            }
             return Job(document: document)
+        }
+    }
+
+    private func endOfInput(_ next: SourceReader.Next) -> Job? {
+        switch next {
+        case .document:
+            return nil
         case .sourceError(let error):
             log(3, "input: \(error.message)", nil)
             stop(because: error)
@@ -266,6 +347,25 @@ extension Batch: Workload {
         }
     }
 
+    /// Dedupe: a finished document with the same content lends its result.
+    private func reuseIdenticalContent(_ job: inout Job) -> Bool {
+        guard options.dedupe, let journal, let path = job.document.path else { return false }
+        var hex = [CChar](repeating: 0, count: 65)
+        guard bc_shim_sha256_file(path, &hex) == 0 else { return false }  // unreadable: the processor reports it
+        let hash = String(decoding: hex.prefix(64).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        job.contentHash = hash
+        let recent = uncommittedByHash.withLock { $0[hash] }
+        guard let original = recent.map({ (id: $0.document.id, status: $0.status, output: $0.output, json: $0.outputIsJSON) })
+                ?? journal.finished(withHash: hash) else { return false }
+        counters.withLock { $0.stats.deduplicated += 1 }
+        record(DocumentResult(
+            document: job.document, status: original.status, output: original.output,
+            outputIsJSON: original.json, error: nil, attempts: 0, failedStage: nil,
+            failedStageLabel: nil, durationMs: 0, inputTokens: 0, outputTokens: 0,
+            contentHash: hash, duplicateOf: original.id))
+        return true
+    }
+
     func execute(_ job: Job) -> JobOutcome {
         var job = job
         let isRetry = job.attempts > 0
@@ -274,6 +374,7 @@ extension Batch: Workload {
             if isRetry { c.stats.retryWaiting -= 1 }
         }
         defer { counters.withLock { $0.stats.inFlight -= 1 } }
+        if !isRetry && reuseIdenticalContent(&job) { return .finished }
 
         while job.stage < stages.count {
             if cancelFlag.isSet {
@@ -352,11 +453,18 @@ extension Batch: Workload {
             failedStageLabel: failed.map { stages[$0].label },
             durationMs: Double(job.busyNanos) / 1e6,
             inputTokens: job.inputTokens,
-            outputTokens: job.outputTokens))
+            outputTokens: job.outputTokens,
+            contentHash: job.contentHash))
     }
 
     func finished(cancelled: Bool) {
         stopStages()
+        if let journalWriter, let error = journalWriter.close(state: cancelled ? "stopped" : "finished") {
+            ended.withLock { if failure == nil { failure = error } }
+        }
+        journalWriter = nil
+        journal?.close()
+        journal = nil
         if let output, let error = output.flush() {
             ended.withLock { if failure == nil { failure = error } }
         }

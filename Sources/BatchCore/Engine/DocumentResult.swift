@@ -32,4 +32,8 @@ public struct DocumentResult: Sendable {
     public var durationMs: Double
     public var inputTokens: UInt64
     public var outputTokens: UInt64
+    /// SHA-256 of the document's content, when it was computed (dedupe).
+    public var contentHash: String? = nil
+    /// The document whose result was reused (dedupe).
+    public var duplicateOf: String? = nil
 }

@@ -9,6 +9,14 @@ public struct BatchOptions: Sendable, Equatable {
     public var retryBase = 1.0
     public var retryMax = 60.0
     public var progressInterval = 1.0
+    public var checkpoint: String? = nil
+    public var checkpointEvery = 500
+    public var checkpointInterval = 0.25
+    public var resume = false
+    public var retryFailed = false
+    public var forceResume = false
+    public var dedupe = false
+    public var shutdownGrace = 30.0
 
     public init() {}
 
@@ -49,6 +57,38 @@ public struct BatchOptions: Sendable, Equatable {
         OptionSpec("progress.interval", default: "1s",
                    "Time between two progress events") {
             $0.progressInterval = try ValueParser.duration("progress.interval", $1, in: 0.01...3600)
+        },
+        OptionSpec("checkpoint", default: "",
+                   "Journal file (SQLite) recording every finished document, so the run can be resumed; empty for none") {
+            $0.checkpoint = $1.isEmpty ? nil : $1
+        },
+        OptionSpec("checkpoint.every", default: "500",
+                   "Commit the journal after this many results (or checkpoint.interval, whichever comes first)") {
+            $0.checkpointEvery = try ValueParser.integer("checkpoint.every", $1, in: 1...1_000_000)
+        },
+        OptionSpec("checkpoint.interval", default: "250ms",
+                   "Commit the journal at least this often while results come in") {
+            $0.checkpointInterval = try ValueParser.duration("checkpoint.interval", $1, in: 0.001...3600)
+        },
+        OptionSpec("resume", default: "false",
+                   "Continue the run recorded in the checkpoint: finished documents are skipped, the rest run") {
+            $0.resume = try ValueParser.bool("resume", $1)
+        },
+        OptionSpec("retry_failed", default: "false",
+                   "When resuming, run the documents that failed again too") {
+            $0.retryFailed = try ValueParser.bool("retry_failed", $1)
+        },
+        OptionSpec("force_resume", default: "false",
+                   "Resume even if stages, their options or inputs differ from the journal's") {
+            $0.forceResume = try ValueParser.bool("force_resume", $1)
+        },
+        OptionSpec("dedupe", default: "false",
+                   "Reuse the result of a finished document with the same content (SHA-256) instead of processing again; needs a checkpoint") {
+            $0.dedupe = try ValueParser.bool("dedupe", $1)
+        },
+        OptionSpec("shutdown.grace", default: "30s",
+                   "After a graceful cancel, how long documents in flight may take before they are asked to stop") {
+            $0.shutdownGrace = try ValueParser.duration("shutdown.grace", $1, in: 0...86_400)
         },
     ])
 

@@ -9,9 +9,13 @@ final class OutputWriter: @unchecked Sendable {
     private let monitor = Monitor()
     private var failure: BatchCoreError? = nil
 
-    /// `path` "-" writes to standard output.
-    init(path: String) throws {
-        let opened = path == "-" ? fdopen(dup(1), "w") : fopen(path, "w")
+    /// `path` "-" writes to standard output. With `keeping`, the file is cut
+    /// to that many bytes and appended to (resuming a journaled run).
+    init(path: String, keeping length: Int64? = nil) throws {
+        if let length, path != "-", truncate(path, Int(length)) != 0 {
+            throw BatchCoreError(.io, "cannot cut the output file '\(path)' back to \(length) bytes: \(errnoText())")
+        }
+        let opened = path == "-" ? fdopen(dup(1), "w") : fopen(path, length == nil ? "w" : "a")
         guard let file = opened else {
             throw BatchCoreError(.io, "cannot write the output file '\(path)': \(errnoText()); check that its directory exists and is writable")
         }
@@ -23,8 +27,12 @@ final class OutputWriter: @unchecked Sendable {
 
     /// Writes one result; returns the first write error, if any happened.
     func write(_ result: DocumentResult) -> BatchCoreError? {
-        let line = Self.line(for: result)
-        return monitor.withLock {
+        write(lines: Self.line(for: result))
+    }
+
+    /// Writes whole lines; returns the first write error, if any happened.
+    func write(lines line: [UInt8]) -> BatchCoreError? {
+        monitor.withLock {
             if let failure { return failure }
             let written = line.withUnsafeBufferPointer { fwrite($0.baseAddress, 1, $0.count, file) }
             if written != line.count { failure = writeError() }
@@ -39,6 +47,9 @@ final class OutputWriter: @unchecked Sendable {
             return failure
         }
     }
+
+    /// Bytes in the file so far (after a flush).
+    var offset: Int64 { monitor.withLock { Int64(ftello(file)) } }
 
     private func writeError() -> BatchCoreError {
         BatchCoreError(.io, "cannot write the output file '\(path)': \(errnoText()); free some space or choose another --output")
@@ -73,6 +84,9 @@ final class OutputWriter: @unchecked Sendable {
         key(",\"duration_ms\":\((r.durationMs * 1000).rounded() / 1000)")
         if r.inputTokens > 0 || r.outputTokens > 0 {
             key(",\"input_tokens\":\(r.inputTokens),\"output_tokens\":\(r.outputTokens)")
+        }
+        if let original = r.duplicateOf {
+            key(",\"duplicate_of\":"); appendJSONString(original, to: &out)
         }
         if r.document.metadata != "{}" {
             key(",\"metadata\":"); key(r.document.metadata)

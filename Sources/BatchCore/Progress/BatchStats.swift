@@ -25,6 +25,10 @@ public struct BatchStats: Sendable, Equatable {
     public var elapsedSeconds = 0.0
     public var docsPerHour = 0.0
     public var meanDocMs = 0.0
+    /// Documents the journal had already finished (resume): counted, not run.
+    public var resumed: UInt64 = 0
+    /// Documents whose result was reused from identical content (dedupe).
+    public var deduplicated: UInt64 = 0
 
     public init() {}
 
@@ -54,13 +58,25 @@ struct StatsCounters {
         busyNanos &+= UInt64(result.durationMs * 1_000_000)
     }
 
+    /// Counts a document the journal had already finished.
+    mutating func restore(_ status: DocumentStatus) {
+        stats.resumed += 1
+        switch status {
+        case .ok: stats.ok += 1
+        case .partial: stats.partial += 1
+        case .failed: stats.failed += 1
+        case .skipped: stats.skipped += 1
+        case .pending: break
+        }
+    }
+
     func snapshot(now: UInt64) -> BatchStats {
         var s = stats
         s.total = max(knownTotal, discovered)
         let started = startNanos != 0
         let end = endNanos ?? now
         s.elapsedSeconds = started ? Double(end - startNanos) / 1e9 : 0
-        let finished = s.ok + s.partial + s.failed
+        let finished = s.ok + s.partial + s.failed - s.resumed
         if s.elapsedSeconds > 0 { s.docsPerHour = Double(finished) / s.elapsedSeconds * 3600 }
         if finished > 0 { s.meanDocMs = Double(busyNanos) / 1e6 / Double(finished) }
         return s

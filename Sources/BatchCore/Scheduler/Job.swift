@@ -14,6 +14,8 @@ public struct Job: Sendable {
     public var outputTokens: UInt64 = 0
     /// Time spent in processor calls, nanoseconds.
     public var busyNanos: UInt64 = 0
+    /// SHA-256 of the content, when dedupe computed it.
+    public var contentHash: String? = nil
 
     public init(document: Document) { self.document = document }
 }

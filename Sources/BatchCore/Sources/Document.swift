@@ -19,6 +19,9 @@ public struct Document: Sendable, Equatable {
 public protocol DocumentSource: Sendable {
     /// Number of documents, when known before reading (validated sources).
     var knownCount: Int? { get }
+    /// What the source reads, e.g. "directory samples (glob *.txt)": a run's
+    /// journal records these to refuse resuming with other inputs.
+    var identity: String { get }
     /// A fresh iterator over the documents, in a stable order. Errors found
     /// while reading (a vanished directory, a line that no longer parses) are
     /// thrown; the batch records them and goes on with the next source.

@@ -36,3 +36,10 @@ public func writeStandardError(_ text: String) {
         }
     }
 }
+
+/// Sleeps the calling thread.
+public func sleepSeconds(_ seconds: Double) {
+    var request = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - Double(Int(seconds))) * 1e9))
+    var remaining = timespec()
+    while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+}

@@ -20,6 +20,9 @@ static inline void bc_shim_set_thread_name(const char *name) {
 /* Path of the binary image (library or executable) holding the engine. */
 const char *bc_shim_image_path(void);
 
+/* SHA-256 of a file's content as 64 hex digits (OpenSSL); 0 or an errno. */
+int bc_shim_sha256_file(const char *path, char out_hex[65]);
+
 /* ---- Child processes (the exec processor) ------------------------------ */
 
 #include <errno.h>

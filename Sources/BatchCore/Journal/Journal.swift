@@ -1,0 +1,158 @@
+import CSQLite
+import FoundationEssentials
+import Glibc
+
+/// The durable record of a run: its configuration and one row per finished
+/// document (SQLite, WAL mode). The journal is the single source of truth;
+/// the output file is derived from it (see `OutputRecovery`).
+///
+/// Two connections: the writer thread's (`JournalWriter`), and one for
+/// lookups made while reading documents (resume skips, dedupe), under a lock.
+public final class Journal: @unchecked Sendable {
+    public let path: String
+    let writerDB: SQLiteDatabase
+    private let readerDB: SQLiteDatabase
+    private let readerLock = Monitor()
+    private var statusLookup: SQLiteStatement?
+    private var hashLookup: SQLiteStatement?
+    /// Number of this run in the journal (1 for the first, 2 for the first resume, …).
+    public let run: Int64
+    /// Documents the journal already held when this run started.
+    public let documentsBefore: Int64
+
+    static let formatVersion = "1"
+
+    /// Opens the journal for a run: creates it, or resumes it. Refuses to
+    /// reuse an existing journal without `resume`, and to resume a different
+    /// run unless `force`.
+    public init(path: String, configuration: RunConfiguration, resume: Bool, force: Bool) throws {
+        self.path = path
+        let exists = access(path, F_OK) == 0
+        if resume && !exists {
+            throw BatchCoreError(.notFound, "no journal at '\(path)' to resume; run without --resume to start a new run")
+        }
+        let db: SQLiteDatabase
+        do {
+            db = try SQLiteDatabase(path: path, create: true)
+        } catch let error as BatchCoreError {
+            throw BatchCoreError(.io, "cannot open the journal: \(error.message); check that its directory exists and is writable, or choose another --checkpoint")
+        }
+        try db.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
+        try Self.createSchema(db)
+
+        let recorded = try Self.meta(db, "configuration")
+        let done = try Self.count(db)
+        if let recorded, done > 0 || resume {
+            guard resume else {
+                throw BatchCoreError(.state,
+                    "the journal '\(path)' already holds a run (\(done) documents finished); add --resume to continue it, or delete the journal (or pass --no-checkpoint) to start over")
+            }
+            if let old = RunConfiguration.parse(recorded) {
+                let differences = configuration.differences(from: old)
+                if !differences.isEmpty && !force {
+                    throw BatchCoreError(.state,
+                        "cannot resume '\(path)': this run differs from the journal's: " + differences.joined(separator: "; ")
+                        + ". Run as recorded, or add --force-resume to continue anyway")
+                }
+            }
+        }
+        try db.transaction {
+            if recorded == nil || force || done == 0 {
+                try Self.setMeta(db, "configuration", configuration.json)
+            }
+            if recorded == nil {
+                try Self.setMeta(db, "format_version", Self.formatVersion)
+                try Self.setMeta(db, "created_at", String(Date().timeIntervalSince1970))
+            }
+            try db.prepare("INSERT INTO runs (started_at, state) VALUES (?, 'running')")
+                .bind(.double(Date().timeIntervalSince1970)).run()
+        }
+        run = sqlite3_last_insert_rowid(db.handle)
+        documentsBefore = done
+        writerDB = db
+
+        readerDB = try SQLiteDatabase(path: path, readOnly: true)
+        statusLookup = try readerDB.prepare("SELECT status FROM documents WHERE id = ?")
+        hashLookup = try readerDB.prepare(
+            "SELECT id, status, output, output_json, attempts FROM documents WHERE content_hash = ? AND status IN (1, 2) LIMIT 1")
+    }
+
+    static func createSchema(_ db: SQLiteDatabase) throws {
+        try db.execute("""
+            CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS runs (
+                run INTEGER PRIMARY KEY, started_at REAL NOT NULL, ended_at REAL,
+                state TEXT NOT NULL, processed INTEGER NOT NULL DEFAULT 0);
+            CREATE TABLE IF NOT EXISTS documents (
+                id TEXT PRIMARY KEY,
+                out_seq INTEGER NOT NULL,
+                path TEXT,
+                metadata TEXT NOT NULL DEFAULT '{}',
+                status INTEGER NOT NULL,
+                attempts INTEGER NOT NULL,
+                error TEXT,
+                failed_stage INTEGER,
+                failed_stage_label TEXT,
+                output BLOB,
+                output_json INTEGER NOT NULL DEFAULT 0,
+                input_tokens INTEGER NOT NULL DEFAULT 0,
+                output_tokens INTEGER NOT NULL DEFAULT 0,
+                duration_ms REAL NOT NULL DEFAULT 0,
+                content_hash TEXT,
+                duplicate_of TEXT,
+                finished_at REAL NOT NULL,
+                run INTEGER NOT NULL);
+            CREATE INDEX IF NOT EXISTS documents_out_seq ON documents(out_seq);
+            CREATE INDEX IF NOT EXISTS documents_status ON documents(status);
+            CREATE INDEX IF NOT EXISTS documents_hash ON documents(content_hash) WHERE content_hash IS NOT NULL;
+            """)
+    }
+
+    static func meta(_ db: SQLiteDatabase, _ key: String) throws -> String? {
+        let statement = try db.prepare("SELECT value FROM meta WHERE key = ?").bind(.text(key))
+        return try statement.step() ? statement.text(0) : nil
+    }
+
+    static func setMeta(_ db: SQLiteDatabase, _ key: String, _ value: String) throws {
+        try db.prepare("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+            .bind(.text(key), .text(value)).run()
+    }
+
+    static func count(_ db: SQLiteDatabase) throws -> Int64 {
+        let statement = try db.prepare("SELECT count(*) FROM documents")
+        return try statement.step() ? statement.int(0) : 0
+    }
+
+    /// Closes both connections (SQLite then removes the WAL files).
+    func close() {
+        readerLock.withLock {
+            statusLookup = nil
+            hashLookup = nil
+            readerDB.close()
+        }
+        writerDB.close()
+    }
+
+    /// Final status recorded for `id`, if any.
+    func status(of id: String) -> DocumentStatus? {
+        readerLock.withLock {
+            guard let statusLookup else { return nil }
+            statusLookup.bind(.text(id))
+            defer { statusLookup.reset() }
+            guard (try? statusLookup.step()) == true else { return nil }
+            return DocumentStatus(rawValue: Int32(statusLookup.int(0)))
+        }
+    }
+
+    /// A finished (ok or partial) document with this content hash.
+    func finished(withHash hash: String) -> (id: String, status: DocumentStatus, output: [UInt8]?, json: Bool)? {
+        readerLock.withLock {
+            guard let hashLookup else { return nil }
+            hashLookup.bind(.text(hash))
+            defer { hashLookup.reset() }
+            guard (try? hashLookup.step()) == true, let id = hashLookup.text(0),
+                  let status = DocumentStatus(rawValue: Int32(hashLookup.int(1))) else { return nil }
+            return (id, status, hashLookup.blob(2), hashLookup.int(3) != 0)
+        }
+    }
+}

@@ -1,0 +1,52 @@
+import FoundationEssentials
+
+/// Mapping between `DocumentResult` and rows of the `documents` table.
+enum JournalRows {
+    static let columns = """
+        id, path, metadata, status, attempts, error, failed_stage, failed_stage_label, \
+        output, output_json, input_tokens, output_tokens, duration_ms, content_hash, duplicate_of
+        """
+
+    static let insert = """
+        INSERT INTO documents (out_seq, \(columns), finished_at, run)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT(id) DO UPDATE SET
+            out_seq = excluded.out_seq, path = excluded.path, metadata = excluded.metadata,
+            status = excluded.status, attempts = excluded.attempts, error = excluded.error,
+            failed_stage = excluded.failed_stage, failed_stage_label = excluded.failed_stage_label,
+            output = excluded.output, output_json = excluded.output_json,
+            input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
+            duration_ms = excluded.duration_ms, content_hash = excluded.content_hash,
+            duplicate_of = excluded.duplicate_of,
+            finished_at = excluded.finished_at, run = excluded.run
+        """
+
+    static func bindInsert(_ statement: SQLiteStatement, _ r: DocumentResult, seq: Int64, run: Int64, now: Double) {
+        statement.bind(
+            .int(seq), .text(r.document.id), .optionalText(r.document.path), .text(r.document.metadata),
+            .int(Int64(r.status.rawValue)), .int(Int64(r.attempts)), .optionalText(r.error),
+            r.failedStage.map { .int(Int64($0)) } ?? .null, .optionalText(r.failedStageLabel),
+            r.output.map { .blob($0) } ?? .null, .int(r.outputIsJSON ? 1 : 0),
+            .int(Int64(bitPattern: r.inputTokens)), .int(Int64(bitPattern: r.outputTokens)),
+            .double(r.durationMs), .optionalText(r.contentHash), .optionalText(r.duplicateOf),
+            .double(now), .int(run))
+    }
+
+    /// Reads a row selected with `columns` (in that order).
+    static func result(_ s: SQLiteStatement) -> DocumentResult {
+        DocumentResult(
+            document: Document(id: s.text(0) ?? "", path: s.text(1), metadata: s.text(2) ?? "{}"),
+            status: DocumentStatus(rawValue: Int32(s.int(3))) ?? .failed,
+            output: s.blob(8),
+            outputIsJSON: s.int(9) != 0,
+            error: s.text(5),
+            attempts: Int(s.int(4)),
+            failedStage: s.isNull(6) ? nil : Int(s.int(6)),
+            failedStageLabel: s.text(7),
+            durationMs: s.double(12),
+            inputTokens: UInt64(bitPattern: s.int(10)),
+            outputTokens: UInt64(bitPattern: s.int(11)),
+            contentHash: s.text(13),
+            duplicateOf: s.text(14))
+    }
+}

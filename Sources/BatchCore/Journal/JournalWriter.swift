@@ -1,0 +1,150 @@
+import DequeModule
+import FoundationEssentials
+
+/// The journal's one writer thread. Results queue up; every `every` results
+/// or `interval` seconds the writer appends their lines to the output file,
+/// then commits their rows together with the output's new length in one
+/// transaction (group commit). After a crash the journal therefore never
+/// claims more output than the file holds, and resuming truncates the file
+/// to the length the journal recorded (see `OutputRecovery`).
+final class JournalWriter: @unchecked Sendable {
+    private let journal: Journal
+    private let output: OutputWriter?
+    private let outputPath: String?
+    private let every: Int
+    private let interval: UInt64
+    private let onCommit: @Sendable ([DocumentResult]) -> Void
+    private let onFailure: @Sendable (BatchCoreError) -> Void
+    private let monitor = Monitor()
+    private var queue = Deque<DocumentResult>()
+    private var closing = false
+    private var stopped = false
+    private var failure: BatchCoreError? = nil
+    private var nextSeq: Int64
+    private let capacity: Int
+
+    init(journal: Journal, output: OutputWriter?, outputPath: String?, every: Int, interval: Double,
+         onCommit: @escaping @Sendable ([DocumentResult]) -> Void,
+         onFailure: @escaping @Sendable (BatchCoreError) -> Void) throws {
+        self.journal = journal
+        self.output = output
+        self.outputPath = outputPath
+        self.every = every
+        self.interval = UInt64(interval * 1e9)
+        self.onCommit = onCommit
+        self.onFailure = onFailure
+        self.capacity = max(4096, every * 4)
+        let max = try journal.writerDB.prepare("SELECT coalesce(max(out_seq), 0) FROM documents")
+        nextSeq = try max.step() ? max.int(0) + 1 : 1
+        startThread(name: "bc-journal") { [self] in run() }
+    }
+
+    /// Queues a result; waits while the queue is full (back-pressure).
+    func submit(_ result: DocumentResult) {
+        monitor.withLock {
+            while queue.count >= capacity && !stopped { monitor.wait() }
+            if !stopped { queue.append(result) }
+        }
+        monitor.broadcast()
+    }
+
+    /// Commits what is queued, records how the run ended, stops the thread.
+    /// Returns the first error the writer met.
+    func close(state: String) -> BatchCoreError? {
+        monitor.withLock {
+            closing = true
+            monitor.broadcast()
+            while !stopped { monitor.wait() }
+        }
+        let db = journal.writerDB
+        do {
+            try db.prepare("UPDATE runs SET ended_at = ?, state = ? WHERE run = ?")
+                .bind(.double(Date().timeIntervalSince1970), .text(failure == nil ? state : "failed"), .int(journal.run)).run()
+            try db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        } catch let error as BatchCoreError {
+            if failure == nil { failure = error }
+        } catch {}
+        return failure
+    }
+
+    private func run() {
+        let insert: SQLiteStatement
+        let setOffset: SQLiteStatement
+        let countProcessed: SQLiteStatement
+        do {
+            insert = try journal.writerDB.prepare(JournalRows.insert)
+            setOffset = try journal.writerDB.prepare(
+                "INSERT INTO meta (key, value) VALUES ('output_offset', ?), ('output_path', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+            countProcessed = try journal.writerDB.prepare("UPDATE runs SET processed = processed + ? WHERE run = ?")
+        } catch let error as BatchCoreError {
+            fail(error)
+            finishThread()
+            return
+        } catch { return }
+
+        while true {
+            let group: [DocumentResult] = monitor.withLock {
+                while queue.isEmpty && !closing { monitor.wait() }
+                let deadline = monotonicNanos() + interval
+                while queue.count < every && !closing && monotonicNanos() < deadline {
+                    monitor.wait(until: deadline)
+                }
+                let group = Array(queue.prefix(every * 2))
+                queue.removeFirst(group.count)
+                return group
+            }
+            monitor.broadcast()
+            if group.isEmpty { break }
+            if failure != nil { continue }  // already stopped: these are re-run on resume
+            do {
+                try commit(group, insert: insert, setOffset: setOffset, countProcessed: countProcessed)
+                onCommit(group)
+            } catch let error as BatchCoreError {
+                fail(error)
+            } catch {
+                fail(BatchCoreError(.io, "journal '\(journal.path)': \(error)"))
+            }
+        }
+        finishThread()
+    }
+
+    private func commit(_ group: [DocumentResult], insert: SQLiteStatement, setOffset: SQLiteStatement,
+                        countProcessed: SQLiteStatement) throws {
+        var offset: Int64? = nil
+        if let output {
+            var lines: [UInt8] = []
+            for result in group { lines += OutputWriter.line(for: result) }
+            if let error = output.write(lines: lines) ?? output.flush() { throw error }
+            offset = output.offset
+        }
+        let now = Date().timeIntervalSince1970
+        try journal.writerDB.transaction {
+            for result in group {
+                JournalRows.bindInsert(insert, result, seq: nextSeq, run: journal.run, now: now)
+                try insert.run()
+                nextSeq += 1
+            }
+            if let offset {
+                setOffset.bind(.text(String(offset)), .text(outputPath ?? ""))
+                try setOffset.run()
+            }
+            countProcessed.bind(.int(Int64(group.count)), .int(journal.run))
+            try countProcessed.run()
+        }
+    }
+
+    private func fail(_ error: BatchCoreError) {
+        let failure = BatchCoreError(.io, error.message
+            + "; nothing committed is lost: fix this, then continue with --resume (results not yet committed are re-run)")
+        monitor.withLock { self.failure = failure }
+        onFailure(failure)
+    }
+
+    private func finishThread() {
+        monitor.withLock {
+            stopped = true
+            queue.removeAll()
+        }
+        monitor.broadcast()
+    }
+}

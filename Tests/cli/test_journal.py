@@ -1,0 +1,289 @@
+"""Checkpoint and resume: the journal, exactly-once output, status/failed/export."""
+import collections
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import BATCHHOST, ROOT, compile_plugin, read_jsonl, run
+
+FAIL_MARK = "x7"  # ids containing this fail on purpose
+
+
+@pytest.fixture(scope="module")
+def counting(tmp_path_factory):
+    """The counting test plugin, built with cc and the plugin header only."""
+    path = tmp_path_factory.mktemp("plugins") / "counting.so"
+    return compile_plugin(ROOT / "Tests" / "cli" / "plugins" / "counting.c", path)
+
+
+def manifest(tmp_path, n):
+    """n documents; paths need not exist for the counting plugin."""
+    m = tmp_path / "docs.jsonl"
+    with m.open("w") as f:
+        for i in range(n):
+            doc_id = f"doc-{i:05d}" + (FAIL_MARK if i % 97 == 0 else "")
+            f.write(json.dumps({"id": doc_id, "path": f"/nonexistent/{i}"}) + "\n")
+    return m
+
+
+def calls(path):
+    return collections.Counter(Path(path).read_text().split()) if Path(path).exists() else collections.Counter()
+
+
+def journal_rows(journal):
+    db = sqlite3.connect(journal)
+    try:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        return {row[0]: row[1] for row in db.execute("SELECT id, status FROM documents")}
+    finally:
+        db.close()
+
+
+def run_args(counting, m, out, calls_file, *extra, sleep_us=0):
+    return ["run", "--manifest", m, "-p", counting, "-o", out,
+            "--set", f"calls={calls_file}", "--set", f"sleep_us={sleep_us}", "--set", f"fail={FAIL_MARK}", *extra]
+
+
+def test_output_journals_by_default_and_status_reports_it(tmp_path, counting):
+    m, out, log = manifest(tmp_path, 300), tmp_path / "out.jsonl", tmp_path / "calls"
+    r = run(*run_args(counting, m, out, log))
+    assert r.code == 1, r  # some documents fail on purpose
+    journal = Path(str(out) + ".journal")
+    assert journal.exists()
+    rows = journal_rows(journal)
+    assert len(rows) == 300
+    failed = sum(1 for i in range(300) if i % 97 == 0)
+    assert sum(1 for s in rows.values() if s == 3) == failed
+    status = run("status", journal, "--json")
+    assert status.code == 0, status
+    data = json.loads(status.out)
+    assert data["finished"] == 300 and data["failed"] == failed and data["ok"] == 300 - failed
+    assert data["runs"][0]["state"] == "finished" and data["runs"][0]["processed"] == 300
+    assert all(FAIL_MARK in e["id"] and e["error"] == "failing on purpose" for e in data["last_errors"])
+    text = run("status", journal)
+    assert "300 finished" in text.out and "last errors:" in text.out
+
+
+def test_existing_journal_needs_resume(tmp_path, counting):
+    m, out, log = manifest(tmp_path, 50), tmp_path / "out.jsonl", tmp_path / "calls"
+    run(*run_args(counting, m, out, log))
+    r = run(*run_args(counting, m, out, log))
+    assert r.code == 2 and "already holds a run" in r.err and "--resume" in r.err, r
+    r = run(*run_args(counting, m, tmp_path / "other.jsonl", log, "--resume", "--no-checkpoint"))
+    assert r.code == 2
+
+
+def test_resume_skips_done_documents_without_calling_the_processor(tmp_path, counting):
+    m, out, log = manifest(tmp_path, 400), tmp_path / "out.jsonl", tmp_path / "calls"
+    assert run(*run_args(counting, m, out, log)).code == 1
+    assert sum(calls(log).values()) == 400
+    before = out.read_text()
+    r = run(*run_args(counting, m, out, log, "--resume"))
+    assert r.code == 1, r  # the failed ones are still failed
+    assert sum(calls(log).values()) == 400, "resume called the processor for finished documents"
+    assert "400 already done in the journal" in r.err
+    assert out.read_text() == before
+
+
+def test_retry_failed_reruns_only_failed_documents(tmp_path, counting):
+    m, out, log = manifest(tmp_path, 500), tmp_path / "out.jsonl", tmp_path / "calls"
+    assert run(*run_args(counting, m, out, log)).code == 1
+    failed_ids = {rec["id"] for rec in read_jsonl(out) if rec["status"] == "failed"}
+    assert failed_ids and all(FAIL_MARK in i for i in failed_ids)
+    log.unlink()
+    # Same stages and options (the journal refuses others), so they fail again: the point is who runs.
+    r = run(*run_args(counting, m, out, log, "--resume", "--retry-failed"))
+    assert r.code == 1, r
+    assert set(calls(log)) == failed_ids and all(n == 1 for n in calls(log).values())
+    records = read_jsonl(out)
+    assert len(records) == 500 and len({rec["id"] for rec in records}) == 500
+
+
+def test_changed_options_on_resume_are_refused_naming_the_difference(tmp_path, counting):
+    m, out, log = manifest(tmp_path, 30), tmp_path / "out.jsonl", tmp_path / "calls"
+    run(*run_args(counting, m, out, log))
+    r = run(*run_args(counting, m, out, log, "--resume", sleep_us=5))
+    assert r.code == 2, r
+    assert "option 'sleep_us'" in r.err and "'0'" in r.err and "'5'" in r.err
+    r = run("run", "--manifest", m, "-p", "text", "-o", out, "--resume")
+    assert r.code == 2 and "stages:" in r.err, r
+    other = tmp_path / "other.jsonl"
+    other.write_text(m.read_text())
+    r = run(*run_args(counting, other, out, log, "--resume"))
+    assert r.code == 2 and "inputs:" in r.err and "other.jsonl" in r.err, r
+    r = run(*run_args(counting, m, out, log, "--resume", "--force-resume", sleep_us=5))
+    assert r.code == 1, r
+
+
+def test_resume_without_a_journal_is_an_error(tmp_path, counting):
+    m = manifest(tmp_path, 5)
+    r = run(*run_args(counting, m, tmp_path / "out.jsonl", tmp_path / "calls", "--resume"))
+    assert r.code == 2 and "no journal" in r.err, r
+
+
+def check_exactly_once(out, journal, n):
+    records = read_jsonl(out)
+    ids = collections.Counter(rec["id"] for rec in records)
+    assert len(ids) == n, f"{n - len(ids)} documents missing from the output"
+    assert max(ids.values()) == 1, f"duplicated in the output: {[i for i, c in ids.items() if c > 1][:5]}"
+    for rec in records:
+        expected = "failed" if FAIL_MARK in rec["id"] else "ok"
+        assert rec["status"] == expected, rec
+    rows = journal_rows(journal)
+    assert {i: {1: "ok", 3: "failed"}[s] for i, s in rows.items()} == {r["id"]: r["status"] for r in records}
+    exported = run("export", journal)
+    assert sorted(exported.out.splitlines()) == sorted(Path(out).read_text().splitlines())
+
+
+def test_kill_9_at_random_moments_then_resume_gives_exactly_once_output(tmp_path, counting):
+    n = 3000
+    m, out, log = manifest(tmp_path, n), tmp_path / "out.jsonl", tmp_path / "calls"
+    journal = Path(str(out) + ".journal")
+    rng = random.Random(20261123)
+    args = run_args(counting, m, out, log, "-w", "8", "-O", "checkpoint.every=50", "-O", "checkpoint.interval=20ms",
+                    sleep_us=4000)
+    kills = 0
+    for attempt in range(40):
+        resume = ["--resume"] if journal.exists() and journal_rows(journal) else []
+        proc = subprocess.Popen([str(BATCHHOST), *map(str, args), *resume],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            proc.wait(timeout=rng.uniform(0.05, 0.3))
+            err = proc.stderr.read().decode()
+            assert proc.returncode == 1, err  # finished: some fail on purpose
+            break
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            proc.stderr.close()
+            kills += 1
+    else:
+        pytest.fail("the run never finished")
+    assert kills >= 3, "the run finished too fast to be interrupted; raise n or sleep_us"
+    check_exactly_once(out, journal, n)
+    # Every document ran at least once; re-runs are bounded by what was in flight or uncommitted.
+    counted = calls(log)
+    assert set(counted) == {rec["id"] for rec in read_jsonl(out)}
+
+
+def test_sigint_leaves_a_resumable_journal_and_exits_3(tmp_path, counting):
+    n = 400
+    m, out, log = manifest(tmp_path, n), tmp_path / "out.jsonl", tmp_path / "calls"
+    proc = subprocess.Popen([str(BATCHHOST), *map(str, run_args(counting, m, out, log, "-w", "4", sleep_us=20000))],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 3, err
+    assert "--resume" in err and "To continue" in err
+    journal = Path(str(out) + ".journal")
+    done = journal_rows(journal)
+    assert 0 < len(done) < n
+    assert len(read_jsonl(out)) == len(done)
+    r = run(*run_args(counting, m, out, log, "-w", "4", "--resume", sleep_us=20000))
+    assert r.code == 1, r
+    check_exactly_once(out, journal, n)
+    assert all(c == 1 for c in calls(log).values()), "a document finished before SIGINT ran again"
+
+
+def test_second_sigint_stops_at_once_and_the_journal_stays_consistent(tmp_path, counting):
+    n = 200
+    m, out, log = manifest(tmp_path, n), tmp_path / "out.jsonl", tmp_path / "calls"
+    # Each call takes 10 s: the first Ctrl-C waits for them, the second does not.
+    proc = subprocess.Popen([str(BATCHHOST), *map(str, run_args(counting, m, out, log, "-w", "2", sleep_us=10_000_000))],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 3, err
+    assert time.monotonic() - started < 8
+    journal = Path(str(out) + ".journal")
+    journal_rows(journal)  # integrity_check ok
+    r = run("status", journal, "--json")
+    assert r.code == 0 and json.loads(r.out)["runs"][0]["state"] in ("interrupted", "stopped"), r
+
+
+def test_full_disk_gives_a_clear_error_and_loses_nothing(tmp_path, counting):
+    n = 3000
+    m, out, log = manifest(tmp_path, n), tmp_path / "out.jsonl", tmp_path / "calls"
+    args = " ".join(f"'{a}'" for a in [BATCHHOST, *run_args(counting, m, out, log)])
+    # A file-size limit makes writes past 256 KiB fail (EFBIG), as a full disk would.
+    r = subprocess.run(["bash", "-c", f"trap '' XFSZ; ulimit -f 512; exec {args}"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode not in (0, 1), r.stderr
+    assert "--resume" in r.stderr and ("full" in r.stderr or "too large" in r.stderr or "I/O" in r.stderr), r.stderr
+    journal = Path(str(out) + ".journal")
+    done = journal_rows(journal)
+    assert len(done) < n
+    r = run(*run_args(counting, m, out, log, "--resume"))
+    assert r.code == 1, r
+    check_exactly_once(out, journal, n)
+
+
+def test_journal_in_an_unwritable_place_is_a_clear_error(tmp_path, counting):
+    m, log = manifest(tmp_path, 10), tmp_path / "calls"
+    r = run(*run_args(counting, m, tmp_path / "out.jsonl", log, "--checkpoint", "/proc/no/such/dir/run.journal"))
+    assert r.code == 2, r
+    assert "cannot open the journal" in r.err and "/proc/no/such/dir/run.journal" in r.err
+    assert not (tmp_path / "calls").exists(), "documents ran without a journal"
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    as_nobody = (lambda: os.setuid(65534)) if os.getuid() == 0 else None
+    os.chmod(tmp_path, 0o755)
+    proc = subprocess.run([str(BATCHHOST), "run", str(ROOT / "samples" / "notes"), "-p", "text",
+                           "-o", str(locked / "out.jsonl")], capture_output=True, text=True, preexec_fn=as_nobody)
+    assert proc.returncode == 2, proc.stderr
+    assert str(locked) in proc.stderr and ("writable" in proc.stderr or "ermission" in proc.stderr), proc.stderr
+
+
+def test_failed_and_export_commands(tmp_path, counting):
+    m, out, log = manifest(tmp_path, 200), tmp_path / "out.jsonl", tmp_path / "calls"
+    run(*run_args(counting, m, out, log))
+    journal = Path(str(out) + ".journal")
+    expected = {f"doc-{i:05d}{FAIL_MARK}" for i in range(200) if i % 97 == 0}
+    table = run("failed", journal)
+    assert table.code == 0 and all(i in table.out for i in expected) and "failing on purpose" in table.out
+    exported = tmp_path / "failed.jsonl"
+    assert run("failed", journal, "--export", exported).code == 0
+    recs = read_jsonl(exported)
+    assert {r["id"] for r in recs} == expected and all(r["attempts"] == 1 for r in recs)
+    as_json = json.loads(run("export", journal, "--format", "json").out)
+    assert len(as_json) == 200
+    csv = run("export", journal, "--format", "csv", "-o", tmp_path / "all.csv")
+    assert csv.code == 0
+    lines = (tmp_path / "all.csv").read_text().splitlines()
+    assert lines[0].startswith("id,path,status") and len(lines) == 201
+    assert run("export", journal, "--format", "xml").code == 2
+    assert run("status", tmp_path / "nope.journal").code == 2
+
+
+def test_dedupe_reuses_results_of_identical_content(tmp_path, counting):
+    d = tmp_path / "docs"
+    d.mkdir()
+    for i in range(10):
+        (d / f"a{i}.txt").write_text("same content\n")
+        (d / f"b{i}.txt").write_text(f"unique {i}\n")
+    out, log = tmp_path / "out.jsonl", tmp_path / "calls"
+    r = run("run", d, "-p", counting, "--set", f"calls={log}", "-o", out, "--dedupe", "-s")
+    assert r.code == 0, r
+    records = {rec["id"]: rec for rec in read_jsonl(out)}
+    assert len(records) == 20
+    assert sum(calls(log).values()) == 11, calls(log)  # one of the ten identical files, ten unique ones
+    dupes = [rec for rec in records.values() if "duplicate_of" in rec]
+    assert len(dupes) == 9
+    original = records[dupes[0]["duplicate_of"]]
+    assert all(rec["output"] == original["output"] and rec["status"] == "ok" for rec in dupes)
+    assert "9 reused from identical documents" in r.err
+    r = run("run", d, "-p", counting, "--dedupe")
+    assert r.code == 2 and "needs a journal" in r.err
