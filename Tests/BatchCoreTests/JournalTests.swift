@@ -1,0 +1,69 @@
+@testable import BatchCore
+import Glibc
+import XCTest
+
+final class JournalTests: XCTestCase {
+    private var dir = ""
+
+    override func setUp() {
+        var template = Array("/tmp/batchcore-journal-XXXXXX".utf8CString)
+        dir = String(cString: mkdtemp(&template)!)
+    }
+
+    override func tearDown() {
+        _ = dir.withCString { system("rm -rf '\(String(cString: $0))'") }
+    }
+
+    private func journaledBatch(_ engine: Engine, _ p: ClosureProcessor, resume: Bool, workers: Int = 8) throws -> Batch {
+        let batch = try makeBatch(engine, p, documents: 2_000, options: [
+            "workers": String(workers), "checkpoint": dir + "/run.journal", "output": dir + "/out.jsonl",
+            "checkpoint.every": "10", "checkpoint.interval": "5ms", "resume": String(resume),
+        ])
+        try batch.start()
+        XCTAssertTrue(try batch.wait(timeout: 60))
+        XCTAssertNil(batch.error)
+        return batch
+    }
+
+    func testConcurrentWorkersJournalEveryResultAndResumeRunsNothing() throws {
+        let engine = Engine()
+        let calls = Locked(0)
+        let p = ClosureProcessor("journaled") { call, doc in
+            calls.withLock { $0 += 1 }
+            call.setOutput(Array(doc.document.id.utf8))
+            return doc.document.id.hasSuffix("3") ? .fail : .done
+        }
+        let first = try journaledBatch(engine, p, resume: false)
+        XCTAssertEqual(first.stats.ok + first.stats.failed, 2_000)
+        XCTAssertEqual(calls.withLock { $0 }, 2_000)
+
+        let summary = try JournalReader(path: dir + "/run.journal").summary()
+        XCTAssertEqual(summary.ok, 1_800)
+        XCTAssertEqual(summary.failed, 200)
+        XCTAssertEqual(summary.runs.count, 1)
+        XCTAssertEqual(summary.runs[0].processed, 2_000)
+
+        let second = try journaledBatch(engine, p, resume: true)
+        XCTAssertEqual(calls.withLock { $0 }, 2_000, "resume ran finished documents again")
+        XCTAssertEqual(second.stats.resumed, 2_000)
+        XCTAssertEqual(second.stats.ok, 1_800)
+        let lines = try String(contentsOfFile: dir + "/out.jsonl", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.count, 2_000)
+    }
+
+    func testRunConfigurationDifferencesAreNamed() {
+        let base = RunConfiguration(
+            stages: [.init(label: "text", processor: "text", options: ["max_bytes": "1"])],
+            inputs: ["directory a"], dedupe: false)
+        var other = base
+        other.stages[0].options["max_bytes"] = "2"
+        XCTAssertEqual(other.differences(from: base), ["stage 'text' option 'max_bytes': the journal has '1', now '2'"])
+        other = base
+        other.inputs = ["directory b"]
+        XCTAssertEqual(other.differences(from: base), ["inputs: the journal has directory a, now directory b"])
+        other = base
+        other.stages.append(.init(label: "exec", processor: "exec", options: [:]))
+        XCTAssertEqual(other.differences(from: base).first?.hasPrefix("stages: the journal has text=text, now text=text → exec=exec"), true)
+        XCTAssertEqual(base.differences(from: base), [])
+    }
+}
