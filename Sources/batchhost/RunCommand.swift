@@ -127,7 +127,7 @@ struct RunCommand: ParsableCommand {
         if dedupe { try batch.set("dedupe", "true") }
         try addInputs(batch)
 
-        try batch.onEvent { console.handle($0) }
+        try batch.onEvent(documents: .failed) { console.handle($0) }
         current.withLock { $0 = batch }
         try batch.start()
         _ = try batch.wait()

@@ -13,6 +13,7 @@ public final class Batch: @unchecked Sendable {
         var stages: [StageSpec] = []
         var sources: [DocumentSource] = []
         var handler: EventPump.Handler? = nil
+        var documentEvents = DocumentEvents.all
         var state = BatchState.new
     }
 
@@ -24,6 +25,7 @@ public final class Batch: @unchecked Sendable {
     private var journal: Journal? = nil
     private var journalWriter: JournalWriter? = nil
     private var pump: EventPump? = nil
+    private var documentEvents = DocumentEvents.all
     private let cancelFlag = CancelFlag()
 
     // Live state.
@@ -92,8 +94,14 @@ public final class Batch: @unchecked Sendable {
         try configure("add documents") { $0.sources.append(source) }
     }
 
-    public func onEvent(_ handler: @escaping @Sendable (BatchEvent) -> Void) throws {
-        try configure("set the event handler") { $0.handler = handler }
+    /// Which documents produce a `.documentFinished` event.
+    public enum DocumentEvents: Sendable { case all, failed }
+
+    public func onEvent(documents: DocumentEvents = .all, _ handler: @escaping @Sendable (BatchEvent) -> Void) throws {
+        try configure("set the event handler") {
+            $0.handler = handler
+            $0.documentEvents = documents
+        }
     }
 
     public var batchOptions: BatchOptions { config.withLock { $0.options } }
@@ -147,6 +155,7 @@ public final class Batch: @unchecked Sendable {
                 c.stats.state = .running
                 c.startNanos = monotonicNanos()
             }
+            documentEvents = config.documentEvents
             if let handler = config.handler {
                 let pump = EventPump(handler: handler, progressInterval: options.progressInterval) { [unowned self] in stats }
                 self.pump = pump
@@ -279,7 +288,9 @@ public final class Batch: @unchecked Sendable {
         } else if let output, let error = output.write(result) {
             stop(because: error)
         }
-        pump?.post(.documentFinished(result, stats))
+        if let pump, documentEvents == .all || result.status == .failed {
+            pump.post(.documentFinished(result, stats))
+        }
     }
 
     /// The journal committed these: dedupe finds them there from now on.
