@@ -217,8 +217,8 @@ def test_full_disk_gives_a_clear_error_and_loses_nothing(tmp_path, counting):
     n = 3000
     m, out, log = manifest(tmp_path, n), tmp_path / "out.jsonl", tmp_path / "calls"
     args = " ".join(f"'{a}'" for a in [BATCHHOST, *run_args(counting, m, out, log)])
-    # A file-size limit makes writes past 256 KiB fail (EFBIG), as a full disk would.
-    r = subprocess.run(["bash", "-c", f"trap '' XFSZ; ulimit -f 512; exec {args}"],
+    # A file-size limit makes writes past 64 KiB fail (EFBIG), as a full disk would.
+    r = subprocess.run(["bash", "-c", f"trap '' XFSZ; ulimit -f 128; exec {args}"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode not in (0, 1), r.stderr
     assert "--resume" in r.stderr and ("full" in r.stderr or "too large" in r.stderr or "I/O" in r.stderr), r.stderr
