@@ -21,22 +21,32 @@ private func batchOf(_ pointer: OpaquePointer?) throws -> Batch {
 }
 
 @c public func bc_batch_free(_ pointer: OpaquePointer?) {
-    guard let batch = try? batchOf(pointer) else { return }
-    if batch.isRunning { batch.cancel(hard: true) }
+    guard let handle = try? borrow(pointer, as: BatchHandle.self, "batch") else { return }
     // Wait until processors stopped and the last event was delivered, so no
     // callback outlives the handle. From the batch's own event handler this
     // is impossible (BC_ESTATE): the batch then ends in the background.
-    guard (try? batch.wait()) != nil, let handle = try? borrow(pointer, as: BatchHandle.self, "batch") else {
-        release(pointer, as: BatchHandle.self)
-        return
-    }
-    // A worker thread lets go of a finished batch a moment after it ends.
-    // Wait for that, so the engine — and a processor's release() — goes
-    // away by the time the caller's last free returns, not later on a worker.
-    for _ in 0..<50_000 where !isKnownUniquelyReferenced(&handle.batch) {
-        usleep(100)
+    if stopAndWait(handle.batch) {
+        // A worker thread lets go of a finished batch a moment after it ends.
+        // Wait for that, so the engine — and a processor's release() — goes
+        // away by the time the caller's last free returns, not later on a worker.
+        for _ in 0..<50_000 where !isKnownUniquelyReferenced(&handle.batch) {
+            usleep(100)
+        }
     }
     release(pointer, as: BatchHandle.self)
+}
+
+/// Cancels a running batch and waits for it; false when it cannot be waited for.
+private func stopAndWait(_ batch: Batch) -> Bool {
+    if batch.isRunning { batch.cancel(hard: true) }
+    do {
+        _ = try batch.wait()
+        return true
+    } catch let error as BatchCoreError {
+        return error.code != .state || !batch.isRunning
+    } catch {
+        return false
+    }
 }
 
 @c public func bc_batch_set(_ batch: OpaquePointer?, _ key: UnsafePointer<CChar>?, _ value: UnsafePointer<CChar>?) -> Int32 {

@@ -23,7 +23,9 @@ import FoundationEssentials
     capi {
         let engine = try borrow(engine, as: Engine.self, "engine")
         guard let def else { throw invalid("def must not be NULL") }
-        try engine.register(try HostProcessor(def.pointee))
+        let processor = try HostProcessor(def.pointee)
+        try engine.register(processor)
+        processor.owned = true
     }
 }
 

@@ -7,6 +7,8 @@ final class HostProcessor: Processor, ProcessorInstance, @unchecked Sendable {
     private let callback: @convention(c) (OpaquePointer?, UnsafePointer<bc_doc>?, UnsafeMutableRawPointer?) -> Int32
     private let releaseUserData: (@convention(c) (UnsafeMutableRawPointer?) -> Void)?
     private let userData: UnsafeMutableRawPointer?
+    /// Set once the engine accepted the processor: only then is user_data ours to release.
+    var owned = false
 
     init(_ def: bc_processor_def) throws {
         guard def.struct_size >= UInt32(MemoryLayout<bc_processor_def>.size) else {
@@ -23,7 +25,7 @@ final class HostProcessor: Processor, ProcessorInstance, @unchecked Sendable {
         userData = def.user_data
     }
 
-    deinit { releaseUserData?(userData) }
+    deinit { if owned { releaseUserData?(userData) } }
 
     func start(config: StageConfig) throws -> ProcessorInstance { self }
 

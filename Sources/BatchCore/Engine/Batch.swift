@@ -482,7 +482,12 @@ extension Batch: Workload {
         output = nil
         let state: BatchState = cancelled ? .cancelled : .finished
         counters.withLock { $0.endNanos = monotonicNanos() }
-        ended.withLock { endedState = state }
+        // The tenant holds the batch while it runs; letting go of it here
+        // breaks that cycle so an ended batch can be freed.
+        ended.withLock {
+            endedState = state
+            tenant = nil
+        }
         pump?.close(with: .finished(stats))
         ended.broadcast()
     }
