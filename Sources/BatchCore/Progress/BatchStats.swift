@@ -33,6 +33,17 @@ public struct BatchStats: Sendable, Equatable {
     public init() {}
 
     public var finishedCount: UInt64 { ok + partial + failed + skipped }
+
+    /// Counts one document that reached `status`.
+    mutating func count(_ status: DocumentStatus) {
+        switch status {
+        case .ok: ok += 1
+        case .partial: partial += 1
+        case .failed: failed += 1
+        case .skipped: skipped += 1
+        case .pending: break
+        }
+    }
 }
 
 /// The live counters behind `BatchStats`; guarded by the batch's lock.
@@ -46,13 +57,7 @@ struct StatsCounters {
     var endNanos: UInt64? = nil
 
     mutating func record(_ result: DocumentResult) {
-        switch result.status {
-        case .ok: stats.ok += 1
-        case .partial: stats.partial += 1
-        case .failed: stats.failed += 1
-        case .skipped: stats.skipped += 1
-        case .pending: break
-        }
+        stats.count(result.status)
         stats.inputTokens &+= result.inputTokens
         stats.outputTokens &+= result.outputTokens
         busyNanos &+= UInt64(result.durationMs * 1_000_000)
@@ -61,13 +66,7 @@ struct StatsCounters {
     /// Counts a document the journal had already finished.
     mutating func restore(_ status: DocumentStatus) {
         stats.resumed += 1
-        switch status {
-        case .ok: stats.ok += 1
-        case .partial: stats.partial += 1
-        case .failed: stats.failed += 1
-        case .skipped: stats.skipped += 1
-        case .pending: break
-        }
+        stats.count(status)
     }
 
     func snapshot(now: UInt64) -> BatchStats {
