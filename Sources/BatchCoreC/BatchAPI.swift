@@ -21,12 +21,17 @@ private func batchOf(_ pointer: OpaquePointer?) throws -> Batch {
 }
 
 @c public func bc_batch_free(_ pointer: OpaquePointer?) {
-    guard let batch = try? batchOf(pointer) else { return }
-    if batch.isRunning { batch.cancel(hard: true) }
+    guard let handle = try? borrow(pointer, as: BatchHandle.self, "batch") else { return }
     // Wait until processors stopped and the last event was delivered, so no
     // callback outlives the handle. From the batch's own event handler this
     // is impossible (BC_ESTATE): the batch then ends in the background.
-    guard (try? batch.wait()) != nil, let handle = try? borrow(pointer, as: BatchHandle.self, "batch") else {
+    // (A closure, so no local reference to the batch is left for the wait below.)
+    let stopped: Bool = {
+        let batch = handle.batch
+        if batch.isRunning { batch.cancel(hard: true) }
+        return (try? batch.wait()) != nil
+    }()
+    guard stopped else {
         release(pointer, as: BatchHandle.self)
         return
     }

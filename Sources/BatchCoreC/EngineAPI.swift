@@ -23,7 +23,13 @@ import FoundationEssentials
     capi {
         let engine = try borrow(engine, as: Engine.self, "engine")
         guard let def else { throw invalid("def must not be NULL") }
-        try engine.register(try HostProcessor(def.pointee))
+        let processor = try HostProcessor(def.pointee)
+        do {
+            try engine.register(processor)
+        } catch {
+            processor.disown()
+            throw error
+        }
     }
 }
 

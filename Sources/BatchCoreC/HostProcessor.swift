@@ -5,7 +5,7 @@ import CBatchCore
 final class HostProcessor: Processor, ProcessorInstance, @unchecked Sendable {
     let info: ProcessorInfo
     private let callback: @convention(c) (OpaquePointer?, UnsafePointer<bc_doc>?, UnsafeMutableRawPointer?) -> Int32
-    private let releaseUserData: (@convention(c) (UnsafeMutableRawPointer?) -> Void)?
+    private var releaseUserData: (@convention(c) (UnsafeMutableRawPointer?) -> Void)?
     private let userData: UnsafeMutableRawPointer?
 
     init(_ def: bc_processor_def) throws {
@@ -24,6 +24,10 @@ final class HostProcessor: Processor, ProcessorInstance, @unchecked Sendable {
     }
 
     deinit { releaseUserData?(userData) }
+
+    /// For a registration the engine refused: user_data stays the caller's,
+    /// so release() must not run for it.
+    func disown() { releaseUserData = nil }
 
     func start(config: StageConfig) throws -> ProcessorInstance { self }
 

@@ -138,7 +138,9 @@ public final class Batch: @unchecked Sendable {
             config.state = .running
         }
         let tenant = engine.scheduler.add(self, cap: options.requestedWorkers)
-        ended.withLock { self.tenant = tenant }
+        // The tenant refers back to this batch: keep it only while running,
+        // or the pair would never be freed (see `finished`).
+        ended.withLock { if endedState == nil { self.tenant = tenant } }
     }
 
     private func startStages(_ specs: [StageSpec]) throws -> [RunningStage] {
@@ -363,7 +365,10 @@ extension Batch: Workload {
         output = nil
         let state: BatchState = cancelled ? .cancelled : .finished
         counters.withLock { $0.endNanos = monotonicNanos() }
-        ended.withLock { endedState = state }
+        ended.withLock {
+            endedState = state
+            tenant = nil  // breaks the batch ↔ tenant cycle; cancel after the end has nothing to do
+        }
         pump?.close(with: .finished(stats))
         ended.broadcast()
     }
