@@ -7,6 +7,7 @@ writes the checkout's root into `batchcore/_build_info.py`; the loader
 looks there after $BATCHCORE_LIBRARY and the package's own directory.
 Everything else is declared in pyproject.toml.
 """
+import shutil
 from pathlib import Path
 
 from setuptools import setup
@@ -23,9 +24,13 @@ def find_checkout(start: Path):
 
 class BuildWithCheckout(build_py):
     def run(self):
+        # pip builds in the source tree: start from an empty build/lib/batchcore
+        # so a module removed from src/ does not live on in the wheel.
+        package = Path(self.build_lib) / "batchcore"
+        shutil.rmtree(package, ignore_errors=True)
         super().run()
         checkout = find_checkout(Path(__file__).resolve().parent)
-        target = Path(self.build_lib) / "batchcore" / "_build_info.py"
+        target = package / "_build_info.py"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(
             '"""Written by setup.py at build time."""\n'
