@@ -9,7 +9,7 @@ BUILD := .build/release
 VENV := .build/venv
 OUT := out
 
-.PHONY: all build deps demo test test-swift test-tsan test-c test-cli test-install install clean
+.PHONY: all build deps demo test test-swift test-tsan test-c test-cli test-python test-install install clean
 
 all: build
 
@@ -28,7 +28,7 @@ demo: build
 	@echo
 	@echo "Results of $$(wc -l < $(OUT)/demo.jsonl) documents are in $(OUT)/demo.jsonl"
 
-test: build test-swift test-tsan test-c test-cli test-install
+test: build test-swift test-tsan test-c test-cli test-python test-install
 
 test-swift:
 	$(SWIFT) test
@@ -46,6 +46,12 @@ $(VENV)/bin/pytest:
 
 test-cli: build $(VENV)/bin/pytest
 	$(VENV)/bin/pytest -q Tests/cli
+
+# The Python package, installed from the checkout into the venv, against the built library.
+test-python: build $(VENV)/bin/pytest
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check 'setuptools>=61' wheel
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation ./bindings/python
+	$(VENV)/bin/pytest -q bindings/python/tests
 
 test-install: build
 	Tests/install.sh

@@ -1,0 +1,260 @@
+"""The C API as ctypes sees it: structs, callback types and one table of signatures.
+
+Everything here mirrors include/batchcore.h and include/batchcore_plugin.h;
+the rest of the package calls the library only through :func:`lib`.
+"""
+from __future__ import annotations
+
+import ctypes
+from ctypes import (
+    CFUNCTYPE,
+    POINTER,
+    Structure,
+    c_char_p,
+    c_double,
+    c_int,
+    c_int32,
+    c_int64,
+    c_size_t,
+    c_uint32,
+    c_uint64,
+    c_void_p,
+)
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+
+from . import _library
+from .errors import error_for
+
+# ---- Constants -----------------------------------------------------------
+
+BC_OUTCOME_DONE = 0
+BC_OUTCOME_PARTIAL = 1
+BC_OUTCOME_RETRY = 2
+BC_OUTCOME_FAIL = 3
+
+BC_EVENT_DOC_FINISHED = 1
+BC_EVENT_PROGRESS = 2
+BC_EVENT_LOG = 3
+BC_EVENT_FINISHED = 4
+
+BC_CANCEL_GRACEFUL = 0
+BC_CANCEL_HARD = 1
+
+# ---- Structs (growing ones start with struct_size) -----------------------
+
+
+class bc_doc(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("stage", c_uint32),
+        ("attempt", c_uint32),
+        ("reserved", c_uint32),
+        ("id", c_char_p),
+        ("path", c_char_p),
+        ("metadata_json", c_char_p),
+        ("input", c_void_p),  # an address, so the bytes are copied once with string_at
+        ("input_len", c_size_t),
+    ]
+
+
+bc_process_fn = CFUNCTYPE(c_int, c_void_p, POINTER(bc_doc), c_void_p)
+bc_release_fn = CFUNCTYPE(None, c_void_p)
+
+
+class bc_processor_def(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("reserved", c_uint32),
+        ("name", c_char_p),
+        ("description", c_char_p),
+        ("process", bc_process_fn),
+        ("release", bc_release_fn),
+        ("user_data", c_void_p),
+    ]
+
+
+class bc_stats(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("state", c_uint32),
+        ("total", c_uint64),
+        ("total_known", c_uint32),
+        ("workers", c_uint32),
+        ("ok", c_uint64),
+        ("partial", c_uint64),
+        ("failed", c_uint64),
+        ("skipped", c_uint64),
+        ("in_flight", c_uint64),
+        ("retry_waiting", c_uint64),
+        ("attempts", c_uint64),
+        ("retries", c_uint64),
+        ("input_tokens", c_uint64),
+        ("output_tokens", c_uint64),
+        ("elapsed_seconds", c_double),
+        ("docs_per_hour", c_double),
+        ("mean_doc_ms", c_double),
+    ]
+
+
+class bc_event(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("type", c_uint32),
+        ("stats", POINTER(bc_stats)),
+        ("doc_id", c_char_p),
+        ("doc_path", c_char_p),
+        ("status", c_uint32),
+        ("attempts", c_uint32),
+        ("error", c_char_p),
+        ("duration_ms", c_double),
+        ("log_level", c_int32),
+        ("message", c_char_p),
+    ]
+
+
+bc_event_fn = CFUNCTYPE(None, POINTER(bc_event), c_void_p)
+
+
+class bc_result(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("status", c_uint32),
+        ("id", c_char_p),
+        ("path", c_char_p),
+        ("output", c_void_p),
+        ("output_len", c_size_t),
+        ("error", c_char_p),
+        ("attempts", c_uint32),
+        ("failed_stage", c_uint32),
+        ("duration_ms", c_double),
+        ("input_tokens", c_uint64),
+        ("output_tokens", c_uint64),
+    ]
+
+
+def sized(struct_type: type) -> Any:
+    """A zeroed struct with struct_size set, ready to be filled by the library."""
+    value = struct_type()
+    value.struct_size = ctypes.sizeof(struct_type)
+    return value
+
+
+# ---- Signatures ----------------------------------------------------------
+
+CHECKED = "checked"  # returns int: negative raises the BatchcoreError of its code
+
+_handle_out = POINTER(c_void_p)
+_string_out = POINTER(c_void_p)  # char **, freed with bc_free
+
+# name: (restype, argtypes). CHECKED functions raise on a negative return;
+# the bc_call_* functions are called from processors, whose own failures
+# leave bc_error_message unchanged, so callers check those codes themselves.
+SIGNATURES: Dict[str, Tuple[Any, Sequence[Any]]] = {
+    "bc_version_string": (c_char_p, ()),
+    "bc_version_number": (c_int, ()),
+    "bc_error_message": (c_char_p, ()),
+    "bc_error_name": (c_char_p, (c_int,)),
+    "bc_free": (None, (c_void_p,)),
+    "bc_options_describe": (CHECKED, (_string_out,)),
+    # engine
+    "bc_engine_new": (CHECKED, (_handle_out,)),
+    "bc_engine_free": (None, (c_void_p,)),
+    "bc_engine_set": (CHECKED, (c_void_p, c_char_p, c_char_p)),
+    "bc_engine_register_processor": (CHECKED, (c_void_p, POINTER(bc_processor_def))),
+    "bc_engine_list_processors": (CHECKED, (_string_out, c_void_p)),
+    # batch
+    "bc_batch_new": (CHECKED, (_handle_out, c_void_p)),
+    "bc_batch_free": (None, (c_void_p,)),
+    "bc_batch_set": (CHECKED, (c_void_p, c_char_p, c_char_p)),
+    "bc_batch_add_stage": (CHECKED, (c_void_p, c_char_p, c_char_p)),
+    "bc_batch_set_stage": (CHECKED, (c_void_p, c_char_p, c_char_p, c_char_p)),
+    "bc_batch_add_file": (CHECKED, (c_void_p, c_char_p, c_char_p, c_char_p)),
+    "bc_batch_add_dir": (CHECKED, (c_void_p, c_char_p, c_char_p)),
+    "bc_batch_add_manifest": (CHECKED, (c_void_p, c_char_p)),
+    "bc_batch_add_list": (CHECKED, (c_void_p, c_char_p)),
+    "bc_batch_set_event_callback": (CHECKED, (c_void_p, bc_event_fn, c_void_p)),
+    "bc_batch_start": (CHECKED, (c_void_p,)),
+    "bc_batch_wait": (CHECKED, (c_void_p, c_int64)),
+    "bc_batch_cancel": (CHECKED, (c_void_p, c_int)),
+    "bc_batch_stats": (CHECKED, (POINTER(bc_stats), c_void_p)),
+    # results
+    "bc_batch_results": (CHECKED, (_handle_out, c_void_p)),
+    "bc_results_next": (CHECKED, (POINTER(bc_result), c_void_p)),
+    "bc_results_free": (None, (c_void_p,)),
+    # in a process callback
+    "bc_call_set_output": (c_int, (c_void_p, c_char_p, c_size_t)),
+    "bc_call_set_output_json": (c_int, (c_void_p, c_char_p, c_size_t)),
+    "bc_call_set_error": (c_int, (c_void_p, c_char_p)),
+    "bc_call_add_usage": (c_int, (c_void_p, c_uint64, c_uint64)),
+    "bc_call_retry_after": (c_int, (c_void_p, c_uint64)),
+    "bc_call_is_cancelled": (c_int, (c_void_p,)),
+    "bc_call_log": (None, (c_void_p, c_int, c_char_p)),
+}
+
+
+class _Library:
+    """The loaded library with every signature applied."""
+
+    def __init__(self, cdll: ctypes.CDLL, path: str) -> None:
+        self.path = path
+        self._message = cdll.bc_error_message
+        self._message.restype = c_char_p
+        self._message.argtypes = []
+        for name, (restype, argtypes) in SIGNATURES.items():
+            function = getattr(cdll, name)
+            function.argtypes = list(argtypes)
+            if restype is CHECKED:
+                function.restype = c_int
+                function.errcheck = self._raise_on_negative
+            else:
+                function.restype = restype
+            setattr(self, name, function)
+
+    def __getattr__(self, name: str) -> Any:  # only reached for names not in SIGNATURES
+        raise AttributeError(f"{name} is not in batchcore's table of C signatures")
+
+    def _raise_on_negative(self, result: int, function: Callable[..., Any], arguments: Tuple[Any, ...]) -> int:
+        # Runs on the thread that made the call, right after it, so the
+        # thread-local message is the one of this failure.
+        if result < 0:
+            message = (self._message() or b"").decode("utf-8", "replace")
+            raise error_for(result, message or f"{function.__name__} failed with code {result}")
+        return result
+
+    def take_string(self, pointer: Optional[int]) -> str:
+        """Decodes a char * the library allocated, then frees it with bc_free."""
+        if not pointer:
+            return ""
+        try:
+            return ctypes.string_at(pointer).decode("utf-8")
+        finally:
+            self.bc_free(pointer)
+
+
+_lib: Optional[_Library] = None
+
+
+def lib() -> Any:
+    """The library, loaded and typed on first use (see _library for where it is looked for)."""
+    global _lib
+    if _lib is None:
+        cdll, path = _library.load()
+        _lib = _Library(cdll, path)
+    return _lib
+
+
+def handle(out: c_void_p) -> int:
+    """The handle a successful bc_*_new wrote into `out`."""
+    if not out.value:
+        raise RuntimeError("libbatchcore returned success and a NULL handle")
+    return out.value
+
+
+def encode(text: Optional[str]) -> Optional[bytes]:
+    """A Python string as a C string argument (None stays NULL)."""
+    return None if text is None else text.encode("utf-8")
+
+
+def decode(raw: Optional[bytes]) -> Optional[str]:
+    """A C string from the library as a Python string (NULL is None)."""
+    return None if raw is None else raw.decode("utf-8", "replace")

@@ -1,0 +1,282 @@
+"""A batch: documents, stages and options, run on an engine."""
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import json
+import os
+import threading
+import time
+import weakref
+from typing import Any, Callable, Iterator, Mapping, Optional, Union
+
+from . import _capi, _threadstate
+from ._capi import encode, lib
+from .engine import Engine, PathArgument
+from .errors import StateError, WaitTimeout
+from .events import Event
+from .options import keyword_options, option_value, registry_key
+from .processors import Processor
+from .results import DocumentResult
+from .stage import Stage, StageSpec
+from .stats import Stats
+
+EventCallback = Callable[[Event], Any]
+
+# How long one blocking bc_batch_wait lasts on the main thread: Python runs
+# signal handlers (Ctrl-C) only between C calls, so wait wakes this often.
+_MAIN_THREAD_WAIT_SLICE = 0.2
+
+
+class Batch:
+    """Documents + stages + options. Configure, then run() — or start(), wait(), cancel().
+
+    Create one with Engine.batch(). Use it as a context manager, or call
+    close(): closing a running batch cancels it hard and waits for it.
+    stats() and cancel() may be called from any thread at any time.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        library = lib()
+        _threadstate.reap()
+        out = ctypes.c_void_p()
+        library.bc_batch_new(ctypes.byref(out), engine._live())
+        handle = _capi.handle(out)
+        self.engine = engine
+        self._handle: Optional[int] = handle
+        self._events = _EventSink(handle)
+        # Frees the handle exactly once (close(), collection or exit). The
+        # sink is an argument so its C callback outlives bc_batch_free,
+        # which returns only after the last event was delivered.
+        self._finalizer = weakref.finalize(self, _free, library, handle, self._events)
+
+    # ---- configuration (before start) ------------------------------------
+
+    def configure(self, **options: Any) -> "Batch":
+        """Sets batch options from keywords (retry_attempts=5 is retry.attempts); None leaves a default."""
+        for key, value in keyword_options(options).items():
+            lib().bc_batch_set(self._live(), encode(key), encode(value))
+        return self
+
+    def set(self, key: str, value: Any) -> "Batch":
+        """Sets one batch option by its registry key ("retry.attempts") or keyword ("retry_attempts")."""
+        lib().bc_batch_set(self._live(), encode(registry_key(key)), encode(option_value(value)))
+        return self
+
+    def add_stage(self, processor: StageSpec, options: Optional[Mapping[str, Any]] = None,
+                  label: Optional[str] = None) -> "Batch":
+        """Appends a stage: a processor name ("text"), a plugin path, or a Python processor, with its options."""
+        stage = Stage.of(processor)
+        if options:
+            stage = dataclasses.replace(stage, options={**stage.options, **options})
+        if label is not None:
+            stage = dataclasses.replace(stage, label=label)
+        name = stage.processor
+        if isinstance(name, Processor) or callable(name):
+            name = self.engine.register(name).name
+        lib().bc_batch_add_stage(self._live(), encode(os.fspath(name)), encode(stage.label))
+        for key, value in stage.options.items():
+            self.set_stage(stage.label, key, value)
+        return self
+
+    def set_stage(self, label: Optional[str], key: str, value: Any) -> "Batch":
+        """Sets an option of the stage labelled `label` (None: the last stage added)."""
+        lib().bc_batch_set_stage(self._live(), encode(label), encode(key), encode(option_value(value)))
+        return self
+
+    def add(self, path: PathArgument, id: Optional[str] = None,
+            metadata: Union[Mapping[str, Any], str, None] = None) -> "Batch":
+        """Adds one file; `id` defaults to the path, `metadata` is a dict (or JSON object text)."""
+        metadata_json = metadata if metadata is None or isinstance(metadata, str) else json.dumps(metadata)
+        lib().bc_batch_add_file(self._live(), _path(path), encode(id), encode(metadata_json))
+        return self
+
+    def add_dir(self, dir: PathArgument, glob: Optional[str] = None) -> "Batch":
+        """Adds every file under `dir`, recursively, sorted; `glob` filters ("*.txt", "a/*/b.md", "**/x")."""
+        lib().bc_batch_add_dir(self._live(), _path(dir), encode(glob))
+        return self
+
+    def add_manifest(self, path: PathArgument) -> "Batch":
+        """Adds a .jsonl or .json manifest of {path, id, metadata}; InputError names a bad line."""
+        lib().bc_batch_add_manifest(self._live(), _path(path))
+        return self
+
+    def add_list(self, path: PathArgument) -> "Batch":
+        """Adds newline-separated paths read from a file ("-": standard input)."""
+        lib().bc_batch_add_list(self._live(), _path(path))
+        return self
+
+    def on_event(self, callback: EventCallback) -> "Batch":
+        """Calls `callback(event)` for every event, on a thread of the batch, in order.
+
+        It may call stats() and cancel(). If it raises, the batch is
+        cancelled and wait() (or run()) raises that exception.
+        """
+        self._events.attach(callback)
+        lib().bc_batch_set_event_callback(self._live(), self._events.c_callback, None)
+        return self
+
+    # ---- running ---------------------------------------------------------
+
+    def run(self, progress: Optional[EventCallback] = None) -> Stats:
+        """Starts the batch, waits for it and returns its final stats.
+
+        `progress` receives every event (see on_event). Ctrl-C cancels the
+        batch hard, waits for it to stop, then raises KeyboardInterrupt.
+        """
+        if progress is not None:
+            self.on_event(progress)
+        self.start()
+        try:
+            return self.wait()
+        except KeyboardInterrupt:
+            self.cancel(hard=True)
+            self.wait()
+            raise
+
+    def start(self) -> "Batch":
+        """Loads and starts every stage, then returns at once; nothing runs if a stage cannot start."""
+        lib().bc_batch_start(self._live())
+        return self
+
+    def wait(self, timeout: Optional[float] = None) -> Stats:
+        """Blocks until the batch ended and its last event was delivered; returns the final stats.
+
+        `timeout` is in seconds (None: no limit); WaitTimeout when it runs out
+        (the batch keeps running). The GIL is released while waiting.
+        """
+        handle = self._live()
+        wait = lib().bc_batch_wait
+        deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+        on_main_thread = threading.current_thread() is threading.main_thread()
+        while True:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            step = remaining
+            if on_main_thread:
+                step = _MAIN_THREAD_WAIT_SLICE if remaining is None else min(remaining, _MAIN_THREAD_WAIT_SLICE)
+            try:
+                wait(handle, -1 if step is None else int(step * 1000))
+                break
+            except WaitTimeout:
+                if remaining is not None and time.monotonic() >= deadline:  # type: ignore[operator]
+                    raise WaitTimeout(f"the batch is still running after {timeout} s") from None
+        self._events.raise_error()
+        return self.stats()
+
+    def cancel(self, hard: bool = False) -> None:
+        """Stops dispatching documents; `hard` also asks calls in flight to stop (Doc.cancelled).
+
+        Returns at once: wait() tells when the batch has stopped. Documents
+        never dispatched stay pending and are not in the results.
+        """
+        lib().bc_batch_cancel(self._live(), _capi.BC_CANCEL_HARD if hard else _capi.BC_CANCEL_GRACEFUL)
+
+    def stats(self) -> Stats:
+        """A snapshot of the batch's counters; any thread, any time."""
+        raw = _capi.sized(_capi.bc_stats)
+        lib().bc_batch_stats(ctypes.byref(raw), self._live())
+        return Stats.from_c(raw)
+
+    def results(self) -> Iterator[DocumentResult]:
+        """The results finished so far, in finishing order (kept unless keep_results=False)."""
+        library = lib()
+        cursor = ctypes.c_void_p()
+        library.bc_batch_results(ctypes.byref(cursor), self._live())
+        try:
+            raw = _capi.sized(_capi.bc_result)
+            while library.bc_results_next(ctypes.byref(raw), cursor) == 1:
+                yield DocumentResult.from_c(raw)
+        finally:
+            library.bc_results_free(cursor)
+
+    # ---- lifetime --------------------------------------------------------
+
+    def close(self) -> None:
+        """Frees the batch (idempotent); a running batch is cancelled hard and waited for."""
+        if self._events.delivering_on_this_thread():
+            raise StateError("cannot close a batch from its own event callback; return from the callback first")
+        self._handle = None
+        self._finalizer()
+
+    @property
+    def closed(self) -> bool:
+        return self._handle is None
+
+    def __enter__(self) -> "Batch":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def _live(self) -> int:
+        handle = self._handle
+        if handle is None:
+            raise StateError("the batch is closed")
+        return handle
+
+    def __repr__(self) -> str:
+        return "<batchcore.Batch closed>" if self.closed else f"<batchcore.Batch {self.stats().state.value}>"
+
+
+def _free(library: Any, handle: int, events: "_EventSink") -> None:
+    library.bc_batch_free(handle)
+    events.detach()
+    _threadstate.reap()
+
+
+def _path(path: PathArgument) -> bytes:
+    return os.fsencode(path)
+
+
+class _EventSink:
+    """Delivers C events to a Python callback; keeps the C function pointer alive.
+
+    Holds no reference to the Batch, so a batch nobody refers to is freed.
+    """
+
+    def __init__(self, handle: int) -> None:
+        self._handle = handle
+        self._callback: Optional[EventCallback] = None
+        self._error: Optional[BaseException] = None
+        self._delivering_thread: Optional[int] = None
+        self.c_callback = _capi.bc_event_fn(self._deliver)
+
+    def attach(self, callback: EventCallback) -> None:
+        self._callback = callback
+
+    def detach(self) -> None:
+        self._callback = None
+
+    def delivering_on_this_thread(self) -> bool:
+        return self._delivering_thread == threading.get_ident()
+
+    def raise_error(self) -> None:
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+
+    def _deliver(self, raw: Any, user_data: Optional[int]) -> None:
+        # Runs on the batch's event thread. An exception must not reach C:
+        # it cancels the batch and is re-raised by wait().
+        self._delivering_thread = threading.get_ident()
+        try:
+            _threadstate.keep_for_this_thread()
+            callback = self._callback
+            if callback is None or self._error is not None:
+                return
+            event = raw.contents
+            if event.type not in _KNOWN_EVENTS:
+                return  # a newer library's event kind
+            callback(Event.from_c(event))
+        except BaseException as error:
+            self._error = error
+            try:
+                lib().bc_batch_cancel(self._handle, _capi.BC_CANCEL_GRACEFUL)
+            except BaseException:
+                pass
+        finally:
+            self._delivering_thread = None
+
+
+_KNOWN_EVENTS = {_capi.BC_EVENT_DOC_FINISHED, _capi.BC_EVENT_PROGRESS, _capi.BC_EVENT_LOG,
+                 _capi.BC_EVENT_FINISHED}

@@ -1,0 +1,82 @@
+"""The document a Python processor receives."""
+from __future__ import annotations
+
+import ctypes
+import json
+from typing import Any, Dict, Optional
+
+from ._capi import lib
+from .errors import StateError
+
+_LOG_LEVELS = {"debug": 0, "info": 1, "warning": 2, "warn": 2, "error": 3}
+
+
+class Doc:
+    """One document in one stage, as a processor sees it.
+
+    The values are copies and stay readable after the call; the methods that
+    report to the engine (add_usage, log, cancelled) work only during it.
+    """
+
+    __slots__ = ("id", "path", "input", "stage", "attempt", "_metadata_json", "_metadata", "_call")
+
+    def __init__(self, call: int, raw: Any) -> None:
+        self.id: str = raw.id.decode("utf-8", "replace")
+        self.path: Optional[str] = raw.path.decode("utf-8", "surrogateescape") if raw.path else None
+        # The previous stage's output; None in the first stage.
+        self.input: Optional[bytes] = _bytes_at(raw.input, raw.input_len) if raw.stage > 0 else None
+        self.stage: int = raw.stage      # 0-based index of this stage
+        self.attempt: int = raw.attempt  # 1 on the first try, 2 on the first retry, ...
+        self._metadata_json: bytes = raw.metadata_json or b"{}"
+        self._metadata: Optional[Dict[str, Any]] = None
+        self._call: Optional[int] = call
+
+    @property
+    def metadata(self) -> Dict[str, Any]:
+        """The document's metadata (from a manifest or Batch.add), parsed; {} when none."""
+        if self._metadata is None:
+            self._metadata = json.loads(self._metadata_json)
+        return self._metadata
+
+    def read(self) -> bytes:
+        """The previous stage's output, or in the first stage the file's contents."""
+        if self.input is not None:
+            return self.input
+        if self.path is None:
+            raise ValueError(f"document '{self.id}' has no file and no input")
+        with open(self.path, "rb") as file:
+            return file.read()
+
+    def text(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        """read(), decoded."""
+        return self.read().decode(encoding, errors)
+
+    def add_usage(self, input_tokens: int = 0, output_tokens: int = 0) -> None:
+        """Adds token usage to this document (and the batch's totals)."""
+        lib().bc_call_add_usage(self._live_call("add_usage"), input_tokens, output_tokens)
+
+    def log(self, message: str, level: str = "info") -> None:
+        """Logs a message about this document: a LOG event (or stderr from "warning" on, without a callback)."""
+        if level not in _LOG_LEVELS:
+            raise ValueError(f"log level {level!r} is not one of {', '.join(_LOG_LEVELS)}")
+        lib().bc_call_log(self._live_call("log"), _LOG_LEVELS[level], message.encode("utf-8"))
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the batch was cancelled hard: a long call should stop (raise Retry)."""
+        return bool(lib().bc_call_is_cancelled(self._live_call("cancelled")))
+
+    def _live_call(self, what: str) -> int:
+        if self._call is None:
+            raise StateError(f"Doc.{what} works only during the processor call that received the document")
+        return self._call
+
+    def _end_call(self) -> None:
+        self._call = None
+
+    def __repr__(self) -> str:
+        return f"Doc(id={self.id!r}, path={self.path!r}, stage={self.stage}, attempt={self.attempt})"
+
+
+def _bytes_at(address: Optional[int], length: int) -> bytes:
+    return ctypes.string_at(address, length) if address and length else b""

@@ -1,0 +1,167 @@
+"""Processors written in Python, and how the engine calls them.
+
+A processor is a function ``(doc) -> output``. The engine calls it from its
+worker threads through a C function pointer (each call takes the GIL);
+whatever happens in it becomes a well-formed outcome for C: never an
+exception crossing into the engine, never an undefined return value.
+"""
+from __future__ import annotations
+
+import ctypes
+import itertools
+import json
+import traceback
+from typing import Any, Callable, Dict, Optional, Union, overload
+
+from . import _capi, _threadstate
+from ._capi import lib
+from .doc import Doc
+from .outcome import Output, Result, Retry
+from .results import Status
+
+ProcessorFunction = Callable[[Doc], Union[Output, Result]]
+
+
+class Processor:
+    """A Python function the engine can run as a stage. Calling it calls the function."""
+
+    def __init__(self, function: ProcessorFunction, name: Optional[str] = None,
+                 description: Optional[str] = None) -> None:
+        self.function = function
+        self.name: str = name or str(getattr(function, "__name__", type(function).__name__))
+        if description is None:
+            doc = (getattr(function, "__doc__", None) or "").strip()
+            description = doc.splitlines()[0] if doc else ""
+        self.description: str = description
+
+    def __call__(self, doc: Doc) -> Union[Output, Result]:
+        return self.function(doc)
+
+    def __repr__(self) -> str:
+        return f"<batchcore.Processor {self.name!r}>"
+
+
+@overload
+def processor(function: ProcessorFunction) -> Processor: ...
+
+
+@overload
+def processor(*, name: Optional[str] = None,
+              description: Optional[str] = None) -> Callable[[ProcessorFunction], Processor]: ...
+
+
+def processor(function: Optional[ProcessorFunction] = None, *, name: Optional[str] = None,
+              description: Optional[str] = None) -> Any:
+    """Makes a function a processor: ``@processor`` or ``@processor(name="...")``.
+
+    The name (default: the function's name) is how stages and
+    `batchhost plugins`-style listings (Engine.processors) refer to it; the
+    description defaults to the docstring's first line.
+    """
+    if function is not None:
+        return Processor(function, name, description)
+    return lambda f: Processor(f, name, description)
+
+
+# ---- Registration --------------------------------------------------------
+
+# The C function pointers of every registration, by the token handed to C as
+# user_data. An entry lives until the engine calls release: until then C may
+# call the pointer, so ctypes must not free it.
+_registrations: Dict[int, Any] = {}
+_tokens = itertools.count(1)
+
+
+def _release(user_data: Optional[int]) -> None:
+    _registrations.pop(user_data or 0, None)
+
+
+# Module-level, so it outlives every registration it releases.
+_RELEASE = _capi.bc_release_fn(_release)
+
+
+def register(engine_handle: int, proc: Processor) -> None:
+    """Registers `proc` with an engine (bc_engine_register_processor)."""
+    function = proc.function
+
+    def process(call: int, raw_doc: Any, user_data: Optional[int]) -> int:
+        try:
+            _threadstate.keep_for_this_thread()
+            return _run(function, call, raw_doc.contents)
+        except BaseException:  # nothing may cross into C; the document fails
+            return _capi.BC_OUTCOME_FAIL
+
+    callback = _capi.bc_process_fn(process)
+    token = next(_tokens)
+    _registrations[token] = callback
+    definition = _capi.sized(_capi.bc_processor_def)
+    definition.name = proc.name.encode("utf-8")
+    definition.description = proc.description.encode("utf-8")
+    definition.process = callback
+    definition.release = _RELEASE
+    definition.user_data = token
+    try:
+        lib().bc_engine_register_processor(engine_handle, ctypes.byref(definition))
+    except BaseException:
+        _registrations.pop(token, None)  # refused: C never keeps it
+        raise
+
+
+# ---- One call ------------------------------------------------------------
+
+_OUTCOMES = {
+    Status.OK: _capi.BC_OUTCOME_DONE,
+    Status.PARTIAL: _capi.BC_OUTCOME_PARTIAL,
+    Status.FAILED: _capi.BC_OUTCOME_FAIL,
+}
+
+
+def _run(function: ProcessorFunction, call: int, raw_doc: Any) -> int:
+    library = lib()
+    doc = Doc(call, raw_doc)
+    try:
+        value = function(doc)
+        return _report(library, call, value)
+    except Retry as retry:
+        if retry.message:
+            library.bc_call_set_error(call, retry.message.encode("utf-8"))
+        if retry.after is not None:
+            library.bc_call_retry_after(call, max(0, round(retry.after * 1000)))
+        return _capi.BC_OUTCOME_RETRY
+    except BaseException as error:  # a processor's exception fails only its document
+        message = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        library.bc_call_set_error(call, message.encode("utf-8", "replace"))
+        library.bc_call_log(call, 0, traceback.format_exc().encode("utf-8", "replace"))
+        return _capi.BC_OUTCOME_FAIL
+    finally:
+        doc._end_call()
+
+
+def _report(library: Any, call: int, value: Any) -> int:
+    """Hands a processor's return value to the engine; returns the outcome."""
+    outcome = _capi.BC_OUTCOME_DONE
+    if isinstance(value, Result):
+        try:
+            outcome = _OUTCOMES[Status(value.status)]
+        except (ValueError, KeyError):
+            raise ValueError(f"Result.status must be 'ok', 'partial' or 'failed', not {value.status!r}") from None
+        if value.error is not None:
+            library.bc_call_set_error(call, value.error.encode("utf-8"))
+        if value.input_tokens or value.output_tokens:
+            library.bc_call_add_usage(call, value.input_tokens, value.output_tokens)
+        value = value.output
+    if value is None:
+        return outcome
+    if isinstance(value, str):
+        data = value.encode("utf-8")
+        library.bc_call_set_output(call, data, len(data))
+    elif isinstance(value, (bytes, bytearray, memoryview)):
+        data = bytes(value)
+        library.bc_call_set_output(call, data, len(data))
+    elif isinstance(value, (dict, list)):
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+        if library.bc_call_set_output_json(call, text, len(text)) < 0:
+            raise ValueError("the engine refused the JSON output")
+    else:
+        raise TypeError(f"a processor returns str, bytes, dict, list, Result or None, not {type(value).__name__}")
+    return outcome

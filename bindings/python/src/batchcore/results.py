@@ -1,0 +1,69 @@
+"""A document's final result."""
+from __future__ import annotations
+
+import ctypes
+import json
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from ._capi import decode
+from ._enum import StrEnum
+
+
+class Status(StrEnum):
+    """A document's status (bc_status). Compares equal to its string: Status.OK == "ok"."""
+
+    PENDING = "pending"  # never finished (the batch was cancelled); never in results
+    OK = "ok"
+    PARTIAL = "partial"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+    @classmethod
+    def from_c(cls, value: int) -> "Status":
+        return _STATUSES[value]
+
+
+_STATUSES = [Status.PENDING, Status.OK, Status.PARTIAL, Status.FAILED, Status.SKIPPED]
+
+
+@dataclass(frozen=True)
+class DocumentResult:
+    """One finished document: what Batch.results() yields."""
+
+    id: str
+    path: Optional[str]
+    status: Status
+    output: Optional[bytes]      # the last stage's output
+    error: Optional[str]         # the processor's message (failed, or partial with one)
+    attempts: int                # processor calls for this document, all stages
+    failed_stage: Optional[int]  # index of the stage that failed, when failed
+    duration_ms: float
+    input_tokens: int
+    output_tokens: int
+
+    @property
+    def text(self) -> str:
+        """The output decoded as UTF-8 ("" when there is none)."""
+        return (self.output or b"").decode("utf-8")
+
+    def json(self) -> Any:
+        """The output parsed as JSON."""
+        if self.output is None:
+            raise ValueError(f"document '{self.id}' has no output")
+        return json.loads(self.output)
+
+    @classmethod
+    def from_c(cls, raw: Any) -> "DocumentResult":
+        status = Status.from_c(raw.status)
+        return cls(
+            id=decode(raw.id) or "",
+            path=decode(raw.path),
+            status=status,
+            output=ctypes.string_at(raw.output, raw.output_len) if raw.output else None,
+            error=decode(raw.error),
+            attempts=raw.attempts,
+            failed_stage=raw.failed_stage if status is Status.FAILED else None,
+            duration_ms=raw.duration_ms,
+            input_tokens=raw.input_tokens,
+            output_tokens=raw.output_tokens)

@@ -1,0 +1,122 @@
+"""Controlling a running batch: stats while it runs, waiting, cancelling from another thread."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from conftest import batchcore
+
+
+def slow_processor(seconds: float) -> batchcore.Processor:
+    @batchcore.processor(name="slow")
+    def slow(doc):
+        time.sleep(seconds)
+        return doc.id
+    return slow
+
+
+def test_stats_are_readable_while_running(engine, make_docs):
+    paths = make_docs(200)
+    with engine.batch(slow_processor(0.01), workers=4) as batch:
+        batch.add_dir(paths[0].parent)
+        batch.start()
+        time.sleep(0.1)
+        during = batch.stats()
+        final = batch.wait()
+
+    assert during.state == batchcore.BatchState.RUNNING
+    assert during.total == 200 and during.total_known and during.workers == 4
+    assert 0 < during.finished < 200 and 1 <= during.in_flight <= 4
+    assert final.state == "finished" and final.ok == 200 and final.in_flight == 0
+    assert final.elapsed_seconds >= during.elapsed_seconds and final.docs_per_hour > 0
+
+
+def test_cancel_from_another_thread_stops_the_batch(engine, make_docs):
+    paths = make_docs(500)
+    with engine.batch(slow_processor(0.01), workers=2) as batch:
+        batch.add_dir(paths[0].parent)
+        batch.start()
+        canceller = threading.Timer(0.1, batch.cancel)
+        canceller.start()
+        began = time.monotonic()
+        stats = batch.wait()
+        canceller.join()
+        results = list(batch.results())
+
+    assert time.monotonic() - began < 2  # 500 documents would need 2.5 s on two workers
+    assert stats.state == batchcore.BatchState.CANCELLED
+    assert 0 < stats.ok < 500 and stats.failed == 0 and stats.in_flight == 0
+    assert len(results) == stats.ok  # documents never dispatched stay pending, outside the results
+
+
+def test_hard_cancel_tells_calls_in_flight_to_stop(engine, make_docs):
+    paths = make_docs(4)
+    started = threading.Event()
+    saw_cancel = []
+
+    @batchcore.processor
+    def patient(doc):
+        started.set()
+        deadline = time.monotonic() + 10
+        while not doc.cancelled:
+            if time.monotonic() > deadline:
+                return "never cancelled"
+            time.sleep(0.005)
+        saw_cancel.append(doc.id)
+        raise batchcore.Retry("cancelled")
+
+    with engine.batch(patient, workers=4) as batch:
+        batch.add_dir(paths[0].parent)
+        batch.start()
+        assert started.wait(5)
+        batch.cancel(hard=True)
+        stats = batch.wait(timeout=5)
+    assert stats.state == "cancelled" and stats.ok == 0 and stats.failed == 0
+    assert saw_cancel
+
+
+def test_wait_with_a_timeout_raises_wait_timeout_while_the_batch_runs(engine, make_docs):
+    paths = make_docs(20)
+    with engine.batch(slow_processor(0.05), workers=1) as batch:
+        batch.add_dir(paths[0].parent)
+        batch.start()
+        began = time.monotonic()
+        with pytest.raises(batchcore.WaitTimeout, match="still running after 0.1 s") as caught:
+            batch.wait(timeout=0.1)
+        assert 0.09 <= time.monotonic() - began < 1
+        assert isinstance(caught.value, TimeoutError)
+        assert batch.stats().state == "running"
+        batch.cancel()
+        assert batch.wait().state == "cancelled"
+
+
+def test_wait_blocks_in_the_library_without_spinning(engine, make_docs):
+    paths = make_docs(8)
+    result = {}
+
+    def waiter(batch):
+        before = time.thread_time()
+        batch.wait()
+        result["cpu"] = time.thread_time() - before
+
+    with engine.batch(slow_processor(0.1), workers=2) as batch:  # about 0.4 s
+        batch.add_dir(paths[0].parent)
+        batch.start()
+        thread = threading.Thread(target=waiter, args=(batch,))
+        thread.start()
+        thread.join()
+    assert result["cpu"] < 0.05
+
+
+def test_a_closed_running_batch_is_cancelled_and_waited_for(engine, make_docs):
+    paths = make_docs(100)
+    batch = engine.batch(slow_processor(0.01), workers=2)
+    batch.add_dir(paths[0].parent)
+    batch.start()
+    time.sleep(0.05)
+    began = time.monotonic()
+    batch.close()
+    assert time.monotonic() - began < 1
+    with pytest.raises(batchcore.StateError, match="the batch is closed"):
+        batch.stats()

@@ -1,0 +1,77 @@
+"""Results as dataclasses, and the JSON Lines output file."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+import time
+
+import pytest
+from conftest import SAMPLES, batchcore
+
+
+def test_result_fields(engine, make_docs):
+    paths = make_docs(2)
+
+    @batchcore.processor
+    def describe(doc):
+        if doc.id == "bad":
+            raise RuntimeError("unreadable scan")
+        return {"chars": len(doc.text())}
+
+    with engine.batch(describe) as batch:
+        batch.add(paths[0], id="good")
+        batch.add(paths[1], id="bad")
+        batch.run()
+        results = {r.id: r for r in batch.results()}
+
+    good, bad = results["good"], results["bad"]
+    assert dataclasses.is_dataclass(good) and isinstance(good.status, batchcore.Status)
+    assert (good.path, good.status, good.error, good.failed_stage) == (str(paths[0]), "ok", None, None)
+    assert str(good.status) == "ok" and good.json() == {"chars": len(paths[0].read_text())}
+    assert good.text == good.output.decode() and good.duration_ms > 0 and good.attempts == 1
+    assert (bad.status, bad.output, bad.failed_stage, bad.error) == ("failed", None, 0, "RuntimeError: unreadable scan")
+    assert bad.text == ""
+    with pytest.raises(ValueError, match="'bad' has no output"):
+        bad.json()
+
+
+def test_output_file_and_results_agree(engine, tmp_path):
+    output = tmp_path / "results.jsonl"
+    with engine.batch("text", output=output, workers=4) as batch:
+        batch.add_dir(SAMPLES, glob="*.txt")
+        stats = batch.run()
+        kept = {r.id: r.json() for r in batch.results()}
+    written = {record["id"]: record["output"] for record in map(json.loads, output.read_text().splitlines())}
+    assert len(written) == stats.ok == len(kept) > 0
+    assert written == kept
+
+
+def test_keep_results_off_keeps_nothing_in_memory(engine, make_docs):
+    paths = make_docs(10)
+    with engine.batch(lambda doc: "x", keep_results=False) as batch:
+        batch.add_dir(paths[0].parent)
+        assert batch.run().ok == 10
+        assert list(batch.results()) == []
+
+
+def test_results_can_be_read_while_running(engine, make_docs):
+    paths = make_docs(50)
+    gate = threading.Event()
+
+    @batchcore.processor
+    def gated(doc):
+        if not doc.id.endswith("00000.txt"):
+            gate.wait(10)
+        return "done"
+
+    with engine.batch(gated, sequential=True) as batch:
+        batch.add_dir(paths[0].parent)
+        batch.start()
+        while batch.stats().finished < 1:
+            time.sleep(0.001)
+        early = list(batch.results())
+        gate.set()
+        batch.wait()
+        assert [r.id for r in early] == [str(paths[0])]
+        assert len(list(batch.results())) == 50
