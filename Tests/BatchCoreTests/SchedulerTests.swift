@@ -119,7 +119,7 @@ final class SchedulerTests: XCTestCase {
             let n = calls.withLock { c -> Int in c[doc.document.id, default: 0] += 1; return c[doc.document.id]! }
             XCTAssertEqual(doc.attempt, n)
             if doc.document.id == "retry-0" { call.error = "busy"; return .retry }  // never recovers
-            if n < 2 { call.retryAfterMs = 5; return .retry }  // recovers on the second attempt
+            if n < 2 { call.retryAfterMs = 5; call.error = "try later"; return .retry }  // recovers on the second attempt
             return .done
         }
         let batch = try makeBatch(engine, p, documents: 20,
@@ -132,6 +132,9 @@ final class SchedulerTests: XCTestCase {
         XCTAssertEqual(stats.attempts, 19 * 2 + 3)
         XCTAssertEqual(stats.retries, 19 + 2)
         XCTAssertEqual(stats.retryWaiting, 0)
+        let recovered = batch.finishedResults.filter { $0.document.id != "retry-0" }
+        XCTAssertTrue(recovered.allSatisfy { $0.status == .ok && $0.error == nil && $0.attempts == 2 },
+                      "a document that succeeded after a retry keeps no error")
         let gaveUp = batch.finishedResults.first { $0.document.id == "retry-0" }!
         XCTAssertEqual(gaveUp.attempts, 3)
         XCTAssertEqual(gaveUp.error, "gave up after 3 attempts: busy")

@@ -413,8 +413,10 @@ extension Batch: Workload {
             case .done, .partial:
                 if outcome == .partial {
                     job.partial = true
-                    if let error = call.error { job.lastError = error }
+                    if let error = call.error { job.partialError = error }
                 }
+                // A stage that succeeded after retries leaves no retry message behind.
+                job.lastError = job.partialError
                 job.input = call.output ?? []
                 job.stage += 1
                 job.stageAttempts = 0

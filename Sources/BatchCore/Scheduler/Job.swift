@@ -9,7 +9,10 @@ public struct Job: Sendable {
     /// Processor calls over all stages.
     public var attempts = 0
     public var partial = false
+    /// The message of the last failed attempt, or of a partial stage.
     public var lastError: String? = nil
+    /// The message of the last partial stage: what a finished document keeps.
+    public var partialError: String? = nil
     public var inputTokens: UInt64 = 0
     public var outputTokens: UInt64 = 0
     /// Time spent in processor calls, nanoseconds.
