@@ -164,7 +164,9 @@ public final class Batch: @unchecked Sendable {
             config.state = .running
         }
         let tenant = engine.scheduler.add(self, cap: options.requestedWorkers)
-        ended.withLock { self.tenant = tenant }
+        // The tenant refers back to this batch: keep it only while running (a
+        // quick batch may already have ended), or the pair is never freed.
+        ended.withLock { if endedState == nil { self.tenant = tenant } }
     }
 
     /// Opens (or resumes) the journal when a checkpoint is set.
