@@ -6,7 +6,9 @@ import Glibc
 /// else a new one — and keeps it until the stage stops, when every handle is
 /// destroyed from the stopping thread. Worker threads belong to the engine
 /// and outlive stages, so handles are keyed by thread inside one pool (one
-/// per stage instance), never stored in the threads themselves.
+/// per stage instance), never stored in the threads themselves. A thread
+/// that starts after another ended may get its pthread_t, and so its handle:
+/// still one thread at a time.
 final class HandlePool: @unchecked Sendable {
     typealias Handle = UnsafeMutableRawPointer
 
