@@ -123,7 +123,7 @@ final class DeclaredProcessorTests: XCTestCase {
         XCTAssertFalse(magic.threadSafe)
         XCTAssertEqual(magic.initCalls.map(\.function), ["magic_open", "magic_load"])
         XCTAssertEqual(magic.initCalls[1].failsIf, .equals(-1))
-        XCTAssertEqual(magic.process.errorMessage, "magic_error")
+        XCTAssertEqual(magic.process.errorMessage, .function("magic_error"))
         XCTAssertEqual(magic.cleanup?.function, "magic_close")
         XCTAssertEqual(magic.output, .string)
     }
@@ -237,6 +237,19 @@ final class DeclaredProcessorTests: XCTestCase {
         let (noPath, noPathCall) = runOne(instance, id: "no-path")
         XCTAssertEqual(noPath, .fail)
         XCTAssertEqual(noPathCall.error, "document 'no-path' has no path, which process.args[0] (from = \"path\") needs")
+
+        // With errno as the message source, the failure says why.
+        let errnoDeclaration = declaration.replacingFirst("fails_if = -1", "fails_if = -1\nerror_message = \"strerror(errno)\"")
+        let withErrno = try DeclaredProcessor(path: write("readlink-errno.toml", errnoDeclaration))
+        XCTAssertEqual(withErrno.declaration.process.errorMessage, .errno)
+        let errnoInstance = try withErrno.start(config: StageConfig(label: "readlink", values: [:]))
+        defer { errnoInstance.stop() }
+        let (errnoOutcome, errnoCall) = runOne(errnoInstance, path: directory + "/regular")
+        XCTAssertEqual(errnoOutcome, .fail)
+        XCTAssertEqual(errnoCall.error, "readlink(): Invalid argument")
+        let (missingOutcome, missingCall) = runOne(errnoInstance, path: directory + "/missing")
+        XCTAssertEqual(missingOutcome, .fail)
+        XCTAssertEqual(missingCall.error, "readlink(): No such file or directory")
     }
 
     func testNumbersStringsAndNulTerminatedBuffers() throws {
@@ -419,6 +432,9 @@ final class DeclaredProcessorTests: XCTestCase {
                         field: "cleanup", "there is no handle to clean up")
         assertLoadError("library = \"libmagic.so.1\"\n[[init]]\nfunction = \"magic_open\"\nreturns = \"handle\"\nfails_if = \"null\"\nerror_message = \"magic_error\"\n" + process,
                         field: "init[0].error_message", "there is no handle to ask")
+        XCTAssertNoThrow(try DeclarationParser.parse(
+            text: "library = \"libmagic.so.1\"\n[[init]]\nfunction = \"magic_open\"\nreturns = \"handle\"\nfails_if = \"null\"\nerror_message = \"strerror(errno)\"\n" + process,
+            file: "errno.toml"), "errno needs no handle, so the call that creates it may use it")
         assertLoadError("library = \"libmagic.so.1\"\n[[init]]\nfunction = \"magic_open\"\nreturns = \"handle\"\n" + process.replacingFirst("returns = \"string\"", "returns = \"handle\""),
                         field: "process.returns", "only the first init call returns the handle")
     }

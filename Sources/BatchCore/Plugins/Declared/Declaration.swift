@@ -29,9 +29,8 @@ struct CallDeclaration: Sendable {
     var returns: CType
     var args: [ArgumentDeclaration]
     var failsIf: FailureCondition?
-    /// `const char *fn(handle)` (or `fn(void)` without a handle), called
-    /// after a failure for the library's own message.
-    var errorMessage: String?
+    /// Where the library's own message comes from after a failure.
+    var errorMessage: ErrorMessageSource?
 
     /// The argument with `source`, if any.
     func index(of source: ArgumentSource.Tag) -> Int? {
@@ -94,6 +93,17 @@ enum ArgumentSource: Sendable, Equatable {
         case .written: .written
         }
     }
+}
+
+/// Where the text of a failure comes from.
+enum ErrorMessageSource: Sendable, Equatable {
+    /// `const char *fn(handle)` (or `fn(void)` without a handle).
+    case function(String)
+    /// `strerror(errno)`, with errno as the call left it.
+    case errno
+
+    /// How a declaration spells `.errno`; no C function can have this name.
+    static let errnoSpelling = "strerror(errno)"
 }
 
 /// A return value that means the call failed.

@@ -134,14 +134,17 @@ enum DeclarationParser {
         try checkArgumentsFitTogether(args, f)
 
         let failsIf = try parseFailure(f, returns: returns)
-        let errorMessage = try f.string("error_message")
-        if let errorMessage {
-            if errorMessage.isEmpty { throw f.error("error_message", "empty; name a function such as \"magic_error\"") }
-            if failsIf == nil {
-                throw f.error("error_message", "is only called when the call fails: also set fails_if (e.g. fails_if = -1 or \"null\")")
+        var errorMessage: ErrorMessageSource? = nil
+        if let text = try f.string("error_message") {
+            if text.isEmpty {
+                throw f.error("error_message", "empty; name a function such as \"magic_error\", or use \"\(ErrorMessageSource.errnoSpelling)\"")
             }
-            if case .createHandle = role {
-                throw f.error("error_message", "this call creates the handle, so there is no handle to ask for a message when it fails; remove error_message (a NULL handle is reported as such)")
+            errorMessage = text == ErrorMessageSource.errnoSpelling ? .errno : .function(text)
+            if failsIf == nil {
+                throw f.error("error_message", "is only used when the call fails: also set fails_if (e.g. fails_if = -1 or \"null\")")
+            }
+            if case .createHandle = role, errorMessage != .errno {
+                throw f.error("error_message", "this call creates the handle, so there is no handle to ask for a message when it fails; use \"\(ErrorMessageSource.errnoSpelling)\" or remove error_message")
             }
         }
         return CallDeclaration(field: f.path, function: function, returns: returns, args: args,

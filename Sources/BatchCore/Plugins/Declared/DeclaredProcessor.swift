@@ -46,7 +46,7 @@ final class DeclaredProcessor: Processor, @unchecked Sendable {
                 throw error(call.field, failure.message)
             }
             var errorMessage: FFIFunction? = nil
-            if let name = call.errorMessage {
+            if case .function(let name)? = call.errorMessage {
                 // const char *fn(handle), or fn(void) when there is no handle.
                 let parameters = declaration.hasHandle ? [CType.named("handle")!] : []
                 do {
@@ -120,8 +120,11 @@ final class DeclaredProcessor: Processor, @unchecked Sendable {
         for bound in initCalls {
             let result = bound.call(values: bound.values(CallInputs(handle: handle)))
             if handle == nil {
-                guard case .pointer(let made?) = result else {
-                    throw InitFailure(message: "\(bound.declaration.field): \(bound.declaration.function)() returned NULL instead of a handle")
+                guard case .pointer(let made?) = result.value else {
+                    let message = bound.declaration.errorMessage == .errno
+                        ? bound.failureMessage(result, handle: nil)
+                        : "\(bound.declaration.function)() returned NULL instead of a handle"
+                    throw InitFailure(message: "\(bound.declaration.field): \(message)")
                 }
                 handle = UnsafeMutableRawPointer(mutating: made)
             } else if bound.failed(result) {
@@ -168,6 +171,7 @@ private struct CallInputs {
 private final class BoundCall: @unchecked Sendable {
     let declaration: CallDeclaration
     let function: FFIFunction
+    /// The bound error-message function, for `error_message = "fn"`.
     let errorMessage: FFIFunction?
     private let constantStrings: [Int: UnsafeMutablePointer<CChar>]
 
@@ -203,13 +207,13 @@ private final class BoundCall: @unchecked Sendable {
         }
     }
 
-    func call(values: [CValue]) -> CValue { function.call(values) }
+    func call(values: [CValue]) -> FFIFunction.Result { function.call(values) }
 
     /// Whether the result is the declared error value.
-    func failed(_ result: CValue) -> Bool {
+    func failed(_ result: FFIFunction.Result) -> Bool {
         guard let condition = declaration.failsIf else { return false }
         let type = declaration.returns
-        switch (condition, result) {
+        switch (condition, result.value) {
         case (.null, .pointer(let pointer)): return pointer == nil
         case (.negative, .integer(let bits)): return Int64(bitPattern: bits) < 0
         case (.zero, .integer(let bits)): return bits == 0
@@ -222,19 +226,23 @@ private final class BoundCall: @unchecked Sendable {
     /// The library's own message when it has a function for it, else what
     /// was returned. Called on the failing thread right after the call, with
     /// the same handle.
-    func failureMessage(_ result: CValue, handle: UnsafeMutableRawPointer?) -> String {
+    func failureMessage(_ result: FFIFunction.Result, handle: UnsafeMutableRawPointer?) -> String {
         let function = declaration.function
         let returned: String
-        switch result {
+        switch result.value {
         case .pointer: returned = "NULL"
         case .integer(let bits): returned = declaration.returns.decimal(bits)
         default: returned = "its error value"
+        }
+        if declaration.errorMessage == .errno {
+            guard result.errno != 0 else { return "\(function)() returned \(returned) and left errno at 0" }
+            return "\(function)(): \(errnoText(result.errno))"
         }
         guard let errorMessage else {
             return "\(function)() returned \(returned), its declared error value"
         }
         let arguments: [CValue] = errorMessage.parameters.isEmpty ? [] : [.pointer(handle.map(UnsafeRawPointer.init))]
-        if case .pointer(let text?) = errorMessage.call(arguments) {
+        if case .pointer(let text?) = errorMessage.call(arguments).value {
             let message = String(cString: text.assumingMemoryBound(to: CChar.self))
             if !message.isEmpty { return "\(function)(): \(message)" }
         }
@@ -357,10 +365,10 @@ private final class DeclaredInstance: ProcessorInstance, @unchecked Sendable {
         let returns = bound.declaration.returns
         switch declaration.output {
         case .string:
-            guard case .pointer(let text?) = result else { return .failure("\(function)() returned NULL") }
+            guard case .pointer(let text?) = result.value else { return .failure("\(function)() returned NULL") }
             return .output(Array(UnsafeRawBufferPointer(start: text, count: strlen(text.assumingMemoryBound(to: CChar.self)))))
         case .number(let format):
-            switch (format, result) {
+            switch (format, result.value) {
             case (.decimal, .integer(let bits)):
                 return .output(Array(returns.decimal(bits).utf8))
             case (.decimal, .floating(let value)):
@@ -379,7 +387,7 @@ private final class DeclaredInstance: ProcessorInstance, @unchecked Sendable {
             case .nulTerminated:
                 count = buffer.prefix(capacity).firstIndex(of: 0) ?? capacity
             case .returned:
-                guard case .integer(let bits) = result else { return .failure("\(function)() returned no length") }
+                guard case .integer(let bits) = result.value else { return .failure("\(function)() returned no length") }
                 let value = Int64(bitPattern: bits)
                 guard value >= 0 && value <= Int64(capacity) else {
                     return .failure("\(function)() returned length \(returns.decimal(bits)), outside its \(capacity)-byte buffer; raise the buffer's capacity or check the declaration")

@@ -1,4 +1,5 @@
 import CFFI
+import Glibc
 
 /// A value passed to or returned by a C function. Integers travel as their
 /// 64-bit pattern; signed values are sign-extended.
@@ -49,9 +50,16 @@ final class FFIFunction: @unchecked Sendable {
         parameterTypes.deallocate()
     }
 
+    /// What a call returned, and errno as the call left it (read at once,
+    /// before anything else on this thread can change it).
+    struct Result {
+        let value: CValue
+        let errno: Int32
+    }
+
     /// Calls the function with one value per parameter, converted to the
     /// declared types (integers are truncated to their width).
-    func call(_ arguments: [CValue]) -> CValue {
+    func call(_ arguments: [CValue]) -> Result {
         precondition(arguments.count == parameters.count, "\(name) takes \(parameters.count) arguments, got \(arguments.count)")
         let count = parameters.count
         return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: max(1, count)) { slots in
@@ -66,7 +74,8 @@ final class FFIFunction: @unchecked Sendable {
                 return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 2) { result in
                     result.initialize(repeating: 0)
                     ffi_call(cif, entry, UnsafeMutableRawPointer(result.baseAddress!), pointers.baseAddress)
-                    return Self.load(UnsafeRawPointer(result.baseAddress!), as: returns)
+                    let error = Glibc.errno
+                    return Result(value: Self.load(UnsafeRawPointer(result.baseAddress!), as: returns), errno: error)
                 }
             }
         }
