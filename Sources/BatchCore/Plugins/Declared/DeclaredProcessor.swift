@@ -12,6 +12,10 @@ final class DeclaredProcessor: Processor, @unchecked Sendable {
     fileprivate let process: BoundCall
     fileprivate let cleanup: BoundCall?
     private let library: UnsafeMutableRawPointer
+    /// Init and cleanup calls never overlap: "not thread-safe" libraries
+    /// often keep global state in their open functions. They run once per
+    /// handle, so serializing them costs nothing.
+    private let lifecycleLock = Locked(())
 
     init(path: String) throws {
         let declaration = try DeclarationParser.parse(file: path)
@@ -116,6 +120,10 @@ final class DeclaredProcessor: Processor, @unchecked Sendable {
     /// Runs the init calls: the first returns the handle, the others set it
     /// up. When one fails, the handle made so far is cleaned up.
     func makeHandle() throws(InitFailure) -> UnsafeMutableRawPointer {
+        try lifecycleLock.withLock { _ in Result { () throws(InitFailure) in try runInitCalls() } }.get()
+    }
+
+    private func runInitCalls() throws(InitFailure) -> UnsafeMutableRawPointer {
         var handle: UnsafeMutableRawPointer? = nil
         for bound in initCalls {
             let result = bound.call(values: bound.values(CallInputs(handle: handle)))
@@ -129,7 +137,7 @@ final class DeclaredProcessor: Processor, @unchecked Sendable {
                 handle = UnsafeMutableRawPointer(mutating: made)
             } else if bound.failed(result) {
                 let message = bound.failureMessage(result, handle: handle)
-                destroyHandle(handle!)
+                runCleanup(handle!)
                 throw InitFailure(message: "\(bound.declaration.field): \(message)")
             }
         }
@@ -137,6 +145,10 @@ final class DeclaredProcessor: Processor, @unchecked Sendable {
     }
 
     func destroyHandle(_ handle: UnsafeMutableRawPointer) {
+        lifecycleLock.withLock { _ in runCleanup(handle) }
+    }
+
+    private func runCleanup(_ handle: UnsafeMutableRawPointer) {
         guard let cleanup else { return }
         _ = cleanup.call(values: cleanup.values(CallInputs(handle: handle)))
     }
@@ -271,7 +283,6 @@ private final class DeclaredInstance: ProcessorInstance, @unchecked Sendable {
     }
 
     func process(_ call: CallContext, _ doc: DocumentInput) -> Outcome {
-        let call = call
         let args = bound.declaration.args
         func fail(_ message: String) -> Outcome {
             call.error = message
