@@ -13,17 +13,22 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         // The public C headers (include/) as a Clang module, plus small shims.
         .target(name: "CBatchCore", path: "Sources/CBatchCore", linkerSettings: [.linkedLibrary("crypto")]),
         // Debian's libsqlite3 for the journal.
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        // libffi, for declared processors (C functions described in a TOML file).
+        .systemLibrary(name: "CFFI", path: "Sources/CFFI", pkgConfig: "libffi", providers: [.apt(["libffi-dev"])]),
         .target(
             name: "BatchCore",
             dependencies: [
                 "CBatchCore",
                 "CSQLite",
+                "CFFI",
+                .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ],

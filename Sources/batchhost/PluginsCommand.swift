@@ -25,7 +25,8 @@ struct PluginsCommand: ParsableCommand {
             case .success(let info):
                 let version = info.version.isEmpty ? "-" : info.version
                 print("\(pad(info.name, 12)) \(pad(version, 8)) \(info.description)")
-                print("\(pad("", 12)) \(pad("", 8)) \(info.path ?? "(\(info.kind.rawValue))")")
+                let origin = info.path.map { info.kind == .declared ? "\($0) (declared)" : $0 } ?? "(\(info.kind.rawValue))"
+                print("\(pad("", 12)) \(pad("", 8)) \(origin)")
                 if verbose, let options = info.options {
                     for option in options {
                         let value = option.defaultValue.map { " (default: \($0))" } ?? ""

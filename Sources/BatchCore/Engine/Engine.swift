@@ -9,6 +9,7 @@ public final class Engine: Sendable {
         var options = EngineOptions()
         var registered: [String: Processor] = [:]
         var plugins: [String: NativePlugin] = [:]  // by file path
+        var declared: [String: DeclaredProcessor] = [:]  // by declaration file path
     }
 
     public init() {
@@ -46,15 +47,15 @@ public final class Engine: Sendable {
     }
 
     /// Finds a processor: registered ones, then the built-in exec, then
-    /// plugins by name or by path.
+    /// plugins and declared processors (`NAME.toml`) by name or by path.
     public func processor(named name: String) throws -> Processor {
         if let registered = state.withLock({ $0.registered[name] }) { return registered }
         if name == ExecProcessor.name { return ExecProcessor() }
         let search = PluginSearchPath(explicit: options.pluginDirs)
-        if name.contains("/") || name.hasSuffix(".so") {
-            return try loadPlugin(at: name)
+        if name.contains("/") || name.hasSuffix(".so") || PluginSearchPath.isDeclaration(name) {
+            return try loadProcessor(at: name)
         }
-        guard let path = search.find(name) else {
+        guard let path = search.find(name) ?? findDeclaration(named: name, in: search) else {
             let files = PluginSearchPath.fileNames(for: name).joined(separator: ", ")
             let dirs = search.directories.joined(separator: ", ")
             let registered = state.withLock { $0.registered.keys.sorted() }
@@ -64,7 +65,30 @@ public final class Engine: Sendable {
             message += ". Add a directory with --plugin-dir (plugin_dir) or $BATCHCORE_PLUGIN_PATH; `batchhost plugins` lists what is found"
             throw BatchCoreError(.notFound, message)
         }
-        return try loadPlugin(at: path)
+        return try loadProcessor(at: path)
+    }
+
+    private func loadProcessor(at path: String) throws -> Processor {
+        PluginSearchPath.isDeclaration(path) ? try loadDeclared(at: path) : try loadPlugin(at: path)
+    }
+
+    private func loadDeclared(at path: String) throws -> DeclaredProcessor {
+        try state.withLock { state in
+            if let loaded = state.declared[path] { return loaded }
+            guard access(path, F_OK) == 0 else {
+                throw BatchCoreError(.notFound, "declaration file '\(path)' does not exist")
+            }
+            let processor = try DeclaredProcessor(path: path)
+            state.declared[path] = processor
+            return processor
+        }
+    }
+
+    /// A declaration whose `name` field differs from its file name.
+    private func findDeclaration(named name: String, in search: PluginSearchPath) -> String? {
+        search.candidates().first { path in
+            PluginSearchPath.isDeclaration(path) && (try? DeclarationParser.parse(file: path))?.name == name
+        }
     }
 
     private func loadPlugin(at path: String) throws -> NativePlugin {
@@ -88,7 +112,7 @@ public final class Engine: Sendable {
         list.append(.success(ExecProcessor().info))
         for path in PluginSearchPath(explicit: options.pluginDirs).candidates() {
             do {
-                list.append(.success(try loadPlugin(at: path).info))
+                list.append(.success(try loadProcessor(at: path).info))
             } catch let error as BatchCoreError {
                 list.append(.failure(PluginLoadFailure(path: path, error: error)))
             } catch {

@@ -30,10 +30,14 @@ struct PluginSearchPath {
         return [home]
     }
 
-    /// File names that may hold the plugin called `name`.
+    /// File names that may hold the plugin called `name`: a shared object, or
+    /// a declaration of C functions (a declared processor).
     static func fileNames(for name: String) -> [String] {
-        ["\(name).so", "lib\(name).so", "libbatchcore-\(name).so"]
+        ["\(name).so", "lib\(name).so", "libbatchcore-\(name).so", "\(name).toml"]
     }
+
+    /// Whether a file is a declaration rather than a shared object.
+    static func isDeclaration(_ path: String) -> Bool { path.hasSuffix(".toml") }
 
     /// The first existing file for `name`, or nil.
     func find(_ name: String) -> String? {
@@ -48,6 +52,7 @@ struct PluginSearchPath {
 
     /// Every plugin file candidate, in search order. In the bundled
     /// directories only `libbatchcore-*.so` counts: other libraries live there.
+    /// Elsewhere every `*.so` and `*.toml` is a candidate.
     func candidates() -> [String] {
         let bundled = Set(Self.bundledDirectories)
         var result: [String] = []
@@ -58,7 +63,7 @@ struct PluginSearchPath {
                 let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
                     String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
                 }
-                guard name.hasSuffix(".so") else { continue }
+                guard name.hasSuffix(".so") || (Self.isDeclaration(name) && !bundled.contains(dir)) else { continue }
                 if bundled.contains(dir) && !name.hasPrefix("libbatchcore-") { continue }
                 names.append(name)
             }

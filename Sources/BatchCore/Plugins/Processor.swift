@@ -8,12 +8,12 @@ public enum Outcome: Int32, Sendable {
 
 /// Describes a processor for listings and help.
 public struct ProcessorInfo: Sendable, Equatable {
-    public enum Kind: String, Sendable { case builtin, plugin, host }
+    public enum Kind: String, Sendable { case builtin, plugin, host, declared }
     public var name: String
     public var version: String
     public var description: String
     public var kind: Kind
-    /// The plugin file, for plugins.
+    /// The plugin or declaration file.
     public var path: String?
     /// Declared options (name, default, help); nil accepts any key.
     public var options: [StageOption]?
