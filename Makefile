@@ -2,6 +2,7 @@
 #   make demo     build everything and run a batch over samples/
 #   make test     install what is missing, build, run every test suite
 #   make install  PREFIX=/usr/local
+#   make bench    benchmarks against the peers (bench/README.md)
 
 PREFIX ?= /usr/local
 SWIFT ?= swift
@@ -9,7 +10,7 @@ BUILD := .build/release
 VENV := .build/venv
 OUT := out
 
-.PHONY: all build deps demo test test-swift test-tsan test-c test-cli test-python test-install install clean
+.PHONY: all build deps demo test test-swift test-tsan test-c test-cli test-python test-install test-bench bench bench-quick install clean
 
 all: build
 
@@ -28,7 +29,7 @@ demo: build
 	@echo
 	@echo "Results of $$(wc -l < $(OUT)/demo.jsonl) documents are in $(OUT)/demo.jsonl"
 
-test: build test-swift test-tsan test-c test-cli test-python test-install
+test: build test-swift test-tsan test-c test-cli test-python test-install test-bench
 
 test-swift:
 	$(SWIFT) test
@@ -55,6 +56,16 @@ test-python: build $(VENV)/bin/pytest
 
 test-install: build
 	Tests/install.sh
+
+# A smoke run: every scenario runs and produces numbers (not how fast).
+test-bench: build
+	bench/run --quick
+
+bench: build
+	bench/run
+
+bench-quick: build
+	bench/run --quick
 
 install: build
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
