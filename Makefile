@@ -19,6 +19,7 @@ deps:
 
 build: deps
 	$(SWIFT) build -c release
+	@mkdir -p $(BUILD)/batchcore && cp plugins/*.toml $(BUILD)/batchcore/
 
 demo: build
 	@mkdir -p $(OUT) && rm -f $(OUT)/demo.jsonl $(OUT)/demo.jsonl.journal
@@ -72,6 +73,8 @@ install: build
 	install -m 755 $(BUILD)/libbatchcore.so $(BUILD)/libbatchcore-*.so $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(BUILD)/batchhost $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 include/batchcore.h include/batchcore_plugin.h $(DESTDIR)$(PREFIX)/include/
+	install -d $(DESTDIR)$(PREFIX)/lib/batchcore
+	install -m 644 plugins/*.toml $(DESTDIR)$(PREFIX)/lib/batchcore/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e "s|@VERSION@|$$($(BUILD)/batchhost --version | cut -d' ' -f2)|" \
 		batchcore.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/batchcore.pc
 

@@ -141,12 +141,15 @@ struct RunCommand: ParsableCommand {
         throw ExitCode(exitCode(stats, error: batch.error).rawValue)
     }
 
-    /// The journal: --checkpoint, else OUTPUT.journal for a file output.
+    /// The journal: --checkpoint, else OUTPUT.journal when the output is a
+    /// regular file (not stdout, /dev/null or a pipe).
     private var journalPath: String? {
         if noCheckpoint { return nil }
         if let checkpoint { return checkpoint }
-        if let output, output != "-" { return output + ".journal" }
-        return nil
+        guard let output, output != "-" else { return nil }
+        var info = stat()
+        if stat(output, &info) == 0 && (info.st_mode & S_IFMT) != S_IFREG { return nil }
+        return output + ".journal"
     }
 
     private func exitCode(_ stats: BatchStats, error: BatchCoreError?) -> Exit {

@@ -71,6 +71,14 @@ def test_output_journals_by_default_and_status_reports_it(tmp_path, counting):
     assert "300 finished" in text.out and "last errors:" in text.out
 
 
+def test_no_default_journal_beside_a_device(tmp_path, counting):
+    m, log = manifest(tmp_path, 5), tmp_path / "calls"
+    for _ in range(2):  # a second run would be refused if a journal had been made
+        r = run(*run_args(counting, m, "/dev/null", log))
+        assert r.code == 1, r
+    assert not Path("/dev/null.journal").exists()
+
+
 def test_existing_journal_needs_resume(tmp_path, counting):
     m, out, log = manifest(tmp_path, 50), tmp_path / "out.jsonl", tmp_path / "calls"
     run(*run_args(counting, m, out, log))

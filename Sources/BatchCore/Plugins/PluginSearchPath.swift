@@ -15,6 +15,8 @@ struct PluginSearchPath {
         }
         dirs.append("plugins")
         dirs += Self.bundledDirectories
+        // Bundled declarations (*.toml) live in a folder of their own there.
+        dirs += Self.bundledDirectories.map { $0 + "/batchcore" }
         var seen = Set<String>()
         directories = dirs.filter { seen.insert($0).inserted }
     }
