@@ -15,7 +15,7 @@ final class DeclaredProcessor: Processor, @unchecked Sendable {
     /// Init and cleanup calls never overlap: "not thread-safe" libraries
     /// often keep global state in their open functions. They run once per
     /// handle, so serializing them costs nothing.
-    private let lifecycleLock = Locked(())
+    private let lifecycleLock = Monitor()
 
     init(path: String) throws {
         let declaration = try DeclarationParser.parse(file: path)
@@ -96,7 +96,7 @@ final class DeclaredProcessor: Processor, @unchecked Sendable {
         let handles: HandleSource
         do {
             if !declaration.hasHandle {
-                handles = declaration.threadSafe ? .none : .serialized(Locked(()))
+                handles = declaration.threadSafe ? .none : .serialized(Monitor())
             } else if declaration.threadSafe {
                 handles = .shared(try makeHandle())
             } else {
@@ -120,7 +120,7 @@ final class DeclaredProcessor: Processor, @unchecked Sendable {
     /// Runs the init calls: the first returns the handle, the others set it
     /// up. When one fails, the handle made so far is cleaned up.
     func makeHandle() throws(InitFailure) -> UnsafeMutableRawPointer {
-        try lifecycleLock.withLock { _ in Result { () throws(InitFailure) in try runInitCalls() } }.get()
+        try lifecycleLock.withLock { Result { () throws(InitFailure) in try runInitCalls() } }.get()
     }
 
     private func runInitCalls() throws(InitFailure) -> UnsafeMutableRawPointer {
@@ -145,7 +145,7 @@ final class DeclaredProcessor: Processor, @unchecked Sendable {
     }
 
     func destroyHandle(_ handle: UnsafeMutableRawPointer) {
-        lifecycleLock.withLock { _ in runCleanup(handle) }
+        lifecycleLock.withLock { runCleanup(handle) }
     }
 
     private func runCleanup(_ handle: UnsafeMutableRawPointer) {
@@ -159,7 +159,7 @@ private enum HandleSource {
     /// Thread-safe and handle-less: calls run concurrently.
     case none
     /// Not thread-safe and handle-less: one call at a time.
-    case serialized(Locked<Void>)
+    case serialized(Monitor)
     /// Thread-safe: one handle made at start, used by every thread.
     case shared(UnsafeMutableRawPointer)
     /// Not thread-safe: each worker thread has its own handle.
@@ -343,7 +343,7 @@ private final class DeclaredInstance: ProcessorInstance, @unchecked Sendable {
                                 path: path, id: id, buffer: capacity > 0 ? buffer.baseAddress : nil,
                                 capacity: capacity, written: written)
                             if case .serialized(let lock) = handles {
-                                return lock.withLock { _ in invoke(inputs, buffer: buffer, capacity: capacity) }
+                                return lock.withLock { invoke(inputs, buffer: buffer, capacity: capacity) }
                             }
                             return invoke(inputs, buffer: buffer, capacity: capacity)
                         }
