@@ -220,6 +220,7 @@ typedef struct bc_stats {
     /* Since 0.1: */
     uint64_t resumed;       /* finished in the journal before this run: counted in ok/partial/failed, not run */
     uint64_t deduplicated;  /* results reused from identical content ("dedupe") */
+    uint64_t rate_limit_waiting; /* documents waiting for the rate limit (holding no worker) */
 } bc_stats;
 
 /* An event. Every pointer is borrowed for the duration of the callback. */

@@ -148,6 +148,6 @@ extension bc_stats {
             attempts: s.attempts, retries: s.retries,
             input_tokens: s.inputTokens, output_tokens: s.outputTokens,
             elapsed_seconds: s.elapsedSeconds, docs_per_hour: s.docsPerHour, mean_doc_ms: s.meanDocMs,
-            resumed: s.resumed, deduplicated: s.deduplicated)
+            resumed: s.resumed, deduplicated: s.deduplicated, rate_limit_waiting: s.rateLimitWaiting)
     }
 }

@@ -72,6 +72,12 @@ struct RunCommand: ParsableCommand {
     @Flag(help: ArgumentHelp(optionHelp("dedupe")))
     var dedupe = false
 
+    @Option(name: .customLong("rate-limit"), help: ArgumentHelp(optionHelp("rate_limit"), valueName: "n/period"))
+    var rateLimit: String?
+
+    @Option(name: .customLong("token-limit"), help: ArgumentHelp(optionHelp("token_limit"), valueName: "n/period"))
+    var tokenLimit: String?
+
     @Flag(name: [.short, .long], help: "Print nothing but errors.")
     var quiet = false
 
@@ -125,6 +131,8 @@ struct RunCommand: ParsableCommand {
         if retryFailed { try batch.set("retry_failed", "true") }
         if forceResume { try batch.set("force_resume", "true") }
         if dedupe { try batch.set("dedupe", "true") }
+        if let rateLimit { try batch.set("rate_limit", rateLimit) }
+        if let tokenLimit { try batch.set("token_limit", tokenLimit) }
         try addInputs(batch)
 
         try batch.onEvent(documents: .failed) { console.handle($0) }

@@ -202,3 +202,14 @@ def test_sigint_stops_early_with_exit_3(docs, tmp_path):
     records = read_jsonl(out)
     assert 0 < len(records) < 20
     assert all(rec["status"] == "ok" for rec in records)
+
+
+def test_rate_limit_flag_spaces_the_calls(docs):
+    started = time.monotonic()
+    r = run("run", docs, "-w", "8", "--rate-limit", "10/s", "--", "true")
+    elapsed = time.monotonic() - started
+    assert r.code == 0, r
+    assert len(r.records) == 20
+    assert elapsed >= 1.8, f"20 calls at 10/s took only {elapsed:.2f} s"
+    bad = run("run", docs, "--rate-limit", "fast", "--", "true")
+    assert bad.code == 2 and "'rate_limit'" in bad.err and "expected a rate" in bad.err, bad

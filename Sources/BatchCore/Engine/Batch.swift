@@ -24,6 +24,8 @@ public final class Batch: @unchecked Sendable {
     private var output: OutputWriter? = nil
     private var journal: Journal? = nil
     private var journalWriter: JournalWriter? = nil
+    private var limiter: RateLimiter? = nil
+    private var limitedStage = 0
     private var pump: EventPump? = nil
     private var documentEvents = DocumentEvents.all
     private let cancelFlag = CancelFlag()
@@ -126,6 +128,7 @@ public final class Batch: @unchecked Sendable {
                 throw BatchCoreError(.state, "the batch has no stage: add one with --processor (bc_batch_add_stage)")
             }
             options = config.options
+            try configureRateLimit(config)
             let journal = try openJournal(config)
             stages = try startStages(config.stages)
             do {
@@ -167,6 +170,32 @@ public final class Batch: @unchecked Sendable {
         // The tenant refers back to this batch: keep it only while running (a
         // quick batch may already have ended), or the pair is never freed.
         ended.withLock { if endedState == nil { self.tenant = tenant } }
+    }
+
+    /// The engine's limiter this batch draws from, and the stage it guards.
+    private func configureRateLimit(_ config: Configuration) throws {
+        guard options.rateLimit != nil || options.tokenLimit != nil else { return }
+        if let label = options.limitedStage {
+            guard let index = config.stages.firstIndex(where: { $0.label == label }) else {
+                throw BatchCoreError(.option, "rate_limit.stage '\(label)' is not a stage; stages: "
+                    + config.stages.map(\.label).joined(separator: ", "))
+            }
+            limitedStage = index
+        } else {
+            limitedStage = config.stages.count - 1
+        }
+        let name = options.limiterName ?? "batch-\(UInt(bitPattern: ObjectIdentifier(self).hashValue))"
+        limiter = try engine.limiter(named: name, requests: options.rateLimit, tokens: options.tokenLimit,
+                                     burst: options.rateBurst)
+    }
+
+    /// Tokens a call is expected to use, before it says: about four bytes a
+    /// token of what it reads.
+    private func tokenEstimate(_ job: Job) -> Double {
+        if let input = job.input { return Double(input.count) / 4 }
+        var info = stat()
+        guard let path = job.document.path, stat(path, &info) == 0 else { return 0 }
+        return Double(info.st_size) / 4
     }
 
     /// Opens (or resumes) the journal when a checkpoint is set.
@@ -381,19 +410,31 @@ extension Batch: Workload {
 
     func execute(_ job: Job) -> JobOutcome {
         var job = job
-        let isRetry = job.attempts > 0
+        let waited = job.waitingFor
+        job.waitingFor = nil
         counters.withLock { c in
             c.stats.inFlight += 1
-            if isRetry { c.stats.retryWaiting -= 1 }
+            switch waited {
+            case .retry: c.stats.retryWaiting -= 1
+            case .rateLimit: c.stats.rateLimitWaiting -= 1
+            case nil: break
+            }
         }
         defer { counters.withLock { $0.stats.inFlight -= 1 } }
-        if !isRetry && reuseIdenticalContent(&job) { return .finished }
+        if job.attempts == 0 && job.contentHash == nil && reuseIdenticalContent(&job) { return .finished }
 
         while job.stage < stages.count {
             if cancelFlag.isSet {
                 return .abandoned
             }
             let stage = stages[job.stage]
+            let limited = job.stage == limitedStage ? limiter : nil
+            let estimate = limited == nil ? 0 : tokenEstimate(job)
+            if let limited, let until = limited.acquire(estimate: estimate) {
+                job.waitingFor = .rateLimit
+                counters.withLock { $0.stats.rateLimitWaiting += 1 }
+                return .rateLimited(job, until: until)
+            }
             let document = job.document
             let call = CallContext(cancelFlag: cancelFlag) { [weak self] level, message in
                 self?.log(level, "\(stage.label): \(message)", document)
@@ -406,6 +447,11 @@ extension Batch: Workload {
             job.busyNanos &+= monotonicNanos() - began
             job.inputTokens &+= call.inputTokens
             job.outputTokens &+= call.outputTokens
+            limited?.settle(estimate: estimate, actual: Double(call.inputTokens &+ call.outputTokens))
+            if outcome == .retry, let limited, let ms = call.retryAfterMs {
+                // One Retry-After (a 429) pauses everyone on this limiter.
+                limited.pause(until: monotonicNanos() &+ ms * 1_000_000)
+            }
             counters.withLock { c in
                 c.stats.attempts += 1
                 if job.stageAttempts > 1 { c.stats.retries += 1 }
@@ -431,6 +477,7 @@ extension Batch: Workload {
                 job.lastError = reason
                 if cancelFlag.isSet { return .abandoned }
                 if job.stageAttempts < options.retryAttempts {
+                    job.waitingFor = .retry
                     counters.withLock { $0.stats.retryWaiting += 1 }
                     let delay = call.retryAfterMs.map { $0 * 1_000_000 } ?? backoff(attempt: job.stageAttempts)
                     return .retry(job, afterNanos: delay)

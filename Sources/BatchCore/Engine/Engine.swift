@@ -9,6 +9,7 @@ public final class Engine: Sendable {
         var options = EngineOptions()
         var registered: [String: Processor] = [:]
         var plugins: [String: NativePlugin] = [:]  // by file path
+        var limiters: [String: RateLimiter] = [:]
         var declared: [String: DeclaredProcessor] = [:]  // by declaration file path
     }
 
@@ -43,6 +44,23 @@ public final class Engine: Sendable {
                 throw BatchCoreError(.invalidArgument, "a processor named '\(name)' is already registered on this engine")
             }
             state.registered[name] = processor
+        }
+    }
+
+    /// The limiter called `name`, made on first use. Every batch that names
+    /// it shares it; naming it with other limits is an error.
+    public func limiter(named name: String, requests: Rate?, tokens: Rate?, burst: Int) throws -> RateLimiter {
+        try state.withLock { state in
+            if let existing = state.limiters[name] {
+                guard existing.requests == requests, existing.tokens == tokens, existing.burst == burst else {
+                    throw BatchCoreError(.option,
+                        "the rate limiter '\(name)' already exists with \(existing.summary); give the same limits or another rate_limit.name")
+                }
+                return existing
+            }
+            let limiter = RateLimiter(name: name, requests: requests, tokens: tokens, burst: burst)
+            state.limiters[name] = limiter
+            return limiter
         }
     }
 

@@ -17,6 +17,11 @@ public struct BatchOptions: Sendable, Equatable {
     public var forceResume = false
     public var dedupe = false
     public var shutdownGrace = 30.0
+    public var rateLimit: Rate? = nil
+    public var tokenLimit: Rate? = nil
+    public var rateBurst = 1
+    public var limiterName: String? = nil
+    public var limitedStage: String? = nil
 
     public init() {}
 
@@ -85,6 +90,26 @@ public struct BatchOptions: Sendable, Equatable {
         OptionSpec("dedupe", default: "false",
                    "Reuse the result of a finished document with the same content (SHA-256) instead of processing again; needs a checkpoint") {
             $0.dedupe = try ValueParser.bool("dedupe", $1)
+        },
+        OptionSpec("rate_limit", default: "",
+                   "Most calls per period to the limited stage, e.g. 50/min or 10/s, shared by every worker") {
+            $0.rateLimit = $1.isEmpty ? nil : try Rate.parse("rate_limit", $1)
+        },
+        OptionSpec("token_limit", default: "",
+                   "Most tokens per period through the limited stage, e.g. 40000/min (estimated before a call, corrected after)") {
+            $0.tokenLimit = $1.isEmpty ? nil : try Rate.parse("token_limit", $1)
+        },
+        OptionSpec("rate_limit.burst", default: "1",
+                   "Calls the rate limit lets through at once after a quiet spell") {
+            $0.rateBurst = try ValueParser.integer("rate_limit.burst", $1, in: 1...100_000)
+        },
+        OptionSpec("rate_limit.name", default: "",
+                   "Name of the limiter: batches of one engine that give the same name share it; empty for one of its own") {
+            $0.limiterName = $1.isEmpty ? nil : $1
+        },
+        OptionSpec("rate_limit.stage", default: "",
+                   "Label of the stage the limit applies to; empty for the last stage") {
+            $0.limitedStage = $1.isEmpty ? nil : $1
         },
         OptionSpec("shutdown.grace", default: "30s",
                    "After a graceful cancel, how long documents in flight may take before they are asked to stop") {

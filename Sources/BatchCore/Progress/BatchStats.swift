@@ -18,6 +18,8 @@ public struct BatchStats: Sendable, Equatable {
     public var skipped: UInt64 = 0
     public var inFlight: UInt64 = 0
     public var retryWaiting: UInt64 = 0
+    /// Documents waiting for their rate limit (they hold no worker).
+    public var rateLimitWaiting: UInt64 = 0
     public var attempts: UInt64 = 0
     public var retries: UInt64 = 0
     public var inputTokens: UInt64 = 0

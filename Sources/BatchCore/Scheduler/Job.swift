@@ -19,6 +19,10 @@ public struct Job: Sendable {
     public var busyNanos: UInt64 = 0
     /// SHA-256 of the content, when dedupe computed it.
     public var contentHash: String? = nil
+    /// Why the job sits in the delay heap, if it does.
+    public var waitingFor: Wait? = nil
+
+    public enum Wait: Sendable { case retry, rateLimit }
 
     public init(document: Document) { self.document = document }
 }
@@ -29,6 +33,9 @@ public enum JobOutcome: Sendable {
     case finished
     /// Run the job again no sooner than `afterNanos` from now.
     case retry(Job, afterNanos: UInt64)
+    /// The rate limit said wait: run it at `until` (monotonic ns), and start
+    /// nothing else of this batch before then.
+    case rateLimited(Job, until: UInt64)
     /// The job was not run to the end because the batch stopped; it stays pending.
     case abandoned
 }

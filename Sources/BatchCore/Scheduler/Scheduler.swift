@@ -93,9 +93,9 @@ final class Scheduler: @unchecked Sendable {
         return nil
     }
 
-    /// Earliest retry due time among tenants that could take it.
-    private var nextDue: UInt64? {
-        tenants.compactMap { $0.cancelled ? nil : $0.retries.min?.due }.min()
+    /// Earliest time a waiting tenant may have something to start.
+    private func nextDue(now: UInt64) -> UInt64? {
+        tenants.compactMap { $0.nextStart(now: now) }.filter { $0 > now }.min()
     }
 
     private func workerLoop() {
@@ -105,7 +105,7 @@ final class Scheduler: @unchecked Sendable {
                 break
             }
             guard let (tenant, retryJob) = pick(now: monitorNow()) else {
-                if let due = nextDue {
+                if let due = nextDue(now: monitorNow()) {
                     monitor.wait(until: due)
                 } else {
                     monitor.wait()
@@ -126,9 +126,16 @@ final class Scheduler: @unchecked Sendable {
             tenant.running -= 1
             busy -= 1
             if exhausted { tenant.exhausted = true }
-            if case .retry(let job, let after) = outcome {
+            switch outcome {
+            case .retry(let job, let after):
                 tenant.delay(job, until: monotonicNanos() &+ after)
                 monitor.broadcast()  // a sleeping worker may need to wake sooner
+            case .rateLimited(let job, let until):
+                tenant.delay(job, until: until)
+                tenant.notBefore = max(tenant.notBefore, until)
+                monitor.broadcast()
+            case .finished, .abandoned:
+                break
             }
             if completeIfDone(tenant) {
                 monitor.unlock()

@@ -9,6 +9,8 @@ final class Tenant: @unchecked Sendable {
     var exhausted = false
     var cancelled = false
     var done = false
+    /// Nothing of this batch starts before this time (its rate limit).
+    var notBefore: UInt64 = 0
     var retries = Heap<DelayedJob>()
     private var sequence: UInt64 = 0
 
@@ -24,9 +26,16 @@ final class Tenant: @unchecked Sendable {
 
     /// May a worker start something here now? (Retry due, or new documents.)
     func canDispatch(now: UInt64) -> Bool {
-        guard !cancelled, running < cap else { return false }
+        guard !cancelled, running < cap, now >= notBefore else { return false }
         if let first = retries.min, first.due <= now { return true }
         return !exhausted
+    }
+
+    /// When this tenant may next have something to start, if ever.
+    func nextStart(now: UInt64) -> UInt64? {
+        guard !cancelled else { return nil }
+        let work = exhausted ? retries.min?.due : now
+        return work.map { max($0, notBefore) }
     }
 
     /// Nothing in flight and nothing left: the batch is over.
