@@ -17,8 +17,11 @@ typedef struct {
     int has_user;
     pthread_t user;
     char log[1024];
-    char error[512];
 } tracker;
+
+/* Per thread, not per handle: a handle shared on purpose must not have one
+ * thread's message overwritten while another reads it. */
+static _Thread_local char error[512];
 
 static atomic_int opened = 0;
 
@@ -47,14 +50,14 @@ void tracker_close(tracker *t) {
     free(t);
 }
 
-const char *tracker_error(tracker *t) { return t->error; }
+const char *tracker_error(tracker *t) { (void)t; return error; }
 
 /* Writes "handle N" to out. Returns -1, with a message for tracker_error,
  * when the handle is used by two threads (at once or one after the other)
  * or when the path contains "reject". */
 int tracker_process(tracker *t, const char *path, char *out, size_t capacity) {
     if (atomic_exchange(&t->busy, 1)) {
-        snprintf(t->error, sizeof t->error, "handle %d used by two threads at once", t->number);
+        snprintf(error, sizeof error, "handle %d used by two threads at once", t->number);
         return -1;
     }
     int rc = 0;
@@ -62,12 +65,12 @@ int tracker_process(tracker *t, const char *path, char *out, size_t capacity) {
         t->user = pthread_self();
         t->has_user = 1;
     } else if (!pthread_equal(t->user, pthread_self())) {
-        snprintf(t->error, sizeof t->error, "handle %d used by a second thread", t->number);
+        snprintf(error, sizeof error, "handle %d used by a second thread", t->number);
         rc = -1;
     }
     usleep(3000); /* long enough for workers to overlap */
     if (rc == 0 && strstr(path, "reject")) {
-        snprintf(t->error, sizeof t->error, "tracker refuses '%s': rejected by policy", path);
+        snprintf(error, sizeof error, "tracker refuses '%s': rejected by policy", path);
         rc = -1;
     }
     if (rc == 0) snprintf(out, capacity, "handle %d", t->number);
