@@ -351,6 +351,7 @@ int bc_call_set_output(bc_call *call, const void *data, size_t len);
 int bc_call_set_output_json(bc_call *call, const char *json, size_t len);
 int bc_call_set_error(bc_call *call, const char *message);
 int bc_call_add_usage(bc_call *call, uint64_t input_tokens, uint64_t output_tokens);
+int bc_call_add_units(bc_call *call, uint64_t units);
 int bc_call_retry_after(bc_call *call, uint64_t ms);
 int bc_call_is_cancelled(const bc_call *call);
 void bc_call_log(bc_call *call, int level, const char *message);

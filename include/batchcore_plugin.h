@@ -117,6 +117,16 @@ typedef struct bc_host_api {
      * help text only: the plugin applies its own default). Borrowed: valid
      * until destroy(). */
     const char *(*config_get)(const bc_config *config, const char *key);
+
+    /* Add a free-form unit count for this call (pages, images, seconds of
+     * audio: whatever the plugin bills by). Additive; reported in stats. */
+    int (*add_units)(bc_call *call, uint64_t units);
+
+    /* [main] From create() only: the list price of this stage's tokens, in
+     * US dollars per million tokens. Used to turn usage into cost when the
+     * user set no price (price.input / price.output) of their own. */
+    int (*set_prices)(const bc_config *config, double input_usd_per_mtok,
+                      double output_usd_per_mtok);
 } bc_host_api;
 
 /* Error codes returned by bc_host_api functions (same values as BC_E* in
@@ -138,7 +148,9 @@ typedef struct bc_plugin_option {
 #define BC_PLUGIN_FLAG_NONE 0u
 
 /* The descriptor a plugin returns from batchcore_plugin_entry(). It must
- * stay valid and unchanged until the library is unloaded (a static const). */
+ * stay valid and unchanged until the library is unloaded (a static const).
+ * Fill it with designated initializers: members a later header appends
+ * then stay NULL in your source. */
 typedef struct bc_plugin {
     uint32_t struct_size;  /* sizeof(bc_plugin) */
     uint32_t abi_version;  /* BC_PLUGIN_ABI_VERSION */
@@ -168,6 +180,15 @@ typedef struct bc_plugin {
     /* [main] Once per successful create(), after the last process(); never
      * after a create() that failed. May be NULL. */
     void (*destroy)(void *state);
+
+    /* [thread-safe] Optional (NULL, or absent in a shorter descriptor). The
+     * tokens the next process() of `doc` will likely use, asked before the
+     * call so a token rate limit and a budget can reserve them; the host
+     * corrects the reservation with the usage the call reports. Return 0
+     * after setting both counts, non-zero to let the host estimate (a token
+     * for every four bytes of input, no output tokens). */
+    int (*estimate)(void *state, const bc_doc *doc, uint64_t *input_tokens,
+                    uint64_t *output_tokens);
 } bc_plugin;
 
 /* The one symbol a plugin exports. Declared here so the compiler checks a

@@ -22,6 +22,10 @@ import CBatchCore
     HostAPI.addUsage(call, input, output)
 }
 
+@c public func bc_call_add_units(_ call: OpaquePointer?, _ units: UInt64) -> Int32 {
+    HostAPI.addUnits(call, units)
+}
+
 @c public func bc_call_retry_after(_ call: OpaquePointer?, _ ms: UInt64) -> Int32 {
     HostAPI.retryAfter(call, ms)
 }

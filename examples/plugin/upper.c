@@ -253,17 +253,17 @@ static const bc_plugin_option upper_options[] = {
  * another version of the header instead of crashing on it.
  * ------------------------------------------------------------------------ */
 static const bc_plugin upper_plugin = {
-    sizeof(bc_plugin),      /* struct_size */
-    BC_PLUGIN_ABI_VERSION,  /* abi_version */
-    "upper",                /* name: what users pass to --processor */
-    "1.0.0",                /* version: your plugin's own */
-    "Upper-cases ASCII letters of each document, after an optional prefix",
-    BC_PLUGIN_FLAG_NONE,    /* flags */
-    0,                      /* reserved */
-    upper_options,          /* options (NULL would accept any key) */
-    upper_create,
-    upper_process,
-    upper_destroy,
+    .struct_size = sizeof(bc_plugin),
+    .abi_version = BC_PLUGIN_ABI_VERSION,
+    .name = "upper",        /* what users pass to --processor */
+    .version = "1.0.0",     /* your plugin's own */
+    .description = "Upper-cases ASCII letters of each document, after an optional prefix",
+    .flags = BC_PLUGIN_FLAG_NONE,
+    .options = upper_options, /* NULL would accept any key */
+    .create = upper_create,
+    .process = upper_process,
+    .destroy = upper_destroy,
+    /* Members added by later headers (such as .estimate) stay NULL. */
 };
 
 /* The one symbol batchcore looks up (by the name BC_PLUGIN_ENTRY_SYMBOL).

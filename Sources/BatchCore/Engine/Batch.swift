@@ -442,6 +442,7 @@ extension Batch: Workload {
             job.attempts += 1
             job.stageAttempts += 1
             let began = monotonicNanos()
+            call.deadline = options.timeout.map { began &+ UInt64($0 * 1e9) }
             let outcome = stage.instance.process(call, DocumentInput(
                 document: job.document, stage: job.stage, attempt: job.stageAttempts, input: job.input))
             job.busyNanos &+= monotonicNanos() - began

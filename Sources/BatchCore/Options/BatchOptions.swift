@@ -8,6 +8,12 @@ public struct BatchOptions: Sendable, Equatable {
     public var retryAttempts = 3
     public var retryBase = 1.0
     public var retryMax = 60.0
+    public var timeout: Double? = nil
+    public var timeoutGrace = 2.0
+    public var priceInput: Double? = nil
+    public var priceOutput: Double? = nil
+    public var budget: Double? = nil
+    public var sample: Int? = nil
     public var progressInterval = 1.0
     public var checkpoint: String? = nil
     public var checkpointEvery = 500
@@ -58,6 +64,30 @@ public struct BatchOptions: Sendable, Equatable {
         OptionSpec("retry.max", default: "60s",
                    "Longest backoff between two attempts") {
             $0.retryMax = try ValueParser.duration("retry.max", $1, in: 0...86_400)
+        },
+        OptionSpec("timeout", default: "",
+                   "Longest time one attempt of one stage may take; then it is abandoned and retried. Empty for none") {
+            $0.timeout = $1.isEmpty ? nil : try ValueParser.duration("timeout", $1, in: 0.001...86_400)
+        },
+        OptionSpec("timeout.grace", default: "2s",
+                   "After a timeout, how long a child process has between SIGTERM and SIGKILL") {
+            $0.timeoutGrace = try ValueParser.duration("timeout.grace", $1, in: 0...3600)
+        },
+        OptionSpec("price.input", default: "",
+                   "US dollars per million input tokens (overrides the price a plugin knows for its model)") {
+            $0.priceInput = $1.isEmpty ? nil : try ValueParser.number("price.input", $1, in: 0...1_000_000)
+        },
+        OptionSpec("price.output", default: "",
+                   "US dollars per million output tokens") {
+            $0.priceOutput = $1.isEmpty ? nil : try ValueParser.number("price.output", $1, in: 0...1_000_000)
+        },
+        OptionSpec("budget", default: "",
+                   "Most US dollars to spend: dispatch stops before the next document would likely cross it. Empty for none") {
+            $0.budget = $1.isEmpty ? nil : try ValueParser.number("budget", $1, in: 0...1e12)
+        },
+        OptionSpec("sample", default: "",
+                   "Process this many documents spread evenly over the input, then stop (a projection for the whole input is in the stats)") {
+            $0.sample = $1.isEmpty ? nil : try ValueParser.integer("sample", $1, in: 1...Int(Int32.max))
         },
         OptionSpec("progress.interval", default: "1s",
                    "Time between two progress events") {

@@ -37,6 +37,14 @@ public enum ValueParser {
         return n * scale
     }
 
+    /// A decimal number such as "5", "0.25" or "1e-3".
+    public static func number(_ key: String, _ value: String, in range: ClosedRange<Double>) throws -> Double {
+        guard let n = Double(value.trimmingSpaces), n.isFinite, range.contains(n) else {
+            throw invalid(key, value, "a number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return n
+    }
+
     public static func nonEmpty(_ key: String, _ value: String, _ what: String) throws -> String {
         guard !value.isEmpty else { throw invalid(key, value, what) }
         return value

@@ -8,7 +8,10 @@ public final class CallContext: @unchecked Sendable {
     public var error: String? = nil
     public var inputTokens: UInt64 = 0
     public var outputTokens: UInt64 = 0
+    public var units: UInt64 = 0
     public var retryAfterMs: UInt64? = nil
+    /// When this attempt runs out of time (monotonic nanoseconds); nil: never.
+    public var deadline: UInt64? = nil
     let cancelFlag: CancelFlag
     let logSink: (@Sendable (Int32, String) -> Void)?
 

@@ -57,6 +57,19 @@ public enum HostAPI {
         return stage.cValue(String(cString: key))
     }
 
+    public static func addUnits(_ call: OpaquePointer?, _ units: UInt64) -> Int32 {
+        guard let call else { return invalid }
+        CallContext.from(call).units &+= units
+        return 0
+    }
+
+    public static func setPrices(_ config: OpaquePointer?, _ input: Double, _ output: Double) -> Int32 {
+        guard let config, input.isFinite, output.isFinite, input >= 0, output >= 0 else { return invalid }
+        let stage = Unmanaged<StageConfig>.fromOpaque(UnsafeRawPointer(config)).takeUnretainedValue()
+        stage.defaultPrices.withLock { $0 = TokenPrices(input: input, output: output) }
+        return 0
+    }
+
     static let invalid: Int32 = BatchCoreError.Code.invalidArgument.rawValue
 
     /// The static vtable; lives for the whole process.
@@ -72,7 +85,9 @@ public enum HostAPI {
             retry_after: { retryAfter($0, $1) },
             is_cancelled: { isCancelled($0) },
             log: { log($0, $1, $2) },
-            config_get: { configGet($0, $1) }
+            config_get: { configGet($0, $1) },
+            add_units: { addUnits($0, $1) },
+            set_prices: { setPrices($0, $1, $2) }
         ))
         return UnsafePointer(table)
     }()

@@ -8,8 +8,9 @@ final class NativePlugin: Processor, @unchecked Sendable {
     private let descriptor: UnsafePointer<bc_plugin>
     private let handle: UnsafeMutableRawPointer
 
-    /// The smallest descriptor this host accepts: ABI 1 ends with `destroy`.
-    static let minimumDescriptorSize = MemoryLayout<bc_plugin>.size
+    /// The smallest descriptor this host accepts: ABI 1 began by ending
+    /// with `destroy`; members after it are read only when present.
+    static let minimumDescriptorSize = MemoryLayout<bc_plugin>.offset(of: \bc_plugin.estimate)!
 
     /// Loads and checks a plugin file; on any problem closes it and throws an
     /// error naming the file and what to do.
@@ -84,6 +85,16 @@ final class NativePlugin: Processor, @unchecked Sendable {
         return outcomeFromC(raw, call, processor: info.name)
     }
 
+    fileprivate func estimate(_ state: UnsafeMutableRawPointer?, _ doc: DocumentInput) -> TokenEstimate? {
+        let size = Int(descriptor.pointee.struct_size)
+        guard size >= Self.minimumDescriptorSize + MemoryLayout<UnsafeRawPointer>.size,
+              let estimate = descriptor.pointee.estimate else { return nil }
+        var input: UInt64 = 0
+        var output: UInt64 = 0
+        let rc = withCDocument(doc) { estimate(state, $0, &input, &output) }
+        return rc == 0 ? TokenEstimate(input: input, output: output) : nil
+    }
+
     fileprivate func destroy(_ state: UnsafeMutableRawPointer?) {
         descriptor.pointee.destroy?(state)
     }
@@ -105,4 +116,6 @@ private final class NativeInstance: ProcessorInstance, @unchecked Sendable {
     }
 
     func stop() { plugin.destroy(state) }
+
+    func estimate(_ doc: DocumentInput) -> TokenEstimate? { plugin.estimate(state, doc) }
 }

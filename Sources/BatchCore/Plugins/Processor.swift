@@ -53,6 +53,38 @@ public protocol ProcessorInstance: AnyObject, Sendable {
     func process(_ call: CallContext, _ doc: DocumentInput) -> Outcome
     /// Once, after the last `process`.
     func stop()
+    /// [thread-safe] Tokens the next `process` of `doc` will likely use;
+    /// nil lets the engine estimate from the input's size.
+    func estimate(_ doc: DocumentInput) -> TokenEstimate?
+}
+
+extension ProcessorInstance {
+    public func estimate(_ doc: DocumentInput) -> TokenEstimate? { nil }
+}
+
+/// Tokens a call is expected to use, before it runs.
+public struct TokenEstimate: Sendable, Equatable {
+    public var input: UInt64
+    public var output: UInt64
+    public init(input: UInt64, output: UInt64) {
+        self.input = input
+        self.output = output
+    }
+    public var total: UInt64 { input &+ output }
+}
+
+/// Prices in US dollars per million tokens.
+public struct TokenPrices: Sendable, Equatable {
+    public var input: Double
+    public var output: Double
+    public init(input: Double, output: Double) {
+        self.input = input
+        self.output = output
+    }
+
+    public func cost(input tokens: UInt64, output outTokens: UInt64) -> Double {
+        (Double(tokens) * input + Double(outTokens) * output) / 1_000_000
+    }
 }
 
 /// A document as one stage sees it.

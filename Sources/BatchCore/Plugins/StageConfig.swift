@@ -7,6 +7,8 @@ public final class StageConfig: @unchecked Sendable {
     public let label: String
     public let values: [String: String]
     private let cValues: [String: UnsafeMutablePointer<CChar>]
+    /// The list price a plugin gave in create() (`set_prices`).
+    let defaultPrices = Locked<TokenPrices?>(nil)
 
     public init(label: String, values: [String: String]) {
         self.label = label
