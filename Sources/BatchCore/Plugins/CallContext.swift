@@ -22,6 +22,13 @@ public final class CallContext: @unchecked Sendable {
 
     public var isCancelled: Bool { cancelFlag.isSet }
 
+    /// The error of an attempt that ran out of time.
+    public static func timeoutMessage(_ seconds: Double) -> String {
+        let text = seconds < 1 ? "\(Int((seconds * 1000).rounded()))ms"
+            : seconds == seconds.rounded() ? "\(Int(seconds))s" : "\(seconds)s"
+        return "timed out after \(text)"
+    }
+
     public func setOutput<Bytes: Sequence<UInt8>>(_ bytes: Bytes) {
         output = Array(bytes)
         outputIsJSON = false

@@ -56,10 +56,15 @@ public protocol ProcessorInstance: AnyObject, Sendable {
     /// [thread-safe] Tokens the next `process` of `doc` will likely use;
     /// nil lets the engine estimate from the input's size.
     func estimate(_ doc: DocumentInput) -> TokenEstimate?
+    /// True when `process` itself stops at `call.deadline` (it kills a child
+    /// process, say) and returns `.retry` with `CallContext.timeoutMessage`.
+    /// Otherwise the engine abandons a call that overruns its deadline.
+    var enforcesDeadline: Bool { get }
 }
 
 extension ProcessorInstance {
     public func estimate(_ doc: DocumentInput) -> TokenEstimate? { nil }
+    public var enforcesDeadline: Bool { false }
 }
 
 /// Tokens a call is expected to use, before it runs.
