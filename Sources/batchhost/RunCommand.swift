@@ -78,6 +78,21 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("token-limit"), help: ArgumentHelp(optionHelp("token_limit"), valueName: "n/period"))
     var tokenLimit: String?
 
+    @Option(help: ArgumentHelp(optionHelp("timeout"), valueName: "duration"))
+    var timeout: String?
+
+    @Option(name: .customLong("price-input"), help: ArgumentHelp(optionHelp("price.input"), valueName: "usd"))
+    var priceInput: String?
+
+    @Option(name: .customLong("price-output"), help: ArgumentHelp(optionHelp("price.output"), valueName: "usd"))
+    var priceOutput: String?
+
+    @Option(help: ArgumentHelp(optionHelp("budget"), valueName: "usd"))
+    var budget: String?
+
+    @Option(help: ArgumentHelp(optionHelp("sample"), valueName: "n"))
+    var sample: String?
+
     @Flag(name: [.short, .long], help: "Print nothing but errors.")
     var quiet = false
 
@@ -133,6 +148,11 @@ struct RunCommand: ParsableCommand {
         if dedupe { try batch.set("dedupe", "true") }
         if let rateLimit { try batch.set("rate_limit", rateLimit) }
         if let tokenLimit { try batch.set("token_limit", tokenLimit) }
+        if let timeout { try batch.set("timeout", timeout) }
+        if let priceInput { try batch.set("price.input", priceInput) }
+        if let priceOutput { try batch.set("price.output", priceOutput) }
+        if let budget { try batch.set("budget", budget) }
+        if let sample { try batch.set("sample", sample) }
         try addInputs(batch)
 
         try batch.onEvent(documents: .failed) { console.handle($0) }

@@ -61,3 +61,10 @@ def docs(tmp_path):
     for i in range(20):
         (d / f"doc-{i:02d}.txt").write_text(f"document {i}\n" + "word " * i + "\n")
     return d
+
+
+@pytest.fixture(scope="session")
+def counting(tmp_path_factory):
+    """The counting test plugin (plugins/counting.c), built with cc and the plugin header only."""
+    path = tmp_path_factory.mktemp("plugins") / "counting.so"
+    return compile_plugin(ROOT / "Tests" / "cli" / "plugins" / "counting.c", path)

@@ -16,13 +16,6 @@ from conftest import BATCHHOST, ROOT, compile_plugin, read_jsonl, run
 FAIL_MARK = "x7"  # ids containing this fail on purpose
 
 
-@pytest.fixture(scope="module")
-def counting(tmp_path_factory):
-    """The counting test plugin, built with cc and the plugin header only."""
-    path = tmp_path_factory.mktemp("plugins") / "counting.so"
-    return compile_plugin(ROOT / "Tests" / "cli" / "plugins" / "counting.c", path)
-
-
 def manifest(tmp_path, n):
     """n documents; paths need not exist for the counting plugin."""
     m = tmp_path / "docs.jsonl"

@@ -29,6 +29,8 @@ public final class Batch: @unchecked Sendable {
     private var pump: EventPump? = nil
     private var documentEvents = DocumentEvents.all
     private let cancelFlag = CancelFlag()
+    /// Calls abandoned at their timeout and not yet returned, by stage.
+    private let stuckCalls = Locked([Int]())
 
     // Live state.
     private let counters = Locked(StatsCounters())
@@ -131,6 +133,7 @@ public final class Batch: @unchecked Sendable {
             try configureRateLimit(config)
             let journal = try openJournal(config)
             stages = try startStages(config.stages)
+            stuckCalls.withLock { $0 = Array(repeating: 0, count: stages.count) }
             do {
                 if let journal {
                     output = try OutputRecovery.open(path: options.output, journal: journal,
@@ -230,8 +233,17 @@ public final class Batch: @unchecked Sendable {
         return started
     }
 
+    /// Stops every stage, except one a timed-out call is still inside: its
+    /// state must outlive that call, so it is left as it is.
     private func stopStages() {
-        stages.reversed().forEach { $0.instance.stop() }
+        let stuck = stuckCalls.withLock { $0 }
+        for (index, stage) in stages.enumerated().reversed() {
+            if index < stuck.count, stuck[index] > 0 {
+                log(Int32(BC_LOG_WARN.rawValue), "\(stage.label): \(stuck[index]) timed-out call(s) still running; the processor is not stopped", nil)
+            } else {
+                stage.instance.stop()
+            }
+        }
         stages = []
     }
 
@@ -420,7 +432,14 @@ extension Batch: Workload {
             case nil: break
             }
         }
-        defer { counters.withLock { $0.stats.inFlight -= 1 } }
+        let outcome = runStages(job)
+        if case .detached = outcome { return outcome }  // the watchdog counted it out
+        counters.withLock { $0.stats.inFlight -= 1 }
+        return outcome
+    }
+
+    private func runStages(_ job: Job) -> JobOutcome {
+        var job = job
         if job.attempts == 0 && job.contentHash == nil && reuseIdenticalContent(&job) { return .finished }
 
         while job.stage < stages.count {
@@ -442,9 +461,16 @@ extension Batch: Workload {
             job.attempts += 1
             job.stageAttempts += 1
             let began = monotonicNanos()
-            call.deadline = options.timeout.map { began &+ UInt64($0 * 1e9) }
+            let watched = armDeadline(call, job, began: began, enforcedBy: stage.instance)
             let outcome = stage.instance.process(call, DocumentInput(
                 document: job.document, stage: job.stage, attempt: job.stageAttempts, input: job.input))
+            if watched {
+                guard call.claim(.returned) else {
+                    stuckCalls.withLock { $0[job.stage] -= 1 }
+                    return .detached
+                }
+                engine.watchdog.disarm(call)
+            }
             job.busyNanos &+= monotonicNanos() - began
             job.inputTokens &+= call.inputTokens
             job.outputTokens &+= call.outputTokens
@@ -473,19 +499,13 @@ extension Batch: Workload {
                     finish(job, status: job.partial ? .partial : .ok, output: call.output, json: call.outputIsJSON)
                     return .finished
                 }
+            case .retry where call.overranDeadline:
+                // Stopped when the deadline asked it to (a result that came
+                // late but complete is kept above).
+                counters.withLock { $0.stats.timeouts += 1 }
+                return retryOrGiveUp(job, reason: CallContext.timeoutMessage(call.timeout ?? 0), retryAfterMs: nil)
             case .retry:
-                let reason = call.error ?? "asked for a retry"
-                job.lastError = reason
-                if cancelFlag.isSet { return .abandoned }
-                if job.stageAttempts < options.retryAttempts {
-                    job.waitingFor = .retry
-                    counters.withLock { $0.stats.retryWaiting += 1 }
-                    let delay = call.retryAfterMs.map { $0 * 1_000_000 } ?? backoff(attempt: job.stageAttempts)
-                    return .retry(job, afterNanos: delay)
-                }
-                job.lastError = "gave up after \(job.stageAttempts) attempts: \(reason)"
-                finish(job, status: .failed, output: nil, json: false)
-                return .finished
+                return retryOrGiveUp(job, reason: call.error ?? "asked for a retry", retryAfterMs: call.retryAfterMs)
             case .fail:
                 let reason = call.error ?? "processor '\(stage.name)' failed without a message"
                 job.lastError = reason
@@ -494,6 +514,69 @@ extension Batch: Workload {
             }
         }
         return .finished
+    }
+
+    /// A retryable failure: the job waits for its next attempt, or fails
+    /// when it has used them all.
+    private func retryOrGiveUp(_ job: Job, reason: String, retryAfterMs: UInt64?) -> JobOutcome {
+        var job = job
+        job.lastError = reason
+        if cancelFlag.isSet { return .abandoned }
+        if job.stageAttempts < options.retryAttempts {
+            job.waitingFor = .retry
+            counters.withLock { $0.stats.retryWaiting += 1 }
+            let delay = retryAfterMs.map { $0 * 1_000_000 } ?? backoff(attempt: job.stageAttempts)
+            return .retry(job, afterNanos: delay)
+        }
+        job.lastError = "gave up after \(job.stageAttempts) attempts: \(reason)"
+        finish(job, status: .failed, output: nil, json: false)
+        return .finished
+    }
+
+    // MARK: Timeouts
+
+    /// Gives the call its deadline; true when the watchdog guards it (the
+    /// processor does not stop at the deadline by itself).
+    private func armDeadline(_ call: CallContext, _ job: Job, began: UInt64, enforcedBy instance: ProcessorInstance) -> Bool {
+        guard let timeout = options.timeout else { return false }
+        let deadline = began &+ UInt64(timeout * 1e9)
+        call.timeout = timeout
+        call.deadline = deadline
+        call.killGraceNanos = UInt64(options.timeoutGrace * 1e9)
+        guard !instance.enforcesDeadline else { return false }
+        let grace = call.killGraceNanos
+        engine.watchdog.arm(call, deadline: deadline) { [self] in
+            // First ask the call to stop; abandon it only if it does not.
+            call.markOverran()
+            engine.watchdog.arm(call, deadline: deadline &+ grace) { [self] in
+                if call.claim(.timedOut) { abandonOverdue(job, timeout: timeout) }
+            }
+        }
+        return true
+    }
+
+    /// The watchdog gave up on a call: its worker stays stuck inside the
+    /// processor, while the document is retried (or fails) and another
+    /// worker takes the stuck one's place.
+    private func abandonOverdue(_ job: Job, timeout: Double) {
+        var job = job
+        stuckCalls.withLock { $0[job.stage] += 1 }
+        job.busyNanos &+= UInt64(timeout * 1e9)
+        counters.withLock { c in
+            c.stats.attempts += 1
+            c.stats.timeouts += 1
+            if job.stageAttempts > 1 { c.stats.retries += 1 }
+            c.stats.inFlight -= 1
+        }
+        let message = CallContext.timeoutMessage(timeout)
+        log(Int32(BC_LOG_WARN.rawValue), "\(stages[job.stage].label): \(message); the call is abandoned and its thread replaced", job.document)
+        let outcome = retryOrGiveUp(job, reason: message, retryAfterMs: nil)
+        var tenant = ended.withLock { self.tenant }
+        while tenant == nil {  // a call can start before `start` has stored the tenant
+            sched_yield()
+            tenant = ended.withLock { self.tenant }
+        }
+        engine.scheduler.replaceStuckWorker(tenant!, outcome)
     }
 
     /// Full-jitter exponential backoff: a random delay in [0, min(max, base·2^(n-1))].

@@ -3,6 +3,7 @@
 /// batches may run on one engine at once; the scheduler is fair between them.
 public final class Engine: Sendable {
     let scheduler: Scheduler
+    let watchdog = Watchdog()
     private let state: Locked<State>
 
     private struct State {
@@ -19,7 +20,10 @@ public final class Engine: Sendable {
         state = Locked(State(options: options))
     }
 
-    deinit { scheduler.shutdown() }
+    deinit {
+        scheduler.shutdown()
+        watchdog.shutdown()
+    }
 
     public var options: EngineOptions { state.withLock { $0.options } }
 

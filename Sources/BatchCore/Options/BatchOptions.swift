@@ -70,7 +70,7 @@ public struct BatchOptions: Sendable, Equatable {
             $0.timeout = $1.isEmpty ? nil : try ValueParser.duration("timeout", $1, in: 0.001...86_400)
         },
         OptionSpec("timeout.grace", default: "2s",
-                   "After a timeout, how long a child process has between SIGTERM and SIGKILL") {
+                   "After a timeout, how long the call has to stop by itself (plugins see is_cancelled, commands get SIGTERM) before it is abandoned (SIGKILL)") {
             $0.timeoutGrace = try ValueParser.duration("timeout.grace", $1, in: 0...3600)
         },
         OptionSpec("price.input", default: "",

@@ -10,8 +10,16 @@ public final class CallContext: @unchecked Sendable {
     public var outputTokens: UInt64 = 0
     public var units: UInt64 = 0
     public var retryAfterMs: UInt64? = nil
-    /// When this attempt runs out of time (monotonic nanoseconds); nil: never.
+    /// The attempt's time limit in seconds, and when it runs out (monotonic
+    /// nanoseconds); nil: none.
+    public var timeout: Double? = nil
     public var deadline: UInt64? = nil
+    /// After a timeout, time a child process gets between SIGTERM and SIGKILL.
+    public var killGraceNanos: UInt64 = 2_000_000_000
+    /// Who settled the call: nobody yet, its worker (it returned), or the
+    /// engine's watchdog (it overran its deadline).
+    private let settled = Atomic<UInt8>(Settled.open.rawValue)
+    public enum Settled: UInt8, Sendable { case open, returned, timedOut }
     let cancelFlag: CancelFlag
     let logSink: (@Sendable (Int32, String) -> Void)?
 
@@ -20,7 +28,21 @@ public final class CallContext: @unchecked Sendable {
         self.logSink = logSink
     }
 
-    public var isCancelled: Bool { cancelFlag.isSet }
+    private let overran = Atomic<Bool>(false)
+
+    /// True once the batch is cancelled hard or this call overran its deadline.
+    public var isCancelled: Bool { cancelFlag.isSet || overran.load(ordering: .acquiring) }
+
+    /// The deadline passed: the call is asked to stop (`isCancelled`), and a
+    /// `.retry` it returns counts as a timeout.
+    public var overranDeadline: Bool { overran.load(ordering: .acquiring) }
+    public func markOverran() { overran.store(true, ordering: .releasing) }
+
+    /// Settles the call as `by` unless it is settled already; true when this
+    /// claim won (exactly one of the worker and the watchdog wins).
+    public func claim(_ by: Settled) -> Bool {
+        settled.compareExchange(expected: Settled.open.rawValue, desired: by.rawValue, ordering: .acquiringAndReleasing).exchanged
+    }
 
     /// The error of an attempt that ran out of time.
     public static func timeoutMessage(_ seconds: Double) -> String {

@@ -20,8 +20,9 @@ import Glibc
 /// first) or `/dev/null`. Exit 0 is `.done` with stdout as the output;
 /// exit 75 (`EX_TEMPFAIL`) is `.retry` with stderr as the error; any other
 /// exit, a signal, or a command that cannot be started is `.fail` with a
-/// message that says which. Cancellation sends SIGTERM to the command's
-/// process group, SIGKILL 2 s later, and makes the document `.retry`.
+/// message that says which. Cancellation, and an attempt that overruns the
+/// batch's `timeout`, send SIGTERM to the command's process group, SIGKILL
+/// `timeout.grace` later, and make the document `.retry`.
 public final class ExecProcessor: Processor {
     /// The name the built-in is known by.
     public static let name = "exec"
@@ -158,7 +159,8 @@ final class ExecInstance: ProcessorInstance {
             return .fail
         }
 
-        let request = ChildProcess.Request(argv: argv, cwd: cwd, stdin: doc.input, maxStdout: maxOutput)
+        let request = ChildProcess.Request(argv: argv, cwd: cwd, stdin: doc.input, maxStdout: maxOutput,
+                                           deadline: call.deadline, killGraceNanos: call.killGraceNanos)
         let result: ChildProcess.Result
         do {
             result = try ChildProcess.run(request, isCancelled: { call.isCancelled })
@@ -173,8 +175,8 @@ final class ExecInstance: ProcessorInstance {
             call.error = "cancelled"
             return .retry
         case .deadline?:
-            call.error = "timed out"
-            return .fail
+            call.markOverran()
+            return .retry
         case .outputLimit?:
             call.error = "output exceeds max_output (\(maxOutput) bytes): the command was stopped; "
                 + "raise the stage option max_output if such output is expected"
@@ -217,6 +219,10 @@ final class ExecInstance: ProcessorInstance {
     }
 
     func stop() {}
+
+    /// The child's process group is stopped at the deadline (SIGTERM, then
+    /// SIGKILL), and the call marked as overrun.
+    var enforcesDeadline: Bool { true }
 
     /// The last `errorTail` bytes of `bytes` as text, whitespace-trimmed,
     /// starting at a character boundary; "…" marks a cut.

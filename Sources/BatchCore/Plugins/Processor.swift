@@ -57,7 +57,7 @@ public protocol ProcessorInstance: AnyObject, Sendable {
     /// nil lets the engine estimate from the input's size.
     func estimate(_ doc: DocumentInput) -> TokenEstimate?
     /// True when `process` itself stops at `call.deadline` (it kills a child
-    /// process, say) and returns `.retry` with `CallContext.timeoutMessage`.
+    /// process, say), calls `call.markOverran()` and returns `.retry`.
     /// Otherwise the engine abandons a call that overruns its deadline.
     var enforcesDeadline: Bool { get }
 }

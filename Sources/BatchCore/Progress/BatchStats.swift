@@ -22,6 +22,8 @@ public struct BatchStats: Sendable, Equatable {
     public var rateLimitWaiting: UInt64 = 0
     public var attempts: UInt64 = 0
     public var retries: UInt64 = 0
+    /// Attempts that overran `timeout`.
+    public var timeouts: UInt64 = 0
     public var inputTokens: UInt64 = 0
     public var outputTokens: UInt64 = 0
     public var elapsedSeconds = 0.0

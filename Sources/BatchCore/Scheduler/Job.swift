@@ -38,6 +38,9 @@ public enum JobOutcome: Sendable {
     case rateLimited(Job, until: UInt64)
     /// The job was not run to the end because the batch stopped; it stays pending.
     case abandoned
+    /// The call overran its deadline and the watchdog moved the document on
+    /// without this worker, which must now leave.
+    case detached
 }
 
 /// What the scheduler needs from a running batch. Called without any

@@ -121,23 +121,11 @@ final class Scheduler: @unchecked Sendable {
             } else {
                 exhausted = true
             }
+            if case .detached = outcome { return }  // replaced by `replaceStuckWorker`
 
             monitor.lock()
-            tenant.running -= 1
-            busy -= 1
             if exhausted { tenant.exhausted = true }
-            switch outcome {
-            case .retry(let job, let after):
-                tenant.delay(job, until: monotonicNanos() &+ after)
-                monitor.broadcast()  // a sleeping worker may need to wake sooner
-            case .rateLimited(let job, let until):
-                tenant.delay(job, until: until)
-                tenant.notBefore = max(tenant.notBefore, until)
-                monitor.broadcast()
-            case .finished, .abandoned:
-                break
-            }
-            if completeIfDone(tenant) {
+            if settle(tenant, outcome) {
                 monitor.unlock()
                 tenant.workload.finished(cancelled: tenant.cancelled)
                 monitor.lock()
@@ -146,6 +134,38 @@ final class Scheduler: @unchecked Sendable {
         }
         threads -= 1
         monitor.unlock()
+    }
+
+    /// A worker is stuck in a call that overran its deadline: its document
+    /// moves on with `outcome` as if the call had returned, and a new thread
+    /// takes its place. The stuck thread leaves when its call returns.
+    func replaceStuckWorker(_ tenant: Tenant, _ outcome: JobOutcome) {
+        let completeNow: Bool = monitor.withLock {
+            threads -= 1
+            spawnThreadsIfNeeded()
+            return settle(tenant, outcome)
+        }
+        if completeNow { tenant.workload.finished(cancelled: tenant.cancelled) }
+        monitor.broadcast()
+    }
+
+    /// Frees the worker slot of a finished call and queues what comes next;
+    /// true when the batch is over and the caller must call `finished`.
+    private func settle(_ tenant: Tenant, _ outcome: JobOutcome) -> Bool {
+        tenant.running -= 1
+        busy -= 1
+        switch outcome {
+        case .retry(let job, let after):
+            tenant.delay(job, until: monotonicNanos() &+ after)
+            monitor.broadcast()  // a sleeping worker may need to wake sooner
+        case .rateLimited(let job, let until):
+            tenant.delay(job, until: until)
+            tenant.notBefore = max(tenant.notBefore, until)
+            monitor.broadcast()
+        case .finished, .abandoned, .detached:
+            break
+        }
+        return completeIfDone(tenant)
     }
 
     @inline(__always) private func monitorNow() -> UInt64 { monotonicNanos() }

@@ -3,6 +3,12 @@
  *   calls     file to append "<id>\n" to on every call (O_APPEND: whole lines)
  *   sleep_us  microseconds to sleep per call (default 0)
  *   fail      documents whose id contains this string fail
+ *   hang      documents whose id contains this string never return by
+ *             themselves, in attempts up to hang_attempts (default: all)
+ *   hang_polls "1": a hung call polls is_cancelled and returns when asked
+ *   usage     "IN,OUT": tokens reported per call
+ *   estimate  "IN,OUT": tokens estimate() announces (none: the host guesses)
+ *   units     free-form units reported per call
  */
 #define _POSIX_C_SOURCE 200809L
 #include "batchcore_plugin.h"
@@ -19,6 +25,13 @@ typedef struct {
     int calls_fd;
     long sleep_us;
     const char *fail;
+    const char *hang;
+    unsigned hang_attempts;
+    int hang_polls;
+    unsigned long long usage_in, usage_out;
+    int has_estimate;
+    unsigned long long estimate_in, estimate_out;
+    unsigned long long units;
 } counting;
 
 static int create(const bc_host_api *host, const bc_config *config, void **state, char *errbuf, size_t size) {
@@ -35,6 +48,17 @@ static int create(const bc_host_api *host, const bc_config *config, void **state
     const char *sleep_us = host->config_get(config, "sleep_us");
     c->sleep_us = sleep_us ? atol(sleep_us) : 0;
     c->fail = host->config_get(config, "fail");
+    c->hang = host->config_get(config, "hang");
+    const char *hang_attempts = host->config_get(config, "hang_attempts");
+    c->hang_attempts = hang_attempts ? (unsigned)atoi(hang_attempts) : ~0u;
+    const char *hang_polls = host->config_get(config, "hang_polls");
+    c->hang_polls = hang_polls && strcmp(hang_polls, "1") == 0;
+    const char *usage = host->config_get(config, "usage");
+    if (usage) sscanf(usage, "%llu,%llu", &c->usage_in, &c->usage_out);
+    const char *estimate = host->config_get(config, "estimate");
+    if (estimate) c->has_estimate = sscanf(estimate, "%llu,%llu", &c->estimate_in, &c->estimate_out) == 2;
+    const char *units = host->config_get(config, "units");
+    if (units) c->units = strtoull(units, NULL, 10);
     *state = c;
     return 0;
 }
@@ -50,6 +74,18 @@ static int process(void *state, bc_call *call, const bc_doc *doc) {
         struct timespec ts = { c->sleep_us / 1000000, (c->sleep_us % 1000000) * 1000 };
         nanosleep(&ts, NULL);
     }
+    if (c->hang && strstr(doc->id, c->hang) && doc->attempt <= c->hang_attempts) {
+        struct timespec tick = { 0, 1000000 };
+        for (;;) {
+            if (c->hang_polls && c->host->is_cancelled(call)) {
+                c->host->set_error(call, "stopped when asked");
+                return BC_OUTCOME_RETRY;
+            }
+            nanosleep(&tick, NULL);
+        }
+    }
+    if (c->usage_in || c->usage_out) c->host->add_usage(call, c->usage_in, c->usage_out);
+    if (c->units) c->host->add_units(call, c->units);
     if (c->fail && strstr(doc->id, c->fail)) {
         c->host->set_error(call, "failing on purpose");
         return BC_OUTCOME_FAIL;
@@ -58,6 +94,15 @@ static int process(void *state, bc_call *call, const bc_doc *doc) {
     int n = snprintf(json, sizeof json, "{\"seen\":\"%s\",\"attempt\":%u}", doc->id, doc->attempt);
     c->host->set_output_json(call, json, (size_t)n);
     return BC_OUTCOME_DONE;
+}
+
+static int estimate(void *state, const bc_doc *doc, uint64_t *input_tokens, uint64_t *output_tokens) {
+    counting *c = state;
+    (void)doc;
+    if (!c->has_estimate) return 1;
+    *input_tokens = c->estimate_in;
+    *output_tokens = c->estimate_out;
+    return 0;
 }
 
 static void destroy(void *state) {
@@ -70,6 +115,12 @@ static const bc_plugin_option options[] = {
     {"calls", NULL, "file recording every call"},
     {"sleep_us", "0", "sleep per call, microseconds"},
     {"fail", NULL, "fail documents whose id contains this"},
+    {"hang", NULL, "never return for documents whose id contains this"},
+    {"hang_attempts", NULL, "hang only in attempts up to this one"},
+    {"hang_polls", "0", "1: a hung call returns once is_cancelled says so"},
+    {"usage", NULL, "IN,OUT tokens reported per call"},
+    {"estimate", NULL, "IN,OUT tokens announced by estimate()"},
+    {"units", NULL, "units reported per call"},
     {NULL, NULL, NULL},
 };
 
@@ -83,6 +134,7 @@ static const bc_plugin descriptor = {
     .create = create,
     .process = process,
     .destroy = destroy,
+    .estimate = estimate,
 };
 
 BC_PLUGIN_EXPORT const bc_plugin *batchcore_plugin_entry(void) { return &descriptor; }
