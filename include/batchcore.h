@@ -221,6 +221,15 @@ typedef struct bc_stats {
     uint64_t resumed;       /* finished in the journal before this run: counted in ok/partial/failed, not run */
     uint64_t deduplicated;  /* results reused from identical content ("dedupe") */
     uint64_t rate_limit_waiting; /* documents waiting for the rate limit (holding no worker) */
+    uint64_t timeouts;      /* attempts that overran the "timeout" option */
+    uint64_t units;         /* free-form units processors reported (bc_call_add_units) */
+    double cost_usd;        /* spent so far at the stages' prices, earlier runs of the journal included */
+    double estimated_total_cost_usd; /* spent plus the mean cost per document times those left; 0 until known */
+    uint32_t budget_reached;  /* 1 when the "budget" option stopped the batch */
+    uint32_t reserved;
+    uint64_t sampled_from;  /* "sample": documents in the whole input (0 when not sampling) */
+    double projected_seconds; /* "sample": time the whole input would take at these settings */
+    double projected_cost_usd; /* "sample": what the whole input would cost */
 } bc_stats;
 
 /* An event. Every pointer is borrowed for the duration of the callback. */

@@ -148,6 +148,10 @@ extension bc_stats {
             attempts: s.attempts, retries: s.retries,
             input_tokens: s.inputTokens, output_tokens: s.outputTokens,
             elapsed_seconds: s.elapsedSeconds, docs_per_hour: s.docsPerHour, mean_doc_ms: s.meanDocMs,
-            resumed: s.resumed, deduplicated: s.deduplicated, rate_limit_waiting: s.rateLimitWaiting)
+            resumed: s.resumed, deduplicated: s.deduplicated, rate_limit_waiting: s.rateLimitWaiting,
+            timeouts: s.timeouts, units: s.units, cost_usd: s.costUSD,
+            estimated_total_cost_usd: s.estimatedTotalCostUSD, budget_reached: s.budgetReached ? 1 : 0,
+            reserved: 0, sampled_from: s.sampledFrom, projected_seconds: s.projectedSeconds,
+            projected_cost_usd: s.projectedCostUSD)
     }
 }

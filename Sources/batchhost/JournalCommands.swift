@@ -25,6 +25,8 @@ struct StatusCommand: ParsableCommand {
         if summary.inputTokens + summary.outputTokens > 0 {
             print("tokens:     \(summary.inputTokens) in, \(summary.outputTokens) out")
         }
+        if summary.units > 0 { print("units:      \(summary.units)") }
+        if summary.costUSD > 0 { print("cost:       \(dollars(summary.costUSD))") }
         if let configuration = summary.configuration {
             print("stages:     " + configuration.stages.map { $0.label == $0.processor ? $0.label : "\($0.label)=\($0.processor)" }.joined(separator: " → "))
             print("inputs:     " + configuration.inputs.joined(separator: ", "))
@@ -48,6 +50,7 @@ struct StatusCommand: ParsableCommand {
             "failed": .number(Double(s.failed)), "skipped": .number(Double(s.skipped)),
             "attempts": .number(Double(s.attempts)),
             "input_tokens": .number(Double(s.inputTokens)), "output_tokens": .number(Double(s.outputTokens)),
+            "units": .number(Double(s.units)), "cost_usd": .number(s.costUSD),
             "docs_per_hour": .number(s.docsPerHour.rounded()),
             "runs": .array(s.runs.map { run in
                 .object(["run": .number(Double(run.number)), "started_at": .string(isoDate(run.startedAt)),

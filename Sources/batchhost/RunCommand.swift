@@ -93,6 +93,9 @@ struct RunCommand: ParsableCommand {
     @Option(help: ArgumentHelp(optionHelp("sample"), valueName: "n"))
     var sample: String?
 
+    @Option(help: ArgumentHelp("Progress on standard error: auto (a live line on a terminal, else plain), live, plain (a line every 5 s), json (an object per tick), off.", valueName: "mode"))
+    var progress: String = ProgressMode.auto.rawValue
+
     @Flag(name: [.short, .long], help: "Print nothing but errors.")
     var quiet = false
 
@@ -100,13 +103,16 @@ struct RunCommand: ParsableCommand {
     var command: [String] = []
 
     func validate() throws {
+        guard ProgressMode(rawValue: progress) != nil else {
+            throw ValidationError("--progress '\(progress)': expected one of " + ProgressMode.allCases.map(\.rawValue).joined(separator: ", "))
+        }
         if noCheckpoint && (checkpoint != nil || resume) {
             throw ValidationError("--no-checkpoint cannot be combined with --checkpoint or --resume")
         }
     }
 
     func run() throws {
-        let console = Console(quiet: quiet)
+        let console = Console(quiet: quiet, progress: ProgressMode(rawValue: progress)!)
         let current = Locked<Batch?>(nil)
         SignalWatcher.start { count in
             guard let batch = current.withLock({ $0 }) else { Glibc.exit(Exit.stopped.rawValue) }
@@ -156,6 +162,7 @@ struct RunCommand: ParsableCommand {
         try addInputs(batch)
 
         try batch.onEvent(documents: .failed) { console.handle($0) }
+        if console.progress.mode == .live { try batch.set("progress.interval", "250ms") }
         current.withLock { $0 = batch }
         try batch.start()
         _ = try batch.wait()
@@ -165,7 +172,12 @@ struct RunCommand: ParsableCommand {
         if let error = batch.error {
             writeStandardError("batchhost: error: \(error.message)\n")
         }
-        if stats.state == .cancelled { console.resumeHint(journal: journalPath) }
+        if stats.budgetReached {
+            console.budgetReached(stats, budget: batch.batchOptions.budget ?? 0, journal: journalPath)
+        } else if stats.state == .cancelled {
+            console.resumeHint(journal: journalPath)
+        }
+        if stats.sampledFrom > 0 && stats.state == .finished { console.projection(stats, journal: journalPath) }
         throw ExitCode(exitCode(stats, error: batch.error).rawValue)
     }
 

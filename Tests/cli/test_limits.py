@@ -105,3 +105,141 @@ def test_a_hung_exec_child_and_its_children_are_killed_at_the_timeout(tmp_path):
     time.sleep(0.2)
     strays = [cmd for _, cmd in process_table().values() if marker in cmd]
     assert strays == [], strays
+
+
+# ---- usage and cost -------------------------------------------------------
+
+def test_usage_units_and_cost_add_up_in_output_summary_and_journal(tmp_path, counting):
+    out = tmp_path / "out.jsonl"
+    r = run("run", "--manifest", manifest(tmp_path, 40), "-p", counting, "-o", out,
+            "--set", "usage=1000,250", "--set", "units=3",
+            "--price-input", "3", "--price-output", "15")
+    assert r.code == 0, r
+    records = read_jsonl(out)
+    assert len(records) == 40
+    for rec in records:
+        assert (rec["input_tokens"], rec["output_tokens"], rec["units"]) == (1000, 250, 3)
+        assert rec["cost_usd"] == pytest.approx(1000 * 3e-6 + 250 * 15e-6)
+    expected = 40 * (1000 * 3e-6 + 250 * 15e-6)  # $0.27
+    assert "40000 input + 10000 output tokens" in r.err and "120 units" in r.err, r.err
+    assert f"${expected:.4f} spent" in r.err, r.err
+
+    status = run("status", f"{out}.journal", "--json")
+    summary = json.loads(status.out)
+    assert summary["cost_usd"] == pytest.approx(expected)
+    assert summary["units"] == 120 and summary["input_tokens"] == 40000
+
+
+def test_without_prices_usage_is_counted_but_costs_nothing(tmp_path, counting):
+    r = run("run", "--manifest", manifest(tmp_path, 5), "-p", counting, "--set", "usage=10,5")
+    assert r.code == 0, r
+    assert all("cost_usd" not in rec and rec["input_tokens"] == 10 for rec in r.records)
+    assert "spent" not in r.err
+
+
+# ---- budget ---------------------------------------------------------------
+
+def test_a_budget_stops_dispatch_exits_3_and_resume_with_a_larger_one_finishes(tmp_path, counting):
+    docs = manifest(tmp_path, 100)
+    out = tmp_path / "out.jsonl"
+    # Each document costs 1000 input tokens at $10/Mtok = $0.01: $0.25 buys 25.
+    args = ["run", "--manifest", docs, "-p", counting, "-o", out, "-w", "4",
+            "--set", "usage=1000,0", "--set", "estimate=1000,0", "--price-input", "10"]
+    r = run(*args, "--budget", "0.25")
+    assert r.code == 3, r
+    first = read_jsonl(out)
+    assert 20 <= len(first) <= 25, len(first)  # never over budget; stops near it
+    spent = sum(rec["cost_usd"] for rec in first)
+    assert spent <= 0.25 + 1e-9
+    assert "budget reached" in r.err and "raise --budget" in r.err and "--resume" in r.err, r.err
+
+    again = run(*args, "--budget", "0.25", "--resume")
+    assert again.code == 3, again  # the budget counts what the first run spent
+    assert len(read_jsonl(out)) == len(first)
+
+    done = run(*args, "--budget", "5", "--resume")
+    assert done.code == 0, done
+    records = read_jsonl(out)
+    assert sorted(rec["id"] for rec in records) == [f"doc-{i:04d}" for i in range(100)]
+    assert json.loads(run("status", f"{out}.journal", "--json").out)["cost_usd"] == pytest.approx(1.0)
+
+
+def test_a_budget_without_any_price_is_refused_before_anything_runs(tmp_path, counting):
+    calls = tmp_path / "calls"
+    r = run("run", "--manifest", manifest(tmp_path, 5), "-p", counting, "--set", f"calls={calls}",
+            "--budget", "1")
+    assert r.code == 2, r
+    assert "a budget needs prices" in r.err and "--price-input" in r.err, r.err
+    assert not calls.exists() or calls.read_text() == ""  # create() ran, process() never
+
+
+# ---- sample ---------------------------------------------------------------
+
+def test_sample_runs_documents_spread_over_the_input_and_projects_the_whole(tmp_path, counting):
+    calls = tmp_path / "calls"
+    out = tmp_path / "out.jsonl"
+    args = ["run", "--manifest", manifest(tmp_path, 1000), "-p", counting, "-o", out,
+            "--set", f"calls={calls}", "--set", "sleep_us=20000", "--set", "usage=100,100",
+            "--price-input", "1", "--price-output", "1"]
+    r = run(*args, "--sample", "10")
+    assert r.code == 0, r
+    sampled = calls.read_text().split()
+    assert len(sampled) == 10
+    numbers = sorted(int(i.split("-")[1]) for i in sampled)
+    assert numbers[0] < 100 and numbers[-1] >= 900, numbers  # spread, not the first ten
+    assert all(b - a >= 50 for a, b in zip(numbers, numbers[1:])), numbers
+    assert "sample of 10 of 1000 documents: the whole input would take about" in r.err, r.err
+    assert "cost about $0.2000" in r.err, r.err  # 1000 × 200 tokens at $1/Mtok
+    assert "--sample" not in r.err.split("to process the rest:")[1]
+
+    rest = run(*args, "--resume")
+    assert rest.code == 0, rest
+    assert len(calls.read_text().split()) == 1000  # the sampled ten were not run again
+    assert len(read_jsonl(out)) == 1000
+
+
+def test_sample_of_standard_input_is_refused(tmp_path, counting):
+    r = run("run", "-", "-p", counting, "--sample", "2", stdin="a\nb\nc\n")
+    assert r.code == 2, r
+    assert "sample needs to know how many documents" in r.err, r.err
+
+
+# ---- progress -------------------------------------------------------------
+
+def test_progress_json_prints_one_object_per_tick(tmp_path, counting):
+    r = run("run", "--manifest", manifest(tmp_path, 30), "-p", counting, "--set", "sleep_us=50000",
+            "-w", "2", "--progress", "json", "-O", "progress.interval=100ms",
+            "--set", "usage=10,0", "--price-input", "100")
+    assert r.code == 0, r
+    ticks = [json.loads(line) for line in r.err.splitlines() if line.startswith("{")]
+    assert len(ticks) >= 5, r.err
+    assert all(t["total"] == 30 and t["total_known"] for t in ticks)
+    done = [t["done"] for t in ticks]
+    assert done == sorted(done) and done[-1] >= 20
+    late = ticks[-1]
+    assert late["docs_per_minute"] > 0 and late["eta_seconds"] is not None
+    assert late["cost_usd"] == pytest.approx(late["done"] * 10 * 100e-6, rel=0.2)
+    assert late["estimated_total_cost_usd"] == pytest.approx(30 * 10 * 100e-6, rel=0.01)
+
+
+def test_progress_plain_lines_when_not_a_terminal_and_quiet_prints_nothing(tmp_path, counting):
+    args = ["run", "--manifest", manifest(tmp_path, 12), "-p", counting, "--set", "sleep_us=500000",
+            "-w", "1", "-O", "progress.interval=100ms"]
+    r = run(*args)  # standard error is a pipe: auto means plain
+    assert r.code == 0, r
+    lines = [l for l in r.err.splitlines() if "docs/min" in l]
+    assert 1 <= len(lines) <= 3, r.err  # one every 5 seconds over ~6 s
+    assert lines[0].startswith("batchhost: ") and "/12 (" in lines[0] and "ETA" in lines[-1]
+
+    quiet = run(*args[:-4], "--quiet")
+    assert quiet.code == 0 and quiet.err == "", quiet
+
+
+def test_progress_live_redraws_one_line(tmp_path, counting):
+    proc = subprocess.run([str(BATCHHOST), "run", "--manifest", str(manifest(tmp_path, 20)), "-p", str(counting),
+                           "--set", "sleep_us=50000", "-w", "1", "--progress", "live"], capture_output=True)
+    assert proc.returncode == 0, proc
+    err = proc.stderr.decode()
+    assert err.count("\r") >= 3 and "\x1b[K" in err, err
+    assert err.count("\n") == 1  # only the summary ends a line
+    assert err.rsplit("\r", 1)[1].startswith("\x1b[Kbatchhost: 20 of 20 documents")  # the line is cleared first

@@ -26,6 +26,9 @@ public final class Batch: @unchecked Sendable {
     private var journalWriter: JournalWriter? = nil
     private var limiter: RateLimiter? = nil
     private var limitedStage = 0
+    private var budget: Budget? = nil
+    /// Sample mode: documents the input holds, and which of them run.
+    private var sample: SampleSelection? = nil
     private var pump: EventPump? = nil
     private var documentEvents = DocumentEvents.all
     private let cancelFlag = CancelFlag()
@@ -135,6 +138,13 @@ public final class Batch: @unchecked Sendable {
             stages = try startStages(config.stages)
             stuckCalls.withLock { $0 = Array(repeating: 0, count: stages.count) }
             do {
+                try configureSpending(config, journal: journal)
+            } catch {
+                stopStages()
+                journal?.close()
+                throw error
+            }
+            do {
                 if let journal {
                     output = try OutputRecovery.open(path: options.output, journal: journal,
                                                      resuming: options.resume, retryFailed: options.retryFailed)
@@ -149,6 +159,7 @@ public final class Batch: @unchecked Sendable {
                 }
             } catch {
                 stopStages()
+                journal?.close()
                 throw error
             }
             reader.withLock { $0 = SourceReader(sources: config.sources) }
@@ -157,6 +168,10 @@ public final class Batch: @unchecked Sendable {
                 c.allSourcesCounted = counts.allSatisfy { $0 != nil }
                 c.knownTotal = UInt64(counts.reduce(0) { $0 + ($1 ?? 0) })
                 c.stats.totalKnown = c.allSourcesCounted
+                if let sample {
+                    c.sampleSize = UInt64(sample.size)
+                    c.stats.sampledFrom = UInt64(sample.total)
+                }
                 c.stats.workers = min(options.requestedWorkers, engine.options.maxWorkers)
                 c.stats.state = .running
                 c.startNanos = monotonicNanos()
@@ -192,13 +207,55 @@ public final class Batch: @unchecked Sendable {
                                      burst: options.rateBurst)
     }
 
-    /// Tokens a call is expected to use, before it says: about four bytes a
-    /// token of what it reads.
-    private func tokenEstimate(_ job: Job) -> Double {
-        if let input = job.input { return Double(input.count) / 4 }
+    /// Tokens a call is expected to use, before it says: what the processor
+    /// estimates, else about four bytes a token of what it reads.
+    private func tokenEstimate(_ job: Job, _ stage: RunningStage) -> TokenEstimate {
+        let doc = DocumentInput(document: job.document, stage: job.stage, attempt: job.stageAttempts + 1, input: job.input)
+        if let estimate = stage.instance.estimate(doc) { return estimate }
+        if let input = job.input { return TokenEstimate(input: UInt64(input.count / 4), output: 0) }
         var info = stat()
-        guard let path = job.document.path, stat(path, &info) == 0 else { return 0 }
-        return Double(info.st_size) / 4
+        guard let path = job.document.path, stat(path, &info) == 0 else { return TokenEstimate(input: 0, output: 0) }
+        return TokenEstimate(input: UInt64(info.st_size / 4), output: 0)
+    }
+
+    /// What a new document will likely cost, before any has finished: its
+    /// first stage's estimate at each priced stage's prices.
+    private func costGuess(_ job: Job) -> Double {
+        stages.reduce(0.0) { sum, stage in
+            guard let prices = stage.prices else { return sum }
+            let estimate = tokenEstimate(job, stage)
+            return sum + prices.cost(input: estimate.input, output: estimate.output)
+        }
+    }
+
+    /// The budget, the sample, and what earlier runs of the journal spent.
+    private func configureSpending(_ config: Configuration, journal: Journal?) throws {
+        let before = journal?.spentBefore ?? (cost: 0, documents: 0)
+        counters.withLock { $0.stats.costUSD = before.cost }
+        if let limit = options.budget {
+            guard stages.contains(where: { $0.prices != nil }) else {
+                throw BatchCoreError(.option, "a budget needs prices: no stage knows what its tokens cost; set price.input and price.output (--price-input, --price-output) in US dollars per million tokens")
+            }
+            budget = Budget(limit: limit, spent: before.cost, finished: before.documents)
+        }
+        if let size = options.sample {
+            let counts = config.sources.map(\.knownCount)
+            guard counts.allSatisfy({ $0 != nil }) else {
+                throw BatchCoreError(.option, "sample needs to know how many documents there are before it starts, and paths on standard input are read only once: write them to a file and pass that file (a manifest or a list) instead")
+            }
+            sample = SampleSelection(size: size, of: counts.reduce(0) { $0 + $1! })
+        }
+    }
+
+    /// The budget would likely be crossed: start nothing more.
+    private func stopForBudget(_ budget: Budget) {
+        let first = counters.withLock { c in
+            defer { c.stats.budgetReached = true }
+            return !c.stats.budgetReached
+        }
+        guard first else { return }
+        log(Int32(BC_LOG_WARN.rawValue), "budget reached: \(dollars(budget.spent)) spent of \(dollars(budget.limit)); no new document starts, those in flight finish", nil)
+        cancel()
     }
 
     /// Opens (or resumes) the journal when a checkpoint is set.
@@ -224,7 +281,8 @@ public final class Batch: @unchecked Sendable {
                 let stageConfig = StageConfig(label: spec.label, values: spec.options)
                 try stageConfig.validate(against: processor.info)
                 let instance = try processor.start(config: stageConfig)
-                started.append(RunningStage(label: spec.label, name: processor.info.name, instance: instance))
+                let prices = options.explicitPrices ?? stageConfig.defaultPrices.withLock { $0 }
+                started.append(RunningStage(label: spec.label, name: processor.info.name, instance: instance, prices: prices))
             }
         } catch {
             started.reversed().forEach { $0.instance.stop() }
@@ -312,6 +370,10 @@ public final class Batch: @unchecked Sendable {
         let state = ended.withLock { endedState } ?? config.withLock { $0.state }
         var s = counters.withLock { $0.snapshot(now: monotonicNanos()) }
         s.state = state
+        if s.sampledFrom > 0, let rate = limiter?.requests {
+            // The whole input cannot go faster than its rate limit lets it.
+            s.projectedSeconds = max(s.projectedSeconds, Double(s.sampledFrom) / rate.perSecond)
+        }
         return s
     }
 
@@ -374,7 +436,11 @@ extension Batch: Workload {
         while true {
             let next = reader.withLock { $0.next() }
             guard case .document(let document) = next else { return endOfInput(next) }
-            counters.withLock { $0.discovered += 1 }
+            let index = counters.withLock { c in
+                defer { c.discovered += 1 }
+                return Int(c.discovered)
+            }
+            if let sample, !sample.selects(index) { continue }
             // Resuming: what the journal finished is not run again.
             if let journal, let status = journal.status(of: document.id) {
                 counters.withLock { $0.restore(status) }
@@ -441,6 +507,10 @@ extension Batch: Workload {
     private func runStages(_ job: Job) -> JobOutcome {
         var job = job
         if job.attempts == 0 && job.contentHash == nil && reuseIdenticalContent(&job) { return .finished }
+        if job.attempts == 0, let budget, !budget.admit(firstGuess: costGuess(job)) {
+            stopForBudget(budget)
+            return .abandoned
+        }
 
         while job.stage < stages.count {
             if cancelFlag.isSet {
@@ -448,7 +518,7 @@ extension Batch: Workload {
             }
             let stage = stages[job.stage]
             let limited = job.stage == limitedStage ? limiter : nil
-            let estimate = limited == nil ? 0 : tokenEstimate(job)
+            let estimate = limited == nil ? 0 : Double(tokenEstimate(job, stage).total)
             if let limited, let until = limited.acquire(estimate: estimate) {
                 job.waitingFor = .rateLimit
                 counters.withLock { $0.stats.rateLimitWaiting += 1 }
@@ -474,6 +544,8 @@ extension Batch: Workload {
             job.busyNanos &+= monotonicNanos() - began
             job.inputTokens &+= call.inputTokens
             job.outputTokens &+= call.outputTokens
+            job.units &+= call.units
+            if let prices = stage.prices { job.costUSD += prices.cost(input: call.inputTokens, output: call.outputTokens) }
             limited?.settle(estimate: estimate, actual: Double(call.inputTokens &+ call.outputTokens))
             if outcome == .retry, let limited, let ms = call.retryAfterMs {
                 // One Retry-After (a 429) pauses everyone on this limiter.
@@ -586,6 +658,7 @@ extension Batch: Workload {
     }
 
     private func finish(_ job: Job, status: DocumentStatus, output: [UInt8]?, json: Bool, failedStage: Int? = nil) {
+        budget?.finished(cost: job.costUSD)
         var failed = failedStage
         if status == .failed && failed == nil { failed = job.stage }
         record(DocumentResult(
@@ -600,6 +673,8 @@ extension Batch: Workload {
             durationMs: Double(job.busyNanos) / 1e6,
             inputTokens: job.inputTokens,
             outputTokens: job.outputTokens,
+            units: job.units,
+            costUSD: job.costUSD,
             contentHash: job.contentHash))
     }
 

@@ -32,6 +32,10 @@ public struct DocumentResult: Sendable {
     public var durationMs: Double
     public var inputTokens: UInt64
     public var outputTokens: UInt64
+    /// Free-form units the processors reported (pages, images, ...).
+    public var units: UInt64 = 0
+    /// What the tokens cost at the stages' prices, US dollars.
+    public var costUSD: Double = 0
     /// SHA-256 of the document's content, when it was computed (dedupe).
     public var contentHash: String? = nil
     /// The document whose result was reused (dedupe).

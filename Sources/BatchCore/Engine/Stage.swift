@@ -10,6 +10,8 @@ struct RunningStage: Sendable {
     let label: String
     let name: String
     let instance: ProcessorInstance
+    /// What its tokens cost: the batch's prices, else the plugin's own.
+    let prices: TokenPrices?
 }
 
 extension StageSpec {

@@ -19,6 +19,8 @@ public final class Journal: @unchecked Sendable {
     public let run: Int64
     /// Documents the journal already held when this run started.
     public let documentsBefore: Int64
+    /// What earlier runs spent, and on how many documents.
+    public let spentBefore: (cost: Double, documents: UInt64)
 
     static let formatVersion = "1"
 
@@ -69,6 +71,8 @@ public final class Journal: @unchecked Sendable {
         }
         run = sqlite3_last_insert_rowid(db.handle)
         documentsBefore = done
+        let spent = try db.prepare("SELECT coalesce(sum(cost_usd), 0), count(*) FROM documents")
+        spentBefore = try spent.step() ? (spent.double(0), UInt64(spent.int(1))) : (0, 0)
         writerDB = db
 
         readerDB = try SQLiteDatabase(path: path, readOnly: true)
@@ -97,6 +101,8 @@ public final class Journal: @unchecked Sendable {
                 output_json INTEGER NOT NULL DEFAULT 0,
                 input_tokens INTEGER NOT NULL DEFAULT 0,
                 output_tokens INTEGER NOT NULL DEFAULT 0,
+                units INTEGER NOT NULL DEFAULT 0,
+                cost_usd REAL NOT NULL DEFAULT 0,
                 duration_ms REAL NOT NULL DEFAULT 0,
                 content_hash TEXT,
                 duplicate_of TEXT,
@@ -105,6 +111,14 @@ public final class Journal: @unchecked Sendable {
             CREATE INDEX IF NOT EXISTS documents_out_seq ON documents(out_seq);
             CREATE INDEX IF NOT EXISTS documents_hash ON documents(content_hash) WHERE content_hash IS NOT NULL;
             """)
+        // Journals written before usage was priced lack these columns.
+        let columns = try db.prepare("SELECT name FROM pragma_table_info('documents')")
+        var present = Set<String>()
+        while try columns.step() { present.insert(columns.text(0) ?? "") }
+        for (name, type) in [("units", "INTEGER NOT NULL DEFAULT 0"), ("cost_usd", "REAL NOT NULL DEFAULT 0")]
+        where !present.contains(name) {
+            try db.execute("ALTER TABLE documents ADD COLUMN \(name) \(type)")
+        }
     }
 
     static func meta(_ db: SQLiteDatabase, _ key: String) throws -> String? {

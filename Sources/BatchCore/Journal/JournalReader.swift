@@ -34,6 +34,8 @@ public final class JournalReader: @unchecked Sendable {
         public var attempts: Int64 = 0
         public var inputTokens: Int64 = 0
         public var outputTokens: Int64 = 0
+        public var units: Int64 = 0
+        public var costUSD = 0.0
         public var runs: [Run] = []
         public var lastErrors: [(id: String, error: String)] = []
         public var configuration: RunConfiguration? = nil
@@ -51,7 +53,8 @@ public final class JournalReader: @unchecked Sendable {
     public func summary(lastErrors limit: Int = 10) throws -> Summary {
         var s = Summary()
         let counts = try db.prepare("""
-            SELECT status, count(*), sum(attempts), sum(input_tokens), sum(output_tokens) FROM documents GROUP BY status
+            SELECT status, count(*), sum(attempts), sum(input_tokens), sum(output_tokens), sum(units), sum(cost_usd)
+            FROM documents GROUP BY status
             """)
         while try counts.step() {
             let n = counts.int(1)
@@ -65,6 +68,8 @@ public final class JournalReader: @unchecked Sendable {
             s.attempts += counts.int(2)
             s.inputTokens += counts.int(3)
             s.outputTokens += counts.int(4)
+            s.units += counts.int(5)
+            s.costUSD += counts.double(6)
         }
         let runs = try db.prepare("SELECT run, started_at, ended_at, state, processed FROM runs ORDER BY run")
         while try runs.step() {

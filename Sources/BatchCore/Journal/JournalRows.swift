@@ -4,12 +4,13 @@ import FoundationEssentials
 enum JournalRows {
     static let columns = """
         id, path, metadata, status, attempts, error, failed_stage, failed_stage_label, \
-        output, output_json, input_tokens, output_tokens, duration_ms, content_hash, duplicate_of
+        output, output_json, input_tokens, output_tokens, duration_ms, content_hash, duplicate_of, \
+        units, cost_usd
         """
 
     static let insert = """
         INSERT INTO documents (out_seq, \(columns), finished_at, run)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT(id) DO UPDATE SET
             out_seq = excluded.out_seq, path = excluded.path, metadata = excluded.metadata,
             status = excluded.status, attempts = excluded.attempts, error = excluded.error,
@@ -17,7 +18,7 @@ enum JournalRows {
             output = excluded.output, output_json = excluded.output_json,
             input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
             duration_ms = excluded.duration_ms, content_hash = excluded.content_hash,
-            duplicate_of = excluded.duplicate_of,
+            duplicate_of = excluded.duplicate_of, units = excluded.units, cost_usd = excluded.cost_usd,
             finished_at = excluded.finished_at, run = excluded.run
         """
 
@@ -29,6 +30,7 @@ enum JournalRows {
             r.output.map { .blob($0) } ?? .null, .int(r.outputIsJSON ? 1 : 0),
             .int(Int64(bitPattern: r.inputTokens)), .int(Int64(bitPattern: r.outputTokens)),
             .double(r.durationMs), .optionalText(r.contentHash), .optionalText(r.duplicateOf),
+            .int(Int64(bitPattern: r.units)), .double(r.costUSD),
             .double(now), .int(run))
     }
 
@@ -46,6 +48,8 @@ enum JournalRows {
             durationMs: s.double(12),
             inputTokens: UInt64(bitPattern: s.int(10)),
             outputTokens: UInt64(bitPattern: s.int(11)),
+            units: UInt64(bitPattern: s.int(15)),
+            costUSD: s.double(16),
             contentHash: s.text(13),
             duplicateOf: s.text(14))
     }

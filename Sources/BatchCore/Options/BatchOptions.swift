@@ -31,6 +31,12 @@ public struct BatchOptions: Sendable, Equatable {
 
     public init() {}
 
+    /// Prices the user set, for every stage; nil leaves each plugin's own.
+    public var explicitPrices: TokenPrices? {
+        guard priceInput != nil || priceOutput != nil else { return nil }
+        return TokenPrices(input: priceInput ?? 0, output: priceOutput ?? 0)
+    }
+
     /// Worker cap this batch asks for (sequential means one).
     public var requestedWorkers: Int { sequential ? 1 : workers }
 

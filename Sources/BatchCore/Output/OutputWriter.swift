@@ -85,6 +85,8 @@ final class OutputWriter: @unchecked Sendable {
         if r.inputTokens > 0 || r.outputTokens > 0 {
             key(",\"input_tokens\":\(r.inputTokens),\"output_tokens\":\(r.outputTokens)")
         }
+        if r.units > 0 { key(",\"units\":\(r.units)") }
+        if r.costUSD > 0 { key(",\"cost_usd\":\(r.costUSD)") }
         if let original = r.duplicateOf {
             key(",\"duplicate_of\":"); appendJSONString(original, to: &out)
         }

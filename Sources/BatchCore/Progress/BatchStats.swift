@@ -33,6 +33,20 @@ public struct BatchStats: Sendable, Equatable {
     public var resumed: UInt64 = 0
     /// Documents whose result was reused from identical content (dedupe).
     public var deduplicated: UInt64 = 0
+    /// Free-form units the processors reported.
+    public var units: UInt64 = 0
+    /// US dollars spent so far, earlier runs of the journal included.
+    public var costUSD = 0.0
+    /// What the whole input will likely cost: spent so far plus the mean
+    /// cost of a document times those left; 0 until it can be told.
+    public var estimatedTotalCostUSD = 0.0
+    /// The budget stopped the batch.
+    public var budgetReached = false
+    /// Sample mode: documents in the whole input (0 otherwise), and the time
+    /// and cost of processing all of them, projected from the sample.
+    public var sampledFrom: UInt64 = 0
+    public var projectedSeconds = 0.0
+    public var projectedCostUSD = 0.0
 
     public init() {}
 
@@ -56,14 +70,21 @@ struct StatsCounters {
     var knownTotal: UInt64 = 0
     var allSourcesCounted = true
     var discovered: UInt64 = 0
+    /// Spent by this run alone.
+    var runCostUSD = 0.0
     var busyNanos: UInt64 = 0
     var startNanos: UInt64 = 0
     var endNanos: UInt64? = nil
+    /// Sample mode: how many of the input's documents run.
+    var sampleSize: UInt64? = nil
 
     mutating func record(_ result: DocumentResult) {
         stats.count(result.status)
         stats.inputTokens &+= result.inputTokens
         stats.outputTokens &+= result.outputTokens
+        stats.units &+= result.units
+        stats.costUSD += result.costUSD
+        runCostUSD += result.costUSD
         busyNanos &+= UInt64(result.durationMs * 1_000_000)
     }
 
@@ -75,13 +96,21 @@ struct StatsCounters {
 
     func snapshot(now: UInt64) -> BatchStats {
         var s = stats
-        s.total = max(knownTotal, discovered)
+        s.total = sampleSize ?? max(knownTotal, discovered)
         let started = startNanos != 0
         let end = endNanos ?? now
         s.elapsedSeconds = started ? Double(end - startNanos) / 1e9 : 0
         let finished = s.ok + s.partial + s.failed - s.resumed
         if s.elapsedSeconds > 0 { s.docsPerHour = Double(finished) / s.elapsedSeconds * 3600 }
         if finished > 0 { s.meanDocMs = Double(busyNanos) / 1e6 / Double(finished) }
+        if finished > 0 && s.totalKnown {
+            let left = Double(s.total) - Double(s.finishedCount)
+            s.estimatedTotalCostUSD = s.costUSD + max(0, left) * runCostUSD / Double(finished)
+        }
+        if s.sampledFrom > 0 && finished > 0 && s.elapsedSeconds > 0 {
+            s.projectedSeconds = Double(s.sampledFrom) / (Double(finished) / s.elapsedSeconds)
+            s.projectedCostUSD = Double(s.sampledFrom) * runCostUSD / Double(finished)
+        }
         return s
     }
 }

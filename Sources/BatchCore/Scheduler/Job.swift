@@ -15,6 +15,8 @@ public struct Job: Sendable {
     public var partialError: String? = nil
     public var inputTokens: UInt64 = 0
     public var outputTokens: UInt64 = 0
+    public var units: UInt64 = 0
+    public var costUSD: Double = 0
     /// Time spent in processor calls, nanoseconds.
     public var busyNanos: UInt64 = 0
     /// SHA-256 of the content, when dedupe computed it.

@@ -93,6 +93,18 @@ class bc_stats(Structure):
         ("elapsed_seconds", c_double),
         ("docs_per_hour", c_double),
         ("mean_doc_ms", c_double),
+        ("resumed", c_uint64),
+        ("deduplicated", c_uint64),
+        ("rate_limit_waiting", c_uint64),
+        ("timeouts", c_uint64),
+        ("units", c_uint64),
+        ("cost_usd", c_double),
+        ("estimated_total_cost_usd", c_double),
+        ("budget_reached", c_uint32),
+        ("reserved", c_uint32),
+        ("sampled_from", c_uint64),
+        ("projected_seconds", c_double),
+        ("projected_cost_usd", c_double),
     ]
 
 
@@ -186,6 +198,7 @@ SIGNATURES: Dict[str, Tuple[Any, Sequence[Any]]] = {
     "bc_call_set_output_json": (c_int, (c_void_p, c_char_p, c_size_t)),
     "bc_call_set_error": (c_int, (c_void_p, c_char_p)),
     "bc_call_add_usage": (c_int, (c_void_p, c_uint64, c_uint64)),
+    "bc_call_add_units": (c_int, (c_void_p, c_uint64)),
     "bc_call_retry_after": (c_int, (c_void_p, c_uint64)),
     "bc_call_is_cancelled": (c_int, (c_void_p,)),
     "bc_call_log": (None, (c_void_p, c_int, c_char_p)),

@@ -55,6 +55,10 @@ class Doc:
         """Adds token usage to this document (and the batch's totals)."""
         lib().bc_call_add_usage(self._live_call("add_usage"), input_tokens, output_tokens)
 
+    def add_units(self, units: int) -> None:
+        """Adds free-form units (pages, images, ...) to this document's usage."""
+        lib().bc_call_add_units(self._live_call("add_units"), units)
+
     def log(self, message: str, level: str = "info") -> None:
         """Logs a message about this document: a LOG event (or stderr from "warning" on, without a callback)."""
         if level not in _LOG_LEVELS:

@@ -44,6 +44,17 @@ class Stats:
     elapsed_seconds: float
     docs_per_hour: float
     mean_doc_ms: float
+    resumed: int           # finished in the journal before this run (counted, not run)
+    deduplicated: int      # results reused from identical content
+    rate_limit_waiting: int  # documents waiting for the rate limit
+    timeouts: int          # attempts that overran the timeout
+    units: int             # free-form units processors reported
+    cost_usd: float        # spent so far, earlier runs of the journal included
+    estimated_total_cost_usd: float  # likely cost of the whole input; 0 until known
+    budget_reached: bool   # the budget stopped the batch
+    sampled_from: int      # sample mode: documents in the whole input (0 otherwise)
+    projected_seconds: float  # sample mode: time the whole input would take
+    projected_cost_usd: float  # sample mode: what the whole input would cost
 
     @property
     def finished(self) -> int:
@@ -58,4 +69,8 @@ class Stats:
             in_flight=raw.in_flight, retry_waiting=raw.retry_waiting, attempts=raw.attempts,
             retries=raw.retries, input_tokens=raw.input_tokens, output_tokens=raw.output_tokens,
             elapsed_seconds=raw.elapsed_seconds, docs_per_hour=raw.docs_per_hour,
-            mean_doc_ms=raw.mean_doc_ms)
+            mean_doc_ms=raw.mean_doc_ms, resumed=raw.resumed, deduplicated=raw.deduplicated,
+            rate_limit_waiting=raw.rate_limit_waiting, timeouts=raw.timeouts, units=raw.units,
+            cost_usd=raw.cost_usd, estimated_total_cost_usd=raw.estimated_total_cost_usd,
+            budget_reached=bool(raw.budget_reached), sampled_from=raw.sampled_from,
+            projected_seconds=raw.projected_seconds, projected_cost_usd=raw.projected_cost_usd)
