@@ -45,11 +45,17 @@ def test_a_hung_in_process_call_is_abandoned_at_the_timeout_and_retried(tmp_path
 
 
 def test_a_call_that_always_hangs_fails_after_its_attempts(tmp_path, counting):
-    r = run("run", "--manifest", manifest(tmp_path, 0, ids=["a", "stuck", "b"]), "-p", counting,
+    out = tmp_path / "out.jsonl"
+    r = run("run", "--manifest", manifest(tmp_path, 0, ids=["a", "stuck", "b"]), "-p", counting, "-o", out,
             "--set", "hang=stuck", "--timeout", "100ms", "-O", "timeout.grace=0", "-O", "retry.attempts=3",
             "-O", "retry.base=0")
     assert r.code == 1, r
-    records = by_id(r.records)
+    assert "3 timeouts" in r.err, r.err
+    failed = run("failed", f"{out}.journal", "--jsonl")
+    assert failed.code == 0, failed
+    journaled = [json.loads(line) for line in failed.out.splitlines()]
+    assert [(f["id"], f["attempts"]) for f in journaled] == [("stuck", 3)], failed
+    records = by_id(read_jsonl(out))
     assert records["a"]["status"] == records["b"]["status"] == "ok"
     assert records["stuck"]["status"] == "failed"
     assert records["stuck"]["attempts"] == 3

@@ -651,10 +651,8 @@ extension Batch: Workload {
         engine.scheduler.replaceStuckWorker(tenant!, outcome)
     }
 
-    /// Full-jitter exponential backoff: a random delay in [0, min(max, base·2^(n-1))].
     private func backoff(attempt: Int) -> UInt64 {
-        let ceiling = min(options.retryMax, options.retryBase * Double(1 << min(attempt - 1, 30)))
-        return UInt64(Double.random(in: 0...max(0, ceiling)) * 1e9)
+        Backoff(base: options.retryBase, max: options.retryMax).delayNanos(afterAttempt: attempt)
     }
 
     private func finish(_ job: Job, status: DocumentStatus, output: [UInt8]?, json: Bool, failedStage: Int? = nil) {

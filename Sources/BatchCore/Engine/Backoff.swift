@@ -1,0 +1,16 @@
+/// Full-jitter exponential backoff: after attempt n the wait is a random
+/// time in [0, min(max, base·2^(n-1))]. The jitter spreads the retries of
+/// many documents that failed together instead of sending them back at once.
+struct Backoff: Sendable {
+    let base: Double
+    let max: Double
+
+    /// The longest wait after attempt `n` (1-based), in seconds.
+    func ceiling(afterAttempt n: Int) -> Double {
+        Swift.max(0, Swift.min(max, base * Double(1 << Swift.min(Swift.max(n, 1) - 1, 30))))
+    }
+
+    func delayNanos(afterAttempt n: Int) -> UInt64 {
+        UInt64(Double.random(in: 0...ceiling(afterAttempt: n)) * 1e9)
+    }
+}

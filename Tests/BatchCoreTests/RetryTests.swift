@@ -1,0 +1,52 @@
+@testable import BatchCore
+import XCTest
+
+final class RetryTests: XCTestCase {
+    func testBackoffCeilingsDoubleUpToTheMaximum() {
+        let backoff = Backoff(base: 1, max: 60)
+        XCTAssertEqual((1...8).map { backoff.ceiling(afterAttempt: $0) }, [1, 2, 4, 8, 16, 32, 60, 60])
+        XCTAssertEqual(backoff.ceiling(afterAttempt: 500), 60)  // no overflow on long runs
+        XCTAssertEqual(Backoff(base: 0, max: 60).ceiling(afterAttempt: 3), 0)
+    }
+
+    func testBackoffDelaysStayWithinZeroAndTheCeilingAndSpreadOut() {
+        let backoff = Backoff(base: 0.5, max: 3)
+        for attempt in 1...10 {
+            let ceiling = backoff.ceiling(afterAttempt: attempt)
+            let delays = (0..<500).map { _ in Double(backoff.delayNanos(afterAttempt: attempt)) / 1e9 }
+            XCTAssertTrue(delays.allSatisfy { $0 >= 0 && $0 <= ceiling + 1e-9 }, "attempt \(attempt)")
+            // Full jitter: the delays cover the range, they are not all near the ceiling.
+            XCTAssertLessThan(delays.min()!, ceiling * 0.1)
+            XCTAssertGreaterThan(delays.max()!, ceiling * 0.9)
+        }
+    }
+
+    /// A processor that always asks for a retry: the gaps between its
+    /// attempts stay under each attempt's ceiling, and attempts are counted.
+    func testRetriesWaitWithinTheirCeilingsAndAreCounted() throws {
+        let engine = Engine()
+        let times = Locked([UInt64]())
+        let p = ClosureProcessor("flaky") { call, _ in
+            times.withLock { $0.append(monotonicNanos()) }
+            call.error = "try later"
+            return .retry
+        }
+        let batch = try makeBatch(engine, p, documents: 1, options: [
+            "retry.attempts": "5", "retry.base": "50ms", "retry.max": "120ms"])
+        try batch.start()
+        XCTAssertTrue(try batch.wait(timeout: 30))
+        let t = times.withLock { $0 }
+        XCTAssertEqual(t.count, 5)
+        let ceilings = [0.05, 0.1, 0.12, 0.12]
+        for (i, ceiling) in ceilings.enumerated() {
+            let gap = Double(t[i + 1] - t[i]) / 1e9
+            XCTAssertLessThan(gap, ceiling + 0.05, "gap after attempt \(i + 1)")
+        }
+        let result = batch.finishedResults[0]
+        XCTAssertEqual(result.status, .failed)
+        XCTAssertEqual(result.attempts, 5)
+        XCTAssertEqual(result.error, "gave up after 5 attempts: try later")
+        XCTAssertEqual(batch.stats.attempts, 5)
+        XCTAssertEqual(batch.stats.retries, 4)
+    }
+}
