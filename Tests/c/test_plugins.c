@@ -353,6 +353,86 @@ static void test_text(void) {
     bc_engine_free(engine);
 }
 
+/* ---- (d) usage, prices, cost, timeouts ---------------------------------- */
+
+/* A batch of `n` documents named doc-N (and stuck-N when `stuck`) on the
+ * metered plugin, with batch options as key/value pairs ending with NULL. */
+static bc_batch *metered_batch(bc_engine *engine, int n, const char *const *options) {
+    bc_batch *batch = NULL;
+    if (!CHECK_RC(bc_batch_new(&batch, engine))) return NULL;
+    for (int i = 0; i < n; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "%s-%d", i == 0 && options != NULL && options[0] != NULL &&
+                 strcmp(options[0], "timeout") == 0 ? "stuck" : "doc", i);
+        char *file = make_file(id, "text\n");
+        CHECK_RC(bc_batch_add_file(batch, file, id, NULL));
+        free(file);
+    }
+    CHECK_RC(bc_batch_add_stage(batch, "metered", NULL));
+    CHECK_RC(bc_batch_set_stage(batch, NULL, "stuck", "stuck"));
+    for (const char *const *o = options; o != NULL && o[0] != NULL; o += 2) CHECK_RC(bc_batch_set(batch, o[0], o[1]));
+    return batch;
+}
+
+static void test_metered(void) {
+    bc_engine *engine = new_engine();
+    if (engine == NULL) return;
+
+    /* The plugin's list price turns its usage into cost. */
+    bc_batch *batch = metered_batch(engine, 10, NULL);
+    if (batch != NULL && run(batch)) {
+        bc_stats s = stats_of(batch);
+        CHECK(s.input_tokens == 1000 && s.output_tokens == 500, "tokens %llu/%llu",
+              (unsigned long long)s.input_tokens, (unsigned long long)s.output_tokens);
+        CHECK(s.units == 20, "units %llu", (unsigned long long)s.units);
+        double expected = 10 * (100 * 2.0 + 50 * 8.0) / 1e6;
+        CHECK(s.cost_usd > expected - 1e-12 && s.cost_usd < expected + 1e-12, "cost %.9f, expected %.9f",
+              s.cost_usd, expected);
+        CHECK(s.estimated_total_cost_usd > expected - 1e-12 && s.estimated_total_cost_usd < expected + 1e-12,
+              "estimated total %.9f", s.estimated_total_cost_usd);
+    }
+    bc_batch_free(batch);
+
+    /* The user's prices win over the plugin's. */
+    const char *const priced[] = {"price.input", "10", "price.output", "0", NULL};
+    batch = metered_batch(engine, 4, priced);
+    if (batch != NULL && run(batch)) {
+        bc_stats s = stats_of(batch);
+        double expected = 4 * 100 * 10.0 / 1e6;
+        CHECK(s.cost_usd > expected - 1e-12 && s.cost_usd < expected + 1e-12, "cost %.9f, expected %.9f",
+              s.cost_usd, expected);
+    }
+    bc_batch_free(batch);
+
+    /* A budget of 3 documents' worth stops the batch, cancelled, below it. */
+    const char *const budgeted[] = {"budget", "0.0018", "workers", "1", NULL};
+    batch = metered_batch(engine, 10, budgeted);
+    if (batch != NULL && CHECK_RC(bc_batch_start(batch)) && CHECK_RC(wait_bounded(batch, 60000))) {
+        bc_stats s = stats_of(batch);
+        CHECK(s.state == BC_BATCH_CANCELLED && s.budget_reached == 1, "state %u, budget_reached %u", s.state,
+              s.budget_reached);
+        CHECK(s.ok == 3 && s.cost_usd <= 0.0018 + 1e-12, "ok %llu, cost %.6f", (unsigned long long)s.ok, s.cost_usd);
+    }
+    bc_batch_free(batch);
+
+    /* A call past its timeout sees is_cancelled, returns, and counts as a timeout. */
+    const char *const timed[] = {"timeout", "50ms", "retry.attempts", "2", "retry.base", "0", NULL};
+    batch = metered_batch(engine, 3, timed);
+    if (batch != NULL && CHECK_RC(bc_batch_start(batch)) && CHECK_RC(wait_bounded(batch, 60000))) {
+        bc_stats s = stats_of(batch);
+        CHECK(s.ok == 2 && s.failed == 1 && s.timeouts == 2, "ok %llu failed %llu timeouts %llu",
+              (unsigned long long)s.ok, (unsigned long long)s.failed, (unsigned long long)s.timeouts);
+        found f;
+        if (find_result(&f, batch, "stuck-0")) {
+            CHECK(f.error != NULL && strcmp(f.error, "gave up after 2 attempts: timed out after 50ms") == 0,
+                  "error %s", f.error ? f.error : "(null)");
+            found_free(&f);
+        }
+    }
+    bc_batch_free(batch);
+    bc_engine_free(engine);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s PLUGIN_DIR\n", argv[0]);
@@ -365,6 +445,7 @@ int main(int argc, char **argv) {
     test_upper();
     test_broken_plugins();
     test_text();
+    test_metered();
 
     remove_temp_dir(work_dir);
     free(work_dir);

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime
+import time
 
 import pytest
 from conftest import batchcore
@@ -27,12 +28,22 @@ def test_wrong_names_and_values_raise_option_error_with_the_engines_message(engi
     assert isinstance(caught.value, batchcore.BatchcoreError) and caught.value.code == -3
 
 
-@pytest.mark.parametrize("keyword", ["checkpoint", "rate_limit", "timeout", "budget"])
-def test_options_the_engine_does_not_have_yet_are_refused_not_faked(engine, keyword):
-    if keyword in {o.keyword for o in batchcore.options()}:
-        pytest.skip(f"the engine has '{keyword}' now")
-    with pytest.raises(batchcore.OptionError, match=f"unknown batch option '{keyword}'"):
-        engine.batch("text", **{keyword: "1"})
+def test_timeout_keyword_stops_a_slow_python_call(engine, make_docs):
+    paths = make_docs(1)
+
+    @batchcore.processor
+    def slow(doc):
+        while not doc.cancelled:  # the timeout asks the call to stop
+            time.sleep(0.005)
+        raise batchcore.Retry("stopped")
+
+    with engine.batch(slow, timeout=datetime.timedelta(milliseconds=50), retry_attempts=2,
+                      retry_base=0, keep_results=True) as batch:
+        batch.add(paths[0])
+        stats = batch.run()
+        result = next(batch.results())
+    assert stats.timeouts == 2 and stats.failed == 1
+    assert result.error == "gave up after 2 attempts: timed out after 50ms"
 
 
 def test_keywords_reach_the_engine(engine, make_docs):

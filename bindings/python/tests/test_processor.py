@@ -252,3 +252,29 @@ def test_processor_stays_callable_after_python_drops_every_reference(make_docs):
         with engine.batch("orphan", workers=4) as batch:
             batch.add_dir(paths[0].parent)
             assert batch.run().ok == 20
+
+
+def test_prices_turn_usage_into_cost_and_a_budget_stops_the_batch(engine, make_docs):
+    paths = make_docs(20)
+
+    @batchcore.processor
+    def billed(doc):
+        doc.add_usage(input_tokens=1000, output_tokens=100)
+        doc.add_units(2)
+        return "done"
+
+    with engine.batch(billed, workers=1, price_input=5, price_output=20) as batch:
+        batch.add_dir(paths[0].parent)
+        stats = batch.run()
+    per_doc = (1000 * 5 + 100 * 20) / 1e6  # $0.007
+    assert stats.ok == 20 and stats.units == 40
+    assert stats.cost_usd == pytest.approx(20 * per_doc)
+    assert stats.estimated_total_cost_usd == pytest.approx(20 * per_doc)
+    assert not stats.budget_reached
+
+    with engine.batch(billed, workers=1, budget="0.035",
+                      price_input=5, price_output=20) as batch:
+        batch.add_dir(paths[0].parent)
+        stats = batch.run()
+    assert stats.budget_reached and stats.state == "cancelled"
+    assert stats.ok == 5 and stats.cost_usd <= 0.035 + 1e-12

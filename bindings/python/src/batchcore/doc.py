@@ -67,7 +67,7 @@ class Doc:
 
     @property
     def cancelled(self) -> bool:
-        """True once the batch was cancelled hard: a long call should stop (raise Retry)."""
+        """True once the batch was cancelled hard or this call overran its timeout: a long call should stop (raise Retry)."""
         return bool(lib().bc_call_is_cancelled(self._live_call("cancelled")))
 
     def _live_call(self, what: str) -> int:
