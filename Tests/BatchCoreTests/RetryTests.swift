@@ -1,4 +1,5 @@
 @testable import BatchCore
+import Synchronization
 import XCTest
 
 final class RetryTests: XCTestCase {
@@ -48,5 +49,52 @@ final class RetryTests: XCTestCase {
         XCTAssertEqual(result.error, "gave up after 5 attempts: try later")
         XCTAssertEqual(batch.stats.attempts, 5)
         XCTAssertEqual(batch.stats.retries, 4)
+    }
+
+    /// One worker, a call that never returns by itself: at the timeout it is
+    /// abandoned, a new thread takes over, every document finishes, and the
+    /// stage is not stopped while the stuck call is still inside it.
+    func testAHungCallIsAbandonedAndItsWorkerReplaced() throws {
+        let engine = Engine()
+        let release = Atomic<Bool>(false)
+        let p = ClosureProcessor("hangs") { _, doc in
+            if doc.document.id == "hangs-0" && doc.attempt == 1 {
+                while !release.load(ordering: .acquiring) { sleepMs(1) }  // ignores is_cancelled
+            }
+            return .done
+        }
+        let batch = try makeBatch(engine, p, documents: 5, options: [
+            "workers": "1", "timeout": "100ms", "timeout.grace": "0", "retry.base": "0"])
+        try batch.start()
+        XCTAssertTrue(try batch.wait(timeout: 30))
+        let stats = batch.stats
+        XCTAssertEqual(stats.ok, 5)
+        XCTAssertEqual(stats.timeouts, 1)
+        XCTAssertEqual(stats.inFlight, 0)
+        XCTAssertEqual(batch.finishedResults.first { $0.document.id == "hangs-0" }?.attempts, 2)
+        XCTAssertEqual(p.stops.load(ordering: .relaxed), 0)  // the stuck call still uses it
+        release.store(true, ordering: .releasing)
+    }
+
+    /// A call that notices is_cancelled at its timeout returns by itself:
+    /// nothing is left behind and the stage is stopped as usual.
+    func testACooperativeCallStopsAtItsTimeout() throws {
+        let engine = Engine()
+        let p = ClosureProcessor("polls") { call, doc in
+            if doc.document.id == "polls-1" {
+                while !call.isCancelled { sleepMs(1) }
+                return .retry
+            }
+            return .done
+        }
+        let batch = try makeBatch(engine, p, documents: 3, options: [
+            "timeout": "50ms", "retry.attempts": "2", "retry.base": "0"])
+        try batch.start()
+        XCTAssertTrue(try batch.wait(timeout: 30))
+        XCTAssertEqual(batch.stats.timeouts, 2)
+        let failed = batch.finishedResults.first { $0.document.id == "polls-1" }
+        XCTAssertEqual(failed?.status, .failed)
+        XCTAssertEqual(failed?.error, "gave up after 2 attempts: timed out after 50ms")
+        XCTAssertEqual(p.stops.load(ordering: .relaxed), 1)
     }
 }
