@@ -78,6 +78,9 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("token-limit"), help: ArgumentHelp(optionHelp("token_limit"), valueName: "n/period"))
     var tokenLimit: String?
 
+    @Option(help: ArgumentHelp(optionHelp("isolation"), valueName: "thread|process"))
+    var isolation: String?
+
     @Flag(name: [.short, .long], help: "Print nothing but errors.")
     var quiet = false
 
@@ -133,6 +136,7 @@ struct RunCommand: ParsableCommand {
         if dedupe { try batch.set("dedupe", "true") }
         if let rateLimit { try batch.set("rate_limit", rateLimit) }
         if let tokenLimit { try batch.set("token_limit", tokenLimit) }
+        if let isolation { try batch.set("isolation", isolation) }
         try addInputs(batch)
 
         try batch.onEvent(documents: .failed) { console.handle($0) }

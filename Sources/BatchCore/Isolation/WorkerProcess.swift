@@ -294,12 +294,12 @@ final class WorkerProcess: @unchecked Sendable {
     }
 }
 
-/// A size as a person would write it: 512MB, 1GiB, 65536 bytes.
+/// A size as a person would write it: 512MB, 1GiB, 65536 bytes (the
+/// unit, binary or decimal, that gives the smallest whole number).
 func formatByteSize(_ bytes: UInt64) -> String {
-    for (unit, size) in [("GiB", UInt64(1) << 30), ("MiB", 1 << 20), ("KiB", 1 << 10),
-                         ("GB", 1_000_000_000), ("MB", 1_000_000), ("kB", 1_000)]
-    where bytes >= size && bytes % size == 0 {
-        return "\(bytes / size)\(unit)"
-    }
-    return "\(bytes) bytes"
+    let units: [(String, UInt64)] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10),
+                                     ("GB", 1_000_000_000), ("MB", 1_000_000), ("kB", 1_000)]
+    let fitting = units.filter { bytes >= $0.1 && bytes % $0.1 == 0 }
+    guard let best = fitting.min(by: { bytes / $0.1 < bytes / $1.1 }) else { return "\(bytes) bytes" }
+    return "\(bytes / best.1)\(best.0)"
 }
