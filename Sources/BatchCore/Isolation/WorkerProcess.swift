@@ -13,6 +13,7 @@ final class WorkerProcess: @unchecked Sendable {
     let pid: pid_t
     private var socket: Int32
     private var inbox = FrameBuffer()
+    private let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 16)
     /// What the worker's crash handler reported before it died.
     private(set) var dying: DyingReport? = nil
     private var exit: ChildProcess.Exit? = nil
@@ -36,6 +37,7 @@ final class WorkerProcess: @unchecked Sendable {
     deinit {
         if socket >= 0 { close(socket) }
         if exit == nil { _ = reap(until: monotonicNanos()) }  // never leave a zombie behind
+        chunk.deallocate()
     }
 
     // MARK: Starting
@@ -165,7 +167,6 @@ final class WorkerProcess: @unchecked Sendable {
     /// The next frame from the worker. Waits until `deadline` (monotonic
     /// nanoseconds; nil: no limit), asking `isCancelled` about every 50 ms.
     func receive(until deadline: UInt64?, isCancelled: () -> Bool = { false }) -> Wait {
-        var chunk = [UInt8](repeating: 0, count: 64 << 10)
         while true {
             do {
                 if var frame = try inbox.next() {
@@ -179,9 +180,9 @@ final class WorkerProcess: @unchecked Sendable {
             guard let wait = waitMs(until: deadline) else { return .deadline }
             var p = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
             guard poll(&p, 1, wait) > 0 else { continue }
-            let n = chunk.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            let n = recv(socket, chunk.baseAddress, chunk.count, Int32(MSG_DONTWAIT))
             if n > 0 {
-                chunk.withUnsafeBytes { inbox.append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                inbox.append(UnsafeRawBufferPointer(rebasing: chunk[0..<n]))
             } else if n == 0 || (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
                 return .closed
             }

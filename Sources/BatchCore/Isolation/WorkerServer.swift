@@ -43,6 +43,7 @@ private final class Server: @unchecked Sendable {
     /// True while a processor call runs (read by the watcher thread).
     let busy = Atomic<Bool>(false)
     let terminating = Atomic<Bool>(false)
+    private var chunk = [UInt8](repeating: 0, count: 64 << 10)
 
     init(fd: Int32) { self.fd = fd }
 
@@ -117,7 +118,6 @@ private final class Server: @unchecked Sendable {
 
     /// The next frame, or nil at end of stream (the engine closed its end).
     private func receive(_ inbox: inout FrameBuffer) -> FrameReader? {
-        var chunk = [UInt8](repeating: 0, count: 64 << 10)
         while true {
             do {
                 if let frame = try inbox.next() { return frame }
