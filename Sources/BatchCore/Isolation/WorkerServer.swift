@@ -85,7 +85,9 @@ private final class Server: @unchecked Sendable {
                 busy.store(false, ordering: .relaxed)
                 guard send(ResultFrame.encode(outcome, call)) else { break }
             case .estimate:
+                busy.store(true, ordering: .relaxed)
                 let estimate = instance.estimate(doc)
+                busy.store(false, ordering: .relaxed)
                 var w = FrameWriter(.estimated)
                 w.optional(estimate) { w, e in w.u64(e.input); w.u64(e.output) }
                 guard send(w.frame) else { break }
