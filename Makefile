@@ -75,6 +75,7 @@ install: build
 	install -m 644 include/batchcore.h include/batchcore_plugin.h $(DESTDIR)$(PREFIX)/include/
 	install -d $(DESTDIR)$(PREFIX)/lib/batchcore
 	install -m 644 plugins/*.toml $(DESTDIR)$(PREFIX)/lib/batchcore/
+	install -m 755 $(BUILD)/batchcore-worker $(DESTDIR)$(PREFIX)/lib/batchcore/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e "s|@VERSION@|$$($(BUILD)/batchhost --version | cut -d' ' -f2)|" \
 		batchcore.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/batchcore.pc
 

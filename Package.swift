@@ -9,6 +9,9 @@ let package = Package(
         // Bundled plugins, built next to libbatchcore.so where the engine finds them.
         .library(name: "batchcore-text", type: .dynamic, targets: ["TextPlugin"]),
         .executable(name: "batchhost", targets: ["batchhost"]),
+        // Runs a stage's processor in a process of its own (isolation=process);
+        // the engine finds it beside libbatchcore.so.
+        .executable(name: "batchcore-worker", targets: ["batchcore-worker"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -46,6 +49,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/batchhost"
+        ),
+        .executableTarget(
+            name: "batchcore-worker",
+            dependencies: ["BatchCore"],
+            path: "Sources/batchcore-worker"
         ),
         .target(
             name: "TextPlugin",

@@ -19,6 +19,8 @@ check "installed batchhost runs the text plugin" \
     sh -c "cd / && '$prefix/bin/batchhost' run '$PWD/samples/notes' -p text -q | grep -c sha256 | grep -qx 12"
 check "installed batchhost finds the bundled declared processors" \
     sh -c "cd / && '$prefix/bin/batchhost' run '$PWD/samples/notes/note-01.txt' -p crc32 -q | grep -q '\"status\":\"ok\"'"
+check "installed batchhost finds the installed worker executable (isolation=process)" \
+    sh -c "cd / && '$prefix/bin/batchhost' run '$PWD/samples/notes' -p text -q --isolation process | grep -c sha256 | grep -qx 12"
 check "pkg-config builds a C host against the installed library" \
     sh -c "PKG_CONFIG_PATH='$prefix/lib/pkgconfig' cc -std=c99 examples/c-host/host.c \$(PKG_CONFIG_PATH='$prefix/lib/pkgconfig' pkg-config --cflags --libs batchcore) -o '$prefix/host'"
 check "the installed C host runs without LD_LIBRARY_PATH" \

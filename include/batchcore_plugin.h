@@ -19,6 +19,26 @@
  *   [main]        called on one thread at a time, never concurrently with
  *                 process() of the same state.
  *   [thread-safe] called from many worker threads at once.
+ *
+ * Process isolation. With the batch option isolation=process the plugin is
+ * loaded and run in worker processes (the batchcore-worker executable), one
+ * per engine worker thread, each serving one document at a time:
+ *   - create() runs once per worker process, in that process, with the
+ *     stage's options; destroy() runs there when the worker retires (the
+ *     batch ends, or worker.max_documents was reached). State made in
+ *     create() is never shared between workers: one-time setup costs once
+ *     per worker process, not once per batch. A worker that crashes, is
+ *     killed at a timeout or hits worker.memory_limit never runs destroy().
+ *   - The engine process only loads the library to read the descriptor;
+ *     it does not call create().
+ *   - A create() that fails in the first worker stops the batch before it
+ *     starts, as in thread mode.
+ *   - is_cancelled() turns non-zero when the engine sends the worker
+ *     SIGTERM (a timeout or a hard cancel); SIGKILL follows after the
+ *     batch's timeout.grace. Do not install a SIGTERM handler of your own.
+ *   - Everything the host vtable collects (output, error, usage, units,
+ *     retry_after, log lines) is passed back to the engine after the call.
+ *   - What the plugin writes to stdout goes to the engine's stderr.
  */
 #ifndef BATCHCORE_PLUGIN_H
 #define BATCHCORE_PLUGIN_H
@@ -164,9 +184,11 @@ typedef struct bc_plugin {
      * refuses any other key, naming the known ones. NULL accepts any key. */
     const bc_plugin_option *options;
 
-    /* [main] Once per batch stage, before any process(). Read options
-     * through host->config_get(config, key) and store what process() needs
-     * in *state (shared by every worker: treat it as read-only or lock it).
+    /* [main] Once per batch stage, before any process() (with
+     * isolation=process: once per worker process; see the top of this
+     * file). Read options through host->config_get(config, key) and store
+     * what process() needs in *state (shared by every worker thread: treat
+     * it as read-only or lock it).
      * On failure write a NUL-terminated message into errbuf (errbuf_size
      * bytes) and return non-zero; the batch does not start. Required: it
      * is where the plugin keeps `host` for process(). */
@@ -178,7 +200,8 @@ typedef struct bc_plugin {
     int (*process)(void *state, bc_call *call, const bc_doc *doc);
 
     /* [main] Once per successful create(), after the last process(); never
-     * after a create() that failed. May be NULL. */
+     * after a create() that failed, nor in a worker process that died or
+     * was killed. May be NULL. */
     void (*destroy)(void *state);
 
     /* [thread-safe] Optional (NULL, or absent in a shorter descriptor). The

@@ -44,3 +44,62 @@ int bc_shim_sha256_file(const char *path, char out_hex[65]) {
     out_hex[64] = 0;
     return 0;
 }
+
+/* ---- Worker processes -------------------------------------------------- */
+
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/resource.h>
+
+int bc_shim_limit_memory(unsigned long long bytes) {
+    struct rlimit none = { 0, 0 };
+    setrlimit(RLIMIT_CORE, &none);  /* a crashing plugin is reported, not dumped */
+    if (bytes == 0) return 0;
+    struct rlimit limit = { (rlim_t)bytes, (rlim_t)bytes };
+    return setrlimit(RLIMIT_AS, &limit) == 0 ? 0 : errno;
+}
+
+static int crash_fd = -1;
+static char crash_stack[1 << 16];  /* the handler still runs when the stack overflowed */
+
+/* Address-space size from /proc/self/statm (its first field, in pages). */
+static uint64_t address_space_bytes(void) {
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    char text[64];
+    ssize_t n = read(fd, text, sizeof text - 1);
+    close(fd);
+    uint64_t pages = 0;
+    for (ssize_t i = 0; i < n && text[i] >= '0' && text[i] <= '9'; i++) pages = pages * 10 + (uint64_t)(text[i] - '0');
+    return pages * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+static void report_crash(int sig) {
+    int32_t saved_errno = errno;
+    /* u32 length, u8 kind 15 (dying), i32 signal, i32 errno, u64 address space. */
+    unsigned char frame[4 + 1 + 4 + 4 + 8];
+    uint32_t length = sizeof frame - 4;
+    int32_t signal_number = sig;
+    uint64_t size = address_space_bytes();
+    memcpy(frame, &length, 4);
+    frame[4] = 15;
+    memcpy(frame + 5, &signal_number, 4);
+    memcpy(frame + 9, &saved_errno, 4);
+    memcpy(frame + 13, &size, 8);
+    if (crash_fd >= 0) (void)!write(crash_fd, frame, sizeof frame);
+    raise(sig);  /* SA_RESETHAND restored the default action: die of it */
+}
+
+void bc_shim_install_crash_report(int fd) {
+    crash_fd = fd;
+    stack_t alt = { .ss_sp = crash_stack, .ss_size = sizeof crash_stack, .ss_flags = 0 };
+    sigaltstack(&alt, NULL);
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = report_crash;
+    action.sa_flags = (int)(SA_RESETHAND | SA_ONSTACK | SA_NODEFER);
+    sigemptyset(&action.sa_mask);
+    const int fatal[] = { SIGSEGV, SIGBUS, SIGABRT, SIGILL, SIGFPE, SIGTRAP };
+    for (size_t i = 0; i < sizeof fatal / sizeof fatal[0]; i++) sigaction(fatal[i], &action, NULL);
+}

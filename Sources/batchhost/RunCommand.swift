@@ -96,6 +96,9 @@ struct RunCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Progress on standard error: auto (a live line on a terminal, else plain), live, plain (a line every 5 s), json (an object per tick), off.", valueName: "mode"))
     var progress: String = ProgressMode.auto.rawValue
 
+    @Option(help: ArgumentHelp(optionHelp("isolation"), valueName: "thread|process"))
+    var isolation: String?
+
     @Flag(name: [.short, .long], help: "Print nothing but errors.")
     var quiet = false
 
@@ -159,6 +162,7 @@ struct RunCommand: ParsableCommand {
         if let priceOutput { try batch.set("price.output", priceOutput) }
         if let budget { try batch.set("budget", budget) }
         if let sample { try batch.set("sample", sample) }
+        if let isolation { try batch.set("isolation", isolation) }
         try addInputs(batch)
 
         try batch.onEvent(documents: .failed) { console.handle($0) }

@@ -393,6 +393,17 @@ static void test_metered(void) {
     }
     bc_batch_free(batch);
 
+    /* In worker processes, create() runs in the child: its list price still reaches the engine. */
+    const char *const isolated[] = {"isolation", "process", "workers", "2", NULL};
+    batch = metered_batch(engine, 6, isolated);
+    if (batch != NULL && run(batch)) {
+        bc_stats s = stats_of(batch);
+        double expected = 6 * (100 * 2.0 + 50 * 8.0) / 1e6;
+        CHECK(s.cost_usd > expected - 1e-12 && s.cost_usd < expected + 1e-12 && s.units == 12,
+              "isolated cost %.9f, expected %.9f; units %llu", s.cost_usd, expected, (unsigned long long)s.units);
+    }
+    bc_batch_free(batch);
+
     /* The user's prices win over the plugin's. */
     const char *const priced[] = {"price.input", "10", "price.output", "0", NULL};
     batch = metered_batch(engine, 4, priced);
@@ -433,6 +444,58 @@ static void test_metered(void) {
     bc_engine_free(engine);
 }
 
+/* ---- (f) isolation=process ---------------------------------------------- */
+
+static int host_noop(bc_call *call, const bc_doc *doc, void *user_data) {
+    (void)call;
+    (void)doc;
+    (void)user_data;
+    return BC_OUTCOME_DONE;
+}
+
+/* The engine finds batchcore-worker beside libbatchcore.so by itself. */
+static void test_isolation(void) {
+    bc_engine *engine = new_engine();
+    if (engine == NULL) return;
+    char *hello = make_file("iso-hello.txt", "Hello\n");
+    bc_batch *batch = NULL;
+    if (CHECK_RC(bc_batch_new(&batch, engine))) {
+        CHECK_RC(bc_batch_set(batch, "isolation", "process"));
+        CHECK_RC(bc_batch_set(batch, "worker.max_documents", "1"));
+        CHECK_RC(bc_batch_add_stage(batch, "upper", NULL));
+        CHECK_RC(bc_batch_add_file(batch, hello, "a", NULL));
+        CHECK_RC(bc_batch_add_file(batch, hello, "b", NULL));
+        if (run(batch)) {
+            for (int i = 0; i < 2; i++) {
+                found f;
+                if (!find_result(&f, batch, i == 0 ? "a" : "b")) continue;
+                CHECK(f.status == BC_STATUS_OK && strcmp(f.output, "HELLO\n") == 0, "status %u output '%s'",
+                      f.status, f.output);
+                found_free(&f);
+            }
+        }
+        bc_batch_free(batch);
+    }
+
+    /* A host processor lives in this process: it cannot move to a worker. */
+    bc_processor_def def;
+    memset(&def, 0, sizeof def);
+    def.struct_size = sizeof def;
+    def.name = "host_noop";
+    def.process = host_noop;
+    CHECK_RC(bc_engine_register_processor(engine, &def));
+    if (CHECK_RC(bc_batch_new(&batch, engine))) {
+        CHECK_RC(bc_batch_set(batch, "isolation", "process"));
+        CHECK_RC(bc_batch_add_stage(batch, "host_noop", NULL));
+        CHECK_RC(bc_batch_add_file(batch, hello, "a", NULL));
+        CHECK_CODE(bc_batch_start(batch), BC_EOPTION);
+        CHECK_CONTAINS(check_msg, "cannot run with isolation=process");
+        bc_batch_free(batch);
+    }
+    free(hello);
+    bc_engine_free(engine);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s PLUGIN_DIR\n", argv[0]);
@@ -446,6 +509,7 @@ int main(int argc, char **argv) {
     test_broken_plugins();
     test_text();
     test_metered();
+    test_isolation();
 
     remove_temp_dir(work_dir);
     free(work_dir);

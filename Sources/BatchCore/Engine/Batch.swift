@@ -280,7 +280,7 @@ public final class Batch: @unchecked Sendable {
                 let processor = try engine.processor(named: spec.processor)
                 let stageConfig = StageConfig(label: spec.label, values: spec.options)
                 try stageConfig.validate(against: processor.info)
-                let instance = try processor.start(config: stageConfig)
+                let instance = try Isolation.start(processor, config: stageConfig, options: options)
                 let prices = options.explicitPrices ?? stageConfig.defaultPrices.withLock { $0 }
                 started.append(RunningStage(label: spec.label, name: processor.info.name, instance: instance, prices: prices))
             }

@@ -23,6 +23,9 @@ public struct BatchOptions: Sendable, Equatable {
     public var forceResume = false
     public var dedupe = false
     public var shutdownGrace = 30.0
+    public var isolation = Isolation.thread
+    public var workerMaxDocuments: Int? = nil
+    public var workerMemoryLimit: UInt64? = nil
     public var rateLimit: Rate? = nil
     public var tokenLimit: Rate? = nil
     public var rateBurst = 1
@@ -150,6 +153,21 @@ public struct BatchOptions: Sendable, Equatable {
         OptionSpec("shutdown.grace", default: "30s",
                    "After a graceful cancel, how long documents in flight may take before they are asked to stop") {
             $0.shutdownGrace = try ValueParser.duration("shutdown.grace", $1, in: 0...86_400)
+        },
+        OptionSpec("isolation", default: "thread",
+                   "Where processors run: thread (in this process) or process (a worker process per worker thread, so a crash, hang or leak costs one document, not the batch)") {
+            guard let mode = Isolation(rawValue: $1.trimmingSpaces.lowercased()) else {
+                throw ValueParser.invalid("isolation", $1, "thread or process")
+            }
+            $0.isolation = mode
+        },
+        OptionSpec("worker.max_documents", default: "",
+                   "With isolation=process: replace a worker process after it processed this many documents (contains leaks). Empty for never") {
+            $0.workerMaxDocuments = $1.isEmpty ? nil : try ValueParser.integer("worker.max_documents", $1, in: 1...Int(Int32.max))
+        },
+        OptionSpec("worker.memory_limit", default: "",
+                   "With isolation=process: most address space per worker process (RLIMIT_AS), e.g. 512MB or 2GiB. Empty for no limit") {
+            $0.workerMemoryLimit = $1.isEmpty ? nil : UInt64(try ValueParser.byteSize("worker.memory_limit", $1, in: (16 << 20)...(1 << 50)))
         },
     ])
 

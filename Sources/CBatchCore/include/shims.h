@@ -84,4 +84,27 @@ static inline int bc_shim_pidfd_open(pid_t pid) {
 /* siginfo_t.si_pid (a union member Swift cannot name portably). */
 static inline pid_t bc_shim_siginfo_pid(const siginfo_t *info) { return info->si_pid; }
 
+
+/* ---- Worker processes (isolation = process) ---------------------------- */
+
+#include <sys/socket.h>
+
+/* A connected pair of close-on-exec stream sockets. */
+static inline int bc_shim_socketpair_cloexec(int fds[2]) {
+    return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds);
+}
+
+/* poll(2)'s POLLRDHUP (a GNU extension): the peer closed its end. */
+static const short bc_shim_pollrdhup = 0x2000;
+
+/* Caps this process's address space (RLIMIT_AS) at `bytes` (0: no cap) and
+   turns off core dumps; 0 or an errno. */
+int bc_shim_limit_memory(unsigned long long bytes);
+
+/* In a worker: on a fatal signal (SIGSEGV, SIGBUS, SIGABRT, SIGILL, SIGFPE,
+   SIGTRAP), write one "dying" frame to `fd` (the signal, errno at the time
+   and the address-space size), then die of that signal. Async-signal-safe;
+   the frame layout is Frame.swift's `dying`. */
+void bc_shim_install_crash_report(int fd);
+
 #endif

@@ -1,0 +1,163 @@
+"""isolation=process: plugins run in worker processes that may crash, hang or leak."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import BATCHHOST, BUILD, ROOT, compile_plugin, read_jsonl, run
+
+SUBREAPER = Path(__file__).resolve().parent / "subreaper.py"
+
+
+@pytest.fixture(scope="module")
+def faulty(tmp_path_factory):
+    """The faulty test plugin, built with cc and the plugin header only."""
+    path = tmp_path_factory.mktemp("plugins") / "faulty.so"
+    return compile_plugin(ROOT / "Tests" / "cli" / "plugins" / "faulty.c", path)
+
+
+def manifest(tmp_path, ids):
+    m = tmp_path / "docs.jsonl"
+    m.write_text("".join(json.dumps({"id": i}) + "\n" for i in ids))
+    return m
+
+
+def run_reaped(tmp_path, *args, timeout=120, interrupt_after=None):
+    """Runs batchhost under subreaper.py; returns (exit code, stdout, stderr, strays)."""
+    report = tmp_path / "reaper.json"
+    env = dict(os.environ)
+    env.pop("BATCHCORE_PLUGIN_PATH", None)
+    proc = subprocess.Popen([sys.executable, str(SUBREAPER), str(report), str(BATCHHOST), *map(str, args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    if interrupt_after is not None:
+        time.sleep(interrupt_after)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=timeout)
+    data = json.loads(report.read_text())
+    return data["code"], out, err, data["strays"]
+
+
+def by_id(out):
+    return {r["id"]: r for r in (json.loads(line) for line in out.splitlines() if line.strip())}
+
+
+def test_crashes_aborts_and_hangs_cost_their_documents_only(tmp_path, faulty):
+    ids = [f"ok-{i:02d}" for i in range(30)] + ["crash-1", "crash-2", "abort-1", "hang-1", "exit-1"]
+    code, out, err, strays = run_reaped(
+        tmp_path, "run", "--manifest", manifest(tmp_path, ids), "-p", faulty, "-w", "3",
+        "--isolation", "process", "-O", "timeout=500ms", "-O", "timeout.grace=200ms",
+        "-O", "retry.attempts=2", "-O", "retry.base=10ms")
+    assert code == 1, err
+    results = by_id(out)
+    assert len(results) == len(ids)
+    batchhost_pids = set()
+    for i in ids[:30]:
+        assert results[i]["status"] == "ok", results[i]
+        assert results[i]["output"]["id"] == i and results[i]["input_tokens"] == 3
+        batchhost_pids.add(results[i]["output"]["pid"])
+    for i, error in [("crash-1", "worker crashed: SIGSEGV"), ("crash-2", "worker crashed: SIGSEGV"),
+                     ("abort-1", "worker crashed: SIGABRT"), ("hang-1", "timed out after 500ms"),
+                     ("exit-1", "worker exited with status 7")]:
+        assert results[i]["status"] == "failed"
+        assert results[i]["attempts"] == 2
+        assert results[i]["error"].startswith(f"gave up after 2 attempts: {error}"), results[i]
+    assert "30 ok" in err and "5 failed" in err
+    assert strays == [], "worker processes left behind"
+
+
+def test_thread_mode_crash_takes_the_host_down(tmp_path, faulty):
+    r = run("run", "--manifest", manifest(tmp_path, ["ok-1", "crash-1"]), "-p", faulty, "-w", "1")
+    assert r.code == -signal.SIGSEGV, r
+
+
+def test_workers_are_recycled_after_max_documents(tmp_path, faulty):
+    ids = [f"ok-{i:02d}" for i in range(20)]
+    r = run("run", "--manifest", manifest(tmp_path, ids), "-p", faulty, "-w", "1",
+            "-O", "isolation=process", "-O", "worker.max_documents=5")
+    assert r.code == 0, r
+    pids = [rec["output"]["pid"] for rec in r.records]
+    assert len(pids) == 20 and len(set(pids)) == 4
+    # In order on one worker: five documents per process.
+    assert [pids.count(p) for p in dict.fromkeys(pids)] == [5, 5, 5, 5]
+
+
+def test_memory_limit_breach_fails_clearly_and_others_succeed(tmp_path, faulty):
+    ids = [f"ok-{i:02d}" for i in range(6)] + ["leak-1"]
+    code, out, err, strays = run_reaped(
+        tmp_path, "run", "--manifest", manifest(tmp_path, ids), "-p", faulty, "-w", "2",
+        "-O", "isolation=process", "-O", "worker.memory_limit=256MB",
+        "-O", "retry.attempts=2", "-O", "retry.base=10ms", timeout=60)
+    assert code == 1, err
+    results = by_id(out)
+    assert all(results[i]["status"] == "ok" for i in ids[:6])
+    leak = results["leak-1"]
+    assert leak["status"] == "failed"
+    assert leak["error"] == "gave up after 2 attempts: worker exceeded worker.memory_limit 256MB (SIGABRT)"
+    assert strays == []
+
+
+def test_logs_and_usage_cross_the_process_boundary(tmp_path, faulty):
+    r = run("run", "--manifest", manifest(tmp_path, ["a", "b"]), "-p", faulty, "--set", "log=1",
+            "-O", "isolation=process")
+    assert r.code == 0, r
+    assert "info: faulty: processing a [a]" in r.err and "info: faulty: processing b [b]" in r.err
+    assert all(rec["input_tokens"] == 3 and rec["output_tokens"] == 4 for rec in r.records)
+
+
+def test_results_match_thread_mode_for_plugins_declared_processors_and_exec(tmp_path):
+    samples = ROOT / "samples"
+    for processor in (["-p", "text"], ["-p", "crc32"], ["--", "wc", "-c", "{}"]):
+        outputs = {}
+        for mode in ("thread", "process"):
+            r = run("run", samples, "--glob", "*.txt", "-w", "3", "-O", f"isolation={mode}", *processor)
+            assert r.code == 0, r
+            outputs[mode] = {rec["id"]: rec["output"] for rec in r.records}
+        assert len(outputs["process"]) == 36 and outputs["process"] == outputs["thread"], processor
+
+
+def test_a_two_stage_pipeline_runs_in_workers(tmp_path):
+    r = run("run", ROOT / "samples", "--glob", "*.txt", "-p", "text", "-p", "crc32", "--isolation", "process")
+    assert r.code == 0, r
+    assert len(r.records) == 36 and all(rec["status"] == "ok" for rec in r.records)
+
+
+def test_create_refusal_stops_the_batch_before_it_starts(tmp_path):
+    bad = compile_plugin(ROOT / "Tests" / "c" / "plugins" / "bad_create.c", tmp_path / "bad_create.so")
+    r = run("run", ROOT / "samples", "-p", bad, "-O", "isolation=process")
+    assert r.code == 2, r
+    assert "refused to start" in r.err
+
+
+def test_missing_worker_executable_is_a_clear_error(tmp_path, faulty):
+    r = run("run", "--manifest", manifest(tmp_path, ["a"]), "-p", faulty, "-O", "isolation=process",
+            env={"BATCHCORE_WORKER": str(tmp_path / "nope")})
+    assert r.code == 2, r
+    assert "BATCHCORE_WORKER" in r.err and "not an executable" in r.err
+
+
+def test_bad_isolation_value_names_the_choices(tmp_path, faulty):
+    r = run("run", "--manifest", manifest(tmp_path, ["a"]), "-p", faulty, "-O", "isolation=fork")
+    assert r.code == 2, r
+    assert "invalid value 'fork' for option 'isolation': expected thread or process" in r.err
+
+
+def test_interrupting_twice_stops_a_hung_worker(tmp_path, faulty):
+    ids = ["hang-1"] + [f"ok-{i}" for i in range(5)]
+    code, out, err, strays = run_reaped(
+        tmp_path, "run", "--manifest", manifest(tmp_path, ids), "-p", faulty, "-w", "2",
+        "-O", "isolation=process", "-O", "timeout.grace=200ms", interrupt_after=1.0, timeout=30)
+    assert code == 3, err
+    assert "hang-1" not in by_id(out)  # in flight when stopped: it stays pending
+    assert strays == []
+
+
+def test_worker_executable_sits_beside_the_library():
+    assert (BUILD / "batchcore-worker").exists()
+    r = subprocess.run([str(BUILD / "batchcore-worker")], capture_output=True, text=True)
+    assert r.returncode == 2 and "not meant to be run by hand" in r.stderr
