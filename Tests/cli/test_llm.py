@@ -1,4 +1,5 @@
 """The bundled llm plugin, end to end: batchhost -> plugin -> a local mock API."""
+import ctypes
 import json
 import os
 import signal
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BATCHHOST, read_jsonl, run
+from conftest import BATCHHOST, BUILD, read_jsonl, run
 from mock_llm import MockLLM
 
 KEY = "sk-mock-SECRET-7f3a9c1e5b2d"
@@ -384,3 +385,105 @@ def test_a_hard_cancel_stops_requests_in_flight(tmp_path, mock):
     assert proc.returncode == 3, stderr
     assert "--resume" in stderr
     assert read_jsonl(out) == []  # nothing finished: all three run again on --resume
+
+
+# -- The descriptor alone: prices and estimates --------------------------------
+# The engine's use of prices and estimates is tested with the engine; here the
+# plugin is loaded with ctypes and given a minimal host table, to check what
+# it reports through the ABI itself.
+
+CONFIG_GET = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_char_p)
+SET_PRICES = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_double, ctypes.c_double)
+
+
+class HostAPI(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_uint32), ("abi_version", ctypes.c_uint32)] + \
+        [(name, ctypes.c_void_p) for name in ("set_output", "set_output_json", "set_error", "add_usage",
+                                               "retry_after", "is_cancelled", "log")] + \
+        [("config_get", CONFIG_GET), ("add_units", ctypes.c_void_p), ("set_prices", SET_PRICES)]
+
+
+class Doc(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_uint32), ("stage", ctypes.c_uint32), ("attempt", ctypes.c_uint32),
+                ("reserved", ctypes.c_uint32), ("id", ctypes.c_char_p), ("path", ctypes.c_char_p),
+                ("metadata_json", ctypes.c_char_p), ("input", ctypes.c_char_p), ("input_len", ctypes.c_size_t)]
+
+
+CREATE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(HostAPI), ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p),
+                          ctypes.c_char_p, ctypes.c_size_t)
+ESTIMATE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(Doc),
+                            ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_uint64))
+DESTROY = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+
+
+class Descriptor(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_uint32), ("abi_version", ctypes.c_uint32), ("name", ctypes.c_char_p),
+                ("version", ctypes.c_char_p), ("description", ctypes.c_char_p), ("flags", ctypes.c_uint32),
+                ("reserved", ctypes.c_uint32), ("options", ctypes.c_void_p), ("create", CREATE),
+                ("process", ctypes.c_void_p), ("destroy", DESTROY), ("estimate", ESTIMATE)]
+
+
+class Stage:
+    """create() of the llm plugin with these options, through the ABI."""
+
+    def __init__(self, **options):
+        lib = ctypes.CDLL(str(BUILD / "libbatchcore-llm.so"))
+        lib.batchcore_plugin_entry.restype = ctypes.POINTER(Descriptor)
+        self.plugin = lib.batchcore_plugin_entry().contents
+        self.values = {k.encode(): ctypes.create_string_buffer(v.encode()) for k, v in options.items()}
+        self.prices = []
+        self.host = HostAPI(struct_size=ctypes.sizeof(HostAPI), abi_version=1,
+                            config_get=CONFIG_GET(self._get), set_prices=SET_PRICES(self._prices))
+        self.state = ctypes.c_void_p()
+        err = ctypes.create_string_buffer(512)
+        rc = self.plugin.create(ctypes.byref(self.host), None, ctypes.byref(self.state), err, 512)
+        assert rc == 0, err.value
+
+    def _get(self, config, key):
+        value = self.values.get(key)
+        return ctypes.addressof(value) if value is not None else None
+
+    def _prices(self, config, input_price, output_price):
+        self.prices.append((input_price, output_price))
+        return 0
+
+    def estimate(self, path=None, text=None):
+        doc = Doc(struct_size=ctypes.sizeof(Doc), id=b"d", path=path and str(path).encode(),
+                  metadata_json=b"{}", input=text, input_len=len(text or b""))
+        tokens_in, tokens_out = ctypes.c_uint64(), ctypes.c_uint64()
+        assert self.plugin.estimate(self.state, ctypes.byref(doc), ctypes.byref(tokens_in), ctypes.byref(tokens_out)) == 0
+        return tokens_in.value, tokens_out.value
+
+    def close(self):
+        self.plugin.destroy(self.state)
+
+
+@pytest.mark.parametrize("model,prices", [
+    ("gpt-4o-mini", [(0.15, 0.60)]),
+    ("gpt-4o-mini-2024-07-18", [(0.15, 0.60)]),
+    ("gpt-4o-2024-08-06", [(2.50, 10.00)]),
+    ("claude-sonnet-4-20250514", [(3.00, 15.00)]),
+    ("claude-3-5-haiku-latest", [(0.80, 4.00)]),
+    ("gpt-4o-turbo", []),
+    ("llama3.1", []),
+])
+def test_create_reports_list_prices_of_known_models_only(monkeypatch, model, prices):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    stage = Stage(model=model, base_url="http://127.0.0.1:9/v1")
+    assert stage.prices == prices
+    stage.close()
+
+
+def test_estimate_counts_prompt_and_document_and_reserves_max_tokens(monkeypatch, tmp_path):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    doc = tmp_path / "doc.txt"
+    doc.write_bytes(b"x" * 4000)
+    prompt = "Summarise: {text}"  # 17 bytes
+    stage = Stage(model="m", base_url="http://127.0.0.1:9/v1", prompt=prompt, max_tokens="300")
+    assert stage.estimate(path=doc) == ((4000 + 17 + 3) // 4, 300)
+    assert stage.estimate(text=b"y" * 400) == ((400 + 17 + 3) // 4, 300)
+    stage.close()
+    # Without {text} the document is not sent, so it is not counted.
+    stage = Stage(model="m", base_url="http://127.0.0.1:9/v1", prompt="Name a colour for {id}")
+    assert stage.estimate(path=doc) == ((22 + 3) // 4, 1024)
+    stage.close()
