@@ -387,6 +387,73 @@ def test_a_hard_cancel_stops_requests_in_flight(tmp_path, mock):
     assert read_jsonl(out) == []  # nothing finished: all three run again on --resume
 
 
+# -- Cost and budget -----------------------------------------------------------
+
+def status_json(journal):
+    r = run("status", journal, "--json")
+    assert r.code == 0, r
+    return json.loads(r.out)
+
+
+def test_cost_adds_up_at_the_plugins_list_price(tmp_path, mock):
+    docs = write_docs(tmp_path / "docs", [f"document {i} " + "word " * (50 * i) for i in range(8)])
+    out = tmp_path / "out.jsonl"
+    r = run("run", docs, *llm(mock, model="gpt-4o-mini-2024-07-18"), "-o", out, env=ENV)
+    assert r.code == 0, r
+    tokens_in, tokens_out = mock.usage()
+    expected = (tokens_in * 0.15 + tokens_out * 0.60) / 1e6  # gpt-4o-mini, USD per million tokens
+    for rec in read_jsonl(out):
+        assert rec["cost_usd"] == pytest.approx((rec["input_tokens"] * 0.15 + rec["output_tokens"] * 0.60) / 1e6)
+    status = status_json(f"{out}.journal")
+    assert status["input_tokens"] == tokens_in and status["output_tokens"] == tokens_out
+    assert status["cost_usd"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_prices_given_by_the_user_win(tmp_path, mock):
+    docs = write_docs(tmp_path / "docs", [f"document {i}" for i in range(5)])
+    out = tmp_path / "out.jsonl"
+    r = run("run", docs, *llm(mock, provider="anthropic", model="claude-3-5-haiku-latest"),
+            "--price-input", "1", "--price-output", "2", "-o", out, env=ENV)
+    assert r.code == 0, r
+    tokens_in, tokens_out = mock.usage()
+    assert status_json(f"{out}.journal")["cost_usd"] == pytest.approx((tokens_in + 2 * tokens_out) / 1e6)
+
+
+def test_a_budget_needs_prices_for_models_the_plugin_does_not_know(tmp_path, mock):
+    docs = write_docs(tmp_path / "docs", ["x"])
+    r = run("run", docs, *llm(mock, model="llama3.1"), "--budget", "1", env=ENV)
+    assert r.code == 2 and "a budget needs prices" in r.err, r
+    assert mock.requests == []
+    r = run("run", docs, *llm(mock, model="llama3.1"), "--budget", "1",
+            "--price-input", "0", "--price-output", "0", env=ENV)
+    assert r.code == 0, r
+
+
+def test_a_budget_stops_dispatch_and_resumes(tmp_path, mock):
+    # A dollar per input token, output free: each document costs exactly the
+    # input tokens the mock reports (40 characters: 40 // 4 + 7 = 17).
+    docs = write_docs(tmp_path / "docs", [f"document number {i:02d} " + "x" * 21 for i in range(10)])
+    out = tmp_path / "out.jsonl"
+    prices = ["--price-input", "1000000", "--price-output", "0", "-s", "-o", out]
+    r = run("run", docs, *llm(mock), *prices, "--budget", "60", env=ENV)
+    assert r.code == 3, r
+    assert "budget reached" in r.err
+    assert len(mock.requests) == 3  # 17 + 17 + 17 = 51; a fourth would likely pass 60
+    assert status_json(f"{out}.journal")["cost_usd"] == pytest.approx(51)
+    r = run("run", docs, *llm(mock), *prices, "--budget", "120", "--resume", env=ENV)
+    assert r.code == 3, r
+    assert len(mock.requests) == 7 and status_json(f"{out}.journal")["cost_usd"] == pytest.approx(119)
+
+
+def test_a_budget_reserves_the_plugins_estimate_of_max_tokens(tmp_path, mock):
+    # A dollar per output token: before any document finished, the plugin's
+    # estimate (max_tokens out) says one document may cost $1000.
+    docs = write_docs(tmp_path / "docs", ["x"])
+    r = run("run", docs, *llm(mock, max_tokens="1000"), "--price-input", "0", "--price-output", "1000000",
+            "--budget", "100", env=ENV)
+    assert r.code == 3 and "budget reached" in r.err, r
+    assert mock.requests == []
+
 # -- The descriptor alone: prices and estimates --------------------------------
 # The engine's use of prices and estimates is tested with the engine; here the
 # plugin is loaded with ctypes and given a minimal host table, to check what
