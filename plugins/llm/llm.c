@@ -66,7 +66,7 @@ static int report(const llm_state *st, bc_call *call, int outcome, const char *f
 static double now_seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* ---- Replies ------------------------------------------------------------ */
@@ -127,7 +127,7 @@ static int outcome_of(const llm_state *st, bc_call *call, llm_response *resp) {
             return report(st, call, BC_OUTCOME_RETRY, "cancelled");
         case CURLE_OPERATION_TIMEDOUT:
             return report(st, call, BC_OUTCOME_RETRY, "no reply from %s within request_timeout (%.3gs)",
-                          st->cfg.url, st->cfg.timeout_ms / 1000.0);
+                          st->cfg.url, (double)st->cfg.timeout_ms / 1000.0);
         case CURLE_URL_MALFORMAT:
         case CURLE_UNSUPPORTED_PROTOCOL:
             return report(st, call, BC_OUTCOME_FAIL, "bad URL %s: %s", st->cfg.url, resp->curl_error);
