@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "batchcore", type: .dynamic, targets: ["BatchCoreC"]),
         // Bundled plugins, built next to libbatchcore.so where the engine finds them.
         .library(name: "batchcore-text", type: .dynamic, targets: ["TextPlugin"]),
+        .library(name: "batchcore-llm", type: .dynamic, targets: ["LLMPlugin"]),
         .executable(name: "batchhost", targets: ["batchhost"]),
         // Runs a stage's processor in a process of its own (isolation=process);
         // the engine finds it beside libbatchcore.so.
@@ -61,6 +62,14 @@ let package = Package(
             publicHeadersPath: ".",
             cSettings: [.headerSearchPath("../../include")],
             linkerSettings: [.linkedLibrary("crypto")]
+        ),
+        // Debian's libcurl4-openssl-dev and libjansson-dev.
+        .target(
+            name: "LLMPlugin",
+            path: "plugins/llm",
+            publicHeadersPath: ".",
+            cSettings: [.headerSearchPath("../../include")],
+            linkerSettings: [.linkedLibrary("curl"), .linkedLibrary("jansson")]
         ),
         .testTarget(
             name: "BatchCoreTests",

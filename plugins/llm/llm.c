@@ -1,0 +1,285 @@
+/*
+ * llm — the bundled batchcore plugin that asks a large language model about
+ * each document, through an OpenAI-compatible Chat Completions endpoint
+ * (OpenAI, Ollama, vLLM, LM Studio, ...) or Anthropic's Messages API.
+ *
+ * For each document it expands the prompt template (the document's text is
+ * the previous stage's output, or the file at its path in the first stage),
+ * sends one request, and outputs the reply's text — or, with json=true, the
+ * reply parsed as JSON. Token usage comes from the API's usage fields.
+ *
+ * Outcomes:
+ *   DONE     a reply (valid JSON when json=true).
+ *   PARTIAL  a reply cut off at max_tokens, or not JSON with json=true: the
+ *            raw text is kept as the output, the reason is the error.
+ *   RETRY    429, 503, 529 (with the wait the server asks for), other 5xx,
+ *            408, 409, connection errors, timeouts, a malformed reply body,
+ *            and a call the host cancelled.
+ *   FAIL     any other status (400, 401, 403, 404, ...) with the API's own
+ *            message; a prompt that cannot be built (unreadable file,
+ *            missing metadata, text that is not UTF-8).
+ *
+ * The API key is read from an environment variable in create() and only
+ * ever written into request headers; it is scrubbed from every message the
+ * plugin reports, since some APIs quote it back in their errors.
+ *
+ * Thread safety: the state is written by create() only, except the handle
+ * pool, which has its own lock.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "llm.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+typedef struct llm_state {
+    const bc_host_api *host;
+    llm_config cfg;
+    llm_pool pool;
+    int uses_text;
+    size_t fixed_prompt_bytes; /* template and system text, for estimate() */
+} llm_state;
+
+/* ---- Reporting ---------------------------------------------------------- */
+
+/* Sets the document's error (with the key scrubbed) and returns outcome. */
+static int report(const llm_state *st, bc_call *call, int outcome, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int report(const llm_state *st, bc_call *call, int outcome, const char *fmt, ...) {
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    llm_redact(msg, st->cfg.api_key);
+    st->host->set_error(call, msg);
+    return outcome;
+}
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- Replies ------------------------------------------------------------ */
+
+/* Models often wrap JSON in a Markdown fence despite being asked not to:
+ * ```json\n{...}\n``` -> {...}. Returns the inner span. */
+static void strip_fence(const char **text, size_t *len) {
+    const char *s = *text, *e = s + *len;
+    while (s < e && (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t')) s++;
+    while (e > s && (e[-1] == ' ' || e[-1] == '\n' || e[-1] == '\r' || e[-1] == '\t')) e--;
+    if (e - s >= 6 && strncmp(s, "```", 3) == 0 && strncmp(e - 3, "```", 3) == 0) {
+        const char *nl = memchr(s, '\n', (size_t)(e - s));
+        if (nl != NULL && nl < e - 3) {
+            s = nl + 1;
+            e -= 3;
+        }
+    }
+    *text = s;
+    *len = (size_t)(e - s);
+}
+
+/* Outputs the reply and picks the outcome. */
+static int deliver(const llm_state *st, bc_call *call, const llm_reply *reply) {
+    const bc_host_api *host = st->host;
+    size_t len = strlen(reply->text);
+    char cut[128] = "";
+    if (reply->truncated)
+        snprintf(cut, sizeof cut, "the reply was cut off at max_tokens (%llu)",
+                 (unsigned long long)st->cfg.max_tokens);
+
+    if (st->cfg.json) {
+        const char *json = reply->text;
+        size_t json_len = len;
+        strip_fence(&json, &json_len);
+        json_error_t jerr;
+        json_t *value = json_loadb(json, json_len, JSON_DECODE_ANY, &jerr);
+        json_decref(value);
+        if (value != NULL && host->set_output_json(call, json, json_len) == 0) {
+            return reply->truncated ? report(st, call, BC_OUTCOME_PARTIAL, "%s", cut) : BC_OUTCOME_DONE;
+        }
+        host->set_output(call, reply->text, len);
+        return report(st, call, BC_OUTCOME_PARTIAL, "the reply is not valid JSON (%s)%s%s",
+                      value == NULL ? jerr.text : "refused by the host", cut[0] ? "; " : "", cut);
+    }
+    host->set_output(call, reply->text, len);
+    return reply->truncated ? report(st, call, BC_OUTCOME_PARTIAL, "%s", cut) : BC_OUTCOME_DONE;
+}
+
+/* Maps a finished transfer to an outcome. */
+static int outcome_of(const llm_state *st, bc_call *call, llm_response *resp) {
+    const bc_host_api *host = st->host;
+    const char *body = resp->body.data ? resp->body.data : "";
+    size_t body_len = resp->body.len;
+
+    if (resp->status == 0) {
+        switch (resp->curl_code) {
+        case CURLE_ABORTED_BY_CALLBACK:
+            return report(st, call, BC_OUTCOME_RETRY, "cancelled");
+        case CURLE_OPERATION_TIMEDOUT:
+            return report(st, call, BC_OUTCOME_RETRY, "no reply from %s within request_timeout (%.3gs)",
+                          st->cfg.url, (double)st->cfg.timeout_ms / 1000.0);
+        case CURLE_URL_MALFORMAT:
+        case CURLE_UNSUPPORTED_PROTOCOL:
+            return report(st, call, BC_OUTCOME_FAIL, "bad URL %s: %s", st->cfg.url, resp->curl_error);
+        default:
+            return report(st, call, BC_OUTCOME_RETRY, "request to %s failed: %s", st->cfg.url,
+                          resp->curl_error);
+        }
+    }
+
+    if (resp->status >= 200 && resp->status < 300) {
+        llm_reply reply;
+        char err[512];
+        if (llm_reply_parse(&reply, &st->cfg, body, body_len, err, sizeof err) != 0)
+            return report(st, call, BC_OUTCOME_RETRY, "%s", err);
+        host->add_usage(call, reply.input_tokens, reply.output_tokens);
+        int outcome = deliver(st, call, &reply);
+        free(reply.text);
+        return outcome;
+    }
+
+    char api_message[1024];
+    llm_error_message(body, body_len, api_message, sizeof api_message);
+    long s = resp->status;
+    int transient = s == 429 || s == 503 || s == 529 || s >= 500 || s == 408 || s == 409;
+    if (!transient) return report(st, call, BC_OUTCOME_FAIL, "HTTP %ld: %s", s, api_message);
+    int64_t wait = llm_retry_delay_ms(&resp->wait, now_seconds());
+    if (wait >= 0) host->retry_after(call, (uint64_t)wait);
+    return report(st, call, BC_OUTCOME_RETRY, "HTTP %ld: %s", s, api_message);
+}
+
+/* ---- process() / estimate() --------------------------------------------- */
+
+static int llm_process(void *state, bc_call *call, const bc_doc *doc) {
+    llm_state *st = state;
+    llm_buf prompt = {0}, body = {0};
+    char err[1024];
+
+    if (llm_prompt_render(&prompt, st->cfg.prompt, doc, err, sizeof err) != 0 ||
+        llm_request_body(&body, &st->cfg, prompt.data, prompt.len, err, sizeof err) != 0) {
+        llm_buf_free(&prompt);
+        llm_buf_free(&body);
+        return report(st, call, BC_OUTCOME_FAIL, "%s", err);
+    }
+    llm_buf_free(&prompt);
+
+    llm_response resp;
+    llm_post(&resp, &st->pool, &st->cfg, st->host, call, body.data, body.len);
+    llm_buf_free(&body);
+    int outcome = outcome_of(st, call, &resp);
+    llm_buf_free(&resp.body);
+    return outcome;
+}
+
+/* About four bytes a token, for the prompt; the reply may use max_tokens. */
+static int llm_estimate(void *state, const bc_doc *doc, uint64_t *input_tokens, uint64_t *output_tokens) {
+    const llm_state *st = state;
+    uint64_t bytes = st->fixed_prompt_bytes;
+    if (st->uses_text) {
+        struct stat sb;
+        if (doc->input != NULL) bytes += doc->input_len;
+        else if (doc->path != NULL && stat(doc->path, &sb) == 0) bytes += (uint64_t)sb.st_size;
+    }
+    *input_tokens = (bytes + 3) / 4;
+    *output_tokens = st->cfg.max_tokens;
+    return 0;
+}
+
+/* ---- create() / destroy() ----------------------------------------------- */
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_code;
+
+/* Once per process; never undone, since other code in the process may use
+ * libcurl too. */
+static void init_curl(void) { curl_init_code = curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+static int llm_create(const bc_host_api *host, const bc_config *config, void **state,
+                      char *errbuf, size_t errbuf_size) {
+    if (host == NULL || host->abi_version != BC_PLUGIN_ABI_VERSION || !BC_HOST_HAS(host, config_get)) {
+        snprintf(errbuf, errbuf_size, "llm: the host's service table is too old for this plugin");
+        return -1;
+    }
+    pthread_once(&curl_once, init_curl);
+    if (curl_init_code != CURLE_OK) {
+        snprintf(errbuf, errbuf_size, "llm: libcurl failed to start: %s", curl_easy_strerror(curl_init_code));
+        return -1;
+    }
+
+    llm_state *st = calloc(1, sizeof *st);
+    if (st == NULL) {
+        snprintf(errbuf, errbuf_size, "llm: out of memory");
+        return -1;
+    }
+    st->host = host;
+    if (llm_config_load(&st->cfg, host, config, errbuf, errbuf_size) != 0) {
+        free(st);
+        return -1;
+    }
+    if (llm_pool_init(&st->pool) != 0) {
+        llm_config_free(&st->cfg);
+        free(st);
+        snprintf(errbuf, errbuf_size, "llm: cannot create a lock");
+        return -1;
+    }
+    st->uses_text = llm_prompt_uses_text(st->cfg.prompt);
+    st->fixed_prompt_bytes = strlen(st->cfg.prompt) + (st->cfg.system ? strlen(st->cfg.system) : 0);
+
+    double in, out;
+    if (BC_HOST_HAS(host, set_prices) && llm_model_prices(st->cfg.model, &in, &out) == 0)
+        host->set_prices(config, in, out);
+    *state = st;
+    return 0;
+}
+
+static void llm_destroy(void *state) {
+    llm_state *st = state;
+    llm_pool_destroy(&st->pool);
+    llm_config_free(&st->cfg);
+    free(st);
+}
+
+/* ---- Descriptor --------------------------------------------------------- */
+
+static const bc_plugin_option llm_options[] = {
+    {"provider", "openai", "API flavour: openai (Chat Completions: OpenAI, Ollama, vLLM, LM Studio) or anthropic (Messages)"},
+    {"base_url", "https://api.openai.com/v1 | https://api.anthropic.com/v1", "API root; /chat/completions or /messages is appended"},
+    {"model", NULL, "Model name (required), e.g. gpt-4o-mini, claude-3-5-haiku-latest, llama3.1"},
+    {"api_key_env", "OPENAI_API_KEY | ANTHROPIC_API_KEY", "Name of the environment variable holding the API key (never the key itself)"},
+    {"prompt", "{text}", "Prompt template, or @FILE: {text}, {id}, {path}, {metadata.KEY}; {{ and }} are braces"},
+    {"system", NULL, "System instructions, or @FILE"},
+    {"max_tokens", "1024", "Most tokens in a reply"},
+    {"temperature", NULL, "Sampling temperature, 0 to 2 (unset: the server's default)"},
+    {"json", "false", "Ask for a JSON answer and output it as JSON; a reply that does not parse is partial"},
+    {"request_timeout", "5m", "Longest time one request may take (30s, 2m, ...); then it is retried"},
+    {"headers", NULL, "Extra request headers as a JSON object, e.g. {\"OpenAI-Organization\":\"org-1\"}"},
+    {NULL, NULL, NULL},
+};
+
+static const bc_plugin llm_plugin = {
+    .struct_size = sizeof(bc_plugin),
+    .abi_version = BC_PLUGIN_ABI_VERSION,
+    .name = "llm",
+    .version = "1.0.0",
+    .description = "Asks a language model about each document (OpenAI-compatible or Anthropic APIs)",
+    .flags = BC_PLUGIN_FLAG_NONE,
+    .options = llm_options,
+    .create = llm_create,
+    .process = llm_process,
+    .destroy = llm_destroy,
+    .estimate = llm_estimate,
+};
+
+BC_PLUGIN_EXPORT const bc_plugin *batchcore_plugin_entry(void) {
+    return &llm_plugin;
+}
