@@ -302,9 +302,12 @@ def test_the_key_is_read_from_the_environment_only(tmp_path, mock):
     # A named variable that is unset is refused even for a local server.
     r = run("run", docs, *llm(mock), env={"MOCK_LLM_KEY": ""})
     assert r.code == 2 and "MOCK_LLM_KEY" in r.err, r
-    # A key pasted where the variable's name goes is refused without echoing it.
-    r = run("run", docs, *llm(mock), "--set", f"llm.api_key_env={KEY}", env=ENV)
+    # A key pasted where the variable's name goes is refused without echoing it,
+    # and before any journal records the stage's options.
+    out = tmp_path / "pasted.jsonl"
+    r = run("run", docs, *llm(mock), "--set", f"llm.api_key_env={KEY}", "-o", out, env=ENV)
     assert r.code == 2 and "not the key itself" in r.err and KEY not in r.err, r
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("pasted")]
     # The default variable is used when set.
     args = ["-p", "llm", "--set", f"llm.base_url={mock.base_url}", "--set", "llm.model=m"]
     r = run("run", docs, *args, env={"OPENAI_API_KEY": KEY})

@@ -134,17 +134,16 @@ public final class Batch: @unchecked Sendable {
             }
             options = config.options
             try configureRateLimit(config)
-            let journal = try openJournal(config)
+            // Stages start before the journal records the run: a stage that
+            // refuses (say, an option holding what should have been a secret)
+            // leaves nothing on disk.
             stages = try startStages(config.stages)
             stuckCalls.withLock { $0 = Array(repeating: 0, count: stages.count) }
+            var opened: Journal? = nil
             do {
+                let journal = try openJournal(config)
+                opened = journal
                 try configureSpending(config, journal: journal)
-            } catch {
-                stopStages()
-                journal?.close()
-                throw error
-            }
-            do {
                 if let journal {
                     output = try OutputRecovery.open(path: options.output, journal: journal,
                                                      resuming: options.resume, retryFailed: options.retryFailed)
@@ -159,7 +158,7 @@ public final class Batch: @unchecked Sendable {
                 }
             } catch {
                 stopStages()
-                journal?.close()
+                opened?.close()
                 throw error
             }
             reader.withLock { $0 = SourceReader(sources: config.sources) }
