@@ -433,12 +433,11 @@ public final class Batch: @unchecked Sendable {
 extension Batch: Workload {
     func nextJob() -> Job? {
         while true {
-            let next = reader.withLock { $0.next() }
+            // The index is taken with the document, under the same lock, so
+            // concurrent workers agree on input order.
+            let (next, index) = reader.withLock { ($0.next(), $0.count - 1) }
             guard case .document(let document) = next else { return endOfInput(next) }
-            let index = counters.withLock { c in
-                defer { c.discovered += 1 }
-                return Int(c.discovered)
-            }
+            counters.withLock { $0.discovered += 1 }
             if let sample, !sample.selects(index) { continue }
             // Resuming: what the journal finished is not run again.
             if let journal, let status = journal.status(of: document.id) {

@@ -8,6 +8,8 @@ struct SourceReader {
 
     private var pending: [DocumentSource]
     private var current: (any DocumentIterator)? = nil
+    /// Documents returned so far: the next one's index in input order.
+    private(set) var count = 0
 
     init(sources: [DocumentSource] = []) {
         pending = sources.reversed()
@@ -24,7 +26,10 @@ struct SourceReader {
                 }
             }
             do {
-                if let document = try current?.next() { return .document(document) }
+                if let document = try current?.next() {
+                    count += 1
+                    return .document(document)
+                }
                 current = nil
             } catch {
                 current = nil
