@@ -27,10 +27,12 @@
  *     stage's options; destroy() runs there when the worker retires (the
  *     batch ends, or worker.max_documents was reached). State made in
  *     create() is never shared between workers: one-time setup costs once
- *     per worker process, not once per batch. A worker that crashes, is
+ *     per worker process, not once per batch — unless it is done in
+ *     prepare(), which runs once in the engine and hands every worker's
+ *     create() the same bytes (host->shared). A worker that crashes, is
  *     killed at a timeout or hits worker.memory_limit never runs destroy().
- *   - The engine process only loads the library to read the descriptor;
- *     it does not call create().
+ *   - The engine process loads the library to read the descriptor and to
+ *     run prepare(); it does not call create().
  *   - A create() that fails in the first worker stops the batch before it
  *     starts, as in thread mode.
  *   - is_cancelled() turns non-zero when the engine sends the worker
@@ -147,6 +149,16 @@ typedef struct bc_host_api {
      * user set no price (price.input / price.output) of their own. */
     int (*set_prices)(const bc_config *config, double input_usd_per_mtok,
                       double output_usd_per_mtok);
+
+    /* [main] From prepare() only: the bytes every create() of this stage
+     * receives (see bc_plugin.prepare). Copied; a later call replaces an
+     * earlier one. */
+    int (*set_shared)(const bc_config *config, const void *data, size_t len);
+
+    /* [main] From create(): the bytes prepare() handed over, and their
+     * length in *len; NULL (and *len 0) when there are none. Borrowed:
+     * valid until destroy(). */
+    const void *(*shared)(const bc_config *config, size_t *len);
 } bc_host_api;
 
 /* Error codes returned by bc_host_api functions (same values as BC_E* in
@@ -212,6 +224,19 @@ typedef struct bc_plugin {
      * for every four bytes of input, no output tokens). */
     int (*estimate)(void *state, const bc_doc *doc, uint64_t *input_tokens,
                     uint64_t *output_tokens);
+
+    /* [main] Optional. Work done once per batch stage, in the engine's
+     * process, before any create(): the "pre-research" every create()
+     * needs (a downloaded model, a built index, a fetched schema). Hand its
+     * result over as bytes with host->set_shared(config, data, len); each
+     * create() reads them with host->shared(config, &len). With
+     * isolation=thread it runs just before the one create(); with
+     * isolation=process it still runs once, in the engine, and every
+     * worker process's create() receives a copy of the bytes, so the work
+     * is not repeated per worker. On failure write a message into errbuf
+     * and return non-zero: the batch does not start. */
+    int (*prepare)(const bc_host_api *host, const bc_config *config,
+                   char *errbuf, size_t errbuf_size);
 } bc_plugin;
 
 /* The one symbol a plugin exports. Declared here so the compiler checks a

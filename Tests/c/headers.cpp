@@ -28,7 +28,7 @@ int cpp_process(void *, bc_call *, const bc_doc *) { return BC_OUTCOME_DONE; }
 const bc_plugin_option cpp_options[] = {{"key", nullptr, "help"}, {nullptr, nullptr, nullptr}};
 const bc_plugin cpp_plugin = {
     sizeof(bc_plugin), BC_PLUGIN_ABI_VERSION, "cpp", "1.0.0", "C++ plugin",
-    BC_PLUGIN_FLAG_NONE, 0, cpp_options, cpp_create, cpp_process, nullptr, nullptr,
+    BC_PLUGIN_FLAG_NONE, 0, cpp_options, cpp_create, cpp_process, nullptr, nullptr, nullptr,
 };
 } // namespace
 

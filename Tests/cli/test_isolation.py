@@ -161,3 +161,43 @@ def test_worker_executable_sits_beside_the_library():
     assert (BUILD / "batchcore-worker").exists()
     r = subprocess.run([str(BUILD / "batchcore-worker")], capture_output=True, text=True)
     assert r.returncode == 2 and "not meant to be run by hand" in r.stderr
+
+
+# ---- prepare(): one-time work shared by every create() ---------------------
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    path = tmp_path_factory.mktemp("plugins") / "prepared.so"
+    return compile_plugin(ROOT / "Tests" / "cli" / "plugins" / "prepared.c", path)
+
+
+def log_lines(path):
+    return [line.split(" ", 2) for line in path.read_text().splitlines()]
+
+
+@pytest.mark.parametrize("isolation", ["thread", "process"])
+def test_prepare_runs_once_in_the_engine_and_every_create_gets_its_bytes(tmp_path, prepared, docs, isolation):
+    log = tmp_path / "calls.log"
+    r = run("run", docs, "-p", prepared, "--set", f"log={log}", "-w", "3", "--isolation", isolation)
+    assert r.code == 0, r
+    lines = log_lines(log)
+    prepares = [l for l in lines if l[0] == "prepare"]
+    creates = [l for l in lines if l[0] == "create"]
+    assert len(prepares) == 1, lines
+    engine_pid = prepares[0][1]
+    research = f"research by {engine_pid}"
+    assert creates and all(c[2] == research for c in creates), lines
+    assert all(rec["output"]["shared"] == research for rec in r.records)
+    worker_pids = {c[1] for c in creates}
+    if isolation == "thread":
+        assert worker_pids == {engine_pid} and len(creates) == 1
+    else:
+        # Each worker process ran create() with the engine's bytes, not prepare() again.
+        assert engine_pid not in worker_pids and len(worker_pids) >= 2, lines
+
+
+def test_a_failing_prepare_refuses_the_batch_with_its_message(tmp_path, prepared, docs):
+    r = run("run", docs, "-p", prepared, "--set", "refuse=prepare", "--isolation", "process")
+    assert r.code == 2, r
+    assert "plugin 'prepared' refused to start: the research failed" in r.err, r.err
+    assert r.records == []

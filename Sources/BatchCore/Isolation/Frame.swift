@@ -148,6 +148,9 @@ struct StartRequest {
     var options: [String: String]
     /// RLIMIT_AS for the worker; 0 for none.
     var memoryLimit: UInt64
+    /// What the plugin's prepare() handed over in the engine; nil when it
+    /// has none (the worker then runs no prepare() either).
+    var shared: [UInt8]? = nil
 
     func encode() -> [UInt8] {
         var w = FrameWriter(.start)
@@ -160,6 +163,7 @@ struct StartRequest {
             w.string(value)
         }
         w.u64(memoryLimit)
+        w.optional(shared) { w, bytes in w.data(bytes) }
         return w.frame
     }
 
@@ -183,6 +187,7 @@ struct StartRequest {
         }
         self.options = options
         memoryLimit = try r.u64()
+        shared = try r.optional { try $0.data() }
     }
 }
 

@@ -25,8 +25,11 @@ public enum Isolation: String, Sendable, CaseIterable {
                 "stage '\(config.label)': processor '\(info.name)' was registered by the host program and lives in its memory, "
                 + "so it cannot run with isolation=process; use isolation=thread, or make it a plugin")
         }
-        let request = StartRequest(kind: info.kind, path: path, label: config.label, options: config.values,
+        // One prepare() for the stage, here; every worker's create() gets its bytes.
+        try (processor as? NativePlugin)?.prepare(config: config)
+        var request = StartRequest(kind: info.kind, path: path, label: config.label, options: config.values,
                                    memoryLimit: options.workerMemoryLimit ?? 0)
+        request.shared = config.shared.bytes
         let instance = try IsolatedInstance(executable: try WorkerProcess.executable(), request: request, options: options)
         config.defaultPrices.withLock { $0 = instance.listPrices }
         return instance

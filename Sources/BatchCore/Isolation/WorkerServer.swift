@@ -62,6 +62,9 @@ private final class Server: @unchecked Sendable {
 
         let instance: ProcessorInstance
         let config = StageConfig(label: request.label, values: request.options)
+        // prepare() ran in the engine: its bytes come with the request.
+        config.shared.prepared = true
+        if let shared = request.shared { config.shared.set(shared) }
         do {
             instance = try start(request, config: config)
         } catch {

@@ -70,6 +70,22 @@ public enum HostAPI {
         return 0
     }
 
+    public static func setShared(_ config: OpaquePointer?, _ data: UnsafeRawPointer?, _ len: Int) -> Int32 {
+        guard let config, data != nil || len == 0 else { return invalid }
+        stageConfig(config).shared.set(UnsafeRawBufferPointer(start: data, count: len))
+        return 0
+    }
+
+    public static func shared(_ config: OpaquePointer?, _ len: UnsafeMutablePointer<Int>?) -> UnsafeRawPointer? {
+        let (pointer, count) = config.map { stageConfig($0).shared.raw } ?? (nil, 0)
+        len?.pointee = count
+        return pointer
+    }
+
+    private static func stageConfig(_ config: OpaquePointer) -> StageConfig {
+        Unmanaged<StageConfig>.fromOpaque(UnsafeRawPointer(config)).takeUnretainedValue()
+    }
+
     static let invalid: Int32 = BatchCoreError.Code.invalidArgument.rawValue
 
     /// The static vtable; lives for the whole process.
@@ -87,7 +103,9 @@ public enum HostAPI {
             log: { log($0, $1, $2) },
             config_get: { configGet($0, $1) },
             add_units: { addUnits($0, $1) },
-            set_prices: { setPrices($0, $1, $2) }
+            set_prices: { setPrices($0, $1, $2) },
+            set_shared: { setShared($0, $1, $2) },
+            shared: { shared($0, $1) }
         ))
         return UnsafePointer(table)
     }()

@@ -68,16 +68,35 @@ final class NativePlugin: Processor, @unchecked Sendable {
     }
 
     func start(config: StageConfig) throws -> ProcessorInstance {
+        try prepare(config: config)
         var state: UnsafeMutableRawPointer? = nil
         var errbuf = [CChar](repeating: 0, count: 1024)
-        let configPointer = OpaquePointer(Unmanaged.passUnretained(config).toOpaque())
-        let rc = descriptor.pointee.create(HostAPI.table, configPointer, &state, &errbuf, errbuf.count)
-        guard rc == 0 else {
-            let text = String(decoding: errbuf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            let message = text.isEmpty ? "create() returned \(rc) without a message" : text
-            throw BatchCoreError(.plugin, "stage '\(config.label)': plugin '\(info.name)' refused to start: \(message)")
-        }
+        let rc = descriptor.pointee.create(HostAPI.table, Self.opaque(config), &state, &errbuf, errbuf.count)
+        guard rc == 0 else { throw refusal("create", rc, errbuf, config) }
         return NativeInstance(plugin: self, state: state, config: config)
+    }
+
+    /// Runs the plugin's prepare(), if it has one, unless it already ran for
+    /// this stage (in the engine, for a worker process).
+    func prepare(config: StageConfig) throws {
+        guard !config.shared.prepared else { return }
+        config.shared.prepared = true
+        let size = Int(descriptor.pointee.struct_size)
+        guard size >= MemoryLayout<bc_plugin>.offset(of: \bc_plugin.prepare)! + MemoryLayout<UnsafeRawPointer>.size,
+              let prepare = descriptor.pointee.prepare else { return }
+        var errbuf = [CChar](repeating: 0, count: 1024)
+        let rc = prepare(HostAPI.table, Self.opaque(config), &errbuf, errbuf.count)
+        guard rc == 0 else { throw refusal("prepare", rc, errbuf, config) }
+    }
+
+    private static func opaque(_ config: StageConfig) -> OpaquePointer {
+        OpaquePointer(Unmanaged.passUnretained(config).toOpaque())
+    }
+
+    private func refusal(_ function: String, _ rc: Int32, _ errbuf: [CChar], _ config: StageConfig) -> BatchCoreError {
+        let text = String(decoding: errbuf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let message = text.isEmpty ? "\(function)() returned \(rc) without a message" : text
+        return BatchCoreError(.plugin, "stage '\(config.label)': plugin '\(info.name)' refused to start: \(message)")
     }
 
     fileprivate func process(_ state: UnsafeMutableRawPointer?, _ call: CallContext, _ doc: DocumentInput) -> Outcome {

@@ -9,6 +9,8 @@ public final class StageConfig: @unchecked Sendable {
     private let cValues: [String: UnsafeMutablePointer<CChar>]
     /// The list price a plugin gave in create() (`set_prices`).
     let defaultPrices = Locked<TokenPrices?>(nil)
+    /// What prepare() handed every create() (`set_shared`), once it ran.
+    let shared = SharedBytes()
 
     public init(label: String, values: [String: String]) {
         self.label = label
@@ -32,5 +34,36 @@ public final class StageConfig: @unchecked Sendable {
             let base = unknownKey(key, known: names, kind: "'\(info.name)'")
             throw BatchCoreError(.option, "stage '\(label)': " + base.message)
         }
+    }
+}
+
+/// The bytes a plugin's prepare() gives every create() of its stage. Kept
+/// in one allocation so the pointer create() borrows stays valid until the
+/// stage stops.
+final class SharedBytes: @unchecked Sendable {
+    private let lock = Monitor()
+    private var storage: UnsafeMutableRawBufferPointer? = nil
+    /// prepare() ran (here, or in the engine for a worker process).
+    private var isPrepared = false
+
+    deinit { storage?.deallocate() }
+
+    func set<Bytes: Collection<UInt8>>(_ bytes: Bytes) {
+        lock.withLock {
+            storage?.deallocate()
+            let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 16)
+            copy.copyBytes(from: bytes)
+            storage = UnsafeMutableRawBufferPointer(rebasing: copy[0..<bytes.count])
+        }
+    }
+
+    var bytes: [UInt8]? { lock.withLock { storage.map { Array($0) } } }
+
+    /// The borrowed pointer and length for `shared()`.
+    var raw: (UnsafeRawPointer?, Int) { lock.withLock { (storage?.baseAddress.map { UnsafeRawPointer($0) }, storage?.count ?? 0) } }
+
+    var prepared: Bool {
+        get { lock.withLock { isPrepared } }
+        set { lock.withLock { isPrepared = newValue } }
     }
 }

@@ -37,6 +37,7 @@ static const bc_plugin descriptor = {
     never_process,
     NULL,
     NULL,
+    NULL,
 };
 
 BC_PLUGIN_EXPORT const bc_plugin *batchcore_plugin_entry(void) {
