@@ -122,27 +122,13 @@ final class WorkerProcess: @unchecked Sendable {
         posix_spawn_file_actions_adddup2(&actions, fds[1], WorkerServer.socketDescriptor)
         _ = bc_shim_spawn_addclosefrom(&actions, WorkerServer.socketDescriptor + 1)
 
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        posix_spawnattr_setpgroup(&attr, 0)
-        var emptyMask = sigset_t()
-        sigemptyset(&emptyMask)
-        posix_spawnattr_setsigmask(&attr, &emptyMask)
-        // Hosts such as Python ignore SIGPIPE, and ignored signals survive exec.
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for sig in [SIGPIPE, SIGXFSZ, SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGALRM, SIGCHLD] {
-            sigaddset(&defaults, sig)
-        }
-        posix_spawnattr_setsigdefault(&attr, &defaults)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
         let argv: [UnsafeMutablePointer<CChar>?] =
             [strdup(executable), strdup("--serve-fd"), strdup("\(WorkerServer.socketDescriptor)"), nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0
-        let rc = argv.withUnsafeBufferPointer { posix_spawn(&pid, executable, &actions, &attr, $0.baseAddress!, bc_shim_environ()) }
+        let rc = withChildSpawnAttributes { attr in
+            argv.withUnsafeBufferPointer { posix_spawn(&pid, executable, &actions, &attr, $0.baseAddress!, bc_shim_environ()) }
+        }
         guard rc == 0 else {
             close(fds[0])
             throw BatchCoreError(.io, "cannot start the worker process '\(executable)': \(errnoText(rc))")

@@ -214,29 +214,14 @@ public enum ChildProcess {
         posix_spawn_file_actions_adddup2(&actions, errPipe.write, 2)
         _ = bc_shim_spawn_addclosefrom(&actions, 3)
 
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        posix_spawnattr_setpgroup(&attr, 0)
-        var emptyMask = sigset_t()
-        sigemptyset(&emptyMask)
-        posix_spawnattr_setsigmask(&attr, &emptyMask)
-        // Hosts such as Python ignore SIGPIPE; ignored signals survive exec,
-        // so put the usual ones back to their defaults.
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for sig in [SIGPIPE, SIGXFSZ, SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGALRM, SIGCHLD] {
-            sigaddset(&defaults, sig)
-        }
-        posix_spawnattr_setsigdefault(&attr, &defaults)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
         let cArgv: [UnsafeMutablePointer<CChar>?] = request.argv.map { strdup($0) } + [nil]
         defer { cArgv.forEach { free($0) } }
 
         var pid: pid_t = 0
-        let rc = cArgv.withUnsafeBufferPointer { argv in
-            posix_spawnp(&pid, argv[0]!, &actions, &attr, argv.baseAddress!, bc_shim_environ())
+        let rc = withChildSpawnAttributes { attr in
+            cArgv.withUnsafeBufferPointer { argv in
+                posix_spawnp(&pid, argv[0]!, &actions, &attr, argv.baseAddress!, bc_shim_environ())
+            }
         }
 
         // The child holds its ends now (or never will).
