@@ -9,9 +9,8 @@ public final class Engine: Sendable {
     private struct State {
         var options = EngineOptions()
         var registered: [String: Processor] = [:]
-        var plugins: [String: NativePlugin] = [:]  // by file path
+        var loaded: [String: Processor] = [:]  // plugins and declared processors, by file path
         var limiters: [String: RateLimiter] = [:]
-        var declared: [String: DeclaredProcessor] = [:]  // by declaration file path
     }
 
     public init() {
@@ -90,18 +89,16 @@ public final class Engine: Sendable {
         return try loadProcessor(at: path)
     }
 
+    /// A plugin or a declared processor, loaded once per engine.
     private func loadProcessor(at path: String) throws -> Processor {
-        PluginSearchPath.isDeclaration(path) ? try loadDeclared(at: path) : try loadPlugin(at: path)
-    }
-
-    private func loadDeclared(at path: String) throws -> DeclaredProcessor {
-        try state.withLock { state in
-            if let loaded = state.declared[path] { return loaded }
+        let declared = PluginSearchPath.isDeclaration(path)
+        return try state.withLock { state in
+            if let loaded = state.loaded[path] { return loaded }
             guard access(path, F_OK) == 0 else {
-                throw BatchCoreError(.notFound, "declaration file '\(path)' does not exist")
+                throw BatchCoreError(.notFound, "\(declared ? "declaration" : "plugin") file '\(path)' does not exist")
             }
-            let processor = try DeclaredProcessor(path: path)
-            state.declared[path] = processor
+            let processor: Processor = declared ? try DeclaredProcessor(path: path) : try NativePlugin(path: path)
+            state.loaded[path] = processor
             return processor
         }
     }
@@ -110,18 +107,6 @@ public final class Engine: Sendable {
     private func findDeclaration(named name: String, in search: PluginSearchPath) -> String? {
         search.candidates().first { path in
             PluginSearchPath.isDeclaration(path) && (try? DeclarationParser.parse(file: path))?.name == name
-        }
-    }
-
-    private func loadPlugin(at path: String) throws -> NativePlugin {
-        try state.withLock { state in
-            if let loaded = state.plugins[path] { return loaded }
-            guard access(path, F_OK) == 0 else {
-                throw BatchCoreError(.notFound, "plugin file '\(path)' does not exist")
-            }
-            let plugin = try NativePlugin(path: path)
-            state.plugins[path] = plugin
-            return plugin
         }
     }
 
