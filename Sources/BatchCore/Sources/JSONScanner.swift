@@ -40,6 +40,27 @@ struct JSONScanner {
         }
     }
 
+    /// After an element of an object or array: a ',' (more follow; false)
+    /// or the `closing` bracket (the container ends; true), copied when
+    /// `emit`; anything else is an error.
+    private mutating func scanSeparator(closing: Unicode.Scalar, after what: String, emit: Bool,
+                                        into out: inout [UInt8]) throws(Failure) -> Bool {
+        skipWhitespace()
+        switch current {
+        case UInt8(ascii: ","):
+            pos += 1
+            if emit { out.append(UInt8(ascii: ",")) }
+            skipWhitespace()
+            return false
+        case UInt8(ascii: closing):
+            pos += 1
+            if emit { out.append(UInt8(ascii: closing)) }
+            return true
+        default:
+            throw fail("expected ',' or '\(closing)' after \(what)")
+        }
+    }
+
     /// Skips a UTF-8 byte order mark at the cursor.
     mutating func skipByteOrderMark() {
         if pos + 2 < bytes.count && bytes[pos] == 0xEF && bytes[pos + 1] == 0xBB && bytes[pos + 2] == 0xBF {
@@ -228,19 +249,7 @@ struct JSONScanner {
                 if emit { out.append(UInt8(ascii: ":")) }
                 skipWhitespace()
                 try scanValue(emit: emit, into: &out, depth: depth + 1)
-                skipWhitespace()
-                switch current {
-                case UInt8(ascii: ","):
-                    pos += 1
-                    if emit { out.append(UInt8(ascii: ",")) }
-                    skipWhitespace()
-                case UInt8(ascii: "}"):
-                    pos += 1
-                    if emit { out.append(UInt8(ascii: "}")) }
-                    return
-                default:
-                    throw fail("expected ',' or '}' after an object member")
-                }
+                if try scanSeparator(closing: "}", after: "an object member", emit: emit, into: &out) { return }
             }
         case UInt8(ascii: "["):
             guard depth < Self.maxDepth else { throw fail("nested deeper than \(Self.maxDepth) levels") }
@@ -254,19 +263,7 @@ struct JSONScanner {
             }
             while true {
                 try scanValue(emit: emit, into: &out, depth: depth + 1)
-                skipWhitespace()
-                switch current {
-                case UInt8(ascii: ","):
-                    pos += 1
-                    if emit { out.append(UInt8(ascii: ",")) }
-                    skipWhitespace()
-                case UInt8(ascii: "]"):
-                    pos += 1
-                    if emit { out.append(UInt8(ascii: "]")) }
-                    return
-                default:
-                    throw fail("expected ',' or ']' after an array element")
-                }
+                if try scanSeparator(closing: "]", after: "an array element", emit: emit, into: &out) { return }
             }
         case UInt8(ascii: "\""):
             try scanString(decode: false, into: &out)
