@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterator, Mapping, Optional, Union
 from . import _capi, _threadstate
 from ._capi import encode, lib
 from .engine import Engine, PathArgument
+from ._handle import OwnedHandle
 from .errors import StateError, WaitTimeout
 from .events import Event
 from .options import keyword_options, option_value, registry_key
@@ -28,13 +29,15 @@ EventCallback = Callable[[Event], Any]
 _MAIN_THREAD_WAIT_SLICE = 0.2
 
 
-class Batch:
+class Batch(OwnedHandle):
     """Documents + stages + options. Configure, then run() — or start(), wait(), cancel().
 
     Create one with Engine.batch(). Use it as a context manager, or call
     close(): closing a running batch cancels it hard and waits for it.
     stats() and cancel() may be called from any thread at any time.
     """
+
+    _kind = "batch"
 
     def __init__(self, engine: Engine) -> None:
         library = lib()
@@ -197,22 +200,6 @@ class Batch:
             raise StateError("cannot close a batch from its own event callback; return from the callback first")
         self._handle = None
         self._finalizer()
-
-    @property
-    def closed(self) -> bool:
-        return self._handle is None
-
-    def __enter__(self) -> "Batch":
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.close()
-
-    def _live(self) -> int:
-        handle = self._handle
-        if handle is None:
-            raise StateError("the batch is closed")
-        return handle
 
     def __repr__(self) -> str:
         return "<batchcore.Batch closed>" if self.closed else f"<batchcore.Batch {self.stats().state.value}>"

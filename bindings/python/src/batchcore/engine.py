@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Union
 
 from . import _capi, _threadstate
 from ._capi import encode, lib
-from .errors import StateError
+from ._handle import OwnedHandle
 from .options import option_value
 from .processors import Processor, ProcessorFunction
 from .processors import register as register_processor
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 PathArgument = Union[str, "os.PathLike[str]"]
 
 
-class Engine:
+class Engine(OwnedHandle):
     """Owns the worker threads and the processors; runs any number of batches.
 
     ``workers`` caps the worker threads over all batches (engine option
@@ -34,6 +34,8 @@ class Engine:
     Use it as a context manager, or call close(). A batch keeps the engine
     alive: closing the engine while batches are open only ends this handle.
     """
+
+    _kind = "engine"
 
     def __init__(self, workers: Optional[int] = None,
                  plugin_path: Union[PathArgument, Sequence[PathArgument], None] = None,
@@ -143,22 +145,6 @@ class Engine:
         self._handle = None
         self._finalizer()
         _threadstate.reap()
-
-    @property
-    def closed(self) -> bool:
-        return self._handle is None
-
-    def __enter__(self) -> "Engine":
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.close()
-
-    def _live(self) -> int:
-        handle = self._handle
-        if handle is None:
-            raise StateError("the engine is closed")
-        return handle
 
     def __repr__(self) -> str:
         return f"<batchcore.Engine{' closed' if self.closed else ''}>"
