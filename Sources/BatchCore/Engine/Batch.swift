@@ -505,7 +505,7 @@ extension Batch: Workload {
     private func runStages(_ job: Job) -> JobOutcome {
         var job = job
         if job.attempts == 0 && job.contentHash == nil && reuseIdenticalContent(&job) { return .finished }
-        if job.attempts == 0, let budget, !budget.admit(firstGuess: costGuess(job)) {
+        if job.attempts == 0, let budget, !budget.admit(firstGuess: { costGuess(job) }) {
             stopForBudget(budget)
             return .abandoned
         }

@@ -23,11 +23,13 @@ final class Budget: Sendable {
     }
 
     /// Reserves room for one more document; false (for good) once the next
-    /// one would likely cross the limit.
-    func admit(firstGuess: Double) -> Bool {
-        state.withLock { s in
+    /// one would likely cross the limit. `firstGuess` (asking processors for
+    /// estimates) runs only until a document has finished, and outside the lock.
+    func admit(firstGuess: () -> Double) -> Bool {
+        let guess = state.withLock { $0.finished } > 0 ? 0 : firstGuess()
+        return state.withLock { s in
             guard !s.reached else { return false }
-            let expected = s.finished > 0 ? s.spent / Double(s.finished) : firstGuess
+            let expected = s.finished > 0 ? s.spent / Double(s.finished) : guess
             if s.spent + Double(s.open + 1) * expected > limit {
                 s.reached = true
                 return false
