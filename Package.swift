@@ -26,6 +26,10 @@ let package = Package(
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         // libffi, for declared processors (C functions described in a TOML file).
         .systemLibrary(name: "CFFI", path: "Sources/CFFI", pkgConfig: "libffi", providers: [.apt(["libffi-dev"])]),
+        // Debian's hiredis 0.14 (no TLS), the client of the Redis storage for distributed batches.
+        // Not through pkg-config: its only flag, -D_FILE_OFFSET_BITS=64, is one SwiftPM refuses noisily.
+        .systemLibrary(name: "CHiredis", path: "Sources/CHiredis", providers: [.apt(["libhiredis-dev"])]),
+        .target(name: "BatchCoreRedis", dependencies: ["CHiredis"], path: "Sources/BatchCoreRedis"),
         .target(
             name: "BatchCore",
             dependencies: [
@@ -75,6 +79,12 @@ let package = Package(
             name: "BatchCoreTests",
             dependencies: ["BatchCore"],
             path: "Tests/BatchCoreTests"
+        ),
+        // Starts its own redis-server (Debian's redis-server) on a free loopback port.
+        .testTarget(
+            name: "BatchCoreRedisTests",
+            dependencies: ["BatchCoreRedis"],
+            path: "Tests/BatchCoreRedisTests"
         ),
     ]
 )
