@@ -133,16 +133,15 @@ public final class RedisConnection {
         }
     }
 
-    /// Drops the broken context and reports the outage, once.
+    /// Drops the broken context and reports the outage. Only a live context breaks,
+    /// and calls during the outage fail in `connected()`, so this runs once per outage.
     private func lost(_ broken: UnsafeMutablePointer<redisContext>) -> RedisError {
         let detail = RedisHandshake.errorText(broken)
         redisFree(broken)
         context = nil
         let error = RedisError(.connectionLost, "lost the connection to \(url): \(detail)")
-        if outageStart == nil {
-            outageStart = .now
-            onConnectionLost?(error)
-        }
+        outageStart = .now
+        onConnectionLost?(error)
         return error
     }
 

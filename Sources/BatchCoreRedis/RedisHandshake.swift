@@ -2,7 +2,8 @@ import CHiredis
 import Glibc
 
 /// Opens a hiredis context for a URL: connect with a timeout, AUTH, SELECT, and
-/// a PING that surfaces a missing password at once rather than on first use.
+/// a PING that surfaces a missing password at once rather than on first use, and a
+/// server still loading its data as one that cannot be used yet.
 struct RedisHandshake {
     let url: RedisURL
     let options: RedisConnection.Options
@@ -51,6 +52,9 @@ struct RedisHandshake {
         }
         defer { freeReplyObject(raw) }
         guard case .error(let message) = RedisReply(raw.assumingMemoryBound(to: redisReply.self)) else { return }
+        if message.hasPrefix("LOADING") {  // restarted, reading its data: like a server not up yet
+            throw RedisError(.connect, "cannot use \(url) yet: it is loading its data (\(message))")
+        }
         let credentials = ["WRONGPASS", "NOAUTH", "NOPERM"].contains { message.hasPrefix($0) } || what == "AUTH"
         if credentials {
             throw RedisError(.authentication, "Redis at \(url) refused the login: \(message); check the user name and password in the URL")

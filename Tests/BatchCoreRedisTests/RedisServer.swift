@@ -1,6 +1,7 @@
 @testable import BatchCoreRedis
 import Foundation
 import Glibc
+import Synchronization
 import XCTest
 
 /// A redis-server of the test's own, on a free loopback port, with its data in a
@@ -50,8 +51,9 @@ final class RedisServer: @unchecked Sendable {
         throw lastError!
     }
 
-    /// Starts the server and waits until it answers PING (after loading its AOF).
-    func start() throws {
+    /// Starts the server and waits until it answers PING (after loading its AOF),
+    /// or only until it has started when `untilReady` is false.
+    func start(untilReady: Bool = true) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
         process.arguments = [
@@ -62,6 +64,7 @@ final class RedisServer: @unchecked Sendable {
         ] + settings.extra
         try process.run()
         self.process = process
+        guard untilReady else { return }
         let deadline = Date().addingTimeInterval(20)
         while !answersPing() {
             guard process.isRunning else {
@@ -133,17 +136,20 @@ struct RedisServerError: Error, CustomStringConvertible {
     var description: String { message }
 }
 
-/// Runs `body` on `count` threads at once, each with its index, and waits for all.
-func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
+/// Runs `body` on `count` threads at once, each with its index, waits for all,
+/// and fails the test with each error a thread threw.
+func onThreads(_ count: Int, file: StaticString = #filePath, line: UInt = #line, _ body: @escaping @Sendable (Int) throws -> Void) {
     let done = DispatchGroup()
+    let errors = Mutex<[Error]>([])
     for index in 0..<count {
         done.enter()
         Thread {
-            body(index)
+            do { try body(index) } catch { errors.withLock { $0.append(error) } }
             done.leave()
         }.start()
     }
     done.wait()
+    for error in errors.withLock({ $0 }) { XCTFail("a thread failed: \(error)", file: file, line: line) }
 }
 
 /// Polls `condition` until it holds, failing after a generous timeout.

@@ -1,0 +1,42 @@
+/// Every key batchcore keeps in Redis, in one place (docs/redis.md shows the layout).
+/// All start with `batchcore:`; a batch's keys carry its id, a limiter's its name.
+public struct RedisKeys: Sendable, Equatable {
+    public static let prefix = "batchcore"
+
+    public let batch: String
+
+    public init(batch: String) { self.batch = batch }
+
+    private var base: String { "\(Self.prefix):batch:\(batch)" }
+
+    /// Stream of jobs waiting or leased, read by the consumer group `RedisWorkQueue.group`.
+    public var jobs: String { "\(base):jobs" }
+    /// ZSET of jobs given back for a later retry, scored by their due time (ms, server clock).
+    public var delayed: String { "\(base):delayed" }
+    /// Hash: document id → encoded result, written once (first commit wins).
+    public var results: String { "\(base):results" }
+    /// Hash: status → number of committed results with it.
+    public var counts: String { "\(base):counts" }
+    /// Hash: content hash → the first result committed for that content.
+    public var contentResults: String { "\(base):content" }
+    /// Hash with the budget's `spent` and `reserved` amounts.
+    public var budget: String { "\(base):budget" }
+    /// ZSET: reservation id → lease expiry (ms, server clock).
+    public var budgetLeases: String { "\(base):budget:leases" }
+    /// Hash: reservation id → amount held, or `settled` once committed.
+    public var budgetReservations: String { "\(base):budget:reservations" }
+
+    /// A named limiter's keys; limiters are shared by every batch that names them.
+    public struct Limiter: Sendable, Equatable {
+        public let name: String
+        private var base: String { "\(RedisKeys.prefix):limiter:\(name)" }
+        /// GCRA's theoretical arrival time of the next request (ms, server clock).
+        public var requests: String { "\(base):requests" }
+        /// Hash: `tokens` left and the time `at` they were counted (ms, server clock).
+        public var tokens: String { "\(base):tokens" }
+        /// Paused until this time (ms, server clock), after a Retry-After.
+        public var pausedUntil: String { "\(base):paused" }
+    }
+
+    public static func limiter(_ name: String) -> Limiter { Limiter(name: name) }
+}
