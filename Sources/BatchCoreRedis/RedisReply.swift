@@ -27,8 +27,6 @@ public enum RedisReply: Equatable, Sendable {
         return [UInt8](UnsafeRawBufferPointer(start: pointer, count: count))
     }
 
-    public var isNull: Bool { self == .null }
-
     public var isError: Bool {
         if case .error = self { true } else { false }
     }

@@ -23,8 +23,7 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
 
     /// Parses `text`; a bad URL throws `.badURL` naming the URL with its password masked.
     public init(_ text: String) throws {
-        var parser = RedisURLParser(text: text)
-        self = try parser.parse()
+        self = try RedisURLParser(text: text).parse()
     }
 
     /// The URL with the password replaced by `***`.
@@ -55,7 +54,7 @@ struct RedisURLParser {
 
     init(text: String) { self.text = text }
 
-    mutating func parse() throws -> RedisURL {
+    func parse() throws -> RedisURL {
         if let rest = text.dropPrefix("redis://") { return try parseTCP(rest) }
         if let rest = text.dropPrefix("unix://") { return try parseUnix(rest) }
         throw bad("it must start with redis:// or unix://")

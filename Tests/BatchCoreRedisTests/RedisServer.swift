@@ -15,6 +15,8 @@ final class RedisServer: @unchecked Sendable {
         var extra: [String] = []
     }
 
+    static let executable = "/usr/bin/redis-server"
+
     let settings: Settings
     let directory: URL
     private(set) var port: Int
@@ -54,8 +56,11 @@ final class RedisServer: @unchecked Sendable {
     /// Starts the server and waits until it answers PING (after loading its AOF),
     /// or only until it has started when `untilReady` is false.
     func start(untilReady: Bool = true) throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.executable) else {
+            throw RedisServerError(message: "\(Self.executable) is missing: install Debian's redis-server (scripts/install-deps does, as root)")
+        }
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
+        process.executableURL = URL(fileURLWithPath: Self.executable)
         process.arguments = [
             "--port", "\(port)", "--bind", "127.0.0.1", "--dir", directory.path, "--save", "",
             "--appendonly", settings.appendOnly ? "yes" : "no", "--daemonize", "no",

@@ -55,6 +55,8 @@ class RedisServer:
 
     def start(self, timeout=20):
         """Starts the server and waits until it answers PING (after loading its AOF)."""
+        if not Path(REDIS_SERVER).exists():
+            raise RuntimeError(f"{REDIS_SERVER} is missing: install Debian's redis-server (scripts/install-deps does, as root)")
         self.process = subprocess.Popen(
             [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
              "--save", "", "--appendonly", "yes" if self.appendonly else "no", "--daemonize", "no",
