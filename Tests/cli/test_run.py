@@ -213,3 +213,24 @@ def test_rate_limit_flag_spaces_the_calls(docs):
     assert elapsed >= 1.8, f"20 calls at 10/s took only {elapsed:.2f} s"
     bad = run("run", docs, "--rate-limit", "fast", "--", "true")
     assert bad.code == 2 and "'rate_limit'" in bad.err and "expected a rate" in bad.err, bad
+
+
+# ---- sequential, attempts ---------------------------------------------------
+
+def ids_manifest(tmp_path, ids):
+    m = tmp_path / "docs.jsonl"
+    m.write_text("".join(json.dumps({"id": i, "path": f"/nonexistent/{i}"}) + "\n" for i in ids))
+    return m
+
+
+def test_sequential_waits_for_a_retry_before_the_next_document(tmp_path, counting):
+    ids = [f"{i:03d}" for i in range(6)]
+    calls = tmp_path / "calls"
+    # 002's first attempt asks for a retry after 300 ms, as a 429 would.
+    r = run("run", "--manifest", ids_manifest(tmp_path, ids), "-p", counting, "-s",
+            "--set", f"calls={calls}", "--set", "throttle=002")
+    assert r.code == 0, r
+    assert calls.read_text().split() == ["000", "001", "002", "002", "003", "004", "005"]
+    assert [rec["id"] for rec in r.records] == ids
+    assert [rec["attempts"] for rec in r.records] == [1, 1, 2, 1, 1, 1]
+

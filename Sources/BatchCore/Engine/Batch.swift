@@ -183,7 +183,7 @@ public final class Batch: @unchecked Sendable {
             }
             config.state = .running
         }
-        let tenant = engine.scheduler.add(self, cap: options.requestedWorkers)
+        let tenant = engine.scheduler.add(self, cap: options.requestedWorkers, inOrder: options.sequential)
         // The tenant refers back to this batch: keep it only while running (a
         // quick batch may already have ended), or the pair is never freed.
         ended.withLock { if endedState == nil { self.tenant = tenant } }
