@@ -184,7 +184,7 @@ final class SchedulerTests: XCTestCase {
         XCTAssertEqual(byID["first-0"]?.status, .ok)
         XCTAssertEqual(byID["first-1"]?.status, .partial)
         XCTAssertEqual(byID["first-1"]?.error, "half done")
-        XCTAssertEqual(byID["first-1"]?.attempts, 2)
+        XCTAssertEqual(byID["first-1"]?.attempts, 1)  // two stages, no retry: one attempt
     }
 
     func testGracefulCancelLeavesUndispatchedDocumentsPending() throws {

@@ -234,3 +234,14 @@ def test_sequential_waits_for_a_retry_before_the_next_document(tmp_path, countin
     assert [rec["id"] for rec in r.records] == ids
     assert [rec["attempts"] for rec in r.records] == [1, 1, 2, 1, 1, 1]
 
+
+def test_attempts_count_retries_of_the_document_not_its_stages(tmp_path, counting):
+    out = tmp_path / "out.jsonl"
+    # Two stages; b's first stage asks for one retry; nothing else is retried.
+    r = run("run", "--manifest", ids_manifest(tmp_path, ["a", "b", "c"]), "-p", counting, "-p", counting,
+            "--set", "counting.throttle=b", "-o", out)
+    assert r.code == 0, r
+    attempts = {rec["id"]: rec["attempts"] for rec in read_jsonl(out)}
+    assert attempts == {"a": 1, "b": 2, "c": 1}, attempts
+    status = json.loads(run("status", f"{out}.journal", "--json").out)
+    assert status["attempts"] == 4, status  # the journal agrees with the output

@@ -526,9 +526,11 @@ extension Batch: Workload {
             let call = CallContext(cancelFlag: cancelFlag) { [weak self] level, message in
                 self?.log(level, "\(stage.label): \(message)", document)
             }
-            job.attempts += 1
             job.stageAttempts += 1
             let began = monotonicNanos()
+            // The document's attempts: its first call and each retry; the
+            // first call of a later stage is the same attempt going on.
+            if job.stage == 0 || job.stageAttempts > 1 { job.attempts += 1 }
             let watched = armDeadline(call, job, began: began, enforcedBy: stage.instance)
             let outcome = stage.instance.process(call, DocumentInput(
                 document: job.document, stage: job.stage, attempt: job.stageAttempts, input: job.input))
