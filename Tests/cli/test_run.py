@@ -24,7 +24,7 @@ def test_text_plugin_over_samples_writes_one_record_per_document(tmp_path):
         data = Path(rec["path"]).read_bytes()
         assert rec["output"]["bytes"] == len(data)
         assert rec["output"]["encoding"] == "utf-8"
-    assert "36 of 36 documents" in r.err and "36 ok" in r.err and "docs/hour" in r.err
+    assert "36 of 36 documents" in r.err and "36 ok" in r.err and "ms/doc" in r.err
 
 
 def test_results_go_to_stdout_without_output_flag(docs):
@@ -152,6 +152,16 @@ def test_usage_errors_exit_2(docs):
     assert run("frobnicate").code == 2
 
 
+def test_usage_errors_read_alike_with_the_subcommands_usage(docs):
+    for args, message in [(["run", docs], "no processor"), (["run", "-p", "text"], "no input"),
+                          (["run", docs, "--bogus"], "Unknown option '--bogus'"),
+                          (["run", docs, "-p", "text", "--progress", "loud"], "--progress 'loud'")]:
+        r = run(*args)
+        assert r.code == 2, r
+        assert r.err.startswith(f"batchhost: error: {message}"), r.err
+        assert "\nUsage: batchhost run " in r.err and "batchhost run --help" in r.err, r.err
+
+
 def test_unknown_processor_lists_where_it_looked(docs, tmp_path):
     r = run("run", docs, "-p", "nosuch", "--plugin-dir", tmp_path)
     assert r.code == 2, r
@@ -243,5 +253,6 @@ def test_attempts_count_retries_of_the_document_not_its_stages(tmp_path, countin
     assert r.code == 0, r
     attempts = {rec["id"]: rec["attempts"] for rec in read_jsonl(out)}
     assert attempts == {"a": 1, "b": 2, "c": 1}, attempts
+    assert "; 1 retry" in r.err and "retries" not in r.err, r.err
     status = json.loads(run("status", f"{out}.journal", "--json").out)
     assert status["attempts"] == 4, status  # the journal agrees with the output
