@@ -102,8 +102,20 @@ final class Console: @unchecked Sendable {
         }
         let raised = raisedBudget(s, budget: budget)
         note(text + ". The journal \(journal) records every finished document; to continue with a budget of "
-             + "\(dollars(raised.usd)) (\(raised.why)), run:\n  "
-             + resumeCommand(dropping: "--budget", option: "budget", adding: ["--budget", format(raised.usd, digits: 2)]))
+             + "\(dollars(raised.usd)) (\(raised.why)), run:\n  " + nextCommand(s, budget: budget)!)
+    }
+
+    /// The command that goes on from where this run ended: with --resume and
+    /// a raised --budget after the budget stopped it, with --resume after
+    /// any other stop, and without --sample after a sample; nil otherwise.
+    private func nextCommand(_ s: BatchStats, budget: Double?) -> String? {
+        if s.budgetReached, let budget {
+            let raised = format(raisedBudget(s, budget: budget).usd, digits: 2)
+            return resumeCommand(dropping: "--budget", option: "budget", adding: ["--budget", raised])
+        }
+        if s.state == .cancelled { return resumeCommand() }
+        if s.sampledFrom > 0 { return resumeCommand(dropping: "--sample", option: "sample") }
+        return nil
     }
 
     /// A budget for the rest: the estimate for the whole input and a tenth
@@ -131,7 +143,7 @@ final class Console: @unchecked Sendable {
             return
         }
         note(text + ". The sampled results are in \(journal) and will not run again; to process the rest:\n  "
-             + resumeCommand(dropping: "--sample", option: "sample"))
+             + nextCommand(s, budget: nil)!)
     }
 
     /// This command line with --resume, without `flag` or `-O option=…`
@@ -188,7 +200,7 @@ final class Console: @unchecked Sendable {
                    ("resumed", "\(s.resumed)"), ("deduplicated", "\(s.deduplicated)"),
                    ("budget_usd", budget.map { format($0, digits: 6) } ?? "null"),
                    ("journal", journal.map(jsonString) ?? "null"),
-                   ("resume_command", journal != nil && s.state == .cancelled ? jsonString(resumeCommand()) : "null")]
+                   ("next_command", journal.flatMap { _ in nextCommand(s, budget: budget) }.map(jsonString) ?? "null")]
         if s.sampledFrom > 0 {
             fields += [("sampled_from", "\(s.sampledFrom)"), ("projected_seconds", format(s.projectedSeconds, digits: 1)),
                        ("projected_cost_usd", format(s.projectedCostUSD, digits: 6))]

@@ -191,6 +191,19 @@ def test_progress_json_is_json_to_the_end_a_summary_object_last(tmp_path, counti
     assert summary["stopped_by"] is None and summary["error"] is None
 
 
+def test_progress_json_summary_of_a_budget_stop_carries_the_command_that_goes_on(tmp_path, counting):
+    out = tmp_path / "out.jsonl"
+    # $0.01 a document, $0.05 of budget: stops near 5 of 20; all 20 would cost $0.20.
+    r = run("run", "--manifest", manifest(tmp_path, 20), "-p", counting, "-o", out, "--progress", "json",
+            "--set", "usage=1000,0", "--set", "estimate=1000,0", "--price-input", "10", "--budget", "0.05")
+    assert r.code == 3, r
+    summary = json.loads(r.err.splitlines()[-1])
+    assert summary["type"] == "summary" and summary["stopped_by"] == "budget", summary
+    assert summary["journal"] == f"{out}.journal" and summary["budget_usd"] == 0.05
+    assert summary["next_command"].endswith("--budget 0.22 --resume"), summary  # $0.20 and 10%
+    assert summary["run_cost_usd"] == summary["cost_usd"] > 0
+
+
 # ---- the summary's wording --------------------------------------------------------
 
 def test_summary_speaks_of_docs_per_minute_and_counts_in_the_right_number(tmp_path, counting):
