@@ -2,6 +2,7 @@ import BatchCore
 
 /// The progress line's fields, fitted to a width: when they do not all fit,
 /// the least important go first (see `Priority`), the rest keep their order.
+/// The bar takes the room left over, up to `barWidths.most`.
 struct ProgressLine {
     /// Lower is more important; fields of equal priority go together.
     enum Priority: Int, Comparable {
@@ -64,9 +65,15 @@ struct ProgressLine {
         // The bar goes right after the count and the percentage.
         let bar = fraction == nil ? [] : [Field(text: "", priority: .bar, separator: " ", place: 1.5)]
         var chosen: [Field] = []
-        for candidate in (fields + bar).sorted(by: { $0.priority < $1.priority }) {
+        let byImportance = (fields + bar).sorted { ($0.priority.rawValue, $0.place) < ($1.priority.rawValue, $1.place) }
+        for candidate in byImportance {
             let trial = chosen + [candidate]
-            if columns(render(inDisplayOrder(trial), barWidth: Self.barWidths.least)) <= width { chosen = trial }
+            // The first field that does not fit ends the line: a less
+            // important one never shows while a more important one does not.
+            // The count always shows, cut if it must be.
+            let fits = columns(render(inDisplayOrder(trial), barWidth: Self.barWidths.least)) <= width
+            guard fits || chosen.isEmpty else { break }
+            chosen = trial
         }
         let ordered = inDisplayOrder(chosen)
         let spare = width - columns(render(ordered, barWidth: Self.barWidths.least))
