@@ -291,7 +291,7 @@ typedef struct bc_result {
     const unsigned char *output; /* last stage's output; NULL when none */
     size_t output_len;
     const char *error;     /* NULL when none */
-    uint32_t attempts;     /* processor calls for this document, all stages */
+    uint32_t attempts;     /* 1 + retries of this document, any stage */
     uint32_t failed_stage; /* index of the stage that failed, when failed */
     double duration_ms;
     uint64_t input_tokens, output_tokens;

@@ -1,5 +1,6 @@
 import BatchCore
 import Glibc
+import Synchronization
 
 /// How `batchhost run` shows progress on standard error.
 enum ProgressMode: String, CaseIterable {
@@ -20,78 +21,96 @@ enum ProgressMode: String, CaseIterable {
     }
 }
 
-/// Renders progress ticks: done/total, percent, docs/min over the last
-/// half-minute, ETA, outcomes, retries waiting, tokens and cost.
-final class ProgressDisplay: @unchecked Sendable {
+/// Renders progress ticks: done/total, percent, a bar, elapsed time, ETA,
+/// docs/min over the last half-minute, outcomes, retries waiting, tokens and
+/// cost. The live line fits the terminal's width (see `ProgressLine`) and is
+/// redrawn in place; anything else written to the terminal goes through
+/// `write`, which moves the line out of the way first.
+final class ProgressDisplay: Sendable {
     let mode: ProgressMode
-    private var window: [(seconds: Double, done: UInt64)] = []
-    private var lastPlain = -Double.infinity
-    private var drawn = false
+    private let state = Mutex(State())
     static let plainEvery = 5.0
     static let windowSeconds = 30.0
 
+    private struct State {
+        var window: [(seconds: Double, done: UInt64)] = []
+        var lastPlain = -Double.infinity
+        /// The live line on screen, if any.
+        var shown: String? = nil
+        /// After `finish`, ticks draw nothing.
+        var finished = false
+    }
+
     init(mode: ProgressMode) { self.mode = mode.resolved }
 
-    /// Called on the event thread only.
+    /// Called on the event thread.
     func tick(_ s: BatchStats) {
-        let done = s.ok + s.partial + s.failed + s.skipped - s.resumed
-        window.append((s.elapsedSeconds, done))
-        while let first = window.first, s.elapsedSeconds - first.seconds > Self.windowSeconds, window.count > 2 {
-            window.removeFirst()
-        }
-        switch mode {
-        case .live:
-            writeStandardError("\r" + line(s) + "\u{1B}[K")
-            drawn = true
-        case .plain:
-            guard s.elapsedSeconds - lastPlain >= Self.plainEvery else { return }
-            lastPlain = s.elapsedSeconds
-            writeStandardError("batchhost: " + line(s) + "\n")
-        case .json:
-            writeStandardError(json(s) + "\n")
-        case .auto, .off:
-            break
+        state.withLock { st in
+            guard !st.finished else { return }
+            let done = s.ok + s.partial + s.failed + s.skipped - s.resumed
+            st.window.append((s.elapsedSeconds, done))
+            while let first = st.window.first, s.elapsedSeconds - first.seconds > Self.windowSeconds, st.window.count > 2 {
+                st.window.removeFirst()
+            }
+            let rate = Self.docsPerMinute(st.window)
+            switch mode {
+            case .live:
+                // One column short of the width: a line that fills it would
+                // leave the cursor waiting to wrap.
+                let line = ProgressLine(s, docsPerMinute: rate, etaSeconds: Self.eta(s, rate))
+                    .fitted(to: Terminal.columns(of: 2) - 1)
+                st.shown = line
+                writeStandardError("\r" + line + "\u{1B}[K")
+            case .plain:
+                guard s.elapsedSeconds - st.lastPlain >= Self.plainEvery else { return }
+                st.lastPlain = s.elapsedSeconds
+                writeStandardError("batchhost: " + ProgressLine(s, docsPerMinute: rate, etaSeconds: Self.eta(s, rate)).full + "\n")
+            case .json:
+                writeStandardError(jsonObject([("type", "\"progress\"")] + Self.jsonFields(s, rate)) + "\n")
+            case .auto, .off:
+                break
+            }
         }
     }
 
-    /// Clears the live line so another message can be printed; `redraw` puts it back.
-    func clear() {
-        if mode == .live && drawn { writeStandardError("\r\u{1B}[K") }
+    /// Writes whole lines to `fd` with the live line cleared first and drawn
+    /// again after, so neither runs into the other.
+    func write(_ bytes: UnsafeRawBufferPointer, to fd: Int32) {
+        state.withLock { st in
+            if st.shown != nil { writeStandardError(Terminal.clearLine) }
+            writeAll(fd, bytes)
+            if let line = st.shown { writeStandardError("\r" + line + "\u{1B}[K") }
+        }
+    }
+
+    func write(_ text: String, to fd: Int32 = 2) {
+        var text = text
+        text.withUTF8 { write(UnsafeRawBufferPointer($0), to: fd) }
+    }
+
+    /// Clears the live line for good: what follows is the summary.
+    func finish() {
+        state.withLock { st in
+            if st.shown != nil { writeStandardError(Terminal.clearLine) }
+            st.shown = nil
+            st.finished = true
+        }
     }
 
     /// Documents per minute over the window; nil until two ticks apart.
-    var docsPerMinute: Double? {
+    private static func docsPerMinute(_ window: [(seconds: Double, done: UInt64)]) -> Double? {
         guard let first = window.first, let last = window.last, last.seconds > first.seconds else { return nil }
         return Double(last.done - first.done) / (last.seconds - first.seconds) * 60
     }
 
-    func etaSeconds(_ s: BatchStats) -> Double? {
+    private static func eta(_ s: BatchStats, _ docsPerMinute: Double?) -> Double? {
         guard s.totalKnown || s.sampledFrom > 0, let rate = docsPerMinute, rate > 0 else { return nil }
         return Double(s.total - min(s.total, s.finishedCount)) / rate * 60
     }
 
-    func line(_ s: BatchStats) -> String {
-        let total = s.totalKnown ? "\(s.total)" : "\(s.total)+"
-        var parts = ["\(s.finishedCount)/\(total)"]
-        if s.totalKnown && s.total > 0 {
-            parts[0] += " (\(format(Double(s.finishedCount) * 100 / Double(s.total), digits: 1))%)"
-        }
-        if let rate = docsPerMinute { parts.append("\(format(rate, digits: rate < 10 ? 1 : 0)) docs/min") }
-        if let eta = etaSeconds(s) { parts.append("ETA \(duration(eta))") }
-        parts.append("ok \(s.ok) partial \(s.partial) failed \(s.failed)")
-        if s.retryWaiting > 0 { parts.append("\(s.retryWaiting) retrying") }
-        if s.rateLimitWaiting > 0 { parts.append("\(s.rateLimitWaiting) rate-limited") }
-        if s.inputTokens + s.outputTokens > 0 { parts.append("\(s.inputTokens + s.outputTokens) tokens") }
-        if s.costUSD > 0 {
-            var cost = dollars(s.costUSD)
-            if s.estimatedTotalCostUSD > s.costUSD { cost += " of ~" + dollars(s.estimatedTotalCostUSD) }
-            parts.append(cost)
-        }
-        return parts.joined(separator: " · ")
-    }
-
-    func json(_ s: BatchStats) -> String {
-        var fields: [(String, String)] = [
+    /// The fields of a JSON progress object (and of the summary object).
+    static func jsonFields(_ s: BatchStats, _ docsPerMinute: Double?) -> [(String, String)] {
+        [
             ("elapsed_seconds", format(s.elapsedSeconds, digits: 3)),
             ("done", "\(s.finishedCount)"), ("total", "\(s.total)"), ("total_known", s.totalKnown ? "true" : "false"),
             ("ok", "\(s.ok)"), ("partial", "\(s.partial)"), ("failed", "\(s.failed)"), ("skipped", "\(s.skipped)"),
@@ -100,10 +119,25 @@ final class ProgressDisplay: @unchecked Sendable {
             ("input_tokens", "\(s.inputTokens)"), ("output_tokens", "\(s.outputTokens)"), ("units", "\(s.units)"),
             ("cost_usd", format(s.costUSD, digits: 6)),
             ("estimated_total_cost_usd", format(s.estimatedTotalCostUSD, digits: 6)),
+            ("docs_per_minute", docsPerMinute.map { format($0, digits: 2) } ?? "null"),
+            ("eta_seconds", eta(s, docsPerMinute).map { format($0, digits: 1) } ?? "null"),
         ]
-        fields.append(("docs_per_minute", docsPerMinute.map { format($0, digits: 2) } ?? "null"))
-        fields.append(("eta_seconds", etaSeconds(s).map { format($0, digits: 1) } ?? "null"))
-        return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
+    }
+}
+
+/// `{"key":value,…}` from keys and JSON values.
+func jsonObject(_ fields: [(String, String)]) -> String {
+    "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
+}
+
+/// Writes every byte, retrying short writes.
+func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) {
+    var offset = 0
+    while offset < bytes.count {
+        let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { return }
+        offset += n
     }
 }
 

@@ -115,6 +115,7 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
+        Diagnostics.setProgramName("batchhost")
         let console = Console(quiet: quiet, progress: ProgressMode(rawValue: progress)!)
         let current = Locked<Batch?>(nil)
         SignalWatcher.start { count in
@@ -130,7 +131,7 @@ struct RunCommand: ParsableCommand {
                     sleepSeconds(3)
                     if batch.isRunning {
                         batch.abandon()
-                        console.resumeHint(journal: batch.batchOptions.checkpoint)
+                        console.abandoned(journal: batch.batchOptions.checkpoint)
                         Glibc._exit(Exit.stopped.rawValue)
                     }
                 }
@@ -168,20 +169,17 @@ struct RunCommand: ParsableCommand {
         try batch.onEvent(documents: .failed) { console.handle($0) }
         if console.progress.mode == .live { try batch.set("progress.interval", "250ms") }
         current.withLock { $0 = batch }
-        try batch.start()
-        _ = try batch.wait()
+        if output == nil || output == "-" { console.relayResults() }
+        do {
+            try batch.start()
+            _ = try batch.wait()
+        } catch {
+            console.endLive()
+            throw error
+        }
 
         let stats = batch.stats
-        console.summary(stats)
-        if let error = batch.error {
-            writeStandardError("batchhost: error: \(error.message)\n")
-        }
-        if stats.budgetReached {
-            console.budgetReached(stats, budget: batch.batchOptions.budget ?? 0, journal: journalPath)
-        } else if stats.state == .cancelled {
-            console.resumeHint(journal: journalPath)
-        }
-        if stats.sampledFrom > 0 && stats.state == .finished { console.projection(stats, journal: journalPath) }
+        console.finish(stats, error: batch.error, budget: batch.batchOptions.budget, journal: journalPath)
         throw ExitCode(exitCode(stats, error: batch.error).rawValue)
     }
 

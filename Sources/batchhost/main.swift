@@ -3,8 +3,10 @@ import BatchCore
 import Glibc
 
 // Parse by hand so that every usage error exits 2, as --help documents.
+var parsed: ParsableCommand.Type? = nil
 do {
     var command = try BatchHost.parseAsRoot()
+    parsed = type(of: command)
     try command.run()
 } catch let error as BatchCoreError {
     writeStandardError("batchhost: error: \(error.message)\n")
@@ -18,6 +20,6 @@ do {
         print(message)
         exit(0)
     }
-    writeStandardError(message.hasPrefix("Error:") || message.hasPrefix("Usage:") ? message + "\n" : "batchhost: error: \(message)\n")
+    writeStandardError(UsageError.text(for: error, command: parsed))
     exit(Exit.usage.rawValue)
 }

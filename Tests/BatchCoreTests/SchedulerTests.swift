@@ -97,6 +97,23 @@ final class SchedulerTests: XCTestCase {
         XCTAssertEqual(batch.stats.workers, 1)
     }
 
+    func testSequentialModeWaitsForARetryBeforeTheNextDocument() throws {
+        let engine = Engine()
+        let order = Locked([String]())
+        let p = ClosureProcessor("seq") { call, doc in
+            order.withLock { $0.append(doc.document.id) }
+            if doc.document.id == "seq-2" && doc.attempt == 1 {
+                call.retryAfterMs = 200  // as a 429 would ask
+                return .retry
+            }
+            return .done
+        }
+        let batch = try makeBatch(engine, p, documents: 5, options: ["sequential": "true"])
+        try batch.start()
+        XCTAssertTrue(try batch.wait(timeout: 30))
+        XCTAssertEqual(order.withLock { $0 }, ["seq-0", "seq-1", "seq-2", "seq-2", "seq-3", "seq-4"])
+    }
+
     func testFailingDocumentNeverStopsTheOthers() throws {
         let engine = Engine()
         let p = ClosureProcessor("flaky") { call, doc in
@@ -167,7 +184,7 @@ final class SchedulerTests: XCTestCase {
         XCTAssertEqual(byID["first-0"]?.status, .ok)
         XCTAssertEqual(byID["first-1"]?.status, .partial)
         XCTAssertEqual(byID["first-1"]?.error, "half done")
-        XCTAssertEqual(byID["first-1"]?.attempts, 2)
+        XCTAssertEqual(byID["first-1"]?.attempts, 1)  // two stages, no retry: one attempt
     }
 
     func testGracefulCancelLeavesUndispatchedDocumentsPending() throws {

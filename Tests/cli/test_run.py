@@ -24,7 +24,7 @@ def test_text_plugin_over_samples_writes_one_record_per_document(tmp_path):
         data = Path(rec["path"]).read_bytes()
         assert rec["output"]["bytes"] == len(data)
         assert rec["output"]["encoding"] == "utf-8"
-    assert "36 of 36 documents" in r.err and "36 ok" in r.err and "docs/hour" in r.err
+    assert "36 of 36 documents" in r.err and "36 ok" in r.err and "ms/doc" in r.err
 
 
 def test_results_go_to_stdout_without_output_flag(docs):
@@ -152,6 +152,16 @@ def test_usage_errors_exit_2(docs):
     assert run("frobnicate").code == 2
 
 
+def test_usage_errors_read_alike_with_the_subcommands_usage(docs):
+    for args, message in [(["run", docs], "no processor"), (["run", "-p", "text"], "no input"),
+                          (["run", docs, "--bogus"], "Unknown option '--bogus'"),
+                          (["run", docs, "-p", "text", "--progress", "loud"], "--progress 'loud'")]:
+        r = run(*args)
+        assert r.code == 2, r
+        assert r.err.startswith(f"batchhost: error: {message}"), r.err
+        assert "\nUsage: batchhost run " in r.err and "batchhost run --help" in r.err, r.err
+
+
 def test_unknown_processor_lists_where_it_looked(docs, tmp_path):
     r = run("run", docs, "-p", "nosuch", "--plugin-dir", tmp_path)
     assert r.code == 2, r
@@ -213,3 +223,36 @@ def test_rate_limit_flag_spaces_the_calls(docs):
     assert elapsed >= 1.8, f"20 calls at 10/s took only {elapsed:.2f} s"
     bad = run("run", docs, "--rate-limit", "fast", "--", "true")
     assert bad.code == 2 and "'rate_limit'" in bad.err and "expected a rate" in bad.err, bad
+
+
+# ---- sequential, attempts ---------------------------------------------------
+
+def ids_manifest(tmp_path, ids):
+    m = tmp_path / "docs.jsonl"
+    m.write_text("".join(json.dumps({"id": i, "path": f"/nonexistent/{i}"}) + "\n" for i in ids))
+    return m
+
+
+def test_sequential_waits_for_a_retry_before_the_next_document(tmp_path, counting):
+    ids = [f"{i:03d}" for i in range(6)]
+    calls = tmp_path / "calls"
+    # 002's first attempt asks for a retry after 300 ms, as a 429 would.
+    r = run("run", "--manifest", ids_manifest(tmp_path, ids), "-p", counting, "-s",
+            "--set", f"calls={calls}", "--set", "throttle=002")
+    assert r.code == 0, r
+    assert calls.read_text().split() == ["000", "001", "002", "002", "003", "004", "005"]
+    assert [rec["id"] for rec in r.records] == ids
+    assert [rec["attempts"] for rec in r.records] == [1, 1, 2, 1, 1, 1]
+
+
+def test_attempts_count_retries_of_the_document_not_its_stages(tmp_path, counting):
+    out = tmp_path / "out.jsonl"
+    # Two stages; b's first stage asks for one retry; nothing else is retried.
+    r = run("run", "--manifest", ids_manifest(tmp_path, ["a", "b", "c"]), "-p", counting, "-p", counting,
+            "--set", "counting.throttle=b", "-o", out)
+    assert r.code == 0, r
+    attempts = {rec["id"]: rec["attempts"] for rec in read_jsonl(out)}
+    assert attempts == {"a": 1, "b": 2, "c": 1}, attempts
+    assert "; 1 retry" in r.err and "retries" not in r.err, r.err
+    status = json.loads(run("status", f"{out}.journal", "--json").out)
+    assert status["attempts"] == 4, status  # the journal agrees with the output

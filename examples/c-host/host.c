@@ -90,9 +90,9 @@ static int run_batch(bc_engine *engine, const char *dir, const char *processor) 
     stats.struct_size = sizeof stats;
     if (failed(bc_batch_stats(&stats, batch), "bc_batch_stats")) goto done;
     printf("%" PRIu64 " documents: %" PRIu64 " ok, %" PRIu64 " partial, %" PRIu64 " failed"
-           " in %.3f s (%.0f docs/hour)\n",
+           " in %.3f s (%.0f docs/min)\n",
            stats.total, stats.ok, stats.partial, stats.failed, stats.elapsed_seconds,
-           stats.docs_per_hour);
+           stats.docs_per_hour / 60);
 
     /* The results, in the order documents finished. Every pointer in a
      * bc_result is borrowed until the next bc_results_next call. */

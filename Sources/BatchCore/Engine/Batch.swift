@@ -183,7 +183,7 @@ public final class Batch: @unchecked Sendable {
             }
             config.state = .running
         }
-        let tenant = engine.scheduler.add(self, cap: options.requestedWorkers)
+        let tenant = engine.scheduler.add(self, cap: options.requestedWorkers, inOrder: options.sequential)
         // The tenant refers back to this batch: keep it only while running (a
         // quick batch may already have ended), or the pair is never freed.
         ended.withLock { if endedState == nil { self.tenant = tenant } }
@@ -296,7 +296,8 @@ public final class Batch: @unchecked Sendable {
         let stuck = stuckCalls.withLock { $0 }
         for (index, stage) in stages.enumerated().reversed() {
             if index < stuck.count, stuck[index] > 0 {
-                log(Int32(BC_LOG_WARN.rawValue), "\(stage.label): \(stuck[index]) timed-out call(s) still running; the processor is not stopped", nil)
+                let calls = stuck[index] == 1 ? "1 timed-out call is" : "\(stuck[index]) timed-out calls are"
+                log(Int32(BC_LOG_WARN.rawValue), "\(stage.label): \(calls) still running; the processor is not stopped", nil)
             } else {
                 stage.instance.stop()
             }
@@ -423,7 +424,7 @@ public final class Batch: @unchecked Sendable {
             pump.post(.log(level: level, message: message, document: document, stats))
         } else if level >= 2 {
             let about = document.map { " [\($0.id)]" } ?? ""
-            writeStandardError("batchcore: \(message)\(about)\n")
+            Diagnostics.write(message + about)
         }
     }
 }
@@ -526,8 +527,10 @@ extension Batch: Workload {
             let call = CallContext(cancelFlag: cancelFlag) { [weak self] level, message in
                 self?.log(level, "\(stage.label): \(message)", document)
             }
-            job.attempts += 1
             job.stageAttempts += 1
+            // The document's attempts: its first call and each retry; the
+            // first call of a later stage is the same attempt going on.
+            if job.stage == 0 || job.stageAttempts > 1 { job.attempts += 1 }
             let began = monotonicNanos()
             let watched = armDeadline(call, job, began: began, enforcedBy: stage.instance)
             let outcome = stage.instance.process(call, DocumentInput(
@@ -598,7 +601,8 @@ extension Batch: Workload {
             let delay = retryAfterMs.map { $0 * 1_000_000 } ?? backoff(attempt: job.stageAttempts)
             return .retry(job, afterNanos: delay)
         }
-        job.lastError = "gave up after \(job.stageAttempts) attempts: \(reason)"
+        let attempts = job.stageAttempts == 1 ? "1 attempt" : "\(job.stageAttempts) attempts"
+        job.lastError = "gave up after \(attempts): \(reason)"
         finish(job, status: .failed, output: nil, json: false)
         return .finished
     }

@@ -49,7 +49,6 @@ final class IsolatedInstance: ProcessorInstance, @unchecked Sendable {
     private let executable: String
     private let request: StartRequest
     private let grace: Double
-    private let timeout: Double?
     private let maxDocuments: Int?
     private let idle = Locked<[WorkerProcess]>([])
     /// The list price create() gave in the first worker.
@@ -61,7 +60,6 @@ final class IsolatedInstance: ProcessorInstance, @unchecked Sendable {
         self.executable = executable
         self.request = request
         self.grace = options.timeoutGrace
-        self.timeout = options.timeout
         self.maxDocuments = options.workerMaxDocuments
         let first = try WorkerProcess.start(executable: executable, request: request, deadline: nil, grace: grace)
         listPrices = first.listPrices
@@ -75,7 +73,8 @@ final class IsolatedInstance: ProcessorInstance, @unchecked Sendable {
         do {
             worker = try checkout(call)
         } catch let error as BatchCoreError {
-            call.error = error.code == .timeout ? timeoutMessage(call) : error.message
+            if error.code == .timeout { return overran(call) }
+            call.error = error.message
             return .retry
         } catch {
             call.error = "\(error)"
@@ -96,8 +95,7 @@ final class IsolatedInstance: ProcessorInstance, @unchecked Sendable {
                 return lost(worker, call)
             case .deadline:
                 worker.terminate(grace: grace)
-                call.error = timeoutMessage(call)
-                return .retry
+                return overran(call)
             case .cancelled:
                 return cancelled(worker, call)
             }
@@ -174,7 +172,9 @@ final class IsolatedInstance: ProcessorInstance, @unchecked Sendable {
         return .retry
     }
 
-    private func timeoutMessage(_ call: CallContext) -> String {
-        CallContext.timeoutMessage(timeout ?? 0)
+    /// The call ran out of time: it counts as a timeout and is retried.
+    private func overran(_ call: CallContext) -> Outcome {
+        call.markOverran()
+        return .retry
     }
 }

@@ -51,7 +51,7 @@ public struct BatchOptions: Sendable, Equatable {
             $0.workers = try ValueParser.integer("workers", $1, in: 1...maxWorkersLimit)
         },
         OptionSpec("sequential", default: "false",
-                   "One worker, documents in input order") {
+                   "One document at a time, in input order, retries included") {
             $0.sequential = try ValueParser.bool("sequential", $1)
         },
         OptionSpec("output", default: "",

@@ -116,6 +116,6 @@ enum PluginLog {
     static func emit(_ level: Int32, _ text: String) {
         let names = ["debug", "info", "warning", "error"]
         let name = (0..<names.count).contains(Int(level)) ? names[Int(level)] : "log"
-        writeStandardError("batchcore: plugin \(name): \(text)\n")
+        Diagnostics.write("plugin \(name): \(text)")
     }
 }

@@ -37,6 +37,8 @@ public struct BatchStats: Sendable, Equatable {
     public var units: UInt64 = 0
     /// US dollars spent so far, earlier runs of the journal included.
     public var costUSD = 0.0
+    /// US dollars spent by this run alone.
+    public var runCostUSD = 0.0
     /// What the whole input will likely cost: spent so far plus the mean
     /// cost of a document times those left; 0 until it can be told.
     public var estimatedTotalCostUSD = 0.0
@@ -70,8 +72,6 @@ struct StatsCounters {
     var knownTotal: UInt64 = 0
     var allSourcesCounted = true
     var discovered: UInt64 = 0
-    /// Spent by this run alone.
-    var runCostUSD = 0.0
     var busyNanos: UInt64 = 0
     var startNanos: UInt64 = 0
     var endNanos: UInt64? = nil
@@ -84,7 +84,7 @@ struct StatsCounters {
         stats.outputTokens &+= result.outputTokens
         stats.units &+= result.units
         stats.costUSD += result.costUSD
-        runCostUSD += result.costUSD
+        stats.runCostUSD += result.costUSD
         busyNanos &+= UInt64(result.durationMs * 1_000_000)
     }
 
@@ -105,11 +105,11 @@ struct StatsCounters {
         if finished > 0 { s.meanDocMs = Double(busyNanos) / 1e6 / Double(finished) }
         if finished > 0 && s.totalKnown {
             let left = Double(s.total) - Double(s.finishedCount)
-            s.estimatedTotalCostUSD = s.costUSD + max(0, left) * runCostUSD / Double(finished)
+            s.estimatedTotalCostUSD = s.costUSD + max(0, left) * s.runCostUSD / Double(finished)
         }
         if s.sampledFrom > 0 && finished > 0 && s.elapsedSeconds > 0 {
             s.projectedSeconds = Double(s.sampledFrom) / (Double(finished) / s.elapsedSeconds)
-            s.projectedCostUSD = Double(s.sampledFrom) * runCostUSD / Double(finished)
+            s.projectedCostUSD = Double(s.sampledFrom) * s.runCostUSD / Double(finished)
         }
         return s
     }

@@ -6,7 +6,7 @@ public struct Job: Sendable {
     public var input: [UInt8]? = nil
     /// Attempts at the current stage.
     public var stageAttempts = 0
-    /// Processor calls over all stages.
+    /// Attempts of the document: the first and each retry, at any stage.
     public var attempts = 0
     public var partial = false
     /// The message of the last failed attempt, or of a partial stage.

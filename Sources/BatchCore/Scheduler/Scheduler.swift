@@ -28,8 +28,8 @@ final class Scheduler: @unchecked Sendable {
     }
 
     /// Starts running a batch; returns its tenant handle.
-    func add(_ workload: Workload, cap: Int) -> Tenant {
-        let tenant = Tenant(workload: workload, cap: cap)
+    func add(_ workload: Workload, cap: Int, inOrder: Bool = false) -> Tenant {
+        let tenant = Tenant(workload: workload, cap: cap, inOrder: inOrder)
         monitor.withLock {
             tenants.append(tenant)
             spawnThreadsIfNeeded()

@@ -5,6 +5,9 @@ import HeapModule
 final class Tenant: @unchecked Sendable {
     let workload: Workload
     let cap: Int
+    /// Sequential: a document waiting for its retry holds back the next one,
+    /// so documents run one at a time in input order.
+    let inOrder: Bool
     var running = 0
     var exhausted = false
     var cancelled = false
@@ -14,9 +17,10 @@ final class Tenant: @unchecked Sendable {
     var retries = Heap<DelayedJob>()
     private var sequence: UInt64 = 0
 
-    init(workload: Workload, cap: Int) {
+    init(workload: Workload, cap: Int, inOrder: Bool = false) {
         self.workload = workload
         self.cap = cap
+        self.inOrder = inOrder
     }
 
     func delay(_ job: Job, until due: UInt64) {
@@ -27,14 +31,17 @@ final class Tenant: @unchecked Sendable {
     /// May a worker start something here now? (Retry due, or new documents.)
     func canDispatch(now: UInt64) -> Bool {
         guard !cancelled, running < cap, now >= notBefore else { return false }
-        if let first = retries.min, first.due <= now { return true }
+        if let first = retries.min {
+            if first.due <= now { return true }
+            if inOrder { return false }
+        }
         return !exhausted
     }
 
     /// When this tenant may next have something to start, if ever.
     func nextStart(now: UInt64) -> UInt64? {
         guard !cancelled else { return nil }
-        let work = exhausted ? retries.min?.due : now
+        let work = exhausted || (inOrder && !retries.isEmpty) ? retries.min?.due : now
         return work.map { max($0, notBefore) }
     }
 

@@ -6,6 +6,8 @@
  *   hang      documents whose id contains this string never return by
  *             themselves, in attempts up to hang_attempts (default: all)
  *   hang_polls "1": a hung call polls is_cancelled and returns when asked
+ *   throttle  documents whose id contains this string ask for a retry after
+ *             300 ms on their first attempt (as an API's 429 would)
  *   usage     "IN,OUT": tokens reported per call
  *   estimate  "IN,OUT": tokens estimate() announces (none: the host guesses)
  *   units     free-form units reported per call
@@ -26,6 +28,7 @@ typedef struct {
     long sleep_us;
     const char *fail;
     const char *hang;
+    const char *throttle;
     unsigned hang_attempts;
     int hang_polls;
     unsigned long long usage_in, usage_out;
@@ -49,6 +52,7 @@ static int create(const bc_host_api *host, const bc_config *config, void **state
     c->sleep_us = sleep_us ? atol(sleep_us) : 0;
     c->fail = host->config_get(config, "fail");
     c->hang = host->config_get(config, "hang");
+    c->throttle = host->config_get(config, "throttle");
     const char *hang_attempts = host->config_get(config, "hang_attempts");
     c->hang_attempts = hang_attempts ? (unsigned)atoi(hang_attempts) : ~0u;
     const char *hang_polls = host->config_get(config, "hang_polls");
@@ -69,6 +73,11 @@ static int process(void *state, bc_call *call, const bc_doc *doc) {
         char line[512];
         int n = snprintf(line, sizeof line, "%s\n", doc->id);
         if (write(c->calls_fd, line, (size_t)n) != n) return BC_OUTCOME_RETRY;
+    }
+    if (c->throttle && strstr(doc->id, c->throttle) && doc->attempt == 1) {
+        c->host->set_error(call, "429 too many requests");
+        c->host->retry_after(call, 300);
+        return BC_OUTCOME_RETRY;
     }
     if (c->sleep_us > 0) {
         struct timespec ts = { c->sleep_us / 1000000, (c->sleep_us % 1000000) * 1000 };
@@ -116,6 +125,7 @@ static const bc_plugin_option options[] = {
     {"sleep_us", "0", "sleep per call, microseconds"},
     {"fail", NULL, "fail documents whose id contains this"},
     {"hang", NULL, "never return for documents whose id contains this"},
+    {"throttle", NULL, "first attempt of documents whose id contains this: retry after 300 ms (a 429)"},
     {"hang_attempts", NULL, "hang only in attempts up to this one"},
     {"hang_polls", "0", "1: a hung call returns once is_cancelled says so"},
     {"usage", NULL, "IN,OUT tokens reported per call"},

@@ -24,7 +24,7 @@ def test_text_plugin_then_a_python_stage(engine, make_docs):
     for i, path in enumerate(paths):
         result = results[str(path)]
         assert result.json() == {"id": str(path), "words": 2 + i % 17, "stage": 1}
-        assert result.attempts == 2  # one call per stage
+        assert result.attempts == 1  # one attempt through both stages, none retried
 
 
 def test_a_python_stage_feeds_the_text_plugin(engine, make_docs):

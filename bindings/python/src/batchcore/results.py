@@ -36,7 +36,7 @@ class DocumentResult:
     status: Status
     output: Optional[bytes]      # the last stage's output
     error: Optional[str]         # the processor's message (failed, or partial with one)
-    attempts: int                # processor calls for this document, all stages
+    attempts: int                # 1 + retries of this document, any stage
     failed_stage: Optional[int]  # index of the stage that failed, when failed
     duration_ms: float
     input_tokens: int
