@@ -9,6 +9,8 @@ let package = Package(
         // Bundled plugins, built next to libbatchcore.so where the engine finds them.
         .library(name: "batchcore-text", type: .dynamic, targets: ["TextPlugin"]),
         .library(name: "batchcore-llm", type: .dynamic, targets: ["LLMPlugin"]),
+        .library(name: "batchcore-pdf", type: .dynamic, targets: ["PDFPlugin"]),
+        .library(name: "batchcore-ocr", type: .dynamic, targets: ["OCRPlugin"]),
         .executable(name: "batchhost", targets: ["batchhost"]),
         // Runs a stage's processor in a process of its own (isolation=process);
         // the engine finds it beside libbatchcore.so.
@@ -70,6 +72,33 @@ let package = Package(
             publicHeadersPath: ".",
             cSettings: [.headerSearchPath("../../include")],
             linkerSettings: [.linkedLibrary("curl"), .linkedLibrary("jansson")]
+        ),
+        // Debian's libpoppler-glib-dev (with cairo), libtesseract-dev and libleptonica-dev.
+        .systemLibrary(name: "CPoppler", path: "Sources/CPoppler", pkgConfig: "poppler-glib",
+                       providers: [.apt(["libpoppler-glib-dev", "libcairo2-dev"])]),
+        .systemLibrary(name: "CTesseract", path: "Sources/CTesseract", pkgConfig: "tesseract",
+                       providers: [.apt(["libtesseract-dev", "libleptonica-dev"])]),
+        // What the pdf and ocr plugins share: options, output, opening PDFs, OCR.
+        .target(
+            name: "DocCore",
+            dependencies: ["CPoppler", "CTesseract"],
+            path: "plugins/doccore",
+            publicHeadersPath: ".",
+            cSettings: [.headerSearchPath("../../include")]
+        ),
+        .target(
+            name: "PDFPlugin",
+            dependencies: ["DocCore"],
+            path: "plugins/pdf",
+            publicHeadersPath: ".",
+            cSettings: [.headerSearchPath("../../include")]
+        ),
+        .target(
+            name: "OCRPlugin",
+            dependencies: ["DocCore"],
+            path: "plugins/ocr",
+            publicHeadersPath: ".",
+            cSettings: [.headerSearchPath("../../include")]
         ),
         .testTarget(
             name: "BatchCoreTests",
