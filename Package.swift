@@ -65,13 +65,13 @@ let package = Package(
             cSettings: [.headerSearchPath("../../include")],
             linkerSettings: [.linkedLibrary("crypto")]
         ),
-        // Debian's libcurl4-openssl-dev and libjansson-dev.
+        // Debian's libcurl4-openssl-dev, libjansson-dev and libssl-dev (base64).
         .target(
             name: "LLMPlugin",
             path: "plugins/llm",
             publicHeadersPath: ".",
             cSettings: [.headerSearchPath("../../include")],
-            linkerSettings: [.linkedLibrary("curl"), .linkedLibrary("jansson")]
+            linkerSettings: [.linkedLibrary("curl"), .linkedLibrary("jansson"), .linkedLibrary("crypto")]
         ),
         // Debian's libpoppler-glib-dev (with cairo), libtesseract-dev and libleptonica-dev.
         .systemLibrary(name: "CPoppler", path: "Sources/CPoppler", pkgConfig: "poppler-glib",
