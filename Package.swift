@@ -78,10 +78,11 @@ let package = Package(
                        providers: [.apt(["libpoppler-glib-dev", "libcairo2-dev"])]),
         .systemLibrary(name: "CTesseract", path: "Sources/CTesseract", pkgConfig: "tesseract",
                        providers: [.apt(["libtesseract-dev", "libleptonica-dev"])]),
-        // What the pdf and ocr plugins share: options, output, opening PDFs, OCR.
+        // What the pdf and ocr plugins share: options, output, opening PDFs,
+        // the OCR interface (the ocr plugin exports it for pdf's ocr=auto).
         .target(
             name: "DocCore",
-            dependencies: ["CPoppler", "CTesseract"],
+            dependencies: ["CPoppler"],
             path: "plugins/doccore",
             publicHeadersPath: ".",
             cSettings: [.headerSearchPath("../../include")]
@@ -95,7 +96,7 @@ let package = Package(
         ),
         .target(
             name: "OCRPlugin",
-            dependencies: ["DocCore"],
+            dependencies: ["DocCore", "CTesseract"],
             path: "plugins/ocr",
             publicHeadersPath: ".",
             cSettings: [.headerSearchPath("../../include")]

@@ -3,17 +3,12 @@
  *   options.c  page ranges, dpi and format options, error reports
  *   output.c   the output buffer, built page by page (text or JSON)
  *   pdf.c      opening a PDF with poppler, with poppler's reason on failure
- *   ocr.c      a pool of tesseract handles, rendering a PDF page with cairo,
- *              recognising one image
+ * and the OCR interface (ocr_api) that the ocr plugin exports for the pdf
+ * plugin's ocr=auto: pdf loads it only then, so extracting text never pays
+ * for loading tesseract.
  *
- * Tesseract handles are costly to make (the language model is loaded in
- * TessBaseAPIInit3, a few hundred milliseconds), so a stage keeps a pool: a
- * worker thread takes an idle handle for a page and gives it back, so there
- * are never more handles than workers running at once and none is made per
- * document. The pool makes its first handle in create(), which also checks
- * that the language data is installed.
- *
- * Nothing here is exported from the plugins (hidden visibility).
+ * Nothing here but batchcore_ocr_api() is exported from the plugins
+ * (hidden visibility).
  */
 #ifndef BATCHCORE_DOCCORE_H
 #define BATCHCORE_DOCCORE_H
@@ -24,8 +19,6 @@
 #include <stdint.h>
 
 #include <poppler.h>
-#include <tesseract/capi.h>
-#include <leptonica/allheaders.h>
 
 #define DOCCORE_API __attribute__((visibility("hidden")))
 
@@ -77,19 +70,10 @@ DOCCORE_API void doc_out_free(doc_out *o);
  * ("'x.pdf' is encrypted: ...", "'x.pdf' is not a PDF or is damaged: ..."). */
 DOCCORE_API PopplerDocument *doc_pdf_open(const char *path, char *err, size_t err_size);
 
-/* Pages wider or taller than this many pixels at the chosen dpi are not
- * rendered: a hostile MediaBox must not allocate gigabytes. */
-#define DOCCORE_MAX_SIDE 20000
-/* Nor more pixels than this in all (an A0 sheet at 300 dpi is 140 M). */
-#define DOCCORE_MAX_PIXELS (160u * 1000u * 1000u)
+/* ---- The OCR the ocr plugin exports ------------------------------------ */
 
+/* A pool of tesseract handles for one language (see plugins/ocr/engine.c). */
 typedef struct ocr_pool ocr_pool;
-
-/* Makes a pool for `lang` ("eng", "eng+deu"), with one handle ready.
- * Returns NULL with a message in err when tesseract cannot load the
- * language (not installed: apt-get install tesseract-ocr-LANG). */
-DOCCORE_API ocr_pool *ocr_pool_new(const char *lang, char *err, size_t err_size);
-DOCCORE_API void ocr_pool_free(ocr_pool *pool);
 
 /* Non-zero when the caller wants recognition to stop (a cancelled call). */
 typedef int (*ocr_cancel_fn)(const void *arg);
@@ -100,13 +84,20 @@ typedef struct ocr_page {
     int confidence;  /* tesseract's mean word confidence, 0..100 */
 } ocr_page;
 
-/* Recognises `pix` (any depth leptonica knows) at `dpi`. Returns 0, or -1
- * with a message in err (cancelled, out of memory, no handle). */
-DOCCORE_API int ocr_recognize(ocr_pool *pool, PIX *pix, int dpi, ocr_cancel_fn cancel,
-                              const void *cancel_arg, ocr_page *out, char *err, size_t err_size);
+/* What batchcore_ocr_api() of libbatchcore-ocr.so returns. */
+typedef struct ocr_api {
+    uint32_t struct_size;
+    /* A pool for `lang` ("eng", "eng+deu") with one handle ready; NULL with
+     * a message in err when tesseract cannot load the language. */
+    ocr_pool *(*pool_new)(const char *lang, char *err, size_t err_size);
+    void (*pool_free)(ocr_pool *pool);
+    /* Renders a PDF page at `dpi` and recognises it. Returns 0, or -1 with
+     * a message in err (page too large, cancelled, out of memory). */
+    int (*read_page)(ocr_pool *pool, PopplerPage *page, int dpi, ocr_cancel_fn cancel,
+                     const void *cancel_arg, ocr_page *out, char *err, size_t err_size);
+} ocr_api;
 
-/* Renders a PDF page to an 8-bit grey image on white at `dpi`. Returns
- * NULL with a message in err when the page is too large or cairo fails. */
-DOCCORE_API PIX *ocr_render_page(PopplerPage *page, int dpi, char *err, size_t err_size);
+typedef const ocr_api *(*ocr_api_fn)(void);
+#define OCR_API_SYMBOL "batchcore_ocr_api"
 
 #endif /* BATCHCORE_DOCCORE_H */

@@ -15,7 +15,8 @@
  *
  * Tesseract handles (with the language model loaded) come from a pool made
  * in create(): at most one per worker running at once, never one per
- * document (plugins/doccore/ocr.c).
+ * document (engine.c). The same engine is exported as batchcore_ocr_api()
+ * for the pdf plugin's ocr=auto.
  *
  * Failures (FAIL): no path; a file that is none of the types above; an
  * image leptonica cannot decode; a PDF poppler cannot open (its reason); a
@@ -28,6 +29,7 @@
 
 #include "batchcore_plugin.h"
 #include "doccore.h"
+#include "engine.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -77,10 +79,9 @@ static int cancelled(const void *arg) {
     return run->st->host->is_cancelled(run->call);
 }
 
-/* Recognises one page image and appends it. Returns 0, or -1 with err. */
-static int put_page(ocr_run *run, PIX *pix, int number, int dpi, char *err, size_t size) {
-    ocr_page page;
-    if (ocr_recognize(run->st->pool, pix, dpi, cancelled, run, &page, err, size) != 0) return -1;
+/* Appends one recognised page (and frees its text). */
+static void put_page(ocr_run *run, ocr_page *result, int number) {
+    ocr_page page = *result;
     const char *p = page.text;
     while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\f') p++;
     if (*p != '\0') run->with_text++;
@@ -95,7 +96,6 @@ static int put_page(ocr_run *run, PIX *pix, int number, int dpi, char *err, size
     run->pages++;
     run->confidence_sum += page.confidence;
     free(page.text);
-    return 0;
 }
 
 static int read_pdf(ocr_run *run, char *err, size_t size) {
@@ -119,14 +119,10 @@ static int read_pdf(ocr_run *run, char *err, size_t size) {
             rc = -1;
             break;
         }
-        PIX *pix = ocr_render_page(page, run->st->dpi, err, size);
+        ocr_page result;
+        rc = ocr_read_page(run->st->pool, page, run->st->dpi, cancelled, run, &result, err, size);
         g_object_unref(page);
-        if (pix == NULL) {
-            rc = -1;
-            break;
-        }
-        rc = put_page(run, pix, i + 1, run->st->dpi, err, size);
-        pixDestroy(&pix);
+        if (rc == 0) put_page(run, &result, i + 1);
     }
     g_object_unref(doc);
     if (rc == 0 && run->pages == 0) {
@@ -159,15 +155,17 @@ static int read_image(ocr_run *run, file_kind kind, char *err, size_t size) {
                      count > 1 ? " page" : "");
             return -1;
         }
-        if ((double)pixGetWidth(pix) * pixGetHeight(pix) > (double)DOCCORE_MAX_PIXELS) {
+        if ((double)pixGetWidth(pix) * pixGetHeight(pix) > (double)OCR_MAX_PIXELS) {
             snprintf(err, size, "the image is %dx%d pixels: more than %u", pixGetWidth(pix),
-                     pixGetHeight(pix), DOCCORE_MAX_PIXELS);
+                     pixGetHeight(pix), OCR_MAX_PIXELS);
             pixDestroy(&pix);
             return -1;
         }
-        int rc = put_page(run, pix, i + 1, image_dpi(run->st, pix), err, size);
+        ocr_page result;
+        int rc = ocr_recognize(run->st->pool, pix, image_dpi(run->st, pix), cancelled, run, &result, err, size);
         pixDestroy(&pix);
         if (rc != 0) return -1;
+        put_page(run, &result, i + 1);
     }
     if (run->pages == 0) {
         snprintf(err, size, "option 'pages' selects no page of this image, which has %d", count);
@@ -279,4 +277,19 @@ static const bc_plugin ocr_plugin = {
 
 BC_PLUGIN_EXPORT const bc_plugin *batchcore_plugin_entry(void) {
     return &ocr_plugin;
+}
+
+/* ---- For the pdf plugin ------------------------------------------------- */
+
+static const ocr_api exported_api = {
+    .struct_size = sizeof(ocr_api),
+    .pool_new = ocr_pool_new,
+    .pool_free = ocr_pool_free,
+    .read_page = ocr_read_page,
+};
+
+/* The OCR that the pdf plugin's ocr=auto loads (dlopen) from this file. */
+BC_PLUGIN_EXPORT const ocr_api *batchcore_ocr_api(void);
+BC_PLUGIN_EXPORT const ocr_api *batchcore_ocr_api(void) {
+    return &exported_api;
 }

@@ -16,7 +16,9 @@
  * scan). A document where no selected page has one is PARTIAL with the
  * error "no text layer: scanned? use ocr=auto or the ocr processor", unless
  * ocr=auto: then those pages are rendered at `dpi` and read by tesseract
- * (lang), through the same code as the ocr plugin (plugins/doccore).
+ * (lang) with the ocr plugin's own code: create() loads libbatchcore-ocr.so
+ * from this plugin's directory and takes its batchcore_ocr_api(), so
+ * without ocr=auto tesseract is never loaded.
  *
  * Pages are read one at a time and their text appended to the output at
  * once, so a document's text is never held twice.
@@ -31,11 +33,12 @@
  * Thread safety: the state is read-only after create(), except the OCR
  * handle pool, which has its own lock.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* dladdr */
 
 #include "batchcore_plugin.h"
 #include "doccore.h"
 
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +50,10 @@ typedef struct pdf_state {
     int ocr_auto;
     int dpi;
     doc_pages pages;
-    ocr_pool *ocr; /* with ocr=auto only */
+    /* With ocr=auto only: the ocr plugin's library, its OCR and a pool. */
+    void *ocr_library;
+    const ocr_api *ocr_api;
+    ocr_pool *ocr;
 } pdf_state;
 
 /* ---- Page text ---------------------------------------------------------- */
@@ -186,15 +192,6 @@ static int cancelled(const void *arg) {
     return run->st->host->is_cancelled(run->call);
 }
 
-/* Reads a page without a text layer by OCR. Returns 0, or -1 with err. */
-static int ocr_page_text(pdf_run *run, PopplerPage *page, ocr_page *result, char *err, size_t size) {
-    PIX *pix = ocr_render_page(page, run->st->dpi, err, size);
-    if (pix == NULL) return -1;
-    int rc = ocr_recognize(run->st->ocr, pix, run->st->dpi, cancelled, run, result, err, size);
-    pixDestroy(&pix);
-    return rc;
-}
-
 /* Appends one page to the output. Returns 0, or -1 with err. */
 static int put_page(pdf_run *run, PopplerPage *page, int number, char *err, size_t size) {
     const pdf_state *st = run->st;
@@ -204,7 +201,7 @@ static int put_page(pdf_run *run, PopplerPage *page, int number, char *err, size
     if (!layer) {
         g_string_append_printf(run->blank, "%s%d", run->blank->len ? "," : "", number);
         if (st->ocr_auto) {
-            if (ocr_page_text(run, page, &ocr, err, size) != 0) {
+            if (st->ocr_api->read_page(st->ocr, page, st->dpi, cancelled, run, &ocr, err, size) != 0) {
                 g_free(text);
                 return -1;
             }
@@ -296,9 +293,34 @@ static int pdf_process(void *state, bc_call *call, const bc_doc *doc) {
 static void pdf_destroy(void *state) {
     pdf_state *st = state;
     if (st == NULL) return;
-    ocr_pool_free(st->ocr);
+    if (st->ocr) st->ocr_api->pool_free(st->ocr);
+    if (st->ocr_library) dlclose(st->ocr_library);
     doc_pages_free(&st->pages);
     free(st);
+}
+
+/* ocr=auto: the OCR of libbatchcore-ocr.so, beside this plugin, and a pool
+ * of tesseract handles for `lang`. Returns 0, or -1 with a message. */
+static int load_ocr(pdf_state *st, const char *lang, char *errbuf, size_t size) {
+    Dl_info self;
+    if (dladdr((void *)load_ocr, &self) == 0 || self.dli_fname == NULL) {
+        snprintf(errbuf, size, "ocr=auto: cannot tell where the pdf plugin was loaded from");
+        return -1;
+    }
+    const char *slash = strrchr(self.dli_fname, '/');
+    int dir = slash ? (int)(slash - self.dli_fname) : 1;
+    char path[4096];
+    snprintf(path, sizeof path, "%.*s/libbatchcore-ocr.so", dir, slash ? self.dli_fname : ".");
+    st->ocr_library = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    ocr_api_fn entry = st->ocr_library ? (ocr_api_fn)dlsym(st->ocr_library, OCR_API_SYMBOL) : NULL;
+    st->ocr_api = entry ? entry() : NULL;
+    if (st->ocr_api == NULL || st->ocr_api->struct_size < sizeof(ocr_api)) {
+        snprintf(errbuf, size, "ocr=auto needs the ocr plugin beside the pdf plugin: %s",
+                 st->ocr_library ? "its OCR interface is missing or too old" : dlerror());
+        return -1;
+    }
+    st->ocr = st->ocr_api->pool_new(lang, errbuf, size);
+    return st->ocr ? 0 : -1;
 }
 
 static int pdf_create(const bc_host_api *host, const bc_config *config, void **state,
@@ -329,7 +351,7 @@ static int pdf_create(const bc_host_api *host, const bc_config *config, void **s
         goto fail;
     }
     st->ocr_auto = ocr != NULL && strcmp(ocr, "auto") == 0;
-    if (st->ocr_auto && (st->ocr = ocr_pool_new(lang ? lang : "eng", errbuf, errbuf_size)) == NULL) goto fail;
+    if (st->ocr_auto && load_ocr(st, lang ? lang : "eng", errbuf, errbuf_size) != 0) goto fail;
     *state = st;
     return 0;
 fail:

@@ -1,10 +1,10 @@
 /*
- * ocr.c — the tesseract handle pool, rendering a PDF page, recognising an
- * image (see doccore.h).
+ * engine.c — the tesseract handle pool, rendering a PDF page, recognising
+ * an image (see engine.h).
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include "doccore.h"
+#include "engine.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -161,11 +161,11 @@ PIX *ocr_render_page(PopplerPage *page, int dpi, char *err, size_t err_size) {
     poppler_page_get_size(page, &width_pt, &height_pt);
     double scale = dpi / 72.0;
     double w = ceil(width_pt * scale), h = ceil(height_pt * scale);
-    if (!(w >= 1 && h >= 1 && w <= DOCCORE_MAX_SIDE && h <= DOCCORE_MAX_SIDE &&
-          w * h <= (double)DOCCORE_MAX_PIXELS)) {
+    if (!(w >= 1 && h >= 1 && w <= OCR_MAX_SIDE && h <= OCR_MAX_SIDE &&
+          w * h <= (double)OCR_MAX_PIXELS)) {
         snprintf(err, err_size, "page %d is %.0fx%.0f points: too large to render at %d dpi "
                  "(at most %d pixels a side, %u in all)", poppler_page_get_index(page) + 1,
-                 width_pt, height_pt, dpi, DOCCORE_MAX_SIDE, DOCCORE_MAX_PIXELS);
+                 width_pt, height_pt, dpi, OCR_MAX_SIDE, OCR_MAX_PIXELS);
         return NULL;
     }
     int iw = (int)w, ih = (int)h;
@@ -208,4 +208,14 @@ PIX *ocr_render_page(PopplerPage *page, int dpi, char *err, size_t err_size) {
     }
     cairo_surface_destroy(surface);
     return pix;
+}
+
+int ocr_read_page(ocr_pool *pool, PopplerPage *page, int dpi, ocr_cancel_fn cancel, const void *cancel_arg,
+                  ocr_page *out, char *err, size_t err_size) {
+    memset(out, 0, sizeof *out);
+    PIX *pix = ocr_render_page(page, dpi, err, err_size);
+    if (pix == NULL) return -1;
+    int rc = ocr_recognize(pool, pix, dpi, cancel, cancel_arg, out, err, err_size);
+    pixDestroy(&pix);
+    return rc;
 }
