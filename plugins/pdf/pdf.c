@@ -14,7 +14,8 @@
  *
  * A page has no text layer when poppler finds only white space on it (a
  * scan). A document where no selected page has one is PARTIAL with the
- * error "no text layer: scanned? use ocr=auto or the ocr processor", unless
+ * error "no text layer: scanned? use ocr=auto or the ocr processor" (or
+ * "no text layer, and OCR found no text either" with ocr=auto), unless
  * ocr=auto: then those pages are rendered at `dpi` and read by tesseract
  * (lang) with the ocr plugin's own code: create() loads libbatchcore-ocr.so
  * from this plugin's directory and takes its batchcore_ocr_api(), so
@@ -208,7 +209,7 @@ static int put_page(pdf_run *run, PopplerPage *page, int number, char *err, size
         }
     }
     const char *body = ocr.text ? ocr.text : text ? text : "";
-    if (layer || ocr.text) run->pages_with_text++;
+    if (layer || (ocr.text && !is_blank(ocr.text))) run->pages_with_text++;
 
     if (st->format == DOC_JSON) {
         doc_out_appendf(&run->out, "%s{\"page\":%d,\"text\":", run->pages_read ? "," : "", number);
@@ -237,6 +238,8 @@ static int finish(pdf_run *run, int page_count) {
                                          : host->set_output(run->call, data, run->out.len);
     if (rc != 0) return doc_report(host, run->call, BC_OUTCOME_FAIL, "pdf: the host refused the output (error %d)", rc);
     host->add_units(run->call, (uint64_t)run->pages_read);
+    if (run->pages_with_text == 0 && run->st->ocr_auto)
+        return doc_report(host, run->call, BC_OUTCOME_PARTIAL, "no text layer, and OCR found no text either");
     if (run->pages_with_text == 0)
         return doc_report(host, run->call, BC_OUTCOME_PARTIAL,
                           "no text layer: scanned? use ocr=auto or the ocr processor");
