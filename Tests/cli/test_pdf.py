@@ -5,7 +5,7 @@ import subprocess
 import pytest
 
 from conftest import BATCHHOST, compile_plugin, read_jsonl, run
-from documents import encrypted_pdf, save_jpeg, save_png, scanned_pdf, text_pdf
+from documents import encrypted_pdf, save_jpeg, save_png, scanned_pdf, text_image, text_pdf
 
 PAGES = [
     ["Invoice number 4711", "Customer Ada Lovelace"],
@@ -110,13 +110,22 @@ def test_ocr_auto_reads_the_scan(folder, tmp_path):
     assert "MARGARET HAMILTON" in pages[0]["text"] and "20 MG" in pages[0]["text"]
     assert "REFILL" in pages[1]["text"]
 
+    scanned_pdf(folder / "blank.pdf", [[""]])
+    r, recs = run_pdf(folder, tmp_path / "blank.jsonl", "ocr=auto", glob="blank.pdf")
+    assert recs["blank.pdf"]["status"] == "partial"
+    assert recs["blank.pdf"]["error"] == "no text layer, and OCR found no text either"
+
 
 def test_ocr_reads_images_and_scans(folder, tmp_path):
+    first, second = text_image(["FIRST TIFF PAGE"]), text_image(["SECOND TIFF PAGE"])
+    first.save(folder / "wide.tif", "TIFF", save_all=True, append_images=[second], dpi=(300, 300))
     out = tmp_path / "out.jsonl"
     r = run("run", folder, "--glob", "[sw]*.*", "-p", "ocr", "--set", "ocr.format=json", "-o", out)
     assert r.code == 0, r
     recs = by_name(read_jsonl(out))
-    assert set(recs) == {"scan.pdf", "words.png", "words.jpg"}
+    assert set(recs) == {"scan.pdf", "words.png", "words.jpg", "wide.tif"}
+    tiff = [p["text"] for p in recs["wide.tif"]["output"]["pages"]]
+    assert len(tiff) == 2 and "FIRST TIFF PAGE" in tiff[0] and "SECOND TIFF PAGE" in tiff[1]
     assert all(rec["status"] == "ok" for rec in recs.values()), recs
     png = recs["words.png"]["output"]
     assert "QUICK BROWN FOX" in png["pages"][0]["text"] and "42 DOGS" in png["pages"][0]["text"]
