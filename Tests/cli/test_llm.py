@@ -612,15 +612,17 @@ def test_limits_and_wrong_kinds_fail_before_any_request(tmp_path, mock, provider
     files = tmp_path / "limits"
     files.mkdir()
     (files / "long.pdf").write_bytes(text_pdf([[f"page {i}"] for i in range(101)]))
+    (files / "big.pdf").write_bytes(b"%PDF-1.4\n" + bytes(25 * 1000 * 1000))  # refused by its size alone
     (files / "huge.png").write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(16 * 1000 * 1000))
     (files / "plain.txt").write_text("words")
-    for attach, glob in [("pdf", "[lp]*"), ("image", "[hp]*")]:
+    for attach, glob in [("pdf", "[blp]*"), ("image", "[hp]*")]:
         out = tmp_path / f"{attach}.jsonl"
         run("run", files, "--glob", glob, *llm(mock, provider, attach=attach), "-o", out, env=ENV)
         recs = {Path(rec["path"]).name: rec for rec in read_jsonl(out)}
         assert all(rec["status"] == "failed" and rec.get("input_tokens", 0) == 0 for rec in recs.values()), recs
         if attach == "pdf":
             assert f"too large to send to {provider}: 101 pages" in recs["long.pdf"]["error"]
+            assert f"too large to send to {provider}: 33333348 bytes in base64" in recs["big.pdf"]["error"]
             assert "attach=pdf: " in recs["plain.txt"]["error"] and "is not a PDF" in recs["plain.txt"]["error"]
         else:
             error = recs["huge.png"]["error"]

@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include <openssl/evp.h>
 
@@ -130,6 +131,29 @@ static unsigned pdf_pages(const llm_buf *b) {
 
 static size_t base64_length(size_t n) { return (n + 2) / 3 * 4; }
 
+/* The provider's limits for a file of `bytes` bytes and `pages` pages (0:
+ * not counted yet). Returns 0, or -1 with a message in err. */
+static int check_limits(const llm_config *cfg, const char *path, const char *type, size_t bytes,
+                        unsigned pages, char *err, size_t size) {
+    const provider_limits *lim = limits_of(cfg);
+    const char *api = cfg->provider == LLM_ANTHROPIC ? "anthropic" : "openai";
+    size_t sent = base64_length(bytes);
+    if (is_pdf(type) && (pages > lim->pdf_pages || sent > lim->pdf_bytes)) {
+        char counted[48] = "";
+        if (pages > 0) snprintf(counted, sizeof counted, "%u pages and ", pages);
+        snprintf(err, size, "'%s' is too large to send to %s: %s%zu bytes in base64; the API takes at "
+                 "most %u pages and %zu bytes (split it, or send its text with a pdf stage and "
+                 "attach=none)", path, api, counted, sent, lim->pdf_pages, lim->pdf_bytes);
+        return -1;
+    }
+    if (!is_pdf(type) && sent > lim->image_bytes) {
+        snprintf(err, size, "'%s' is too large to send to %s: %zu bytes in base64; the API takes at "
+                 "most %zu bytes per image (scale it down first)", path, api, sent, lim->image_bytes);
+        return -1;
+    }
+    return 0;
+}
+
 int llm_attachment_load(llm_attachment *a, const llm_config *cfg, const bc_doc *doc,
                         char *err, size_t size) {
     memset(a, 0, sizeof *a);
@@ -149,6 +173,10 @@ int llm_attachment_load(llm_attachment *a, const llm_config *cfg, const bc_doc *
                  "bytes)", doc->path);
         return -1;
     }
+    /* The size is checked before the file is read, the pages after. */
+    struct stat sb;
+    if (stat(doc->path, &sb) == 0 && check_limits(cfg, doc->path, type, (size_t)sb.st_size, 0, err, size) != 0)
+        return -1;
     int e = llm_read_file(&a->bytes, doc->path);
     if (e != 0) {
         char reason[128];
@@ -156,24 +184,10 @@ int llm_attachment_load(llm_attachment *a, const llm_config *cfg, const bc_doc *
         llm_buf_free(&a->bytes);
         return -1;
     }
-    const provider_limits *lim = limits_of(cfg);
-    const char *api = cfg->provider == LLM_ANTHROPIC ? "anthropic" : "openai";
-    size_t sent = base64_length(a->bytes.len);
     a->media_type = type;
     a->filename = strrchr(doc->path, '/') ? strrchr(doc->path, '/') + 1 : doc->path;
-    if (is_pdf(type)) {
-        a->pages = pdf_pages(&a->bytes);
-        if (a->pages > lim->pdf_pages || sent > lim->pdf_bytes) {
-            snprintf(err, size, "'%s' is too large to send to %s: %u pages and %zu bytes in base64; "
-                     "the API takes at most %u pages and %zu bytes (split it, or send its text with "
-                     "a pdf stage and attach=none)", doc->path, api, a->pages, sent, lim->pdf_pages,
-                     lim->pdf_bytes);
-            llm_attachment_free(a);
-            return -1;
-        }
-    } else if (sent > lim->image_bytes) {
-        snprintf(err, size, "'%s' is too large to send to %s: %zu bytes in base64; the API takes at "
-                 "most %zu bytes per image (scale it down first)", doc->path, api, sent, lim->image_bytes);
+    a->pages = is_pdf(type) ? pdf_pages(&a->bytes) : 0;
+    if (check_limits(cfg, doc->path, type, a->bytes.len, a->pages, err, size) != 0) {
         llm_attachment_free(a);
         return -1;
     }
