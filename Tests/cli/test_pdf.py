@@ -162,6 +162,7 @@ def test_ocr_refuses_what_it_cannot_read(folder, tmp_path):
 PID_PLUGIN = r"""
 #include "batchcore_plugin.h"
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 static const bc_host_api *host;
 static int create(const bc_host_api *h, const bc_config *c, void **s, char *e, size_t n) {
@@ -169,8 +170,11 @@ static int create(const bc_host_api *h, const bc_config *c, void **s, char *e, s
 }
 static int process(void *s, bc_call *call, const bc_doc *d) {
     (void)s; (void)d;
-    char out[32];
-    int len = snprintf(out, sizeof out, "{\"pid\":%d}", (int)getpid());
+    void *big = malloc((size_t)3 << 30); /* over the 2 GiB default for hostile documents */
+    char out[64];
+    int len = snprintf(out, sizeof out, "{\"pid\":%d,\"got_3gib\":%s}", (int)getpid(),
+                       big ? "true" : "false");
+    free(big);
     host->set_output_json(call, out, (size_t)len);
     return BC_OUTCOME_DONE;
 }
@@ -189,6 +193,8 @@ BC_PLUGIN_EXPORT const bc_plugin *batchcore_plugin_entry(void) { return &plugin;
     ("BC_PLUGIN_FLAG_NONE", "process", True),
 ])
 def test_a_plugin_that_prefers_processes_gets_them(tmp_path, docs, flags, isolation, isolated):
+    """The descriptor flag puts the plugin in worker processes unless the
+    user says thread, and gives them the default memory limit."""
     source = tmp_path / "pid.c"
     source.write_text(PID_PLUGIN)
     plugin = compile_plugin(source, tmp_path / "plugins" / "pid.so", f"-DFLAGS={flags}")
@@ -200,5 +206,9 @@ def test_a_plugin_that_prefers_processes_gets_them(tmp_path, docs, flags, isolat
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
-    pids = {rec["output"]["pid"] for rec in read_jsonl(out)}
+    outputs = [rec["output"] for rec in read_jsonl(out)]
+    pids = {o["pid"] for o in outputs}
     assert (proc.pid not in pids) == isolated, (proc.pid, pids)
+    # Worker processes of a plugin that prefers them get a 2 GiB address space.
+    limited = isolated and flags == "BC_PLUGIN_FLAG_PREFERS_PROCESS"
+    assert all(o["got_3gib"] is not limited for o in outputs), outputs
