@@ -42,6 +42,9 @@ static TessBaseAPI *new_handle(const char *lang, char *err, size_t err_size) {
 }
 
 ocr_pool *ocr_pool_new(const char *lang, char *err, size_t err_size) {
+    /* Leptonica reports every damaged image on stderr; the document's own
+     * error says it already. (A process-wide setting, the same each time.) */
+    setMsgSeverity(L_SEVERITY_NONE);
     ocr_pool *pool = calloc(1, sizeof *pool);
     if (pool == NULL || (pool->lang = strdup(lang)) == NULL ||
         pthread_mutex_init(&pool->lock, NULL) != 0) {
