@@ -42,9 +42,10 @@ test-tsan:
 test-c: build
 	Tests/c/run.sh $(BUILD)
 
+# pillow draws the test images and scans (Tests/cli/documents.py).
 $(VENV)/bin/pytest:
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check pytest
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check pytest pillow
 
 test-cli: build $(VENV)/bin/pytest
 	$(VENV)/bin/pytest -q Tests/cli

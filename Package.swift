@@ -9,6 +9,8 @@ let package = Package(
         // Bundled plugins, built next to libbatchcore.so where the engine finds them.
         .library(name: "batchcore-text", type: .dynamic, targets: ["TextPlugin"]),
         .library(name: "batchcore-llm", type: .dynamic, targets: ["LLMPlugin"]),
+        .library(name: "batchcore-pdf", type: .dynamic, targets: ["PDFPlugin"]),
+        .library(name: "batchcore-ocr", type: .dynamic, targets: ["OCRPlugin"]),
         .executable(name: "batchhost", targets: ["batchhost"]),
         // Runs a stage's processor in a process of its own (isolation=process);
         // the engine finds it beside libbatchcore.so.
@@ -67,13 +69,41 @@ let package = Package(
             cSettings: [.headerSearchPath("../../include")],
             linkerSettings: [.linkedLibrary("crypto")]
         ),
-        // Debian's libcurl4-openssl-dev and libjansson-dev.
+        // Debian's libcurl4-openssl-dev, libjansson-dev and libssl-dev (base64).
         .target(
             name: "LLMPlugin",
             path: "plugins/llm",
             publicHeadersPath: ".",
             cSettings: [.headerSearchPath("../../include")],
-            linkerSettings: [.linkedLibrary("curl"), .linkedLibrary("jansson")]
+            linkerSettings: [.linkedLibrary("curl"), .linkedLibrary("jansson"), .linkedLibrary("crypto")]
+        ),
+        // Debian's libpoppler-glib-dev (with cairo), libtesseract-dev and libleptonica-dev.
+        .systemLibrary(name: "CPoppler", path: "Sources/CPoppler", pkgConfig: "poppler-glib",
+                       providers: [.apt(["libpoppler-glib-dev", "libcairo2-dev"])]),
+        .systemLibrary(name: "CTesseract", path: "Sources/CTesseract", pkgConfig: "tesseract",
+                       providers: [.apt(["libtesseract-dev", "libleptonica-dev"])]),
+        // What the pdf and ocr plugins share: options, output, opening PDFs,
+        // the OCR interface (the ocr plugin exports it for pdf's ocr=auto).
+        .target(
+            name: "DocCore",
+            dependencies: ["CPoppler"],
+            path: "plugins/doccore",
+            publicHeadersPath: ".",
+            cSettings: [.headerSearchPath("../../include")]
+        ),
+        .target(
+            name: "PDFPlugin",
+            dependencies: ["DocCore"],
+            path: "plugins/pdf",
+            publicHeadersPath: ".",
+            cSettings: [.headerSearchPath("../../include")]
+        ),
+        .target(
+            name: "OCRPlugin",
+            dependencies: ["DocCore", "CTesseract"],
+            path: "plugins/ocr",
+            publicHeadersPath: ".",
+            cSettings: [.headerSearchPath("../../include")]
         ),
         .testTarget(
             name: "BatchCoreTests",

@@ -20,9 +20,11 @@
  *                 process() of the same state.
  *   [thread-safe] called from many worker threads at once.
  *
- * Process isolation. With the batch option isolation=process the plugin is
- * loaded and run in worker processes (the batchcore-worker executable), one
- * per engine worker thread, each serving one document at a time:
+ * Process isolation. With the batch option isolation=process (or with
+ * isolation=auto, the default, for a plugin whose descriptor sets
+ * BC_PLUGIN_FLAG_PREFERS_PROCESS) the plugin is loaded and run in worker
+ * processes (the batchcore-worker executable), one per engine worker
+ * thread, each serving one document at a time:
  *   - create() runs once per worker process, in that process, with the
  *     stage's options; destroy() runs there when the worker retires (the
  *     batch ends, or worker.max_documents was reached). State made in
@@ -176,8 +178,18 @@ typedef struct bc_plugin_option {
     const char *help;          /* one line */
 } bc_plugin_option;
 
-/* Plugin flags. */
+/* Plugin flags, OR-ed into bc_plugin.flags. New bits are only ever
+ * appended; a host ignores the bits it does not know. */
 #define BC_PLUGIN_FLAG_NONE 0u
+
+/* The plugin reads documents from outside with a library that may crash,
+ * hang or balloon on a malformed file (a PDF renderer, an image decoder).
+ * Under the batch option isolation=auto (the default) its stages run in
+ * worker processes, as with isolation=process; an explicit isolation=thread
+ * keeps them in the engine's process. A stage that runs in worker processes
+ * for such a plugin also gets the host's limits for hostile documents when
+ * the user set none: timeout 2m per attempt and worker.memory_limit 2GiB. */
+#define BC_PLUGIN_FLAG_PREFERS_PROCESS (1u << 0)
 
 /* The descriptor a plugin returns from batchcore_plugin_entry(). It must
  * stay valid and unchanged until the library is unloaded (a static const).

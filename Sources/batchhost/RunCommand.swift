@@ -96,7 +96,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Progress on standard error: auto (a live line on a terminal, else plain), live, plain (a line every 5 s), json (an object per tick), off.", valueName: "mode"))
     var progress: String = ProgressMode.auto.rawValue
 
-    @Option(help: ArgumentHelp(optionHelp("isolation"), valueName: "thread|process"))
+    @Option(help: ArgumentHelp(optionHelp("isolation"), valueName: "thread|process|auto"))
     var isolation: String?
 
     @Flag(name: [.short, .long], help: "Print nothing but errors.")

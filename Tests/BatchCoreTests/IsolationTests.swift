@@ -7,7 +7,7 @@ import XCTest
 final class IsolationTests: XCTestCase {
     func testOptions() throws {
         var o = BatchOptions()
-        XCTAssertEqual(o.isolation, .thread)
+        XCTAssertEqual(o.isolation, .auto)
         try o.set("isolation", "process")
         try o.set("worker.max_documents", "50")
         try o.set("worker.memory_limit", "512MB")
@@ -20,6 +20,28 @@ final class IsolationTests: XCTestCase {
                 XCTAssertTrue(message.contains("'\(key)'") && message.contains("expected"), message)
             }
         }
+    }
+
+    /// isolation=auto follows the plugin's flag; an explicit choice wins.
+    /// Hostile-document limits fill in only what the user left unset.
+    func testAutoIsolationAndHostileLimits() throws {
+        var hostile = ProcessorInfo(name: "pdf", version: "1", description: "", kind: .plugin)
+        hostile.prefersProcess = true
+        let plain = ProcessorInfo(name: "text", version: "1", description: "", kind: .plugin)
+        XCTAssertEqual(Isolation.auto.resolved(for: hostile), .process)
+        XCTAssertEqual(Isolation.auto.resolved(for: plain), .thread)
+        XCTAssertEqual(Isolation.thread.resolved(for: hostile), .thread)
+        XCTAssertEqual(Isolation.process.resolved(for: plain), .process)
+
+        var o = BatchOptions()
+        XCTAssertEqual(HostileDocumentLimits(for: hostile, options: o).memoryLimit, HostileDocumentLimits.memoryLimit)
+        XCTAssertEqual(HostileDocumentLimits(for: hostile, options: o).defaultTimeout, HostileDocumentLimits.timeout)
+        XCTAssertNil(HostileDocumentLimits(for: plain, options: o).memoryLimit)
+        XCTAssertNil(HostileDocumentLimits(for: plain, options: o).defaultTimeout)
+        try o.set("timeout", "5s")
+        try o.set("worker.memory_limit", "1GiB")
+        XCTAssertEqual(HostileDocumentLimits(for: hostile, options: o).memoryLimit, 1 << 30)
+        XCTAssertNil(HostileDocumentLimits(for: hostile, options: o).defaultTimeout)
     }
 
     func testFramesRoundTrip() throws {

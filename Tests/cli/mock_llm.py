@@ -20,7 +20,16 @@ misbehaves on request. Documents steer it with lines in their text:
 A limit of `limit` requests per `window` seconds (set by the test) is
 enforced like an API's: a request over it gets 429 with Retry-After.
 Everything is recorded in `requests`.
+
+A user message may also be an array of content blocks, each checked
+against the shape its API documents (`_block_problem`): Anthropic's `text`,
+`image` and `document` blocks with a base64 `source`, OpenAI's `text`,
+`image_url` (a data URL) and `file` (a PDF data URL with a filename) parts.
+The decoded files are recorded in `attachments` (media type, bytes, and the
+filename for OpenAI's files); the text blocks, joined, are the user text.
 """
+import base64
+import binascii
 import email.utils
 import json
 import threading
@@ -91,6 +100,87 @@ def _directives(text):
     return found
 
 
+ANTHROPIC_IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
+
+
+def _base64_problem(data, where):
+    if not isinstance(data, str) or not data:
+        return f"{where}: a non-empty base64 string is required"
+    try:
+        base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        return f"{where}: not valid base64"
+    return None
+
+
+def _data_url(url):
+    """(media type, base64 text) of a data URL, or None."""
+    if not isinstance(url, str) or not url.startswith("data:") or ";base64," not in url:
+        return None
+    head, _, data = url[5:].partition(";base64,")
+    return head, data
+
+
+def _block_problem(api, block):
+    """What is wrong with one content block, as the API would say, or None."""
+    if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+        return "content: each block needs a type"
+    kind = block["type"]
+    if kind == "text":
+        if set(block) != {"type", "text"} or not isinstance(block["text"], str) or not block["text"]:
+            return "text block: exactly type and a non-empty text"
+        return None
+    if api == "anthropic":
+        if kind not in ("image", "document") or set(block) != {"type", "source"}:
+            return f"content: unexpected block {sorted(block)} of type {kind!r}"
+        source = block["source"]
+        if not isinstance(source, dict) or set(source) != {"type", "media_type", "data"} or source["type"] != "base64":
+            return f"{kind}.source: expected exactly type 'base64', media_type and data"
+        allowed = ("application/pdf",) if kind == "document" else ANTHROPIC_IMAGE_TYPES
+        if source["media_type"] not in allowed:
+            return f"{kind}.source.media_type: {source['media_type']!r} is not one of {allowed}"
+        return _base64_problem(source["data"], f"{kind}.source.data")
+    if kind == "image_url":
+        if set(block) != {"type", "image_url"} or not isinstance(block["image_url"], dict):
+            return "image_url part: exactly type and image_url"
+        parsed = _data_url(block["image_url"].get("url"))
+        if parsed is None or not parsed[0].startswith("image/"):
+            return "image_url.url: expected a data:image/...;base64, URL"
+        return _base64_problem(parsed[1], "image_url.url")
+    if kind == "file":
+        file = block.get("file")
+        if set(block) != {"type", "file"} or not isinstance(file, dict) or set(file) != {"filename", "file_data"}:
+            return "file part: exactly type and file {filename, file_data}"
+        if not isinstance(file["filename"], str) or not file["filename"]:
+            return "file.filename: a non-empty string is required"
+        parsed = _data_url(file["file_data"])
+        if parsed is None or parsed[0] != "application/pdf":
+            return "file.file_data: expected a data:application/pdf;base64, URL"
+        return _base64_problem(parsed[1], "file.file_data")
+    return f"content: unknown part type {kind!r}"
+
+
+def _user_parts(content):
+    """(text, attachments) of a user message's content, shapes already checked."""
+    if isinstance(content, str):
+        return content, []
+    texts, files = [], []
+    for block in content:
+        if block["type"] == "text":
+            texts.append(block["text"])
+        elif block["type"] in ("image", "document"):
+            files.append({"block": block["type"], "media_type": block["source"]["media_type"],
+                          "bytes": base64.b64decode(block["source"]["data"])})
+        elif block["type"] == "image_url":
+            media, data = _data_url(block["image_url"]["url"])
+            files.append({"block": "image_url", "media_type": media, "bytes": base64.b64decode(data)})
+        else:
+            media, data = _data_url(block["file"]["file_data"])
+            files.append({"block": "file", "media_type": media, "filename": block["file"]["filename"],
+                          "bytes": base64.b64decode(data)})
+    return "\n".join(texts), files
+
+
 def _rfc3339(at):
     return datetime.fromtimestamp(at, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -126,7 +216,7 @@ class _Handler(BaseHTTPRequestHandler):
         if problem:
             return self._error(record, 400, "invalid_request_error", problem)
 
-        user = body["messages"][-1]["content"]
+        user, record["attachments"] = _user_parts(body["messages"][-1]["content"])
         record["user"] = user
         record["system"] = (body.get("system") if api == "anthropic" else
                             next((m["content"] for m in body["messages"] if m["role"] == "system"), None))
@@ -177,8 +267,16 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(messages, list) or not messages:
             return "messages: a non-empty array is required"
         for m in messages:
-            if m.get("role") not in ("system", "user", "assistant") or not isinstance(m.get("content"), str):
-                return "messages: each needs a role and string content"
+            if m.get("role") not in ("system", "user", "assistant"):
+                return "messages: each needs a role"
+            content = m.get("content")
+            if isinstance(content, list) and m["role"] == "user" and content:
+                for block in content:
+                    problem = _block_problem(api, block)
+                    if problem:
+                        return problem
+            elif not isinstance(content, str):
+                return "messages: content must be a string or a non-empty array of content blocks"
         if messages[-1]["role"] != "user":
             return "messages: the last one must be the user's"
         if api == "anthropic":

@@ -144,7 +144,7 @@ def test_missing_worker_executable_is_a_clear_error(tmp_path, faulty):
 def test_bad_isolation_value_names_the_choices(tmp_path, faulty):
     r = run("run", "--manifest", manifest(tmp_path, ["a"]), "-p", faulty, "-O", "isolation=fork")
     assert r.code == 2, r
-    assert "invalid value 'fork' for option 'isolation': expected thread or process" in r.err
+    assert "invalid value 'fork' for option 'isolation': expected thread, process or auto" in r.err
 
 
 def test_interrupting_twice_stops_a_hung_worker(tmp_path, faulty):

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import BATCHHOST, BUILD, read_jsonl, run
+from documents import save_png, scanned_pdf, text_pdf
 from mock_llm import MockLLM
 
 KEY = "sk-mock-SECRET-7f3a9c1e5b2d"
@@ -557,3 +558,123 @@ def test_estimate_counts_prompt_and_document_and_reserves_max_tokens(monkeypatch
     stage = Stage(model="m", base_url="http://127.0.0.1:9/v1", prompt="Name a colour for {id}")
     assert stage.estimate(path=doc) == ((22 + 3) // 4, 1024)
     stage.close()
+
+
+# -- Attachments ------------------------------------------------------------------
+
+PROMPT = "Extract the patient's name as JSON."
+
+
+@pytest.fixture
+def files(tmp_path):
+    d = tmp_path / "files"
+    d.mkdir()
+    (d / "letter.pdf").write_bytes(text_pdf([["Dear Ada"], ["Kind regards"]]))
+    save_png(d / "note.png", ["HELLO"])
+    return d
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+@pytest.mark.parametrize("attach, name", [("pdf", "letter.pdf"), ("image", "note.png"),
+                                          ("auto", "letter.pdf"), ("auto", "note.png")])
+def test_attach_sends_the_file_in_the_documented_block(tmp_path, mock, files, provider, attach, name):
+    out = tmp_path / "out.jsonl"
+    r = run("run", files, "--glob", name, *llm(mock, provider, attach=attach, prompt=PROMPT), "-o", out, env=ENV)
+    assert r.code == 0, r
+    assert read_jsonl(out)[0]["status"] == "ok"
+    [req] = mock.requests
+    assert req["status"] == 200, req  # the mock checked every block's shape
+    content = req["body"]["messages"][-1]["content"]
+    assert content[-1] == {"type": "text", "text": PROMPT}  # the file first, then the instructions
+    [sent] = req["attachments"]
+    assert sent["bytes"] == (files / name).read_bytes()
+    pdf = name.endswith(".pdf")
+    assert sent["media_type"] == ("application/pdf" if pdf else "image/png")
+    if provider == "anthropic":
+        assert sent["block"] == ("document" if pdf else "image")
+        assert content[0]["source"]["type"] == "base64"
+    else:
+        assert sent["block"] == ("file" if pdf else "image_url")
+        if pdf:
+            assert sent["filename"] == "letter.pdf"
+
+
+def test_attach_none_sends_text_and_auto_leaves_text_files_alone(tmp_path, mock, files):
+    (files / "plain.txt").write_text("mock:reply=fine")
+    for attach, name in [("none", "plain.txt"), ("auto", "plain.txt")]:
+        r = run("run", files, "--glob", name, *llm(mock, attach=attach), "-o", tmp_path / f"{attach}.jsonl", env=ENV)
+        assert r.code == 0, r
+    assert [req["body"]["messages"][-1]["content"] for req in mock.requests] == ["mock:reply=fine"] * 2
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_limits_and_wrong_kinds_fail_before_any_request(tmp_path, mock, provider):
+    files = tmp_path / "limits"
+    files.mkdir()
+    (files / "long.pdf").write_bytes(text_pdf([[f"page {i}"] for i in range(101)]))
+    (files / "big.pdf").write_bytes(b"%PDF-1.4\n" + bytes(25 * 1000 * 1000))  # refused by its size alone
+    (files / "huge.png").write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(16 * 1000 * 1000))
+    (files / "plain.txt").write_text("words")
+    for attach, glob in [("pdf", "[blp]*"), ("image", "[hp]*")]:
+        out = tmp_path / f"{attach}.jsonl"
+        run("run", files, "--glob", glob, *llm(mock, provider, attach=attach), "-o", out, env=ENV)
+        recs = {Path(rec["path"]).name: rec for rec in read_jsonl(out)}
+        assert all(rec["status"] == "failed" and rec.get("input_tokens", 0) == 0 for rec in recs.values()), recs
+        if attach == "pdf":
+            assert f"too large to send to {provider}: 101 pages" in recs["long.pdf"]["error"]
+            assert f"too large to send to {provider}: 33333348 bytes in base64" in recs["big.pdf"]["error"]
+            assert "attach=pdf: " in recs["plain.txt"]["error"] and "is not a PDF" in recs["plain.txt"]["error"]
+        else:
+            error = recs["huge.png"]["error"]
+            assert f"too large to send to {provider}" in error and "per image" in error
+            assert "is not a PNG, JPEG, GIF or WebP image" in recs["plain.txt"]["error"]
+    assert mock.requests == []
+
+
+@pytest.mark.parametrize("attach", ["none", "auto"])
+def test_empty_input_fails_without_a_request_or_a_charge(tmp_path, mock, attach):
+    docs = write_docs(tmp_path / "docs", ["", " \n\t \n", "mock:reply=ok"])
+    out = tmp_path / "out.jsonl"
+    r = run("run", docs, *llm(mock, attach=attach), "-O", "price.input=1", "-O", "price.output=1",
+            "-o", out, env=ENV)
+    assert r.code == 1, r
+    recs = read_jsonl(out)
+    empty = [rec for rec in recs if rec["status"] == "failed"]
+    assert len(empty) == 2 and all(rec["error"] == "empty input: nothing to send" for rec in empty)
+    assert all(rec["attempts"] == 1 and rec.get("input_tokens", 0) == 0 and not rec.get("cost_usd") for rec in empty)
+    assert len(mock.requests) == 1
+
+
+def test_estimate_counts_attached_pages_and_images(monkeypatch, files):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    for provider, per_image in [("openai", 1445), ("anthropic", 1600)]:
+        stage = Stage(model="m", provider=provider, base_url="http://127.0.0.1:9/v1", prompt="Read {text}",
+                      attach="auto", max_tokens="10")
+        fixed = (len("Read {text}") + 3) // 4
+        assert stage.estimate(path=files / "letter.pdf") == (fixed + 2 * 3000, 10)
+        assert stage.estimate(path=files / "note.png") == (fixed + per_image, 10)
+        # A later stage with text: the text goes, not the file.
+        assert stage.estimate(path=files / "letter.pdf", text=b"x" * 40) == ((40 + 11 + 3) // 4, 10)
+        stage.close()
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_pdf_then_llm_routes_the_scan_as_a_file(tmp_path, mock, provider):
+    """-p pdf -p llm attach=auto on a folder with a scan: text PDFs go as
+    text, the scan (no text layer, partial in the pdf stage) goes as the PDF."""
+    d = tmp_path / "mixed"
+    d.mkdir()
+    (d / "typed.pdf").write_bytes(text_pdf([["mock:reply={\"patient\": \"Ada\"}"]]))
+    scanned_pdf(d / "scanned.pdf", [["PATIENT GRACE HOPPER"]])
+    out = tmp_path / "out.jsonl"
+    r = run("run", d, "-p", "pdf", *llm(mock, provider, attach="auto", prompt="Patient? {text}"), "-o", out,
+            env=ENV)
+    assert r.code == 0, r
+    recs = {Path(rec["path"]).name: rec for rec in read_jsonl(out)}
+    assert recs["typed.pdf"]["status"] == "ok"
+    assert recs["scanned.pdf"]["status"] == "partial"  # the pdf stage's flag stays on the record
+    assert "no text layer" in recs["scanned.pdf"]["error"]
+    sent = {bool(req["attachments"]): req for req in mock.requests}
+    assert sent[False]["user"].startswith("Patient? mock:reply=")
+    assert sent[True]["attachments"][0]["bytes"] == (d / "scanned.pdf").read_bytes()
+    assert sent[True]["user"].strip() == "Patient?"

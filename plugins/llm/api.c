@@ -37,8 +37,56 @@ static json_t *message(const char *role, json_t *content) {
     return json_pack("{s:s, s:o}", "role", role, "content", content);
 }
 
+/* The attachment as each API documents it:
+ *   anthropic  {"type":"document"|"image","source":{"type":"base64",
+ *               "media_type":"application/pdf"|"image/png",...,"data":B64}}
+ *   openai     {"type":"file","file":{"filename":NAME,
+ *               "file_data":"data:application/pdf;base64,B64"}} or
+ *              {"type":"image_url","image_url":{"url":"data:image/png;base64,B64"}} */
+static json_t *attachment_block(const llm_config *cfg, const llm_attachment *a) {
+    char *data = llm_attachment_base64(a);
+    if (data == NULL) return NULL;
+    int pdf = strcmp(a->media_type, "application/pdf") == 0;
+    json_t *block;
+    if (cfg->provider == LLM_ANTHROPIC) {
+        block = json_pack("{s:s, s:{s:s, s:s, s:s}}", "type", pdf ? "document" : "image", "source",
+                          "type", "base64", "media_type", a->media_type, "data", data);
+    } else {
+        llm_buf url = {0};
+        llm_buf_appendf(&url, "data:%s;base64,%s", a->media_type, data);
+        block = url.data == NULL ? NULL
+              : pdf ? json_pack("{s:s, s:{s:s, s:s}}", "type", "file", "file", "filename", a->filename,
+                                "file_data", url.data)
+                    : json_pack("{s:s, s:{s:s}}", "type", "image_url", "image_url", "url", url.data);
+        llm_buf_free(&url);
+    }
+    free(data);
+    return block;
+}
+
+/* The user message's content: the prompt as a string, or with an
+ * attachment an array of the file's block and then the prompt's text
+ * block (left out when the prompt is empty: both APIs refuse empty text). */
+static json_t *user_content(const llm_config *cfg, json_t *text, const llm_attachment *a) {
+    if (a == NULL || a->bytes.data == NULL) return text;
+    json_t *parts = json_array();
+    json_t *file = attachment_block(cfg, a);
+    if (parts == NULL || file == NULL) {
+        json_decref(parts);
+        json_decref(file);
+        json_decref(text);
+        return NULL;
+    }
+    json_array_append_new(parts, file);
+    if (json_string_length(text) > 0)
+        json_array_append_new(parts, json_pack("{s:s, s:o}", "type", "text", "text", text));
+    else
+        json_decref(text);
+    return parts;
+}
+
 int llm_request_body(llm_buf *out, const llm_config *cfg, const char *user_text, size_t user_len,
-                     char *err, size_t size) {
+                     const llm_attachment *attachment, char *err, size_t size) {
     json_t *content = json_stringn(user_text, user_len);
     if (content == NULL) {
         snprintf(err, size, "the prompt for this document is not UTF-8 text (convert the document "
@@ -65,6 +113,12 @@ int llm_request_body(llm_buf *out, const llm_config *cfg, const char *user_text,
                             json_integer((json_int_t)cfg->max_tokens));
         if (sys) json_array_append_new(messages, message("system", sys));
         json_object_set_new(body, "stream", json_false());
+    }
+    if ((content = user_content(cfg, content, attachment)) == NULL) {
+        json_decref(body);
+        json_decref(messages);
+        snprintf(err, size, "llm: out of memory");
+        return -1;
     }
     json_array_append_new(messages, message("user", content));
     json_object_set_new(body, "messages", messages);

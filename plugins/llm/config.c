@@ -297,6 +297,9 @@ int llm_config_load(llm_config *cfg, const bc_host_api *host, const bc_config *c
     }
     if ((v = OPT("json")) != NULL && parse_bool(v, &cfg->json) != 0)
         FAIL("invalid value '%s' for option 'json': expected true or false", v);
+    if ((v = OPT("attach")) != NULL && llm_attach_parse(v, &cfg->attach) != 0)
+        FAIL("invalid value '%s' for option 'attach': expected auto (a PDF or image file goes when "
+             "there is no text), pdf, image or none", v);
     if ((v = OPT("request_timeout")) != NULL && parse_duration_ms(v, &cfg->timeout_ms) != 0)
         FAIL("invalid value '%s' for option 'request_timeout': expected a duration such as "
              "30s, 500ms, 2m (at most 24h)", v);

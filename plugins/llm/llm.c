@@ -7,6 +7,8 @@
  * the previous stage's output, or the file at its path in the first stage),
  * sends one request, and outputs the reply's text — or, with json=true, the
  * reply parsed as JSON. Token usage comes from the API's usage fields.
+ * With attach= the document's own PDF or image goes with the prompt, in the
+ * block each API documents (attach.c).
  *
  * Outcomes:
  *   DONE     a reply (valid JSON when json=true).
@@ -17,7 +19,10 @@
  *            and a call the host cancelled.
  *   FAIL     any other status (400, 401, 403, 404, ...) with the API's own
  *            message; a prompt that cannot be built (unreadable file,
- *            missing metadata, text that is not UTF-8).
+ *            missing metadata, text that is not UTF-8); an empty document
+ *            with nothing attached ("empty input: nothing to send"); an
+ *            attachment of the wrong kind or over the provider's limits.
+ *            None of these sends a request.
  *
  * The API key is read from an environment variable in create() and only
  * ever written into request headers; it is scrubbed from every message the
@@ -160,18 +165,40 @@ static int outcome_of(const llm_state *st, bc_call *call, llm_response *resp) {
 
 /* ---- process() / estimate() --------------------------------------------- */
 
+/* The prompt and the body of this document's request. Returns 0, or -1
+ * with the reason in err (nothing is sent then). */
+static int build_request(const llm_state *st, const bc_doc *doc, llm_buf *body, char *err, size_t size) {
+    llm_attachment att;
+    if (llm_attachment_load(&att, &st->cfg, doc, err, size) != 0) return -1;
+    int attached = att.bytes.data != NULL;
+    if (!attached && st->uses_text && llm_text_is_blank(doc)) {
+        snprintf(err, size, "empty input: nothing to send");
+        return -1;
+    }
+    /* An attached file is the document: {text} is then the previous
+     * stage's output, or nothing in the first stage (not the file's bytes). */
+    bc_doc text_doc = *doc;
+    if (attached && text_doc.input == NULL) {
+        text_doc.input = (const unsigned char *)"";
+        text_doc.input_len = 0;
+    }
+    llm_buf prompt = {0};
+    int rc = llm_prompt_render(&prompt, st->cfg.prompt, &text_doc, err, size) != 0 ||
+             llm_request_body(body, &st->cfg, prompt.data, prompt.len, &att, err, size) != 0 ? -1 : 0;
+    llm_buf_free(&prompt);
+    llm_attachment_free(&att);
+    return rc;
+}
+
 static int llm_process(void *state, bc_call *call, const bc_doc *doc) {
     llm_state *st = state;
-    llm_buf prompt = {0}, body = {0};
+    llm_buf body = {0};
     char err[1024];
 
-    if (llm_prompt_render(&prompt, st->cfg.prompt, doc, err, sizeof err) != 0 ||
-        llm_request_body(&body, &st->cfg, prompt.data, prompt.len, err, sizeof err) != 0) {
-        llm_buf_free(&prompt);
+    if (build_request(st, doc, &body, err, sizeof err) != 0) {
         llm_buf_free(&body);
         return report(st, call, BC_OUTCOME_FAIL, "%s", err);
     }
-    llm_buf_free(&prompt);
 
     llm_response resp;
     llm_post(&resp, &st->pool, &st->cfg, st->host, call, body.data, body.len);
@@ -181,16 +208,18 @@ static int llm_process(void *state, bc_call *call, const bc_doc *doc) {
     return outcome;
 }
 
-/* About four bytes a token, for the prompt; the reply may use max_tokens. */
+/* About four bytes a token, for the prompt; an attached file by its pages
+ * or as an image (attach.c); the reply may use max_tokens. */
 static int llm_estimate(void *state, const bc_doc *doc, uint64_t *input_tokens, uint64_t *output_tokens) {
     const llm_state *st = state;
-    uint64_t bytes = st->fixed_prompt_bytes;
+    uint64_t bytes = st->fixed_prompt_bytes, file_tokens = 0;
+    int attached = llm_attach_estimate(&st->cfg, doc, &file_tokens);
     if (st->uses_text) {
         struct stat sb;
         if (doc->input != NULL) bytes += doc->input_len;
-        else if (doc->path != NULL && stat(doc->path, &sb) == 0) bytes += (uint64_t)sb.st_size;
+        else if (!attached && doc->path != NULL && stat(doc->path, &sb) == 0) bytes += (uint64_t)sb.st_size;
     }
-    *input_tokens = (bytes + 3) / 4;
+    *input_tokens = (bytes + 3) / 4 + file_tokens;
     *output_tokens = st->cfg.max_tokens;
     return 0;
 }
@@ -261,6 +290,7 @@ static const bc_plugin_option llm_options[] = {
     {"max_tokens", "1024", "Most tokens in a reply"},
     {"temperature", NULL, "Sampling temperature, 0 to 2 (unset: the server's default)"},
     {"json", "false", "Ask for a JSON answer and output it as JSON; a reply that does not parse is partial"},
+    {"attach", "auto", "Send the document's own file: auto (a PDF or image when there is no text), pdf, image or none"},
     {"request_timeout", "5m", "Longest time one request may take (30s, 2m, ...); then it is retried"},
     {"headers", NULL, "Extra request headers as a JSON object, e.g. {\"OpenAI-Organization\":\"org-1\"}"},
     {NULL, NULL, NULL},

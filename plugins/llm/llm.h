@@ -5,6 +5,7 @@
  *   llm.c          descriptor, create/process/destroy/estimate
  *   config.c       stage options -> llm_config, checked once in create()
  *   prompt.c       the prompt template and the document's text
+ *   attach.c       the document's own file (PDF or image) sent with the prompt
  *   api.c          request bodies and replies of the two wire formats
  *   http.c         the libcurl handle pool and one POST
  *   retry_delay.c  how long a 429/503 asks us to wait, from its headers
@@ -51,6 +52,14 @@ typedef enum llm_provider {
     LLM_ANTHROPIC = 1  /* Messages API */
 } llm_provider;
 
+/* attach=: whether the document's file goes with the prompt (attach.c). */
+typedef enum llm_attach_mode {
+    LLM_ATTACH_AUTO = 0,
+    LLM_ATTACH_PDF = 1,
+    LLM_ATTACH_IMAGE = 2,
+    LLM_ATTACH_NONE = 3
+} llm_attach_mode;
+
 /* Everything create() learnt from the stage options. Read-only afterwards,
  * shared by every worker thread. */
 typedef struct llm_config {
@@ -65,6 +74,7 @@ typedef struct llm_config {
     int json;            /* ask for JSON and parse the reply */
     long timeout_ms;     /* whole request */
     int max_completion_tokens; /* send OpenAI's newer field name (api.openai.com only) */
+    llm_attach_mode attach;
     struct curl_slist *headers; /* every request header, auth included */
 } llm_config;
 
@@ -92,12 +102,47 @@ int llm_prompt_uses_text(const char *tmpl);
 int llm_prompt_render(llm_buf *out, const char *tmpl, const bc_doc *doc,
                       char *err, size_t err_size);
 
+/* ---- attach.c ---------------------------------------------------------- */
+
+/* "auto", "pdf", "image", "none" -> mode. Returns 0, or -1 for another value. */
+int llm_attach_parse(const char *value, llm_attach_mode *mode);
+
+/* The document's file, when it goes with the prompt. */
+typedef struct llm_attachment {
+    llm_buf bytes;          /* the file; data NULL when nothing is attached */
+    const char *media_type; /* "application/pdf", "image/png", ... */
+    const char *filename;   /* the path's last component (borrowed from the doc) */
+    unsigned pages;         /* PDF pages, as counted */
+} llm_attachment;
+
+/* Loads the attachment this document gets under cfg->attach (none, maybe).
+ * Returns 0, or -1 with a message in err: a file of the wrong kind, an
+ * unreadable one, one over the provider's size or page limits. */
+int llm_attachment_load(llm_attachment *a, const llm_config *cfg, const bc_doc *doc,
+                        char *err, size_t err_size);
+void llm_attachment_free(llm_attachment *a);
+
+/* The file as base64 text (malloc'd), NULL when out of memory. */
+char *llm_attachment_base64(const llm_attachment *a);
+
+/* Tokens the attachment will likely cost (per PDF page, per image). */
+uint64_t llm_attachment_tokens(const llm_attachment *a, const llm_config *cfg);
+
+/* For estimate(): the tokens of the file this document would send. Returns
+ * 1 when a file goes (then the text is not counted), else 0. */
+int llm_attach_estimate(const llm_config *cfg, const bc_doc *doc, uint64_t *tokens);
+
+/* True when the document's text (the previous stage's output, or the file)
+ * is empty or white space. */
+int llm_text_is_blank(const bc_doc *doc);
+
 /* ---- api.c ------------------------------------------------------------- */
 
-/* The JSON body of one request. Returns 0, or -1 when the text is not UTF-8
- * (the message is in err). */
+/* The JSON body of one request: the prompt, after the attachment when
+ * there is one (NULL or empty: none). Returns 0, or -1 when the text is not
+ * UTF-8 (the message is in err). */
 int llm_request_body(llm_buf *out, const llm_config *cfg, const char *user_text,
-                     size_t user_len, char *err, size_t err_size);
+                     size_t user_len, const llm_attachment *attachment, char *err, size_t err_size);
 
 /* What a successful (2xx) reply said. */
 typedef struct llm_reply {

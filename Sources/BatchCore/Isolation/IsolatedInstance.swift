@@ -8,6 +8,14 @@ public enum Isolation: String, Sendable, CaseIterable {
     /// that runs the processor: a crash, a hang or a leak ends that process,
     /// not the batch.
     case process
+    /// `process` for plugins that declare they read hostile documents
+    /// (BC_PLUGIN_FLAG_PREFERS_PROCESS), `thread` for every other processor.
+    case auto
+
+    /// Where `info`'s stages run under this setting.
+    func resolved(for info: ProcessorInfo) -> Isolation {
+        self == .auto ? (info.prefersProcess ? .process : .thread) : self
+    }
 
     /// Starts `processor` for one stage as `options.isolation` says.
     ///
@@ -17,7 +25,7 @@ public enum Isolation: String, Sendable, CaseIterable {
     /// so it cannot, and the stage does not start.
     static func start(_ processor: Processor, config: StageConfig, options: BatchOptions) throws -> ProcessorInstance {
         let info = processor.info
-        guard options.isolation == .process, info.kind != .builtin else {
+        guard options.isolation.resolved(for: info) == .process, info.kind != .builtin else {
             return try processor.start(config: config)
         }
         guard info.kind == .plugin || info.kind == .declared, let path = info.path else {
@@ -27,10 +35,12 @@ public enum Isolation: String, Sendable, CaseIterable {
         }
         // One prepare() for the stage, here; every worker's create() gets its bytes.
         try (processor as? NativePlugin)?.prepare(config: config)
+        let limits = HostileDocumentLimits(for: info, options: options)
         var request = StartRequest(kind: info.kind, path: path, label: config.label, options: config.values,
-                                   memoryLimit: options.workerMemoryLimit ?? 0)
+                                   memoryLimit: limits.memoryLimit ?? 0)
         request.shared = config.shared.bytes
-        let instance = try IsolatedInstance(executable: try WorkerProcess.executable(), request: request, options: options)
+        let instance = try IsolatedInstance(executable: try WorkerProcess.executable(), request: request,
+                                            options: options, defaultTimeout: limits.defaultTimeout)
         config.defaultPrices.withLock { $0 = instance.listPrices }
         return instance
     }
@@ -50,17 +60,20 @@ final class IsolatedInstance: ProcessorInstance, @unchecked Sendable {
     private let request: StartRequest
     private let grace: Double
     private let maxDocuments: Int?
+    /// The deadline of a call the batch gave none (HostileDocumentLimits).
+    private let defaultTimeout: Double?
     private let idle = Locked<[WorkerProcess]>([])
     /// The list price create() gave in the first worker.
     private(set) var listPrices: TokenPrices? = nil
 
     /// Starts the first worker at once, so a processor whose create()
     /// refuses stops the batch before it begins, with the plugin's message.
-    init(executable: String, request: StartRequest, options: BatchOptions) throws {
+    init(executable: String, request: StartRequest, options: BatchOptions, defaultTimeout: Double? = nil) throws {
         self.executable = executable
         self.request = request
         self.grace = options.timeoutGrace
         self.maxDocuments = options.workerMaxDocuments
+        self.defaultTimeout = defaultTimeout
         let first = try WorkerProcess.start(executable: executable, request: request, deadline: nil, grace: grace)
         listPrices = first.listPrices
         idle.withLock { $0.append(first) }
@@ -69,6 +82,10 @@ final class IsolatedInstance: ProcessorInstance, @unchecked Sendable {
     var enforcesDeadline: Bool { true }
 
     func process(_ call: CallContext, _ doc: DocumentInput) -> Outcome {
+        if call.deadline == nil, let defaultTimeout {
+            call.timeout = defaultTimeout
+            call.deadline = monotonicNanos() + UInt64(defaultTimeout * 1e9)
+        }
         let worker: WorkerProcess
         do {
             worker = try checkout(call)

@@ -23,7 +23,7 @@ public struct BatchOptions: Sendable, Equatable {
     public var forceResume = false
     public var dedupe = false
     public var shutdownGrace = 30.0
-    public var isolation = Isolation.thread
+    public var isolation = Isolation.auto
     public var workerMaxDocuments: Int? = nil
     public var workerMemoryLimit: UInt64? = nil
     public var rateLimit: Rate? = nil
@@ -154,10 +154,10 @@ public struct BatchOptions: Sendable, Equatable {
                    "After a graceful cancel, how long documents in flight may take before they are asked to stop") {
             $0.shutdownGrace = try ValueParser.duration("shutdown.grace", $1, in: 0...86_400)
         },
-        OptionSpec("isolation", default: "thread",
-                   "Where processors run: thread (in this process) or process (a worker process per worker thread, so a crash, hang or leak costs one document, not the batch)") {
+        OptionSpec("isolation", default: "auto",
+                   "Where processors run: thread (in this process), process (a worker process per worker thread, so a crash, hang or leak costs one document, not the batch) or auto (process for plugins that read hostile documents, such as pdf and ocr; thread for the rest)") {
             guard let mode = Isolation(rawValue: $1.trimmingSpaces.lowercased()) else {
-                throw ValueParser.invalid("isolation", $1, "thread or process")
+                throw ValueParser.invalid("isolation", $1, "thread, process or auto")
             }
             $0.isolation = mode
         },

@@ -61,7 +61,8 @@ final class NativePlugin: Processor, @unchecked Sendable {
             description: d.description.map { String(cString: $0) } ?? "",
             kind: .plugin,
             path: path,
-            options: options)
+            options: options,
+            prefersProcess: d.flags & BC_PLUGIN_FLAG_PREFERS_PROCESS != 0)
         self.descriptor = descriptor
         self.handle = handle
         ok = true

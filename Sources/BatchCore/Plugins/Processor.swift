@@ -17,15 +17,19 @@ public struct ProcessorInfo: Sendable, Equatable {
     public var path: String?
     /// Declared options (name, default, help); nil accepts any key.
     public var options: [StageOption]?
+    /// The plugin reads hostile input (BC_PLUGIN_FLAG_PREFERS_PROCESS): with
+    /// isolation=auto it runs in worker processes.
+    public var prefersProcess: Bool
 
     public init(name: String, version: String, description: String, kind: Kind,
-                path: String? = nil, options: [StageOption]? = nil) {
+                path: String? = nil, options: [StageOption]? = nil, prefersProcess: Bool = false) {
         self.name = name
         self.version = version
         self.description = description
         self.kind = kind
         self.path = path
         self.options = options
+        self.prefersProcess = prefersProcess
     }
 }
 

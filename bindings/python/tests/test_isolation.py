@@ -48,7 +48,7 @@ def test_a_python_processor_cannot_move_to_a_worker_process(engine, tmp_path):
 
 
 def test_isolation_values_are_checked(engine):
-    with pytest.raises(batchcore.OptionError, match="expected thread or process"):
+    with pytest.raises(batchcore.OptionError, match="expected thread, process or auto"):
         engine.batch("text", isolation="fork")
     with pytest.raises(batchcore.OptionError, match="worker.memory_limit"):
         engine.batch("text", worker_memory_limit="lots")
