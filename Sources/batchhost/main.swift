@@ -4,7 +4,9 @@ import Glibc
 
 // Parse by hand so that every usage error exits 2, as --help documents.
 do {
-    var command = try BatchHost.parseAsRoot()
+    // Arguments keep their bytes: a file name that is not UTF-8 stays itself.
+    let arguments = (1..<Int(CommandLine.argc)).map { FileNameBytes.string(cString: CommandLine.unsafeArgv[$0]!) }
+    var command = try BatchHost.parseAsRoot(arguments)
     try command.run()
 } catch let error as BatchCoreError {
     writeStandardError("batchhost: error: \(error.message)\n")

@@ -334,8 +334,8 @@ private final class DeclaredInstance: ProcessorInstance, @unchecked Sendable {
 
         bytes.append(0)  // lets `bytes` be declared as a string too
         let outcome: CallOutcome = bytes.withUnsafeBytes { content in
-            withOptionalCString(path) { path in
-                doc.document.id.withCString { id in
+            withOptionalFileName(path) { path in
+                FileNameBytes.withCString(doc.document.id) { id in
                     buffer.withUnsafeMutableBytes { buffer in
                         withUnsafeMutablePointer(to: &written) { written in
                             let inputs = CallInputs(
