@@ -283,6 +283,10 @@ final class ExecProcessorTests: XCTestCase {
         // A later stage reads the previous output on stdin: nothing appended.
         let (_, later) = try run(command: count, path: "/x", stage: 1, input: Array("in".utf8))
         XCTAssertEqual(text(later), "0:")
+
+        // A document without a file has no path to append.
+        let (_, noFile) = try run(command: count, id: "only-id")
+        XCTAssertEqual(text(noFile), "0:")
     }
 
     func testRelativePathStartingWithDashIsNeverAnOption() throws {

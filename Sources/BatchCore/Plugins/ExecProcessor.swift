@@ -16,10 +16,10 @@ import Glibc
 /// - `max_output` (default 64MiB): most stdout bytes kept; a command that
 ///   writes more is stopped and the document fails.
 ///
-/// A template without any placeholder gets the path appended as its last
-/// argument in the first stage, as xargs and GNU parallel do (`wc -l` runs
-/// `wc -l PATH`); later stages read the previous output on stdin and get
-/// nothing appended. A relative path that starts with "-" is passed as
+/// A template without any placeholder gets the document's path appended as
+/// its last argument in the first stage, as xargs and GNU parallel do
+/// (`wc -l` runs `wc -l PATH`); a document without a file, and later
+/// stages, which read the previous output on stdin, get nothing appended. A relative path that starts with "-" is passed as
 /// "./-…", so it never reads as an option.
 ///
 /// Per document: stdin is the previous stage's output (stages after the
@@ -157,7 +157,7 @@ final class ExecInstance: ProcessorInstance {
         }
         let path = argumentPath(doc.document)
         var argv = template.render(path: path, id: doc.document.id, stage: doc.stage, attempt: doc.attempt)
-        if !template.hasPlaceholders && doc.stage == 0 { argv.append(path) }
+        if !template.hasPlaceholders && doc.stage == 0 && doc.document.path != nil { argv.append(path) }
         if let bad = argv.firstIndex(where: { $0.utf8.contains(0) }) {
             call.error = "cannot run '\(argv[0])': argv[\(bad)] would contain a NUL character (from the document's id or path)"
             return .fail
