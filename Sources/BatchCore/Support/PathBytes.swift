@@ -25,6 +25,30 @@ func isAbsolutePath(_ path: String) -> Bool {
     path.utf8.first == UInt8(ascii: "/")
 }
 
+/// The part after the last "/" (the whole path when it has none).
+func lastPathComponent(_ path: String) -> String {
+    guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { return path }
+    return String(path[path.utf8.index(after: slash)...])
+}
+
+/// The part before the last "/", nil when the path has none.
+func parentPath(_ path: String) -> String? {
+    guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { return nil }
+    return String(path[..<slash])
+}
+
+extension String {
+    /// The text without `suffix` when its bytes end with it, else nil.
+    func droppingByteSuffix(_ suffix: String) -> String? {
+        hasByteSuffix(suffix) ? String(utf8.dropLast(suffix.utf8.count)) : nil
+    }
+
+    /// The text without `prefix` when its bytes start with it, else nil.
+    func droppingBytePrefix(_ prefix: String) -> String? {
+        hasBytePrefix(prefix) ? String(utf8.dropFirst(prefix.utf8.count)) : nil
+    }
+}
+
 /// File names that are not UTF-8, kept in Strings reversibly.
 ///
 /// Each byte that is not part of well-formed UTF-8 becomes one scalar of
