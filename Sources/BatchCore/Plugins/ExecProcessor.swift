@@ -19,8 +19,9 @@ import Glibc
 /// A template without any placeholder gets the document's path appended as
 /// its last argument in the first stage, as xargs and GNU parallel do
 /// (`wc -l` runs `wc -l PATH`); a document without a file, and later
-/// stages, which read the previous output on stdin, get nothing appended. A relative path that starts with "-" is passed as
-/// "./-…", so it never reads as an option.
+/// stages, which read the previous output on stdin, get nothing appended.
+/// A relative path that starts with "-" is passed as "./-…", so it never
+/// reads as an option.
 ///
 /// Per document: stdin is the previous stage's output (stages after the
 /// first) or `/dev/null`. Exit 0 is `.done` with stdout as the output;

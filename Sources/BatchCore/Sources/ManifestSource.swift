@@ -37,8 +37,8 @@ import Glibc
 /// few missing files with their lines and how many are missing. A missing
 /// manifest is `.notFound`.
 ///
-/// Memory: validation keeps one 128-bit hash per id (not the ids, not the
-/// documents; see `IdRegistry`); `makeIterator()` re-reads the file, line by line for JSON
+/// Memory: validation keeps one 64-bit hash per id (not the ids, not the
+/// documents); `makeIterator()` re-reads the file, line by line for JSON
 /// Lines. A JSON array is read into memory whole while it is validated or
 /// iterated (its bytes, not parsed documents).
 public struct ManifestSource: DocumentSource {
@@ -89,21 +89,46 @@ public struct ManifestSource: DocumentSource {
     /// so a syntax error anywhere wins and every missing file is counted.
     private static func validate(_ path: String, _ format: ManifestFormat, baseDirectory: String) throws -> Int {
         let reader = try ManifestReader(path: path, format: format)
-        var ids = IdRegistry()
+        // Duplicate ids are found by hash: one Int per entry instead of the id
+        // itself. A repeated hash is confirmed by re-reading the earlier entry,
+        // so a (very unlikely) collision is never reported as a duplicate.
+        var firstByHash: [Int: Int32] = [:]
+        var moreByHash: [Int: [Int32]] = [:]
         var missing = MissingFiles(manifest: path, baseDirectory: baseDirectory)
+        var count = 0
         while try reader.next(keepMetadata: false) {
-            let entry = reader.entry
-            guard entry.ordinal < Int(Int32.max) else {
+            count = reader.entry.ordinal
+            guard count < Int(Int32.max) else {
                 throw BatchCoreError(.input, "\(path): more than \(Int32.max) entries; split the manifest")
             }
-            if let earlier = ids.insert(entry.idBytes, at: UInt64(entry.ordinal) << 32 | UInt64(entry.line)) {
-                throw duplicateError(path, format, entry, earlierOrdinal: Int(earlier >> 32),
-                                     earlierLine: Int(earlier & 0xFFFF_FFFF))
+            if reader.entry.hasPath { missing.check(reader.entry.path, line: reader.entry.line) }
+            var hasher = Hasher()
+            let idBytes = reader.entry.idBytes
+            idBytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+            let hash = hasher.finalize()
+            guard let first = firstByHash[hash] else {
+                firstByHash[hash] = Int32(count)
+                continue
             }
-            if entry.hasPath { missing.check(entry.path, line: entry.line) }
+            for earlier in [first] + moreByHash[hash, default: []] {
+                let other = try entry(Int(earlier), of: path, format)
+                if other.idBytes == idBytes {
+                    throw duplicateError(path, format, reader.entry, earlier: other)
+                }
+            }
+            moreByHash[hash, default: []].append(Int32(count))
         }
-        try missing.refuseIfAny(of: reader.entry.ordinal)
-        return reader.entry.ordinal
+        try missing.refuseIfAny(of: count)
+        return count
+    }
+
+    /// The entry at 1-based position `ordinal`.
+    private static func entry(_ ordinal: Int, of path: String, _ format: ManifestFormat) throws -> ManifestEntry {
+        let reader = try ManifestReader(path: path, format: format)
+        while try reader.next(keepMetadata: false) {
+            if reader.entry.ordinal == ordinal { return reader.entry }
+        }
+        throw BatchCoreError(.input, "\(path): the manifest changed while it was being read; try again")
     }
 
     /// The file a "path" names: relative paths are resolved against the
@@ -113,16 +138,16 @@ public struct ManifestSource: DocumentSource {
         return isAbsolutePath(path) ? path : baseDirectory + path
     }
 
-    private static func duplicateError(_ path: String, _ format: ManifestFormat, _ entry: ManifestEntry,
-                                       earlierOrdinal: Int, earlierLine: Int) -> BatchCoreError {
+    private static func duplicateError(_ path: String, _ format: ManifestFormat,
+                                       _ entry: ManifestEntry, earlier: ManifestEntry) -> BatchCoreError {
         let id = quotedForMessage(FileNameBytes.string(entry.idBytes))
         let source = entry.hasId ? "" : " (taken from \"path\", as no \"id\" is given)"
         let hint = "expected every id to be unique; give one of them a distinct \"id\""
         switch format {
         case .lines:
-            return BatchCoreError(.input, "\(path):\(entry.line): duplicate id \(id)\(source), first used on line \(earlierLine); \(hint)")
+            return BatchCoreError(.input, "\(path):\(entry.line): duplicate id \(id)\(source), first used on line \(earlier.line); \(hint)")
         case .array:
-            return BatchCoreError(.input, "\(path):\(entry.line): element \(entry.ordinal): duplicate id \(id)\(source), first used by element \(earlierOrdinal) on line \(earlierLine); \(hint)")
+            return BatchCoreError(.input, "\(path):\(entry.line): element \(entry.ordinal): duplicate id \(id)\(source), first used by element \(earlier.ordinal) on line \(earlier.line); \(hint)")
         }
     }
 }
