@@ -63,6 +63,15 @@ def test_a_directory_and_a_manifest_naming_the_same_id_are_refused(tmp_path):
     assert 'duplicate id "docs/a.txt" in manifest m.jsonl, line 1, first in directory docs' in r.err, r
 
 
+def test_a_list_file_repeating_a_path_is_refused_before_anything_runs(tmp_path):
+    (tmp_path / "a.txt").write_text("a\n")
+    (tmp_path / "list.txt").write_text("a.txt\n./a.txt\n\na.txt\n")
+    r = run("run", "--list", "list.txt", "--", "cat", "{}", cwd=tmp_path)
+    assert r.code == 2, r
+    assert 'duplicate id "a.txt" in list list.txt, line 4, first in list list.txt, line 1' in r.err, r
+    assert r.out == ""
+
+
 def test_a_repeated_path_on_stdin_fails_the_repeat_and_keeps_the_first(tmp_path):
     for name in "ab":
         (tmp_path / f"{name}.txt").write_text(name + "\n")
