@@ -68,7 +68,7 @@ private func stopAndWait(_ batch: Batch) -> Bool {
 @c public func bc_batch_add_file(_ batch: OpaquePointer?, _ path: UnsafePointer<CChar>?, _ id: UnsafePointer<CChar>?, _ metadata: UnsafePointer<CChar>?) -> Int32 {
     capi {
         let batch = try batchOf(batch)
-        try batch.add(FileSource(path: string(path, "path"), id: id.map { String(cString: $0) },
+        try batch.add(FileSource(path: fileName(path, "path"), id: id.map { FileNameBytes.string(cString: $0) },
                                  metadata: metadata.map { String(cString: $0) }))
     }
 }
@@ -76,21 +76,21 @@ private func stopAndWait(_ batch: Batch) -> Bool {
 @c public func bc_batch_add_dir(_ batch: OpaquePointer?, _ dir: UnsafePointer<CChar>?, _ glob: UnsafePointer<CChar>?) -> Int32 {
     capi {
         let batch = try batchOf(batch)
-        try batch.add(DirectorySource(root: string(dir, "dir"), glob: glob.map { String(cString: $0) }))
+        try batch.add(DirectorySource(root: fileName(dir, "dir"), glob: glob.map { FileNameBytes.string(cString: $0) }))
     }
 }
 
 @c public func bc_batch_add_manifest(_ batch: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> Int32 {
     capi {
         let batch = try batchOf(batch)
-        try batch.add(ManifestSource(path: string(path, "path")))
+        try batch.add(ManifestSource(path: fileName(path, "path")))
     }
 }
 
 @c public func bc_batch_add_list(_ batch: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> Int32 {
     capi {
         let batch = try batchOf(batch)
-        try batch.add(ListSource(path: string(path, "path")))
+        try batch.add(ListSource(path: fileName(path, "path")))
     }
 }
 

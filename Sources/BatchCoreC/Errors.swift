@@ -52,6 +52,12 @@ func string(_ pointer: UnsafePointer<CChar>?, _ name: String) throws -> String {
     return String(cString: pointer)
 }
 
+/// A required file name argument, its bytes kept exactly (see `FileNameBytes`).
+func fileName(_ pointer: UnsafePointer<CChar>?, _ name: String) throws -> String {
+    guard let pointer else { throw invalid("\(name) must not be NULL") }
+    return FileNameBytes.string(cString: pointer)
+}
+
 /// Copies `value` into a caller's struct that starts with `uint32_t
 /// struct_size`, writing no more than the caller's size.
 func copyVersioned<T>(_ value: T, to out: UnsafeMutablePointer<T>) throws {

@@ -47,7 +47,7 @@ func withCStrings<R>(_ a: String?, _ b: String?, _ c: String?, _ d: String?,
                      _ body: (UnsafePointer<CChar>?, UnsafePointer<CChar>?, UnsafePointer<CChar>?, UnsafePointer<CChar>?) -> R) -> R {
     func with(_ s: String?, _ inner: (UnsafePointer<CChar>?) -> R) -> R {
         guard let s else { return inner(nil) }
-        return s.withCString { inner($0) }
+        return FileNameBytes.withCString(s) { inner($0) }  // a file name's exact bytes
     }
     return with(a) { a in with(b) { b in with(c) { c in with(d) { d in body(a, b, c, d) } } } }
 }

@@ -27,9 +27,11 @@ final class ResultsCursor {
         allocations = []
     }
 
+    /// A copy of `s` as a C string; the stray bytes of a file name that is
+    /// not UTF-8 are given back as they were (see `FileNameBytes`).
     private func keep(_ s: String?) -> UnsafePointer<CChar>? {
         guard let s else { return nil }
-        let copy = strdup(s)!
+        let copy = FileNameBytes.withCString(s) { strdup($0) }!
         allocations.append(UnsafeMutableRawPointer(copy))
         return UnsafePointer(copy)
     }

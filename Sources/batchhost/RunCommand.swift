@@ -8,7 +8,9 @@ struct RunCommand: ParsableCommand {
         abstract: "Process documents: files, directories, manifests or paths on stdin.",
         discussion: """
         INPUT is a file, a directory (read recursively, sorted), or - for \
-        newline-separated paths on standard input. Everything after -- is a \
+        newline-separated paths on standard input (--list FILE reads them \
+        from a file). Every document needs its own id: an id given twice is \
+        refused before the run (on standard input, the repeat fails). Everything after -- is a \
         command run per document (the exec processor): {} or {path} is the \
         document's path, {id} its id; it is passed as argv, never through a shell.
 
@@ -47,6 +49,9 @@ struct RunCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("A manifest: .jsonl or .json array of {\"id\",\"path\",\"metadata\"} (repeatable).", valueName: "file"))
     var manifest: [String] = []
+
+    @Option(name: .customLong("list"), help: ArgumentHelp("A file of newline-separated paths, as on standard input (repeatable).", valueName: "file"))
+    var lists: [String] = []
 
     @Option(name: .customLong("plugin-dir"), help: ArgumentHelp("Also look for plugins here (repeatable).", valueName: "dir"))
     var pluginDirs: [String] = []
@@ -164,7 +169,7 @@ struct RunCommand: ParsableCommand {
         if let budget { try batch.set("budget", budget) }
         if let sample { try batch.set("sample", sample) }
         if let isolation { try batch.set("isolation", isolation) }
-        try addInputs(batch)
+        try addInputs(batch, console: console)
 
         try batch.onEvent(documents: .failed) { console.handle($0) }
         if console.progress.mode == .live { try batch.set("progress.interval", "250ms") }
@@ -218,25 +223,31 @@ struct RunCommand: ParsableCommand {
         }
     }
 
-    private func addInputs(_ batch: Batch) throws {
+    private func addInputs(_ batch: Batch, console: Console) throws {
         for input in inputs {
             if input == "-" {
                 try batch.add(ListSource(path: "-"))
                 continue
             }
             var info = stat()
-            guard stat(input, &info) == 0 else {
+            guard FileNameBytes.withCString(input, { stat($0, &info) }) == 0 else {
                 throw BatchCoreError(.notFound, "input '\(input)' does not exist")
             }
             if (info.st_mode & S_IFMT) == S_IFDIR {
-                try batch.add(DirectorySource(root: input, glob: glob))
+                let directory = try DirectorySource(root: input, glob: glob)
+                if directory.knownCount == 0 && !quiet {
+                    let what = glob.map { "matched --glob '\($0)' in" } ?? "are in"
+                    console.note("warning: no documents \(what) directory '\(input)'")
+                }
+                try batch.add(directory)
             } else {
                 try batch.add(FileSource(path: input, id: nil, metadata: nil))
             }
         }
         for file in manifest { try batch.add(ManifestSource(path: file)) }
-        guard !inputs.isEmpty || !manifest.isEmpty else {
-            throw ValidationError("no input: give files, directories, --manifest FILE, or - to read paths from standard input")
+        for file in lists { try batch.add(ListSource(path: file)) }
+        guard !inputs.isEmpty || !manifest.isEmpty || !lists.isEmpty else {
+            throw ValidationError("no input: give files, directories, --manifest FILE, --list FILE, or - to read paths from standard input")
         }
     }
 }

@@ -5,7 +5,9 @@ import Glibc
 // Parse by hand so that every usage error exits 2, as --help documents.
 var parsed: ParsableCommand.Type? = nil
 do {
-    var command = try BatchHost.parseAsRoot()
+    // Arguments keep their bytes: a file name that is not UTF-8 stays itself.
+    let arguments = (1..<Int(CommandLine.argc)).map { FileNameBytes.string(cString: CommandLine.unsafeArgv[$0]!) }
+    var command = try BatchHost.parseAsRoot(arguments)
     parsed = type(of: command)
     try command.run()
 } catch let error as BatchCoreError {

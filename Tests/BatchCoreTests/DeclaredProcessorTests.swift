@@ -311,6 +311,9 @@ final class DeclaredProcessorTests: XCTestCase {
         XCTAssertEqual(DeclaredProcessor.resolve(library: "lib/libfoo.so", declaredIn: "/p/plugins/foo.toml"), "/p/plugins/lib/libfoo.so")
         XCTAssertEqual(DeclaredProcessor.resolve(library: "libz.so.1", declaredIn: "/p/plugins/foo.toml"), "libz.so.1")
         XCTAssertEqual(DeclaredProcessor.resolve(library: "/usr/lib/libz.so", declaredIn: "plugins/foo.toml"), "/usr/lib/libz.so")
+        // Paths compare by byte: "/" and a combining mark are one Character.
+        XCTAssertEqual(DeclaredProcessor.resolve(library: "/\u{301}lib/libz.so", declaredIn: "plugins/foo.toml"), "/\u{301}lib/libz.so")
+        XCTAssertEqual(DeclaredProcessor.resolve(library: "lib/libz.so", declaredIn: "p/\u{301}foo.toml"), "p/lib/libz.so")
     }
 
     func testUnknownSymbol() {
@@ -526,6 +529,10 @@ final class DeclaredProcessorTests: XCTestCase {
         try engine.set("plugin_dir", directory)
         XCTAssertEqual(try engine.processor(named: "renamed").info.path, directory + "/some-file.toml")
         XCTAssertEqual(StageSpec.defaultLabel(for: "plugins/crc32.toml"), "crc32")
+        // U+0600 joins the "." after it into one Character; the suffix is still ".toml".
+        XCTAssertEqual(StageSpec.defaultLabel(for: "plugins/x\u{600}.toml"), "x\u{600}")
+        XCTAssertEqual(StageSpec.defaultLabel(for: "p/\u{301}y.so"), "\u{301}y")
+        XCTAssertEqual(DeclarationParser.defaultName(for: "p/\u{301}z\u{600}.toml"), "\u{301}z\u{600}")
 
         // Stage options are refused: a declaration has none.
         XCTAssertThrowsError(try StageConfig(label: "crc32", values: ["level": "9"]).validate(against: engine.processor(named: "crc32").info))

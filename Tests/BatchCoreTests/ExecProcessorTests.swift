@@ -244,27 +244,18 @@ final class ExecProcessorTests: XCTestCase {
         XCTAssertFalse(try ArgvTemplate(argv: ["wc", "-l", "{{}}"]).hasPlaceholders)
     }
 
-    func testPlaceholderErrors() {
-        func message(_ argv: [String]) -> String {
-            do {
-                _ = try ArgvTemplate(argv: argv)
-                return "no error"
-            } catch {
-                return error.message
-            }
-        }
-        let unknown = message(["echo", "x{name}y"])
-        XCTAssertTrue(unknown.contains("unknown placeholder '{name}'"), unknown)
-        XCTAssertTrue(unknown.contains("{{"), unknown)
-        XCTAssertTrue(message(["awk", "{print $1}", "{}"]).contains("'{print $1}'"))
-        XCTAssertTrue(message(["echo", "{path"]).contains("unclosed '{'"))
-        XCTAssertTrue(message(["echo", "a}b"]).contains("single '}'"))
-        XCTAssertTrue(message([]).contains("empty"))
+    func testUnknownBracesAreKeptAsWritten() throws {
+        let template = try ArgvTemplate(argv: ["awk", "{print $1}", "x{name}y", "{path", "a}b", "{", "}", "{}{{}}{id}"])
+        XCTAssertEqual(template.render(path: "p", id: "i", stage: 0, attempt: 1),
+                       ["awk", "{print $1}", "x{name}y", "{path", "a}b", "{", "}", "p{}i"])
+        XCTAssertFalse(try ArgvTemplate(argv: ["awk", "{print $1}"]).hasPlaceholders)
+        XCTAssertNoThrow(try start(["command": "awk '{print $1}' {}"]))
+    }
 
-        let error = startError(["command": "echo {nope}"], label: "extract")
-        XCTAssertEqual(error?.code, .option)
-        XCTAssertTrue(error?.message.contains("stage 'extract'") ?? false, error?.message ?? "")
-        XCTAssertTrue(error?.message.contains("{nope}") ?? false, error?.message ?? "")
+    func testEmptyCommandIsRefused() {
+        XCTAssertThrowsError(try ArgvTemplate(argv: [])) { error in
+            XCTAssertTrue((error as? ArgvTemplateError)?.message.contains("empty") ?? false)
+        }
     }
 
     func testPlaceholdersReachTheCommand() throws {
@@ -279,10 +270,49 @@ final class ExecProcessorTests: XCTestCase {
         XCTAssertEqual(text(noPath), "only-id\n")
     }
 
-    func testNoPlaceholderAppendsNothing() throws {
-        let (outcome, call) = try run(command: ["/bin/sh", "-c", #"printf '%s' "$#""#], path: "/x")
-        XCTAssertEqual(outcome, .done)
-        XCTAssertEqual(text(call), "0")
+    func testNoPlaceholderAppendsThePathInTheFirstStage() throws {
+        let count = [#"/bin/sh"#, "-c", #"printf '%s:' "$#" "$@""#, "sh"]
+        let (outcome, call) = try run(command: count, path: "/x")
+        XCTAssertEqual(outcome, .done, call.error ?? "")
+        XCTAssertEqual(text(call), "1:/x:")
+
+        // Unknown braces are no placeholder: the path is still appended.
+        let (_, awk) = try run(command: count + ["{print}"], path: "/x")
+        XCTAssertEqual(text(awk), "2:{print}:/x:")
+
+        // A later stage reads the previous output on stdin: nothing appended.
+        let (_, later) = try run(command: count, path: "/x", stage: 1, input: Array("in".utf8))
+        XCTAssertEqual(text(later), "0:")
+
+        // A document without a file has no path to append.
+        let (_, noFile) = try run(command: count, id: "only-id")
+        XCTAssertEqual(text(noFile), "0:")
+    }
+
+    func testRelativePathStartingWithDashIsNeverAnOption() throws {
+        let dir = makeTempDir()
+        let here = String(cString: getcwd(nil, 0))
+        XCTAssertEqual(chdir(dir), 0)
+        defer { _ = chdir(here) }
+        writeFile(dir + "/--output=PWN", Array("b\na\n".utf8))
+        for command in [["sort", "{}"], ["sort"]] {
+            let (outcome, call) = try run(command: command, path: "--output=PWN")
+            XCTAssertEqual(outcome, .done, call.error ?? "")
+            XCTAssertEqual(text(call), "a\nb\n")
+            XCTAssertFalse(exists(dir + "/PWN"), "the path was read as an option")
+        }
+        let (_, echoed) = try run(command: ["/bin/echo", "{path}"], path: "-n")
+        XCTAssertEqual(text(echoed), "./-n\n")
+        // An id is not a path: it is passed as it is.
+        let (_, byID) = try run(command: ["/bin/echo", "{id}"], id: "-x", path: "-n")
+        XCTAssertEqual(text(byID), "-x\n")
+    }
+
+    func testAbsolutePathIsRecognisedByItsFirstByte() throws {
+        let dir = makeTempDir()
+        // "/" and a combining mark are one Character, yet the path is absolute.
+        let (_, call) = try run(command: ["/bin/echo", "{}"], options: ["cwd": dir], path: "/\u{301}abc")
+        XCTAssertEqual(text(call), "/\u{301}abc\n")
     }
 
     // MARK: Outcomes

@@ -213,16 +213,18 @@ final class SourcesTests: XCTestCase {
             {"path": "a.pdf", "metadata": {"lang": "en", "tags": ["x", "y"], "n": 1.50, "s": "é\\u00e9\\n"}}
 
             {"id": "no-file", "metadata": { }, "extra": {"ignored": [true, false, null]}}\r
-              {"path": "/abs/b.pdf", "id": "b"}
+              {"path": "/dev/null", "id": "b"}
             {"path": "sub/c.pdf", "id": "c", "metadata": {}}
             """)
+        writeFile("docs/a.pdf", "a")
+        writeFile("docs/sub/c.pdf", "c")
         let source = try ManifestSource(path: dir + "/docs/m.jsonl")
         XCTAssertEqual(source.knownCount, 4)
         XCTAssertEqual(try all(source), [
             Document(id: "a.pdf", path: dir + "/docs/a.pdf",
                      metadata: #"{"lang":"en","tags":["x","y"],"n":1.50,"s":"é\u00e9\n"}"#),
             Document(id: "no-file", path: nil, metadata: "{}"),
-            Document(id: "b", path: "/abs/b.pdf", metadata: "{}"),
+            Document(id: "b", path: "/dev/null", metadata: "{}"),
             Document(id: "c", path: dir + "/docs/sub/c.pdf", metadata: "{}"),
         ])
     }
@@ -234,6 +236,8 @@ final class SourcesTests: XCTestCase {
               {"path": "two.txt", "id": "second"}
             ]
             """)
+        writeFile("one.txt", "1")
+        writeFile("two.txt", "2")
         let source = try ManifestSource(path: dir + "/list.json")
         XCTAssertEqual(source.knownCount, 2)
         XCTAssertEqual(try all(source), [
@@ -245,6 +249,7 @@ final class SourcesTests: XCTestCase {
     }
 
     func testManifestFormatSniffedForOtherExtensions() throws {
+        for name in ["a", "b", "c"] { writeFile(name, name) }
         writeFile("array.manifest", "\n  [{\"path\": \"a\"}, {\"path\": \"b\"}]")
         XCTAssertEqual(try all(ManifestSource(path: dir + "/array.manifest")).map(\.id), ["a", "b"])
         writeFile("lines.txt", "{\"path\": \"a\"}\n{\"path\": \"b\"}\n{\"path\": \"c\"}\n")
@@ -253,6 +258,8 @@ final class SourcesTests: XCTestCase {
 
     func testManifestRelativePathsResolveAgainstManifestDirectory() throws {
         writeFile("deep/er/m.jsonl", "{\"path\": \"x/y.txt\"}\n{\"path\": \"../z.txt\", \"id\": \"z\"}\n")
+        writeFile("deep/er/x/y.txt", "y")
+        writeFile("deep/z.txt", "z")
         let saved = getcwd(nil, 0)!
         defer { chdir(saved); free(saved) }
         chdir(dir)
@@ -332,20 +339,150 @@ final class SourcesTests: XCTestCase {
         let path = dir + "/big.jsonl"
         let file = fopen(path, "w")!
         for i in 0..<count {
-            fputs("{\"path\": \"files/\(i).txt\", \"metadata\": {\"n\": \(i)}}\n", file)
+            fputs("{\"id\": \"files/\(i).txt\", \"path\": \"the.txt\", \"metadata\": {\"n\": \(i)}}\n", file)
         }
         fclose(file)
+        writeFile("the.txt", "t")
         let source = try ManifestSource(path: path)
         XCTAssertEqual(source.knownCount, count)
         let iterator = try source.makeIterator()
         var seen = 0
         while let doc = try iterator.next() {
             if seen == 0 || seen == count - 1 {
-                XCTAssertEqual(doc, Document(id: "files/\(seen).txt", path: dir + "/files/\(seen).txt", metadata: "{\"n\":\(seen)}"))
+                XCTAssertEqual(doc, Document(id: "files/\(seen).txt", path: dir + "/the.txt", metadata: "{\"n\":\(seen)}"))
             }
             seen += 1
         }
         XCTAssertEqual(seen, count)
+    }
+
+    func testManifestWithMissingFilesIsRefusedListingTheFirstFew() {
+        writeFile("here.txt", "x")
+        let entries = ["{\"path\": \"here.txt\"}"] + (0..<7).map { "{\"path\": \"gone-\($0).txt\"}" }
+        writeFile("m.jsonl", entries.joined(separator: "\n") + "\n")
+        let message = assertError(.notFound, ["m.jsonl: 7 of 8 files do not exist", "m.jsonl:2: \"gone-0.txt\"",
+                                              "m.jsonl:6: \"gone-4.txt\", and 2 more", "'\(dir)/'"]) {
+            _ = try ManifestSource(path: dir + "/m.jsonl")
+        }
+        XCTAssertFalse(message.contains("gone-5"), message)
+        // A syntax error anywhere wins over missing files.
+        writeFile("bad.jsonl", "{\"path\": \"gone.txt\"}\n{\"path\": 1}\n")
+        assertError(.input, ["bad.jsonl:2:", "must be a string"]) { _ = try ManifestSource(path: dir + "/bad.jsonl") }
+    }
+
+    func testManifestAbsolutePathIsTheFirstByte() {
+        // "/" and a combining mark are one Character, but the path is absolute.
+        XCTAssertEqual(ManifestSource.resolve(Array("/\u{301}abc".utf8), against: "base/"), "/\u{301}abc")
+        XCTAssertEqual(ManifestSource.resolve(Array("\u{301}abc".utf8), against: "base/"), "base/\u{301}abc")
+    }
+
+    func testManifestIgnoredKeysAreNotDecoded() throws {
+        writeFile("m.jsonl", "{\"id\": \"a\", \"\\ud800\": 1}\n{\"id\": \"b\", \"metadata\": {\"\\ud800\": 1}}\n")
+        XCTAssertEqual(try all(ManifestSource(path: dir + "/m.jsonl")).map(\.id), ["a", "b"])
+        // An escaped key is still the key it spells.
+        writeFile("e.jsonl", "{\"\\u0069d\": \"c\"}\n")
+        XCTAssertEqual(try all(ManifestSource(path: dir + "/e.jsonl")).map(\.id), ["c"])
+        // In "id" and "path", only \udc80...\udcff (bytes of names that are not UTF-8) stand alone.
+        manifestError("hi.jsonl", "{\"id\": \"\\ud800x\"}\n", ["hi.jsonl:1:", "unpaired UTF-16 surrogate"])
+        manifestError("ascii.jsonl", "{\"id\": \"\\udc41\"}\n", ["ascii.jsonl:1:", "unpaired UTF-16 surrogate"])
+    }
+
+    // MARK: Names that are not UTF-8
+
+    private func createBytes(_ name: [UInt8]) {
+        let fd = (FileNameBytes.bytes(dir) + [UInt8(ascii: "/")] + name + [0]).withUnsafeBufferPointer {
+            $0.withMemoryRebound(to: CChar.self) { open($0.baseAddress!, O_WRONLY | O_CREAT, 0o644) }
+        }
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        close(fd)
+    }
+
+    func testDirectoryKeepsNamesThatAreNotUTF8() throws {
+        let names: [[UInt8]] = [Array("caf".utf8) + [0xE9] + Array(".txt".utf8),
+                                Array("caf".utf8) + [0xE8] + Array(".txt".utf8),
+                                Array("\u{EF80}.txt".utf8), [0xC3, 0x28], [0xFF]]
+        for name in names { createBytes(name) }
+        let docs = try all(DirectorySource(root: dir))
+        XCTAssertEqual(Set(docs.map(\.id)).count, names.count)
+        XCTAssertEqual(Set(docs.map { FileNameBytes.bytes($0.path!) }),
+                       Set(names.map { FileNameBytes.bytes(dir) + [UInt8(ascii: "/")] + $0 }))
+        for doc in docs {
+            let fd = FileNameBytes.withCString(doc.path!) { open($0, O_RDONLY) }
+            XCTAssertGreaterThanOrEqual(fd, 0, "cannot open \(doc.path!)")
+            close(fd)
+        }
+    }
+
+    func testFileNameBytesRoundTripAndStayDistinct() {
+        var generator = SystemRandomNumberGenerator()
+        var samples: [[UInt8]] = [Array("plain é ü 😀".utf8), Array("\u{EF80}\u{EFFF}".utf8), [0xEE, 0xBE], [0xED, 0xA0, 0x80]]
+        for _ in 0..<2000 {
+            samples.append((0..<Int.random(in: 1...12, using: &generator)).map { _ in
+                [0x41, 0x80, 0xBE, 0xBF, 0xC3, 0xA9, 0xE9, 0xEE, 0xEF, 0xF0, 0x9F, 0xFF].randomElement(using: &generator)!
+            })
+        }
+        var seen: [String: [UInt8]] = [:]
+        for bytes in samples {
+            let name = FileNameBytes.string(bytes)
+            XCTAssertEqual(FileNameBytes.bytes(name), bytes)
+            if let other = seen[name] { XCTAssertEqual(other, bytes, "two names share \(name.debugDescription)") }
+            seen[name] = bytes
+        }
+        XCTAssertEqual(FileNameBytes.string(Array("plain é".utf8)), "plain é")
+        var json: [UInt8] = []
+        appendJSONFileName(FileNameBytes.string(Array("caf".utf8) + [0xE9] + Array("\"".utf8)), to: &json)
+        XCTAssertEqual(String(decoding: json, as: UTF8.self), #""caf\udce9\"""#)
+    }
+
+    func testManifestSurrogateEscapesNameTheBytes() throws {
+        let name = Array("caf".utf8) + [0xE9] + Array(".txt".utf8)
+        createBytes(name)
+        writeFile("m.jsonl", "{\"path\": \"caf\\udce9.txt\"}\n")
+        let docs = try all(ManifestSource(path: dir + "/m.jsonl"))
+        XCTAssertEqual(docs.map { FileNameBytes.bytes($0.path!) }, [FileNameBytes.bytes(dir) + [UInt8(ascii: "/")] + name])
+        XCTAssertEqual(docs.map { FileNameBytes.bytes($0.id) }, [name])
+    }
+
+    // MARK: Ids across sources
+
+    private func uniquenessError(_ sources: [DocumentSource]) -> String? {
+        var reader = SourceReader(sources: sources)
+        do {
+            try reader.checkUniqueIds()
+            return nil
+        } catch {
+            return (error as? BatchCoreError)?.message ?? "\(error)"
+        }
+    }
+
+    func testDuplicateIdsAcrossSourcesAreRefusedNamingBothPlaces() throws {
+        writeFile("a.txt", "a")
+        writeFile("one.jsonl", "{\"id\": \"x\", \"path\": \"a.txt\"}\n")
+        writeFile("two.jsonl", "{\"id\": \"y\", \"path\": \"a.txt\"}\n{\"id\": \"x\", \"path\": \"a.txt\"}\n")
+        let twice = uniquenessError([try FileSource(path: dir + "/a.txt"), try FileSource(path: dir + "/a.txt")])
+        XCTAssertEqual(twice?.hasPrefix("duplicate id \"\(dir)/a.txt\" in file \(dir)/a.txt, first in file \(dir)/a.txt;"), true, twice ?? "")
+        let manifests = uniquenessError([try ManifestSource(path: dir + "/one.jsonl"), try ManifestSource(path: dir + "/two.jsonl")])
+        XCTAssertTrue(manifests?.contains("in manifest \(dir)/two.jsonl, line 2, first in manifest \(dir)/one.jsonl, line 1") ?? false,
+                      manifests ?? "")
+        let mixed = uniquenessError([try DirectorySource(root: dir, glob: "*.txt"), try FileSource(path: dir + "/a.txt")])
+        XCTAssertTrue(mixed?.contains("first in directory \(dir) (glob *.txt)") ?? false, mixed ?? "")
+        XCTAssertNil(uniquenessError([try ManifestSource(path: dir + "/two.jsonl"), try FileSource(path: dir + "/a.txt")]))
+    }
+
+    func testStreamDuplicatesAreReportedAsTheyCome() throws {
+        writeFile("one.jsonl", "{\"id\": \"x\", \"path\": \"/dev/null\"}\n")
+        var reader = SourceReader(sources: [StreamSource(ids: ["a", "x", "b", "a"]), try ManifestSource(path: dir + "/one.jsonl")])
+        try reader.checkUniqueIds()
+        var seen: [String] = []
+        loop: while true {
+            switch reader.next() {
+            case .document(let doc): seen.append(doc.id)
+            case .duplicate(let doc, let first): seen.append("dup \(doc.id) (\(first))")
+            case .sourceError(let error): XCTFail(error.message); break loop
+            case .end: break loop
+            }
+        }
+        XCTAssertEqual(seen, ["a", "dup x (manifest \(dir)/one.jsonl, line 1)", "b", "dup a (stream)", "x"])
     }
 
     // MARK: ListSource
@@ -387,20 +524,30 @@ final class SourcesTests: XCTestCase {
 /// rm -rf, without following links.
 private func removeTree(_ path: String) {
     var st = stat()
-    guard lstat(path, &st) == 0 else { return }
+    guard FileNameBytes.withCString(path, { lstat($0, &st) }) == 0 else { return }
     if st.st_mode & S_IFMT == S_IFDIR {
-        chmod(path, 0o755)
-        if let d = opendir(path) {
+        _ = FileNameBytes.withCString(path) { chmod($0, 0o755) }
+        if let d = FileNameBytes.withCString(path, { opendir($0) }) {
             var names: [String] = []
             while let ent = readdir(d) {
-                let name = withUnsafeBytes(of: ent.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+                let name = withUnsafeBytes(of: ent.pointee.d_name) { FileNameBytes.string(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
                 if name != "." && name != ".." { names.append(name) }
             }
             closedir(d)
             for name in names { removeTree(path + "/" + name) }
         }
-        rmdir(path)
+        _ = FileNameBytes.withCString(path) { rmdir($0) }
     } else {
-        unlink(path)
+        _ = FileNameBytes.withCString(path) { unlink($0) }
+    }
+}
+
+/// Documents in memory, readable once (like standard input).
+private struct StreamSource: DocumentSource {
+    let ids: [String]
+    var knownCount: Int? { nil }
+    var identity: String { "stream" }
+    func makeIterator() throws -> any DocumentIterator {
+        ArraySource.Iterator(ids.map { Document(id: $0, path: nil) })
     }
 }

@@ -17,12 +17,12 @@ FAIL_MARK = "x7"  # ids containing this fail on purpose
 
 
 def manifest(tmp_path, n):
-    """n documents; paths need not exist for the counting plugin."""
+    """n documents; the counting plugin never reads their file."""
     m = tmp_path / "docs.jsonl"
     with m.open("w") as f:
         for i in range(n):
             doc_id = f"doc-{i:05d}" + (FAIL_MARK if i % 97 == 0 else "")
-            f.write(json.dumps({"id": doc_id, "path": f"/nonexistent/{i}"}) + "\n")
+            f.write(json.dumps({"id": doc_id, "path": "/dev/null"}) + "\n")
     return m
 
 

@@ -18,7 +18,7 @@ def manifest(tmp_path, n, name="docs.jsonl", ids=None):
     """n documents whose paths need not exist (the counting plugin never reads them)."""
     m = tmp_path / name
     ids = ids or [f"doc-{i:04d}" for i in range(n)]
-    m.write_text("".join(json.dumps({"id": i, "path": f"/nonexistent/{i}"}) + "\n" for i in ids))
+    m.write_text("".join(json.dumps({"id": i, "path": "/dev/null"}) + "\n" for i in ids))
     return m
 
 

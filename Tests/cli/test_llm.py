@@ -243,6 +243,15 @@ def test_prompt_template_substitution(tmp_path, mock):
     assert recs["B"]["error"] == "document 'B' has no metadata 'client.name' (the prompt uses {metadata.client.name})"
 
 
+def test_unknown_braces_in_the_prompt_reach_the_model_as_written(tmp_path, mock):
+    docs = write_docs(tmp_path / "docs", ["body"])
+    prompt = "Hello {nmae} awk '{print $1}' {metadata.} {{text}} { } }{ {text}"
+    r = run("run", docs, *llm(mock, prompt=prompt), env=ENV)
+    assert r.code == 0, r
+    [req] = mock.requests
+    assert req["user"] == "Hello {nmae} awk '{print $1}' {metadata.} {text} { } }{ body"
+
+
 def test_prompt_and_system_from_files(tmp_path, mock):
     (tmp_path / "prompt.txt").write_text("Summarise {id}:\n{text}\n")
     (tmp_path / "system.txt").write_text("Be brief.")
@@ -273,7 +282,6 @@ def test_extra_headers_are_sent(tmp_path, mock):
     ({"temperature": "3"}, "invalid value '3' for option 'temperature'"),
     ({"json": "maybe"}, "invalid value 'maybe' for option 'json'"),
     ({"request_timeout": "soon"}, "invalid value 'soon' for option 'request_timeout'"),
-    ({"prompt": "Hello {nmae}"}, "option 'prompt': unknown placeholder '{nmae}'"),
     ({"prompt": "@/nonexistent/prompt.txt"}, "option 'prompt': cannot read '/nonexistent/prompt.txt'"),
     ({"headers": "X-A: b"}, "invalid value for option 'headers'"),
     ({"headers": '{"Bad Name": "x"}'}, "invalid header 'Bad Name' in option 'headers'"),

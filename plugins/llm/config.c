@@ -306,7 +306,6 @@ int llm_config_load(llm_config *cfg, const bc_host_api *host, const bc_config *c
 
     if ((cfg->prompt = load_text("prompt", (v = OPT("prompt")) ? v : "{text}", errbuf, size)) == NULL)
         goto fail;
-    if (llm_prompt_check(cfg->prompt, errbuf, size) != 0) goto fail;
     if ((v = OPT("system")) != NULL) {
         if ((cfg->system = load_text("system", v, errbuf, size)) == NULL) goto fail;
     }

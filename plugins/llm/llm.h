@@ -89,10 +89,6 @@ void llm_redact(char *text, const char *secret);
 
 /* ---- prompt.c ---------------------------------------------------------- */
 
-/* Checks a template's placeholders. On failure writes a message naming the
- * offending placeholder and returns -1. */
-int llm_prompt_check(const char *tmpl, char *errbuf, size_t errbuf_size);
-
 /* True when the template uses {text} (the document must then be read). */
 int llm_prompt_uses_text(const char *tmpl);
 

@@ -2,11 +2,10 @@
  * prompt.c — the prompt template.
  *
  * Placeholders are {text}, {id}, {path} and {metadata.KEY} (KEY may be a
- * dotted path into nested objects: {metadata.client.name}). {{ and }} are
- * literal braces. A brace that does not open a name — as in a JSON example
- * inside the prompt, {"name": "..."} — is literal too, so prompts that show
- * the expected JSON need no escaping; but {nmae} is refused at create(), so
- * a typo never reaches the model.
+ * dotted path into nested objects: {metadata.client.name}). The brace rule
+ * is the one of exec's argv templates: only these placeholders are
+ * expanded, any other brace text ({"name": "..."}, {nmae}) is kept as it
+ * is, and {{ and }} are literal braces.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -22,17 +21,6 @@
 static int is_name_start(char c) { return isalpha((unsigned char)c) || c == '_'; }
 static int is_name_char(char c) { return isalnum((unsigned char)c) || c == '_' || c == '.' || c == '-'; }
 
-/* When p starts a placeholder "{name}", returns the length of name and
- * points *name at it; else 0. */
-static size_t placeholder_at(const char *p, const char **name) {
-    if (p[0] != '{' || !is_name_start(p[1])) return 0;
-    size_t n = 1;
-    while (is_name_char(p[1 + n])) n++;
-    if (p[1 + n] != '}') return 0;
-    *name = p + 1;
-    return n;
-}
-
 static int named(const char *name, size_t n, const char *what) {
     return strlen(what) == n && strncmp(name, what, n) == 0;
 }
@@ -41,22 +29,18 @@ static int is_metadata(const char *name, size_t n) {
     return n > 9 && strncmp(name, "metadata.", 9) == 0;
 }
 
-int llm_prompt_check(const char *tmpl, char *errbuf, size_t size) {
-    for (const char *p = tmpl; *p; p++) {
-        if ((p[0] == '{' && p[1] == '{') || (p[0] == '}' && p[1] == '}')) { p++; continue; }
-        const char *name;
-        size_t n = placeholder_at(p, &name);
-        if (n == 0) continue;
-        if (!named(name, n, "text") && !named(name, n, "id") && !named(name, n, "path") &&
-            !is_metadata(name, n)) {
-            snprintf(errbuf, size,
-                     "option 'prompt': unknown placeholder '{%.*s}'; known: {text}, {id}, {path}, "
-                     "{metadata.KEY} ({{ and }} are literal braces)", (int)n, name);
-            return -1;
-        }
-        p += n + 1;
-    }
-    return 0;
+/* When p starts a known placeholder "{name}", returns the length of name
+ * and points *name at it; else 0 (the brace is literal). */
+static size_t placeholder_at(const char *p, const char **name) {
+    if (p[0] != '{' || !is_name_start(p[1])) return 0;
+    size_t n = 1;
+    while (is_name_char(p[1 + n])) n++;
+    if (p[1 + n] != '}') return 0;
+    const char *candidate = p + 1;
+    if (!named(candidate, n, "text") && !named(candidate, n, "id") && !named(candidate, n, "path") &&
+        !is_metadata(candidate, n)) return 0;
+    *name = candidate;
+    return n;
 }
 
 int llm_prompt_uses_text(const char *tmpl) {

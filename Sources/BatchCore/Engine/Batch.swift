@@ -133,6 +133,9 @@ public final class Batch: @unchecked Sendable {
                 throw BatchCoreError(.state, "the batch has no stage: add one with --processor (bc_batch_add_stage)")
             }
             options = config.options
+            // Duplicate ids are refused before anything starts.
+            var sourceReader = SourceReader(sources: config.sources)
+            try sourceReader.checkUniqueIds()
             try configureRateLimit(config)
             // Stages start before the journal records the run: a stage that
             // refuses (say, an option holding what should have been a secret)
@@ -161,7 +164,7 @@ public final class Batch: @unchecked Sendable {
                 opened?.close()
                 throw error
             }
-            reader.withLock { $0 = SourceReader(sources: config.sources) }
+            reader.withLock { $0 = sourceReader }
             counters.withLock { c in
                 let counts = config.sources.map(\.knownCount)
                 c.allSourcesCounted = counts.allSatisfy { $0 != nil }
@@ -213,7 +216,9 @@ public final class Batch: @unchecked Sendable {
         if let estimate = stage.instance.estimate(doc) { return estimate }
         if let input = job.input { return TokenEstimate(input: UInt64(input.count / 4), output: 0) }
         var info = stat()
-        guard let path = job.document.path, stat(path, &info) == 0 else { return TokenEstimate(input: 0, output: 0) }
+        guard let path = job.document.path, FileNameBytes.withCString(path, { stat($0, &info) }) == 0 else {
+            return TokenEstimate(input: 0, output: 0)
+        }
         return TokenEstimate(input: UInt64(info.st_size / 4), output: 0)
     }
 
@@ -382,16 +387,20 @@ public final class Batch: @unchecked Sendable {
 
     // MARK: Recording
 
-    private func record(_ result: DocumentResult) {
+    /// Counts a finished document and hands it on; `persisted: false` keeps
+    /// it out of the journal and the output.
+    private func record(_ result: DocumentResult, persisted: Bool = true) {
         counters.withLock { $0.record(result) }
         if options.keepResults { results.withLock { $0.append(result) } }
         if options.dedupe, let hash = result.contentHash, result.status == .ok || result.status == .partial {
             uncommittedByHash.withLock { if $0[hash] == nil { $0[hash] = result } }
         }
-        if let journalWriter {
-            journalWriter.submit(result)
-        } else if let output, let error = output.write(result) {
-            stop(because: error)
+        if persisted {
+            if let journalWriter {
+                journalWriter.submit(result)
+            } else if let output, let error = output.write(result) {
+                stop(because: error)
+            }
         }
         if let pump, documentEvents == .all || result.status == .failed {
             pump.post(.documentFinished(result, stats))
@@ -437,6 +446,10 @@ extension Batch: Workload {
             // The index is taken with the document, under the same lock, so
             // concurrent workers agree on input order.
             let (next, index) = reader.withLock { ($0.next(), $0.count - 1) }
+            if case .duplicate(let document, let first) = next {
+                rejectDuplicate(document, firstAt: first)
+                continue
+            }
             guard case .document(let document) = next else { return endOfInput(next) }
             counters.withLock { $0.discovered += 1 }
             if let sample, !sample.selects(index) { continue }
@@ -449,9 +462,21 @@ extension Batch: Workload {
         }
     }
 
+    /// A stream repeated an id: that document fails, reported and counted,
+    /// but stays out of the output and the journal, which hold the result of
+    /// the first document with the id.
+    private func rejectDuplicate(_ document: Document, firstAt first: String) {
+        counters.withLock { $0.discovered += 1 }
+        let result = DocumentResult(
+            document: document, status: .failed, output: nil, outputIsJSON: false,
+            error: "duplicate id (first at \(first))", attempts: 0, failedStage: nil,
+            failedStageLabel: nil, durationMs: 0, inputTokens: 0, outputTokens: 0)
+        record(result, persisted: false)
+    }
+
     private func endOfInput(_ next: SourceReader.Next) -> Job? {
         switch next {
-        case .document:
+        case .document, .duplicate:
             return nil
         case .sourceError(let error):
             log(3, "input: \(error.message)", nil)
@@ -470,7 +495,7 @@ extension Batch: Workload {
     private func reuseIdenticalContent(_ job: inout Job) -> Bool {
         guard options.dedupe, let journal, let path = job.document.path else { return false }
         var hex = [CChar](repeating: 0, count: 65)
-        guard bc_shim_sha256_file(path, &hex) == 0 else { return false }  // unreadable: the processor reports it
+        guard FileNameBytes.withCString(path, { bc_shim_sha256_file($0, &hex) }) == 0 else { return false }  // unreadable: the processor reports it
         let hash = String(decoding: hex.prefix(64).map { UInt8(bitPattern: $0) }, as: UTF8.self)
         job.contentHash = hash
         let recent = uncommittedByHash.withLock { $0[hash] }

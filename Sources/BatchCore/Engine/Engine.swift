@@ -73,7 +73,7 @@ public final class Engine: Sendable {
         if let registered = state.withLock({ $0.registered[name] }) { return registered }
         if name == ExecProcessor.name { return ExecProcessor() }
         let search = PluginSearchPath(explicit: options.pluginDirs)
-        if name.contains("/") || name.hasSuffix(".so") || PluginSearchPath.isDeclaration(name) {
+        if name.utf8.contains(UInt8(ascii: "/")) || name.hasByteSuffix(".so") || PluginSearchPath.isDeclaration(name) {
             return try loadProcessor(at: name)
         }
         guard let path = search.find(name) ?? findDeclaration(named: name, in: search) else {

@@ -18,12 +18,11 @@ extension StageSpec {
     /// The label a processor reference gets by default: the plugin name for
     /// a path ("plugins/libfoo.so" → "foo", "plugins/crc32.toml" → "crc32").
     static func defaultLabel(for processor: String) -> String {
-        var base = processor.split(separator: "/").last.map(String.init) ?? processor
-        if base.hasSuffix(".so") { base.removeLast(3) }
-        if base.hasSuffix(".toml") { base.removeLast(5) }
-        for prefix in ["libbatchcore-", "lib"] where base.hasPrefix(prefix) && base.count > prefix.count {
-            base.removeFirst(prefix.count)
-            break
+        var base = lastPathComponent(processor)
+        if let name = base.droppingByteSuffix(".so") { base = name }
+        if let name = base.droppingByteSuffix(".toml") { base = name }
+        for prefix in ["libbatchcore-", "lib"] {
+            if let rest = base.droppingBytePrefix(prefix), !rest.isEmpty { return rest }
         }
         return base
     }

@@ -140,8 +140,18 @@ enum CSV {
         return fields.map(quote).joined(separator: ",") + "\r\n"
     }
 
+    /// Quotes by bytes, not Characters: "\r\n" and ",\u{301}" are single
+    /// Characters that a Character comparison with "," or "\n" misses.
     static func quote(_ field: String) -> String {
-        guard field.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return field }
-        return "\"" + field.split(separator: "\"", omittingEmptySubsequences: false).joined(separator: "\"\"") + "\""
+        let quote = UInt8(ascii: "\"")
+        let special: [UInt8] = [UInt8(ascii: ","), quote, 0x0A, 0x0D]
+        guard field.utf8.contains(where: special.contains) else { return field }
+        var out: [UInt8] = [quote]
+        for byte in field.utf8 {
+            if byte == quote { out.append(quote) }
+            out.append(byte)
+        }
+        out.append(quote)
+        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -60,9 +60,9 @@ final class OutputWriter: @unchecked Sendable {
         var out: [UInt8] = []
         out.reserveCapacity(128 + (r.output?.count ?? 0))
         func key(_ k: String) { out.append(contentsOf: Array(k.utf8)) }
-        key("{\"id\":"); appendJSONString(r.document.id, to: &out)
+        key("{\"id\":"); appendJSONFileName(r.document.id, to: &out)
         key(",\"path\":")
-        if let path = r.document.path { appendJSONString(path, to: &out) } else { key("null") }
+        if let path = r.document.path { appendJSONFileName(path, to: &out) } else { key("null") }
         key(",\"status\":\""); key(r.status.name); key("\"")
         key(",\"output\":")
         if let output = r.output {
@@ -88,7 +88,7 @@ final class OutputWriter: @unchecked Sendable {
         if r.units > 0 { key(",\"units\":\(r.units)") }
         if r.costUSD > 0 { key(",\"cost_usd\":\(r.costUSD)") }
         if let original = r.duplicateOf {
-            key(",\"duplicate_of\":"); appendJSONString(original, to: &out)
+            key(",\"duplicate_of\":"); appendJSONFileName(original, to: &out)
         }
         if r.document.metadata != "{}" {
             key(",\"metadata\":"); key(r.document.metadata)

@@ -28,9 +28,8 @@
 /// | `{attempt}` | the attempt number |
 /// | `{{`, `}}` | a literal `{` or `}` |
 ///
-/// A template without placeholders gets nothing appended: the command then
-/// sees the document only on its stdin, which holds the previous stage's
-/// output (stages after the first).
+/// Any other brace text is kept as written, so `awk '{print $1}'` needs no
+/// escaping (the one brace rule of batchcore's templates).
 public struct ArgvTemplate: Sendable, Equatable {
     /// What a placeholder stands for.
     public enum Placeholder: String, Sendable, CaseIterable {
@@ -45,9 +44,6 @@ public struct ArgvTemplate: Sendable, Equatable {
 
     /// One list of pieces per argv element; element 0 names the program.
     public let arguments: [[Piece]]
-
-    /// The placeholders a user can write, for error messages and help.
-    public static let knownPlaceholders = "{}, {path}, {id}, {stage}, {attempt}"
 
     /// Parses a command (JSON array or words) and its placeholders.
     public init(command: String) throws(ArgvTemplateError) {
@@ -68,7 +64,7 @@ public struct ArgvTemplate: Sendable, Equatable {
             if element.utf8.contains(0) {
                 throw ArgvTemplateError("argv[\(index)] contains a NUL character, which no argument can hold")
             }
-            arguments.append(try ArgvTemplate.pieces(of: element, index: index))
+            arguments.append(ArgvTemplate.pieces(of: element))
         }
         self.arguments = arguments
     }
@@ -221,7 +217,10 @@ public struct ArgvTemplate: Sendable, Equatable {
 
     // MARK: Placeholders
 
-    static func pieces(of element: String, index: Int) throws(ArgvTemplateError) -> [Piece] {
+    /// Splits an element into text and the known placeholders. Any other
+    /// brace text (`{print $1}`, a lone `{` or `}`) is kept as it is;
+    /// `{{` and `}}` stand for one brace.
+    static func pieces(of element: String) -> [Piece] {
         let scalars = Array(element.unicodeScalars)
         var pieces: [Piece] = []
         var text = String.UnicodeScalarView()
@@ -229,34 +228,15 @@ public struct ArgvTemplate: Sendable, Equatable {
         func flush() {
             if !text.isEmpty { pieces.append(.text(String(text))); text = String.UnicodeScalarView() }
         }
-        let hint = "write {{ and }} for literal braces"
         while i < scalars.count {
             let c = scalars[i]
-            if c == "{" {
-                if i + 1 < scalars.count, scalars[i + 1] == "{" { text.append("{"); i += 2; continue }
-                guard let close = scalars[(i + 1)...].firstIndex(of: "}") else {
-                    throw ArgvTemplateError("unclosed '{' in argv[\(index)] '\(element)'; \(hint)")
-                }
-                let name = String(String.UnicodeScalarView(scalars[(i + 1)..<close]))
-                let placeholder: Placeholder
-                if name.isEmpty {
-                    placeholder = .path
-                } else if let known = Placeholder(rawValue: name) {
-                    placeholder = known
-                } else {
-                    throw ArgvTemplateError(
-                        "unknown placeholder '{\(name)}' in argv[\(index)] '\(element)'; "
-                        + "known placeholders: \(knownPlaceholders); \(hint)")
-                }
+            if (c == "{" || c == "}"), i + 1 < scalars.count, scalars[i + 1] == c {
+                text.append(c)
+                i += 2
+            } else if c == "{", let (placeholder, end) = placeholder(in: scalars, at: i) {
                 flush()
                 pieces.append(.placeholder(placeholder))
-                i = close + 1
-            } else if c == "}" {
-                guard i + 1 < scalars.count, scalars[i + 1] == "}" else {
-                    throw ArgvTemplateError("single '}' in argv[\(index)] '\(element)'; \(hint)")
-                }
-                text.append("}")
-                i += 2
+                i = end
             } else {
                 text.append(c)
                 i += 1
@@ -265,6 +245,14 @@ public struct ArgvTemplate: Sendable, Equatable {
         flush()
         if pieces.isEmpty { pieces.append(.text("")) }
         return pieces
+    }
+
+    /// The known placeholder whose "{" is at `open`, and the index after its "}".
+    private static func placeholder(in scalars: [Unicode.Scalar], at open: Int) -> (Placeholder, Int)? {
+        guard let close = scalars[(open + 1)...].firstIndex(of: "}") else { return nil }
+        let name = String(String.UnicodeScalarView(scalars[(open + 1)..<close]))
+        guard let placeholder = name.isEmpty ? .path : Placeholder(rawValue: name) else { return nil }
+        return (placeholder, close + 1)
     }
 }
 

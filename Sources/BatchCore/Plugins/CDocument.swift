@@ -2,8 +2,8 @@ import CBatchCore
 
 /// Presents a document to C code as a `bc_doc`, valid during `body` only.
 public func withCDocument<R>(_ doc: DocumentInput, _ body: (UnsafePointer<bc_doc>) -> R) -> R {
-    doc.document.id.withCString { id in
-        withOptionalCString(doc.document.path) { path in
+    FileNameBytes.withCString(doc.document.id) { id in
+        withOptionalFileName(doc.document.path) { path in
             doc.document.metadata.withCString { metadata in
                 withOptionalBytes(doc.input) { input, length in
                     var cdoc = bc_doc(
@@ -23,9 +23,10 @@ public func withCDocument<R>(_ doc: DocumentInput, _ body: (UnsafePointer<bc_doc
     }
 }
 
-func withOptionalCString<R>(_ s: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {
-    guard let s else { return body(nil) }
-    return s.withCString { body($0) }
+/// The exact bytes of a file name (or id) as a C string; nil stays NULL.
+func withOptionalFileName<R>(_ name: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {
+    guard let name else { return body(nil) }
+    return FileNameBytes.withCString(name) { body($0) }
 }
 
 /// nil stays NULL; an empty array becomes a non-NULL pointer of length 0.

@@ -203,7 +203,7 @@ public enum ChildProcess {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         if let cwd = request.cwd {
-            _ = bc_shim_spawn_addchdir(&actions, cwd)
+            _ = FileNameBytes.withCString(cwd) { bc_shim_spawn_addchdir(&actions, $0) }
         }
         if let stdinPipe {
             posix_spawn_file_actions_adddup2(&actions, stdinPipe.read, 0)
@@ -214,7 +214,7 @@ public enum ChildProcess {
         posix_spawn_file_actions_adddup2(&actions, errPipe.write, 2)
         _ = bc_shim_spawn_addclosefrom(&actions, 3)
 
-        let cArgv: [UnsafeMutablePointer<CChar>?] = request.argv.map { strdup($0) } + [nil]
+        let cArgv: [UnsafeMutablePointer<CChar>?] = request.argv.map { FileNameBytes.withCString($0, strdup) } + [nil]
         defer { cArgv.forEach { free($0) } }
 
         var pid: pid_t = 0

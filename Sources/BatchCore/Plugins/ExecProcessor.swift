@@ -16,6 +16,13 @@ import Glibc
 /// - `max_output` (default 64MiB): most stdout bytes kept; a command that
 ///   writes more is stopped and the document fails.
 ///
+/// A template without any placeholder gets the document's path appended as
+/// its last argument in the first stage, as xargs and GNU parallel do
+/// (`wc -l` runs `wc -l PATH`); a document without a file, and later
+/// stages, which read the previous output on stdin, get nothing appended.
+/// A relative path that starts with "-" is passed as "./-…", so it never
+/// reads as an option.
+///
 /// Per document: stdin is the previous stage's output (stages after the
 /// first) or `/dev/null`. Exit 0 is `.done` with stdout as the output;
 /// exit 75 (`EX_TEMPFAIL`) is `.retry` with stderr as the error; any other
@@ -89,7 +96,7 @@ public final class ExecProcessor: Processor {
                 throw BatchCoreError(.option, "\(stage): option 'cwd' is empty; give a directory or leave it out")
             }
             let here = currentDirectory()
-            let absolute = value.hasPrefix("/") ? value : (here.map { $0 + "/" + value } ?? value)
+            let absolute = isAbsolutePath(value) ? value : (here.map { $0 + "/" + value } ?? value)
             var st = stat()
             guard stat(absolute, &st) == 0 else {
                 throw BatchCoreError(.option, "\(stage): option 'cwd': cannot use directory '\(value)': \(errnoText())")
@@ -149,11 +156,9 @@ final class ExecInstance: ProcessorInstance {
             call.error = "cancelled"
             return .retry
         }
-        var path = doc.document.path ?? doc.document.id
-        if let baseDir, let p = doc.document.path, !p.hasPrefix("/") {
-            path = baseDir + "/" + p
-        }
-        let argv = template.render(path: path, id: doc.document.id, stage: doc.stage, attempt: doc.attempt)
+        let path = argumentPath(doc.document)
+        var argv = template.render(path: path, id: doc.document.id, stage: doc.stage, attempt: doc.attempt)
+        if !template.hasPlaceholders && doc.stage == 0 && doc.document.path != nil { argv.append(path) }
         if let bad = argv.firstIndex(where: { $0.utf8.contains(0) }) {
             call.error = "cannot run '\(argv[0])': argv[\(bad)] would contain a NUL character (from the document's id or path)"
             return .fail
@@ -216,6 +221,16 @@ final class ExecInstance: ProcessorInstance {
             call.error = "exit status unknown: the command was reaped elsewhere (is SIGCHLD ignored?)"
             return .fail
         }
+    }
+
+    /// The document's path as the command gets it: absolute when the
+    /// command runs in another directory, and "./-x" for a relative "-x",
+    /// so that a file name is never taken for an option.
+    func argumentPath(_ document: Document) -> String {
+        guard let path = document.path else { return document.id }
+        if isAbsolutePath(path) { return path }
+        if let baseDir { return baseDir + "/" + path }
+        return path.hasBytePrefix("-") ? "./" + path : path
     }
 
     func stop() {}

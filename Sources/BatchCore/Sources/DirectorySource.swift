@@ -54,7 +54,7 @@ public struct DirectorySource: DocumentSource {
             throw BatchCoreError(.invalidArgument, "the glob pattern is empty; give a pattern such as \"*.pdf\", or none to take every file")
         }
         var st = stat()
-        if stat(root, &st) != 0 {
+        if FileNameBytes.withCString(root, { stat($0, &st) }) != 0 {
             let err = errno
             if err == ENOENT || err == ENOTDIR {
                 throw BatchCoreError(.notFound, "directory '\(root)' does not exist; check the path\(relativeHint(root))")
@@ -120,17 +120,18 @@ final class DirectoryWalker {
 
     /// Lists the root; throws if it cannot be read.
     init(root: String, glob: String?) throws {
-        var prefix = Array(root.utf8)
+        var prefix = FileNameBytes.bytes(root)
         while prefix.count > 1 && prefix.last == UInt8(ascii: "/") { prefix.removeLast() }
         if prefix != [UInt8(ascii: "/")] { prefix.append(UInt8(ascii: "/")) }
         path = prefix
         prefixLength = prefix.count
 
         if var glob {
-            while glob.hasPrefix("./") { glob.removeFirst(2) }
-            pattern = glob.utf8CString.map { $0 }
-            matchesRelativePath = glob.utf8.contains(UInt8(ascii: "/"))
-            topLevelPattern = glob.hasPrefix("**/") ? String(glob.dropFirst(3)).utf8CString.map { $0 } : nil
+            while glob.hasBytePrefix("./") { glob = String(glob.utf8.dropFirst(2))! }
+            let bytes = FileNameBytes.bytes(glob)  // a pattern may hold bytes that are not UTF-8 too
+            pattern = (bytes + [0]).map { CChar(bitPattern: $0) }
+            matchesRelativePath = bytes.contains(UInt8(ascii: "/"))
+            topLevelPattern = glob.hasBytePrefix("**/") ? (bytes.dropFirst(3) + [0]).map { CChar(bitPattern: $0) } : nil
         } else {
             pattern = nil
             topLevelPattern = nil
@@ -144,7 +145,7 @@ final class DirectoryWalker {
     }
 
     /// The path of the file `next()` stopped at.
-    var currentPath: String { String(decoding: path, as: UTF8.self) }
+    var currentPath: String { FileNameBytes.string(path) }
 
     /// Moves to the next matching file; false when the walk is over.
     func next() throws -> Bool {
@@ -243,7 +244,7 @@ final class DirectoryWalker {
         }) else {
             if !isRoot && (err == ENOENT || err == ENOTDIR) { return nil }
             var shown = currentPath
-            if shown.count > 1 && shown.hasSuffix("/") { shown.removeLast() }
+            if shown.utf8.count > 1 && shown.hasByteSuffix("/") { shown = String(shown.utf8.dropLast())! }
             if err == ENOENT || err == ENOTDIR {
                 throw BatchCoreError(.notFound, "directory '\(shown)' does not exist; check the path")
             }

@@ -26,9 +26,23 @@ public protocol DocumentSource: Sendable {
     /// while reading (a vanished directory, a line that no longer parses) are
     /// thrown; the batch records them and goes on with the next source.
     func makeIterator() throws -> any DocumentIterator
+    /// True when the source never yields one id twice (a directory, a
+    /// validated manifest): a batch of that source alone needs no check.
+    var idsAreUnique: Bool { get }
+}
+
+extension DocumentSource {
+    public var idsAreUnique: Bool { false }
 }
 
 public protocol DocumentIterator: AnyObject {
     /// The next document, nil at the end.
     func next() throws -> Document?
+    /// The line of its source the last document came from (manifests and
+    /// lists), 0 when the source has no lines; for messages.
+    var line: Int { get }
+}
+
+extension DocumentIterator {
+    public var line: Int { 0 }
 }

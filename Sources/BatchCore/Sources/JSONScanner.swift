@@ -5,8 +5,8 @@
 /// per value, so validating a million-line manifest costs a few hundred
 /// nanoseconds a line.
 ///
-/// Strings must be valid UTF-8; decoded strings must not hold unpaired
-/// surrogate escapes. Nesting deeper than `maxDepth` is refused.
+/// Strings must be valid UTF-8; how decoded strings treat unpaired
+/// surrogate escapes is said by `StringDecoding`. Nesting deeper than `maxDepth` is refused.
 struct JSONScanner {
     /// Where and why the text is not valid JSON.
     struct Failure: Error {
@@ -88,9 +88,24 @@ struct JSONScanner {
 
     // MARK: Strings
 
-    /// Scans the string at the cursor (which must be '"'). When `decode` is
-    /// set, appends its decoded UTF-8 to `out`.
-    mutating func scanString(decode: Bool, into out: inout [UInt8]) throws(Failure) {
+    /// What `scanString` does with a string's content besides checking it.
+    enum StringDecoding {
+        /// Nothing: the string is kept as written (an unpaired surrogate
+        /// escape is accepted, as JSON's grammar allows it).
+        case none
+        /// Decodes an object key; an unpaired surrogate escape becomes
+        /// U+FFFD, so such a key matches no known name and is skipped.
+        case key
+        /// Decodes a file name or id: `\udc80`...`\udcff` stand alone for the
+        /// bytes 0x80...0xFF of a name that is not UTF-8 (Python's
+        /// surrogateescape); other unpaired surrogates are refused.
+        case fileName
+    }
+
+    /// Scans the string at the cursor (which must be '"'), appending its
+    /// decoded bytes to `out` unless `decoding` is `.none`.
+    mutating func scanString(_ decoding: StringDecoding, into out: inout [UInt8]) throws(Failure) {
+        let decode = decoding != .none
         let start = pos
         pos += 1  // opening quote
         var run = pos  // start of the bytes not yet copied to `out`
@@ -103,43 +118,24 @@ struct JSONScanner {
                 return
             } else if b == UInt8(ascii: "\\") {
                 if decode { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run..<pos])) }
-                try scanEscape(decode: decode, into: &out)
+                try scanEscape(decoding, into: &out)
                 run = pos
             } else if b < 0x20 {
                 throw fail("control character in a string; write it as an escape such as \\n or \\u00\(hexByte(b))")
             } else if b < 0x80 {
                 pos += 1
+            } else if let length = utf8SequenceLength(bytes, at: pos) {
+                pos += length
+            } else if (0xC2...0xF4).contains(b) {
+                throw fail("invalid UTF-8 sequence in a string; the file must be UTF-8")
             } else {
-                pos += try utf8SequenceLength(at: pos)
+                throw fail("invalid UTF-8 byte 0x\(hexByte(b)) in a string; the file must be UTF-8")
             }
         }
     }
 
-    /// Length of the valid UTF-8 sequence starting at `i` (its first byte is ≥ 0x80).
-    private func utf8SequenceLength(at i: Int) throws(Failure) -> Int {
-        let b0 = bytes[i]
-        let length: Int
-        var low: UInt8 = 0x80, high: UInt8 = 0xBF  // allowed range of the second byte
-        switch b0 {
-        case 0xC2...0xDF: length = 2
-        case 0xE0: length = 3; low = 0xA0
-        case 0xE1...0xEC, 0xEE...0xEF: length = 3
-        case 0xED: length = 3; high = 0x9F  // no UTF-16 surrogates
-        case 0xF0: length = 4; low = 0x90
-        case 0xF1...0xF3: length = 4
-        case 0xF4: length = 4; high = 0x8F  // nothing above U+10FFFF
-        default: throw fail("invalid UTF-8 byte 0x\(hexByte(b0)) in a string; the file must be UTF-8")
-        }
-        guard i + length <= bytes.count, (low...high).contains(bytes[i + 1]) else {
-            throw fail("invalid UTF-8 sequence in a string; the file must be UTF-8", at: i)
-        }
-        for k in 2..<length where bytes[i + k] & 0xC0 != 0x80 {
-            throw fail("invalid UTF-8 sequence in a string; the file must be UTF-8", at: i)
-        }
-        return length
-    }
-
-    private mutating func scanEscape(decode: Bool, into out: inout [UInt8]) throws(Failure) {
+    private mutating func scanEscape(_ decoding: StringDecoding, into out: inout [UInt8]) throws(Failure) {
+        let decode = decoding != .none
         let start = pos
         guard pos + 1 < bytes.count else { throw fail("unterminated string (missing closing '\"')") }
         let e = bytes[pos + 1]
@@ -156,31 +152,45 @@ struct JSONScanner {
         case UInt8(ascii: "t"): simple = 0x09
         case UInt8(ascii: "u"):
             var scalar = try hex4(escapeStart: start)
-            if (0xD800...0xDBFF).contains(scalar) {
-                // A high surrogate must be followed by \u and a low surrogate.
-                if pos + 1 < bytes.count && bytes[pos] == UInt8(ascii: "\\") && bytes[pos + 1] == UInt8(ascii: "u") {
-                    let save = pos
-                    pos += 2
-                    let low = try hex4(escapeStart: save)
-                    if (0xDC00...0xDFFF).contains(low) {
-                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                    } else if decode {
-                        throw fail("unpaired UTF-16 surrogate in a \\u escape", at: start)
-                    } else {
-                        pos = save  // the next escape is checked on its own
-                    }
-                } else if decode {
-                    throw fail("unpaired UTF-16 surrogate in a \\u escape", at: start)
+            if (0xD800...0xDBFF).contains(scalar),
+               pos + 1 < bytes.count && bytes[pos] == UInt8(ascii: "\\") && bytes[pos + 1] == UInt8(ascii: "u") {
+                // A high and a low surrogate make one scalar; otherwise the
+                // next escape is read on its own.
+                let save = pos
+                pos += 2
+                let low = try hex4(escapeStart: save)
+                if (0xDC00...0xDFFF).contains(low) {
+                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                } else {
+                    pos = save
                 }
-            } else if (0xDC00...0xDFFF).contains(scalar) && decode {
-                throw fail("unpaired UTF-16 surrogate in a \\u escape", at: start)
             }
-            if decode { appendUTF8(scalar, to: &out) }
+            if (0xD800...0xDFFF).contains(scalar) {
+                try appendUnpairedSurrogate(scalar, decoding, escapeStart: start, to: &out)
+            } else if decode {
+                appendUTF8(scalar, to: &out)
+            }
             return
         default:
             throw fail("invalid escape '\\\(Character(Unicode.Scalar(e)))' in a string; valid escapes are \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX", at: start)
         }
         if decode { out.append(simple) }
+    }
+
+    private func appendUnpairedSurrogate(_ scalar: UInt32, _ decoding: StringDecoding, escapeStart: Int,
+                                         to out: inout [UInt8]) throws(Failure) {
+        switch decoding {
+        case .none:
+            return
+        case .key:
+            appendUTF8(0xFFFD, to: &out)
+        case .fileName:
+            guard (0xDC80...0xDCFF).contains(scalar) else {
+                throw fail("unpaired UTF-16 surrogate in a \\u escape (only \\udc80 to \\udcff may stand alone: "
+                    + "they are the bytes 0x80 to 0xFF of a file name that is not UTF-8)", at: escapeStart)
+            }
+            out.append(UInt8(scalar - 0xDC00))
+        }
     }
 
     private mutating func hex4(escapeStart: Int) throws(Failure) -> UInt32 {
@@ -241,7 +251,7 @@ struct JSONScanner {
             while true {
                 guard current == UInt8(ascii: "\"") else { throw fail("expected a string key in double quotes") }
                 let keyStart = pos
-                try scanString(decode: false, into: &out)
+                try scanString(.none, into: &out)
                 if emit { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[keyStart..<pos])) }
                 skipWhitespace()
                 guard current == UInt8(ascii: ":") else { throw fail("expected ':' after an object key") }
@@ -266,7 +276,7 @@ struct JSONScanner {
                 if try scanSeparator(closing: "]", after: "an array element", emit: emit, into: &out) { return }
             }
         case UInt8(ascii: "\""):
-            try scanString(decode: false, into: &out)
+            try scanString(.none, into: &out)
         case UInt8(ascii: "t"):
             try literal("true")
         case UInt8(ascii: "f"):

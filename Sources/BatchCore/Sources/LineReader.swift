@@ -58,7 +58,7 @@ func openForReading(_ path: String, what: String) throws -> UnsafeMutablePointer
     guard !path.isEmpty else {
         throw BatchCoreError(.invalidArgument, "the \(what) path is empty; give the path of a file")
     }
-    guard let file = fopen(path, "re") else {
+    guard let file = FileNameBytes.withCString(path, { fopen($0, "re") }) else {
         let err = errno
         if err == ENOENT || err == ENOTDIR {
             throw BatchCoreError(.notFound, "\(what) '\(path)' does not exist; check the path\(relativeHint(path))")
@@ -76,7 +76,7 @@ func openForReading(_ path: String, what: String) throws -> UnsafeMutablePointer
 /// " (relative to <cwd>)" for relative paths, so a "does not exist" message
 /// says where the engine looked.
 func relativeHint(_ path: String) -> String {
-    guard !path.hasPrefix("/") else { return "" }
+    guard !isAbsolutePath(path) else { return "" }
     var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
     guard getcwd(&buf, buf.count) != nil else { return "" }
     let cwd = buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }

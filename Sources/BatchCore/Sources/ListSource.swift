@@ -69,24 +69,26 @@ final class StdinClaim: Sendable {
 
 final class ListIterator: DocumentIterator {
     private let reader: LineReader
-    private var line: UnsafeBufferPointer<UInt8> = UnsafeBufferPointer(start: nil, count: 0)
+    private var currentLine: UnsafeBufferPointer<UInt8> = UnsafeBufferPointer(start: nil, count: 0)
 
     init(reader: LineReader) { self.reader = reader }
 
+    var line: Int { reader.lineNumber }
+
     func next() throws -> Document? {
         guard try nextPath() else { return nil }
-        let path = String(decoding: line, as: UTF8.self)
+        let path = FileNameBytes.string(currentLine)
         return Document(id: path, path: path)
     }
 
-    /// Moves to the next non-blank line (left in `line`); false at the end.
+    /// Moves to the next non-blank line (left in `currentLine`); false at the end.
     func nextPath() throws -> Bool {
         while let text = try reader.next() {
             guard text.contains(where: { $0 != 0x20 && $0 != 0x09 }) else { continue }
             if text.contains(0) {
                 throw BatchCoreError(.input, "\(reader.name):\(reader.lineNumber): the line holds a NUL byte; expected one path per line (for NUL-separated lists such as find -print0, convert them first)")
             }
-            line = text
+            currentLine = text
             return true
         }
         return false

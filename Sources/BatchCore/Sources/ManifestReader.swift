@@ -238,7 +238,7 @@ final class ManifestReader {
             members: while true {
                 guard s.current == UInt8(ascii: "\"") else { throw s.fail("expected a string key in double quotes") }
                 key.removeAll(keepingCapacity: true)
-                try s.scanString(decode: true, into: &key)
+                try s.scanString(.key, into: &key)
                 s.skipWhitespace()
                 guard s.current == UInt8(ascii: ":") else { throw s.fail("expected ':' after an object key") }
                 s.pos += 1
@@ -288,7 +288,7 @@ final class ManifestReader {
             try probe(s)
             throw Problem(message: "\"\(field)\" must be a string, not \(s.kindAtCursor); expected e.g. \"\(field)\": \"\(example)\"")
         }
-        try s.scanString(decode: true, into: &out)
+        try s.scanString(.fileName, into: &out)
         if out.isEmpty {
             throw Problem(message: "\"\(field)\" is empty; expected e.g. \"\(field)\": \"\(example)\"")
         }

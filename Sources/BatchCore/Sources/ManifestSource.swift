@@ -17,7 +17,10 @@ import Glibc
 ///   text (whitespace removed; key order, numbers and escapes as written).
 ///   Defaults to `{}`.
 ///
-/// Other keys are ignored.
+/// Other keys are ignored, and not decoded (an unpaired surrogate escape in
+/// one does no harm). In "path" and "id", `\udc80`...`\udcff` stand for the
+/// bytes 0x80...0xFF of a file name that is not UTF-8, as batchcore writes
+/// them (see `FileNameBytes`).
 ///
 /// Format: a `.jsonl` file is JSON Lines, a `.json` file is an array; for
 /// any other name the first non-space byte decides (`[` → array, otherwise
@@ -29,8 +32,10 @@ import Glibc
 /// `BatchCoreError(.input)` and start with "<manifest>:<line>:" (plus
 /// "element <n>:", counted from 1, for arrays), e.g.
 /// `manifest.jsonl:7: not a JSON object (found an array); expected ...`.
-/// Ids must be unique; a duplicate names both lines. A missing manifest is
-/// `.notFound`.
+/// Ids must be unique; a duplicate names both lines. Every "path" must
+/// exist: otherwise the manifest is refused (`.notFound`), naming the first
+/// few missing files with their lines and how many are missing. A missing
+/// manifest is `.notFound`.
 ///
 /// Memory: validation keeps one 64-bit hash per id (not the ids, not the
 /// documents); `makeIterator()` re-reads the file, line by line for JSON
@@ -55,7 +60,7 @@ public struct ManifestSource: DocumentSource {
         } else {
             baseDirectory = ""
         }
-        knownCount = try Self.validate(path, format)
+        knownCount = try Self.validate(path, format, baseDirectory: baseDirectory)
     }
 
     public func makeIterator() throws -> any DocumentIterator {
@@ -65,8 +70,8 @@ public struct ManifestSource: DocumentSource {
     /// By extension, else by the first non-space byte.
     static func detectFormat(_ path: String) throws -> ManifestFormat {
         let lower = path.lowercased()
-        if lower.hasSuffix(".jsonl") { return .lines }
-        if lower.hasSuffix(".json") { return .array }
+        if lower.hasByteSuffix(".jsonl") { return .lines }
+        if lower.hasByteSuffix(".json") { return .array }
         let file = try openForReading(path, what: "manifest")
         defer { fclose(file) }
         while true {
@@ -80,19 +85,23 @@ public struct ManifestSource: DocumentSource {
     }
 
     /// Reads every entry once; returns the count or throws the first error.
-    private static func validate(_ path: String, _ format: ManifestFormat) throws -> Int {
+    /// Missing files are reported after the whole manifest has been read,
+    /// so a syntax error anywhere wins and every missing file is counted.
+    private static func validate(_ path: String, _ format: ManifestFormat, baseDirectory: String) throws -> Int {
         let reader = try ManifestReader(path: path, format: format)
         // Duplicate ids are found by hash: one Int per entry instead of the id
         // itself. A repeated hash is confirmed by re-reading the earlier entry,
         // so a (very unlikely) collision is never reported as a duplicate.
         var firstByHash: [Int: Int32] = [:]
         var moreByHash: [Int: [Int32]] = [:]
+        var missing = MissingFiles(manifest: path, baseDirectory: baseDirectory)
         var count = 0
         while try reader.next(keepMetadata: false) {
             count = reader.entry.ordinal
             guard count < Int(Int32.max) else {
                 throw BatchCoreError(.input, "\(path): more than \(Int32.max) entries; split the manifest")
             }
+            if reader.entry.hasPath { missing.check(reader.entry.path, line: reader.entry.line) }
             var hasher = Hasher()
             let idBytes = reader.entry.idBytes
             idBytes.withUnsafeBytes { hasher.combine(bytes: $0) }
@@ -109,6 +118,7 @@ public struct ManifestSource: DocumentSource {
             }
             moreByHash[hash, default: []].append(Int32(count))
         }
+        try missing.refuseIfAny(of: count)
         return count
     }
 
@@ -121,9 +131,16 @@ public struct ManifestSource: DocumentSource {
         throw BatchCoreError(.input, "\(path): the manifest changed while it was being read; try again")
     }
 
+    /// The file a "path" names: relative paths are resolved against the
+    /// manifest's directory.
+    static func resolve(_ raw: [UInt8], against baseDirectory: String) -> String {
+        let path = FileNameBytes.string(raw)
+        return isAbsolutePath(path) ? path : baseDirectory + path
+    }
+
     private static func duplicateError(_ path: String, _ format: ManifestFormat,
                                        _ entry: ManifestEntry, earlier: ManifestEntry) -> BatchCoreError {
-        let id = quotedForMessage(String(decoding: entry.idBytes, as: UTF8.self))
+        let id = quotedForMessage(FileNameBytes.string(entry.idBytes))
         let source = entry.hasId ? "" : " (taken from \"path\", as no \"id\" is given)"
         let hint = "expected every id to be unique; give one of them a distinct \"id\""
         switch format {
@@ -132,6 +149,44 @@ public struct ManifestSource: DocumentSource {
         case .array:
             return BatchCoreError(.input, "\(path):\(entry.line): element \(entry.ordinal): duplicate id \(id)\(source), first used by element \(earlier.ordinal) on line \(earlier.line); \(hint)")
         }
+    }
+}
+
+/// The entries of a manifest whose file does not exist: the first few with
+/// their lines, and how many in all (a manifest of 500,000 entries may miss
+/// thousands; a message listing them all would help nobody).
+struct MissingFiles {
+    static let shown = 5
+
+    let manifest: String
+    let baseDirectory: String
+    private(set) var count = 0
+    private var first: [(line: Int, path: String)] = []
+
+    init(manifest: String, baseDirectory: String) {
+        self.manifest = manifest
+        self.baseDirectory = baseDirectory
+    }
+
+    /// Notes the entry at `line` when its file does not exist. Other errors
+    /// (a file that cannot be read) fail that document when it runs, with
+    /// the reason.
+    mutating func check(_ raw: [UInt8], line: Int) {
+        var info = stat()
+        let path = ManifestSource.resolve(raw, against: baseDirectory)
+        let err = FileNameBytes.withCString(path) { stat($0, &info) == 0 ? 0 : errno }
+        guard err == ENOENT || err == ENOTDIR else { return }
+        count += 1
+        if first.count < Self.shown { first.append((line, FileNameBytes.string(raw))) }
+    }
+
+    func refuseIfAny(of total: Int) throws {
+        guard count > 0 else { return }
+        let listed = first.map { "\(manifest):\($0.line): \(quotedForMessage($0.path))" }.joined(separator: ", ")
+        let more = count > first.count ? ", and \(count - first.count) more" : ""
+        let base = baseDirectory.isEmpty ? "the current directory" : "'\(baseDirectory)'"
+        throw BatchCoreError(.notFound, "\(manifest): \(count) of \(total) files do not exist: \(listed)\(more); "
+            + "relative paths are resolved against the manifest's directory (\(base)): fix the paths or remove those entries")
     }
 }
 
@@ -148,13 +203,11 @@ final class ManifestIterator: DocumentIterator {
     func next() throws -> Document? {
         guard try reader.next(keepMetadata: true) else { return nil }
         let entry = reader.entry
-        var path: String? = nil
-        if entry.hasPath {
-            let raw = String(decoding: entry.path, as: UTF8.self)
-            path = raw.hasPrefix("/") ? raw : baseDirectory + raw
-        }
-        let id = entry.hasId ? String(decoding: entry.id, as: UTF8.self) : String(decoding: entry.path, as: UTF8.self)
+        let path = entry.hasPath ? ManifestSource.resolve(entry.path, against: baseDirectory) : nil
+        let id = FileNameBytes.string(entry.idBytes)
         let metadata = entry.hasMetadata ? String(decoding: entry.metadata, as: UTF8.self) : "{}"
         return Document(id: id, path: path, metadata: metadata)
     }
+
+    var line: Int { reader.entry.line }
 }

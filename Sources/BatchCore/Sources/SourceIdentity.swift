@@ -1,15 +1,19 @@
-// How each source names what it reads, for the journal's run fingerprint.
+// How each source names what it reads (for the journal's run fingerprint),
+// and whether its ids are unique by construction.
 
 extension DirectorySource {
     public var identity: String { "directory \(root)" + (glob.map { " (glob \($0))" } ?? "") }
+    public var idsAreUnique: Bool { true }
 }
 
 extension FileSource {
     public var identity: String { "file \(document.path ?? document.id)" }
+    public var idsAreUnique: Bool { true }
 }
 
 extension ManifestSource {
     public var identity: String { "manifest \(path)" }
+    public var idsAreUnique: Bool { true }
 }
 
 extension ListSource {

@@ -1,33 +1,73 @@
-/// Reads a batch's sources one after the other, lazily.
+/// Reads a batch's sources one after the other, lazily, and keeps ids
+/// unique across them.
+///
+/// Sources that can be read twice are checked before the batch runs
+/// (`checkUniqueIds`); a stream (a source with no known count, such as
+/// standard input) can be read only once, so its ids are checked as they
+/// come, against every id before them.
 struct SourceReader {
     enum Next {
         case document(Document)
+        /// A document of a stream whose id an earlier document has; `firstAt`
+        /// says where that one came from.
+        case duplicate(Document, firstAt: String)
         case sourceError(BatchCoreError)
         case end
     }
 
-    private var pending: [DocumentSource]
+    private let sources: [DocumentSource]
+    private var nextSource = 0
     private var current: (any DocumentIterator)? = nil
+    private var currentIsStream = false
+    /// Every id so far, when a stream must be checked; else empty.
+    private var ids = IdRegistry()
     /// Documents returned so far: the next one's index in input order.
     private(set) var count = 0
 
     init(sources: [DocumentSource] = []) {
-        pending = sources.reversed()
+        self.sources = sources
+    }
+
+    /// Reads every source that can be read twice and throws `.input` on the
+    /// first id seen twice, naming both places. Costs nothing for a single
+    /// source whose ids are unique by construction (a directory, a
+    /// manifest, a file).
+    mutating func checkUniqueIds() throws {
+        let hasStream = sources.contains { $0.knownCount == nil }
+        guard sources.count > 1 || sources.contains(where: { !$0.idsAreUnique }) else { return }
+        for (index, source) in sources.enumerated() where source.knownCount != nil {
+            let iterator = try source.makeIterator()
+            while let document = try iterator.next() {
+                let place = Self.place(source: index, line: iterator.line)
+                if let first = ids.insert(document.id, at: place) {
+                    throw BatchCoreError(.input, "duplicate id \(quotedForMessage(document.id)) in \(describe(place)), "
+                        + "first in \(describe(first)); ids must be unique in a batch: give each input once, "
+                        + "or give the documents distinct ids (a manifest's \"id\")")
+                }
+            }
+        }
+        if !hasStream { ids = IdRegistry() }  // nothing left to check against
     }
 
     mutating func next() -> Next {
         while true {
             if current == nil {
-                guard let source = pending.popLast() else { return .end }
+                guard nextSource < sources.count else { return .end }
+                let source = sources[nextSource]
+                nextSource += 1
                 do {
                     current = try source.makeIterator()
+                    currentIsStream = source.knownCount == nil
                 } catch {
                     return .sourceError(Self.wrap(error))
                 }
             }
             do {
-                if let document = try current?.next() {
+                if let iterator = current, let document = try iterator.next() {
                     count += 1
+                    if currentIsStream, let first = ids.insert(document.id, at: Self.place(source: nextSource - 1, line: iterator.line)) {
+                        return .duplicate(document, firstAt: describe(first))
+                    }
                     return .document(document)
                 }
                 current = nil
@@ -36,6 +76,17 @@ struct SourceReader {
                 return .sourceError(Self.wrap(error))
             }
         }
+    }
+
+    /// Source index and line in one number.
+    private static func place(source: Int, line: Int) -> UInt64 {
+        UInt64(source) << 48 | UInt64(line)
+    }
+
+    /// "manifest a.jsonl, line 3", "directory docs".
+    private func describe(_ place: UInt64) -> String {
+        let line = place & 0xFFFF_FFFF_FFFF
+        return sources[Int(place >> 48)].identity + (line > 0 ? ", line \(line)" : "")
     }
 
     private static func wrap(_ error: Error) -> BatchCoreError {

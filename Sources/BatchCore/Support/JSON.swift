@@ -46,7 +46,30 @@ public enum JSONValue: Codable, Equatable, Sendable {
 /// Appends `s` to `out` as a JSON string literal (with quotes).
 public func appendJSONString(_ s: String, to out: inout [UInt8]) {
     out.append(UInt8(ascii: "\""))
-    for byte in s.utf8 {
+    appendJSONEscaped(s.utf8, to: &out)
+    out.append(UInt8(ascii: "\""))
+}
+
+/// Appends a document's id or path as a JSON string literal: the bytes of a
+/// name that is not UTF-8 (see `FileNameBytes`) are written `\udc80` to
+/// `\udcff`, as Python's surrogateescape does, so that the exact bytes can
+/// be recovered (`os.fsencode(json.loads(line)["path"])`).
+public func appendJSONFileName(_ s: String, to out: inout [UInt8]) {
+    guard s.utf8.contains(0xEE) else { return appendJSONString(s, to: &out) }
+    let hex = Array("0123456789abcdef".utf8)
+    out.append(UInt8(ascii: "\""))
+    for scalar in s.unicodeScalars {
+        if let byte = FileNameBytes.escapedByte(scalar) {
+            out.append(contentsOf: Array("\\udc".utf8) + [hex[Int(byte >> 4)], hex[Int(byte & 15)]])
+        } else {
+            appendJSONEscaped(String(scalar).utf8, to: &out)
+        }
+    }
+    out.append(UInt8(ascii: "\""))
+}
+
+private func appendJSONEscaped(_ utf8: String.UTF8View, to out: inout [UInt8]) {
+    for byte in utf8 {
         switch byte {
         case UInt8(ascii: "\""): out.append(contentsOf: [92, 34])
         case UInt8(ascii: "\\"): out.append(contentsOf: [92, 92])
@@ -59,5 +82,4 @@ public func appendJSONString(_ s: String, to out: inout [UInt8]) {
         default: out.append(byte)
         }
     }
-    out.append(UInt8(ascii: "\""))
 }

@@ -34,7 +34,7 @@ enum DeclarationParser {
         try top.allowOnly(["name", "version", "description", "library", "thread_safe", "init", "process", "cleanup"])
 
         let name = try top.string("name") ?? defaultName(for: file)
-        guard !name.isEmpty, !name.contains("/") else {
+        guard !name.isEmpty, !name.utf8.contains(UInt8(ascii: "/")) else {
             throw top.error("name", "'\(name)' is not a usable processor name; use letters, digits, '-' or '_'")
         }
         guard let library = try top.string("library"), !library.isEmpty else {
@@ -81,9 +81,8 @@ enum DeclarationParser {
 
     /// `plugins/crc32.toml` is named `crc32`.
     static func defaultName(for file: String) -> String {
-        var base = file.split(separator: "/").last.map(String.init) ?? file
-        if base.hasSuffix(".toml") { base.removeLast(5) }
-        return base
+        let base = lastPathComponent(file)
+        return base.droppingByteSuffix(".toml") ?? base
     }
 
     // MARK: Calls

@@ -86,10 +86,9 @@ final class DeclaredProcessor: Processor, @unchecked Sendable {
     /// path is relative to the declaration file, so a plugin directory can
     /// carry its own library.
     static func resolve(library: String, declaredIn file: String) -> String {
-        guard library.contains("/"), !library.hasPrefix("/") else { return library }
-        let parts = file.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count > 1 else { return library }
-        return parts.dropLast().joined(separator: "/") + "/" + library
+        guard library.utf8.contains(UInt8(ascii: "/")), !isAbsolutePath(library),
+              let directory = parentPath(file) else { return library }
+        return directory + "/" + library
     }
 
     func start(config: StageConfig) throws -> ProcessorInstance {
@@ -334,8 +333,8 @@ private final class DeclaredInstance: ProcessorInstance, @unchecked Sendable {
 
         bytes.append(0)  // lets `bytes` be declared as a string too
         let outcome: CallOutcome = bytes.withUnsafeBytes { content in
-            withOptionalCString(path) { path in
-                doc.document.id.withCString { id in
+            withOptionalFileName(path) { path in
+                FileNameBytes.withCString(doc.document.id) { id in
                     buffer.withUnsafeMutableBytes { buffer in
                         withUnsafeMutablePointer(to: &written) { written in
                             let inputs = CallInputs(

@@ -8,7 +8,7 @@ struct ReadError: Error {
 /// The whole content of a file. Documents passed to declared functions as
 /// `bytes` are read this way, as is the declaration itself.
 func readWholeFile(_ path: String) throws(ReadError) -> [UInt8] {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    let fd = FileNameBytes.withCString(path) { open($0, O_RDONLY | O_CLOEXEC) }
     guard fd >= 0 else { throw ReadError(code: errno) }
     defer { close(fd) }
     var info = stat()

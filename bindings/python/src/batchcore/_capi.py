@@ -271,3 +271,9 @@ def encode(text: Optional[str]) -> Optional[bytes]:
 def decode(raw: Optional[bytes]) -> Optional[str]:
     """A C string from the library as a Python string (NULL is None)."""
     return None if raw is None else raw.decode("utf-8", "replace")
+
+
+def decode_name(raw: Optional[bytes]) -> Optional[str]:
+    """A document id or path from the library: stray bytes of a name that is
+    not UTF-8 become surrogate escapes, so os.fsencode() gives them back."""
+    return None if raw is None else raw.decode("utf-8", "surrogateescape")

@@ -21,7 +21,7 @@ class Doc:
     __slots__ = ("id", "path", "input", "stage", "attempt", "_metadata_json", "_metadata", "_call")
 
     def __init__(self, call: int, raw: Any) -> None:
-        self.id: str = raw.id.decode("utf-8", "replace")
+        self.id: str = raw.id.decode("utf-8", "surrogateescape")
         self.path: Optional[str] = raw.path.decode("utf-8", "surrogateescape") if raw.path else None
         # The previous stage's output; None in the first stage.
         self.input: Optional[bytes] = _bytes_at(raw.input, raw.input_len) if raw.stage > 0 else None

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from . import _capi
-from ._capi import decode
+from ._capi import decode, decode_name
 from ._enum import StrEnum
 from .results import Status
 from .stats import Stats
@@ -52,8 +52,8 @@ class Event:
         return cls(
             kind=kind,
             stats=Stats.from_c(raw.stats.contents),
-            id=decode(raw.doc_id),
-            path=decode(raw.doc_path),
+            id=decode_name(raw.doc_id),
+            path=decode_name(raw.doc_path),
             status=Status.from_c(raw.status) if kind is EventKind.DOCUMENT else None,
             attempts=raw.attempts,
             error=decode(raw.error),

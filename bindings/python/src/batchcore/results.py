@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from ._capi import decode
+from ._capi import decode, decode_name
 from ._enum import StrEnum
 
 
@@ -57,8 +57,8 @@ class DocumentResult:
     def from_c(cls, raw: Any) -> "DocumentResult":
         status = Status.from_c(raw.status)
         return cls(
-            id=decode(raw.id) or "",
-            path=decode(raw.path),
+            id=decode_name(raw.id) or "",
+            path=decode_name(raw.path),
             status=status,
             output=ctypes.string_at(raw.output, raw.output_len) if raw.output else None,
             error=decode(raw.error),
