@@ -15,6 +15,8 @@ public final class Journal: @unchecked Sendable {
     private let readerLock = Monitor()
     private var statusLookup: SQLiteStatement?
     private var hashLookup: SQLiteStatement?
+    /// This run's ownership of the journal, until `close`.
+    let lock: JournalLock
     /// Number of this run in the journal (1 for the first, 2 for the first resume, …).
     public let run: Int64
     /// Documents the journal already held when this run started.
@@ -24,12 +26,15 @@ public final class Journal: @unchecked Sendable {
 
     static let formatVersion = "1"
 
-    /// Opens the journal for a run: creates it, or resumes it. Refuses to
-    /// reuse an existing journal without `resume`, and to resume a different
-    /// run unless `force`.
-    public init(path: String, configuration: RunConfiguration, resume: Bool, force: Bool) throws {
+    /// Opens the journal for a run: creates it, or resumes it. Refuses a
+    /// journal another run holds, a damaged one, to reuse an existing journal
+    /// without `resume`, to resume one that holds no run, and to resume a
+    /// different run unless `force`. `output` is the run's output file, named in advice.
+    public init(path: String, configuration: RunConfiguration, resume: Bool, force: Bool, output: String? = nil) throws {
         self.path = path
-        let exists = access(path, F_OK) == 0
+        lock = try JournalLock(journal: path)
+        var info = stat()
+        let exists = stat(path, &info) == 0
         if resume && !exists {
             throw BatchCoreError(.notFound, "no journal at '\(path)' to resume; run without --resume to start a new run")
         }
@@ -39,6 +44,8 @@ public final class Journal: @unchecked Sendable {
         } catch let error as BatchCoreError {
             throw BatchCoreError(.io, "cannot open the journal: \(error.message); check that its directory exists and is writable, or choose another --checkpoint")
         }
+        if exists && info.st_size > 0 { try JournalCheck.verify(db, path: path, output: output) }
+        if resume { try JournalCheck.requireRun(db, path: path, output: output) }
         try db.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
         try Self.createSchema(db)
 
@@ -136,7 +143,8 @@ public final class Journal: @unchecked Sendable {
         return try statement.step() ? statement.int(0) : 0
     }
 
-    /// Closes both connections (SQLite then removes the WAL files).
+    /// Closes both connections (SQLite then removes the WAL files) and
+    /// lets go of the journal.
     func close() {
         readerLock.withLock {
             statusLookup = nil
@@ -144,6 +152,7 @@ public final class Journal: @unchecked Sendable {
             readerDB.close()
         }
         writerDB.close()
+        lock.release()
     }
 
     /// Final status recorded for `id`, if any.
