@@ -32,6 +32,7 @@ final class JournalTests: XCTestCase {
 
     func testASecondOpenOfAJournalInTheSameProcessIsRefusedNamingTheOwner() throws {
         let first = try openJournal()
+        try first.beginRun()
         XCTAssertThrowsError(try openJournal(resume: true)) { error in
             let error = error as! BatchCoreError
             XCTAssertEqual(error.code, .state)

@@ -190,6 +190,7 @@ def test_a_wal_deleted_mid_run_then_kill_9_is_refused_not_rerun(tmp_path, counti
     assert r.code == 2, r
     assert f"batchhost recover -o {out} -c {journal}" in r.err, r
     assert out.read_bytes() == before and not calls(log)
+    assert len(status(journal)["runs"]) == 1, "the refused run was recorded in the journal"
 
     assert run("recover", "-o", out, "-c", journal).code == 0
     r = run(*args, "--resume")

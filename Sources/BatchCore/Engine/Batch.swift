@@ -148,6 +148,7 @@ public final class Batch: @unchecked Sendable {
                                                  retryFailed: options.retryFailed, overwrite: options.overwrite,
                                                  groupLimit: JournalWriter.groupLimit(every: options.checkpointEvery))
                 if let journal {
+                    try journal.beginRun()
                     journalWriter = try JournalWriter(
                         journal: journal, output: output, outputPath: options.output,
                         every: options.checkpointEvery, interval: options.checkpointInterval,

@@ -18,13 +18,18 @@ public final class Journal: @unchecked Sendable {
     /// This run's ownership of the journal, until `close`.
     let lock: JournalLock
     /// Number of this run in the journal (1 for the first, 2 for the first resume, …).
-    public let run: Int64
+    public private(set) var run: Int64 = 0
     /// Documents the journal already held when this run started.
     public let documentsBefore: Int64
     /// What earlier runs spent, and on how many documents.
     public let spentBefore: (cost: Double, documents: UInt64)
 
     static let formatVersion = "1"
+
+    /// What `beginRun` records.
+    private let configuration: RunConfiguration
+    private let replacesConfiguration: Bool
+    private let isNew: Bool
 
     /// Opens the journal for a run: creates it, or resumes it. Refuses a
     /// journal another run holds, a damaged one, to reuse an existing journal
@@ -54,7 +59,7 @@ public final class Journal: @unchecked Sendable {
         if let recorded, done > 0 || resume {
             guard resume else {
                 throw BatchCoreError(.state,
-                    "the journal '\(path)' already holds a run (\(done) documents finished); add --resume to continue it, or delete the journal (or pass --no-checkpoint) to start over")
+                    "the journal '\(path)' already holds a run (\(done) documents finished); add --resume to continue it, or delete the journal and add --overwrite to start over")
             }
             if let old = RunConfiguration.parse(recorded) {
                 let differences = configuration.differences(from: old)
@@ -65,18 +70,9 @@ public final class Journal: @unchecked Sendable {
                 }
             }
         }
-        try db.transaction {
-            if recorded == nil || force || done == 0 {
-                try Self.setMeta(db, "configuration", configuration.json)
-            }
-            if recorded == nil {
-                try Self.setMeta(db, "format_version", Self.formatVersion)
-                try Self.setMeta(db, "created_at", String(Date().timeIntervalSince1970))
-            }
-            try db.prepare("INSERT INTO runs (started_at, state) VALUES (?, 'running')")
-                .bind(.double(Date().timeIntervalSince1970)).run()
-        }
-        run = sqlite3_last_insert_rowid(db.handle)
+        self.configuration = configuration
+        replacesConfiguration = recorded == nil || force || done == 0
+        isNew = recorded == nil
         documentsBefore = done
         let spent = try db.prepare("SELECT coalesce(sum(cost_usd), 0), count(*) FROM documents")
         spentBefore = try spent.step() ? (spent.double(0), UInt64(spent.int(1))) : (0, 0)
@@ -86,6 +82,22 @@ public final class Journal: @unchecked Sendable {
         statusLookup = try readerDB.prepare("SELECT status FROM documents WHERE id = ?")
         hashLookup = try readerDB.prepare(
             "SELECT id, status, output, output_json, attempts FROM documents WHERE content_hash = ? AND status IN (1, 2) LIMIT 1")
+    }
+
+    /// Records this run in the journal. Called once the output has been
+    /// checked too, so a run refused at start leaves no trace.
+    func beginRun() throws {
+        let db = writerDB
+        try db.transaction {
+            if replacesConfiguration { try Self.setMeta(db, "configuration", configuration.json) }
+            if isNew {
+                try Self.setMeta(db, "format_version", Self.formatVersion)
+                try Self.setMeta(db, "created_at", String(Date().timeIntervalSince1970))
+            }
+            try db.prepare("INSERT INTO runs (started_at, state) VALUES (?, 'running')")
+                .bind(.double(Date().timeIntervalSince1970)).run()
+        }
+        run = sqlite3_last_insert_rowid(db.handle)
     }
 
     static func createSchema(_ db: SQLiteDatabase) throws {
