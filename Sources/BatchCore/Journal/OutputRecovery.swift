@@ -36,8 +36,8 @@ enum OutputRecovery {
             try refuseUnrecorded(path, journal: journal.path,
                                  tail: recorded ? (from: recordedLength, limit: try previousGroupLimit(db)) : nil)
         }
-        let writer = try open(path, journal: journal, resuming: resuming, retryFailed: retryFailed,
-                              keeping: recorded ? recordedLength : nil)
+        let writer = try makeWriter(path, journal: journal, resuming: resuming, retryFailed: retryFailed,
+                                    keeping: recorded ? recordedLength : nil)
         try db.transaction {
             try Journal.setMeta(db, "commit_group_limit", String(groupLimit))
             if !resuming {
@@ -49,8 +49,10 @@ enum OutputRecovery {
         return writer
     }
 
-    private static func open(_ path: String?, journal: Journal, resuming: Bool, retryFailed: Bool,
-                             keeping recordedLength: Int64?) throws -> OutputWriter? {
+    /// A fresh output, or a resumed one cut back to the recorded length
+    /// (`keeping`, when the journal recorded this file), else rewritten.
+    private static func makeWriter(_ path: String?, journal: Journal, resuming: Bool, retryFailed: Bool,
+                                   keeping recordedLength: Int64?) throws -> OutputWriter? {
         guard resuming else { return try path.map { try OutputWriter(path: $0) } }
         if retryFailed {
             // Failed documents become pending again: their rows and lines go.
