@@ -122,5 +122,5 @@ private let F_OFD_SETLK: Int32 = 37
 
 /// A time as ISO 8601 in UTC, for messages.
 func isoDate(_ seconds: Double) -> String {
-    Date(timeIntervalSince1970: seconds.rounded()).formatted(.iso8601)
+    Date(timeIntervalSince1970: seconds).formatted(.iso8601)
 }
