@@ -77,6 +77,7 @@ public final class JournalReader: @unchecked Sendable {
             return seconds >= 1 ? Double(processed) / seconds * 60 : nil
         }
 
+        /// The same per hour, for the C API's bc_journal_summary (0 when unmeasured).
         public var docsPerHour: Double { (docsPerMinute ?? 0) * 60 }
     }
 
