@@ -259,7 +259,10 @@ int bc_batch_set_event_callback(bc_batch *batch, bc_event_fn callback, void *use
 
 /* [one at a time] Resolve the stages (load plugins, run their create) and
  * start processing. Returns at once. BC_ENOTFOUND/BC_EPLUGIN/BC_EABI/
- * BC_EOPTION when a stage cannot start; nothing is processed then. */
+ * BC_EOPTION when a stage cannot start; nothing is processed then. With a
+ * checkpoint: BC_ESTATE when another batch (of any process) holds the journal
+ * (the message names its pid and start time) or the output holds results the
+ * journal does not record; BC_EINPUT when the journal is damaged. */
 int bc_batch_start(bc_batch *batch);
 
 /* [thread-safe] Wait until the batch ends and every event was delivered.

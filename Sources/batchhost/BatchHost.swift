@@ -10,7 +10,7 @@ struct BatchHost: ParsableCommand {
         2 usage or configuration error, 3 stopped early (interrupted).
         """,
         version: "batchhost 0.1.0",
-        subcommands: [RunCommand.self, StatusCommand.self, FailedCommand.self, ExportCommand.self, PluginsCommand.self, OptionsCommand.self],
+        subcommands: [RunCommand.self, StatusCommand.self, FailedCommand.self, ExportCommand.self, RecoverCommand.self, PluginsCommand.self, OptionsCommand.self],
         defaultSubcommand: nil)
 }
 

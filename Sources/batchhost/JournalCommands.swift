@@ -31,15 +31,29 @@ struct StatusCommand: ParsableCommand {
             print("stages:     " + configuration.stages.map { $0.label == $0.processor ? $0.label : "\($0.label)=\($0.processor)" }.joined(separator: " → "))
             print("inputs:     " + configuration.inputs.joined(separator: ", "))
         }
-        print("throughput: \(format(summary.docsPerHour, digits: 0)) docs/hour")
+        if let live = summary.live {
+            print("running:    pid \(live.pid) since \(isoDate(live.since)); " + liveProgress(live, finished: summary.finished))
+        }
+        if let rate = summary.docsPerMinute {
+            print("throughput: \(format(rate, digits: rate < 10 ? 1 : 0)) docs/min")
+        }
         for run in summary.runs {
-            let seconds = (run.endedAt ?? run.startedAt) - run.startedAt
+            let seconds = run.seconds(now: summary.now)
             print("run \(run.number):      \(isoDate(run.startedAt)), \(run.state), \(run.processed) documents in \(format(seconds, digits: 1)) s")
         }
         if !summary.lastErrors.isEmpty {
             print("last errors:")
             for (id, error) in summary.lastErrors { print("  \(id): \(error)") }
         }
+    }
+
+    /// "120 of 500 finished, 8 in flight, 42 docs/min over the last minute, ETA 9m02s"
+    private func liveProgress(_ live: JournalReader.Live, finished: Int64) -> String {
+        var parts = [live.total.map { "\(finished) of \($0) finished" } ?? "\(finished) finished"]
+        if let inFlight = live.inFlight { parts.append("\(inFlight) in flight") }
+        parts.append("\(format(live.perMinute, digits: live.perMinute < 10 ? 1 : 0)) docs/min over the last minute")
+        if let eta = live.etaSeconds { parts.append("ETA \(duration(eta))") }
+        return parts.joined(separator: ", ")
     }
 
     private func statusJSON(_ s: JournalReader.Summary) -> JSONValue {
@@ -51,12 +65,20 @@ struct StatusCommand: ParsableCommand {
             "attempts": .number(Double(s.attempts)),
             "input_tokens": .number(Double(s.inputTokens)), "output_tokens": .number(Double(s.outputTokens)),
             "units": .number(Double(s.units)), "cost_usd": .number(s.costUSD),
-            "docs_per_hour": .number(s.docsPerHour.rounded()),
+            "docs_per_minute": s.docsPerMinute.map { .number(($0 * 10).rounded() / 10) } ?? .null,
             "runs": .array(s.runs.map { run in
                 .object(["run": .number(Double(run.number)), "started_at": .string(isoDate(run.startedAt)),
                          "ended_at": run.endedAt.map { .string(isoDate($0)) } ?? .null,
-                         "state": .string(run.state), "processed": .number(Double(run.processed))])
+                         "state": .string(run.state), "processed": .number(Double(run.processed)),
+                         "seconds": .number((run.seconds(now: s.now) * 1000).rounded() / 1000)])
             }),
+            "live": s.live.map { live in
+                .object(["pid": .number(Double(live.pid)), "since": .string(isoDate(live.since)),
+                         "total": live.total.map { .number(Double($0)) } ?? .null,
+                         "in_flight": live.inFlight.map { .number(Double($0)) } ?? .null,
+                         "docs_per_minute": .number((live.perMinute * 10).rounded() / 10),
+                         "eta_seconds": live.etaSeconds.map { .number($0.rounded()) } ?? .null])
+            } ?? .null,
             "last_errors": .array(s.lastErrors.map { .object(["id": .string($0.id), "error": .string($0.error)]) }),
         ])
     }
@@ -116,6 +138,40 @@ struct ExportCommand: ParsableCommand {
             throw ValidationError("--format '\(format)': expected jsonl, json or csv")
         }
         try JournalReader(path: journal).export(to: output, format: format)
+    }
+}
+
+struct RecoverCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "recover",
+        abstract: "Rebuild a lost or damaged journal from the output file, so --resume skips what it holds.",
+        discussion: """
+        Every line of the output names a finished document (id, status, attempts, \
+        result): recover records them in a new journal, keeps the old one as \
+        JOURNAL.bak, and a following run with --resume skips them. A torn last line \
+        is left out; when an id appears twice, its last line is kept and the output \
+        is rewritten with one line per id (the original is kept as OUTPUT.bak).
+        """)
+
+    @Option(name: [.short, .long], help: ArgumentHelp("The output file (JSON Lines) of the run.", valueName: "file"))
+    var output: String
+
+    @Option(name: [.short, .long], help: ArgumentHelp("The journal to rebuild (default: OUTPUT.journal).", valueName: "file"))
+    var checkpoint: String?
+
+    func run() throws {
+        let journal = checkpoint ?? output + ".journal"
+        let report = try JournalRecovery.rebuild(journal: journal, output: output)
+        var lines = ["batchhost: recovered \(report.documents) finished documents from '\(output)' into '\(journal)'"]
+        if let old = report.oldJournal { lines.append("batchhost: the old journal is kept as '\(old)'") }
+        if report.tornBytes > 0 {
+            lines.append("batchhost: left out a torn last line (\(report.tornBytes) bytes): that document runs again on --resume")
+        }
+        if report.duplicates > 0, let old = report.oldOutput {
+            lines.append("batchhost: \(report.duplicates) lines repeated an id: the output now holds the last line of each id (the original is kept as '\(old)')")
+        }
+        lines.append("batchhost: continue with the run's command line plus --resume")
+        writeStandardError(lines.joined(separator: "\n") + "\n")
     }
 }
 

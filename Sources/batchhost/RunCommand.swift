@@ -74,6 +74,9 @@ struct RunCommand: ParsableCommand {
     @Flag(name: .customLong("force-resume"), help: "Resume even if stages, options or inputs differ from the journal's.")
     var forceResume = false
 
+    @Flag(help: ArgumentHelp(optionHelp("overwrite")))
+    var overwrite = false
+
     @Flag(help: ArgumentHelp(optionHelp("dedupe")))
     var dedupe = false
 
@@ -160,6 +163,7 @@ struct RunCommand: ParsableCommand {
         if resume { try batch.set("resume", "true") }
         if retryFailed { try batch.set("retry_failed", "true") }
         if forceResume { try batch.set("force_resume", "true") }
+        if overwrite { try batch.set("overwrite", "true") }
         if dedupe { try batch.set("dedupe", "true") }
         if let rateLimit { try batch.set("rate_limit", rateLimit) }
         if let tokenLimit { try batch.set("token_limit", tokenLimit) }
@@ -200,6 +204,8 @@ struct RunCommand: ParsableCommand {
     }
 
     private func exitCode(_ stats: BatchStats, error: BatchCoreError?) -> Exit {
+        // The journal or the output could not be written: stopped, resumable.
+        if error?.code == .io { return .stopped }
         if stats.state == .cancelled { return error == nil ? .stopped : (error!.code == .input ? .documentsFailed : .stopped) }
         return stats.failed > 0 || error != nil ? .documentsFailed : .ok
     }

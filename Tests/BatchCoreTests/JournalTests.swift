@@ -25,6 +25,48 @@ final class JournalTests: XCTestCase {
         return batch
     }
 
+    private func openJournal(resume: Bool = false) throws -> Journal {
+        let configuration = RunConfiguration(stages: [.init(label: "p", processor: "p", options: [:])], inputs: [], dedupe: false)
+        return try Journal(path: dir + "/run.journal", configuration: configuration, resume: resume, force: false)
+    }
+
+    func testASecondOpenOfAJournalInTheSameProcessIsRefusedNamingTheOwner() throws {
+        let first = try openJournal()
+        try first.beginRun()
+        XCTAssertThrowsError(try openJournal(resume: true)) { error in
+            let error = error as! BatchCoreError
+            XCTAssertEqual(error.code, .state)
+            XCTAssertTrue(error.message.contains("is in use by pid \(getpid()) since "), error.message)
+        }
+        XCTAssertEqual(JournalLock.owner(ofJournal: dir + "/run.journal")?.pid, getpid())
+        first.close()
+        XCTAssertNil(JournalLock.owner(ofJournal: dir + "/run.journal"))
+        try openJournal(resume: true).close()
+    }
+
+    func testRecoveredJournalHoldsTheOutputsResultsExactly() throws {
+        let output = dir + "/out.jsonl"
+        let results = [
+            DocumentResult(document: Document(id: "a,\u{301}\"b", path: "/x/a", metadata: #"{"k":[1,2.50,"é"]}"#),
+                           status: .ok, output: Array(#"{"z":1,"a":"\n"}"#.utf8), outputIsJSON: true, error: nil,
+                           attempts: 2, failedStage: nil, failedStageLabel: nil, durationMs: 1.25,
+                           inputTokens: 7, outputTokens: 9, units: 3, costUSD: 0.5),
+            DocumentResult(document: Document(id: "b", path: nil, metadata: "{}"),
+                           status: .failed, output: [0xFF, 0x00], outputIsJSON: false, error: "bad\tthing",
+                           attempts: 3, failedStage: 1, failedStageLabel: "ocr", durationMs: 0,
+                           inputTokens: 0, outputTokens: 0, duplicateOf: "a"),
+        ]
+        let lines = results.flatMap { OutputWriter.line(for: $0) }
+        XCTAssertTrue(FileManager.default.createFile(atPath: output, contents: Data(lines)))
+        let report = try JournalRecovery.rebuild(journal: dir + "/run.journal", output: output)
+        XCTAssertEqual(report.documents, 2)
+        XCTAssertNil(report.oldJournal)
+        let cursor = try JournalReader(path: dir + "/run.journal").results()
+        var again: [UInt8] = []
+        while let result = try cursor.next() { again += OutputWriter.line(for: result) }
+        XCTAssertEqual(String(decoding: again, as: UTF8.self), String(decoding: lines, as: UTF8.self))
+    }
+
     func testConcurrentWorkersJournalEveryResultAndResumeRunsNothing() throws {
         let engine = Engine()
         let calls = Locked(0)

@@ -34,6 +34,8 @@ def journal_rows(journal):
     db = sqlite3.connect(journal)
     try:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'documents'").fetchone():
+            return {}  # killed before its first transaction
         return {row[0]: row[1] for row in db.execute("SELECT id, status FROM documents")}
     finally:
         db.close()

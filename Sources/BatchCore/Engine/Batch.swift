@@ -147,17 +147,21 @@ public final class Batch: @unchecked Sendable {
                 let journal = try openJournal(config)
                 opened = journal
                 try configureSpending(config, journal: journal)
+                output = try OutputRecovery.open(path: options.output, journal: journal, resuming: options.resume,
+                                                 retryFailed: options.retryFailed, overwrite: options.overwrite,
+                                                 groupLimit: JournalWriter.groupLimit(every: options.checkpointEvery))
                 if let journal {
-                    output = try OutputRecovery.open(path: options.output, journal: journal,
-                                                     resuming: options.resume, retryFailed: options.retryFailed)
+                    try journal.beginRun()
                     journalWriter = try JournalWriter(
                         journal: journal, output: output, outputPath: options.output,
                         every: options.checkpointEvery, interval: options.checkpointInterval,
                         onCommit: { [weak self] group in self?.committed(group) },
-                        onFailure: { [weak self] error in self?.stop(because: error) })
+                        onFailure: { [weak self] error in self?.stop(because: error) },
+                        progress: { [weak self] in
+                            guard let stats = self?.stats else { return (nil, 0) }
+                            return (stats.totalKnown ? stats.total : nil, stats.inFlight)
+                        })
                     self.journal = journal
-                } else {
-                    output = try options.output.map { try OutputWriter(path: $0) }
                 }
             } catch {
                 stopStages()
@@ -270,11 +274,16 @@ public final class Batch: @unchecked Sendable {
             }
             return nil
         }
+        if !options.resume, !options.overwrite, let output = options.output, access(path, F_OK) != 0 {
+            // Refused before the journal is created, so nothing is left behind.
+            try OutputRecovery.refuseUnrecorded(output, journal: path, tail: nil)
+        }
         let run = RunConfiguration(
             stages: config.stages.map { .init(label: $0.label, processor: $0.processor, options: $0.options) },
             inputs: config.sources.map(\.identity),
             dedupe: options.dedupe)
-        return try Journal(path: path, configuration: run, resume: options.resume, force: options.forceResume)
+        return try Journal(path: path, configuration: run, resume: options.resume, force: options.forceResume,
+                           output: options.output)
     }
 
     private func startStages(_ specs: [StageSpec]) throws -> [RunningStage] {

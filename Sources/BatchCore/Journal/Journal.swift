@@ -15,8 +15,10 @@ public final class Journal: @unchecked Sendable {
     private let readerLock = Monitor()
     private var statusLookup: SQLiteStatement?
     private var hashLookup: SQLiteStatement?
+    /// This run's ownership of the journal, until `close`.
+    let lock: JournalLock
     /// Number of this run in the journal (1 for the first, 2 for the first resume, …).
-    public let run: Int64
+    public private(set) var run: Int64 = 0
     /// Documents the journal already held when this run started.
     public let documentsBefore: Int64
     /// What earlier runs spent, and on how many documents.
@@ -24,12 +26,20 @@ public final class Journal: @unchecked Sendable {
 
     static let formatVersion = "1"
 
-    /// Opens the journal for a run: creates it, or resumes it. Refuses to
-    /// reuse an existing journal without `resume`, and to resume a different
-    /// run unless `force`.
-    public init(path: String, configuration: RunConfiguration, resume: Bool, force: Bool) throws {
+    /// What `beginRun` records.
+    private let configuration: RunConfiguration
+    private let replacesConfiguration: Bool
+    private let isNew: Bool
+
+    /// Opens the journal for a run: creates it, or resumes it. Refuses a
+    /// journal another run holds, a damaged one, to reuse an existing journal
+    /// without `resume`, to resume one that holds no run, and to resume a
+    /// different run unless `force`. `output` is the run's output file, named in advice.
+    public init(path: String, configuration: RunConfiguration, resume: Bool, force: Bool, output: String? = nil) throws {
         self.path = path
-        let exists = access(path, F_OK) == 0
+        lock = try JournalLock(journal: path)
+        var info = stat()
+        let exists = stat(path, &info) == 0
         if resume && !exists {
             throw BatchCoreError(.notFound, "no journal at '\(path)' to resume; run without --resume to start a new run")
         }
@@ -39,6 +49,8 @@ public final class Journal: @unchecked Sendable {
         } catch let error as BatchCoreError {
             throw BatchCoreError(.io, "cannot open the journal: \(error.message); check that its directory exists and is writable, or choose another --checkpoint")
         }
+        if exists && info.st_size > 0 { try JournalCheck.verify(db, path: path, output: output) }
+        if resume { try JournalCheck.requireRun(db, path: path, output: output) }
         try db.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
         try Self.createSchema(db)
 
@@ -47,7 +59,7 @@ public final class Journal: @unchecked Sendable {
         if let recorded, done > 0 || resume {
             guard resume else {
                 throw BatchCoreError(.state,
-                    "the journal '\(path)' already holds a run (\(done) documents finished); add --resume to continue it, or delete the journal (or pass --no-checkpoint) to start over")
+                    "the journal '\(path)' already holds a run (\(done) documents finished); add --resume to continue it, or delete the journal and add --overwrite to start over")
             }
             if let old = RunConfiguration.parse(recorded) {
                 let differences = configuration.differences(from: old)
@@ -58,18 +70,9 @@ public final class Journal: @unchecked Sendable {
                 }
             }
         }
-        try db.transaction {
-            if recorded == nil || force || done == 0 {
-                try Self.setMeta(db, "configuration", configuration.json)
-            }
-            if recorded == nil {
-                try Self.setMeta(db, "format_version", Self.formatVersion)
-                try Self.setMeta(db, "created_at", String(Date().timeIntervalSince1970))
-            }
-            try db.prepare("INSERT INTO runs (started_at, state) VALUES (?, 'running')")
-                .bind(.double(Date().timeIntervalSince1970)).run()
-        }
-        run = sqlite3_last_insert_rowid(db.handle)
+        self.configuration = configuration
+        replacesConfiguration = recorded == nil || force || done == 0
+        isNew = recorded == nil
         documentsBefore = done
         let spent = try db.prepare("SELECT coalesce(sum(cost_usd), 0), count(*) FROM documents")
         spentBefore = try spent.step() ? (spent.double(0), UInt64(spent.int(1))) : (0, 0)
@@ -79,6 +82,22 @@ public final class Journal: @unchecked Sendable {
         statusLookup = try readerDB.prepare("SELECT status FROM documents WHERE id = ?")
         hashLookup = try readerDB.prepare(
             "SELECT id, status, output, output_json, attempts FROM documents WHERE content_hash = ? AND status IN (1, 2) LIMIT 1")
+    }
+
+    /// Records this run in the journal. Called once the output has been
+    /// checked too, so a run refused at start leaves no trace.
+    func beginRun() throws {
+        let db = writerDB
+        try db.transaction {
+            if replacesConfiguration { try Self.setMeta(db, "configuration", configuration.json) }
+            if isNew {
+                try Self.setMeta(db, "format_version", Self.formatVersion)
+                try Self.setMeta(db, "created_at", String(Date().timeIntervalSince1970))
+            }
+            try db.prepare("INSERT INTO runs (started_at, state) VALUES (?, 'running')")
+                .bind(.double(Date().timeIntervalSince1970)).run()
+        }
+        run = sqlite3_last_insert_rowid(db.handle)
     }
 
     static func createSchema(_ db: SQLiteDatabase) throws {
@@ -136,7 +155,8 @@ public final class Journal: @unchecked Sendable {
         return try statement.step() ? statement.int(0) : 0
     }
 
-    /// Closes both connections (SQLite then removes the WAL files).
+    /// Closes both connections (SQLite then removes the WAL files) and
+    /// lets go of the journal.
     func close() {
         readerLock.withLock {
             statusLookup = nil
@@ -144,6 +164,7 @@ public final class Journal: @unchecked Sendable {
             readerDB.close()
         }
         writerDB.close()
+        lock.release()
     }
 
     /// Final status recorded for `id`, if any.

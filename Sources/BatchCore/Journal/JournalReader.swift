@@ -22,8 +22,31 @@ public final class JournalReader: @unchecked Sendable {
         public var number: Int64
         public var startedAt: Double
         public var endedAt: Double?
+        /// running, finished, stopped, interrupted (its process is gone), failed or recovered.
         public var state: String
         public var processed: Int64
+        /// When its last document finished.
+        public var lastFinishedAt: Double?
+
+        /// How long it ran: to its end, to its last document when its
+        /// process died, or until now while it runs.
+        public func seconds(now: Double) -> Double {
+            let end = state == "running" ? now : endedAt ?? lastFinishedAt ?? startedAt
+            return max(0, end - startedAt)
+        }
+    }
+
+    /// The run holding the journal now, and how it goes.
+    public struct Live: Sendable {
+        public var pid: Int32
+        public var since: Double
+        /// Documents in the batch, when its sources know.
+        public var total: UInt64?
+        public var inFlight: UInt64?
+        /// Documents finished per minute over the last minute.
+        public var perMinute: Double
+        /// Seconds left at that rate, when the total is known.
+        public var etaSeconds: Double?
     }
 
     public struct Summary: Sendable {
@@ -37,21 +60,30 @@ public final class JournalReader: @unchecked Sendable {
         public var units: Int64 = 0
         public var costUSD = 0.0
         public var runs: [Run] = []
+        public var live: Live? = nil
         public var lastErrors: [(id: String, error: String)] = []
         public var configuration: RunConfiguration? = nil
+        /// When the summary was taken.
+        public var now = 0.0
 
         public var finished: Int64 { ok + partial + failed + skipped }
 
-        /// Documents per hour over the time the runs were running.
-        public var docsPerHour: Double {
-            let seconds = runs.reduce(0.0) { $0 + (($1.endedAt ?? $1.startedAt) - $1.startedAt) }
-            let processed = runs.reduce(0) { $0 + $1.processed }
-            return seconds > 0 ? Double(processed) / seconds * 3600 : 0
+        /// Documents per minute over the time the runs ran (recovered runs
+        /// ran nowhere); nil under a second, where a rate means nothing.
+        public var docsPerMinute: Double? {
+            let measured = runs.filter { $0.state != "recovered" }
+            let seconds = measured.reduce(0.0) { $0 + $1.seconds(now: now) }
+            let processed = measured.reduce(0) { $0 + $1.processed }
+            return seconds >= 1 ? Double(processed) / seconds * 60 : nil
         }
+
+        /// The same per hour, for the C API's bc_journal_summary (0 when unmeasured).
+        public var docsPerHour: Double { (docsPerMinute ?? 0) * 60 }
     }
 
     public func summary(lastErrors limit: Int = 10) throws -> Summary {
         var s = Summary()
+        s.now = Date().timeIntervalSince1970
         let counts = try db.prepare("""
             SELECT status, count(*), sum(attempts), sum(input_tokens), sum(output_tokens), sum(units), sum(cost_usd)
             FROM documents GROUP BY status
@@ -71,11 +103,10 @@ public final class JournalReader: @unchecked Sendable {
             s.units += counts.int(5)
             s.costUSD += counts.double(6)
         }
-        let runs = try db.prepare("SELECT run, started_at, ended_at, state, processed FROM runs ORDER BY run")
-        while try runs.step() {
-            s.runs.append(Run(number: runs.int(0), startedAt: runs.double(1),
-                              endedAt: runs.isNull(2) ? nil : runs.double(2),
-                              state: runs.text(3) ?? "", processed: runs.int(4)))
+        s.runs = try runs()
+        s.live = try live(s)
+        if s.live == nil, let last = s.runs.indices.last, s.runs[last].state == "running" {
+            s.runs[last].state = "interrupted"
         }
         let errors = try db.prepare("""
             SELECT id, coalesce(error, '') FROM documents WHERE status = \(DocumentStatus.failed.rawValue)
@@ -84,6 +115,36 @@ public final class JournalReader: @unchecked Sendable {
         while try errors.step() { s.lastErrors.append((errors.text(0) ?? "", errors.text(1) ?? "")) }
         s.configuration = try Journal.meta(db, "configuration").flatMap(RunConfiguration.parse)
         return s
+    }
+
+    /// The runs; any but the last still marked running died without saying.
+    private func runs() throws -> [Run] {
+        let rows = try db.prepare("""
+            SELECT run, started_at, ended_at, state, processed,
+                   (SELECT max(finished_at) FROM documents WHERE documents.run = runs.run)
+            FROM runs ORDER BY run
+            """)
+        var runs: [Run] = []
+        while try rows.step() {
+            runs.append(Run(number: rows.int(0), startedAt: rows.double(1),
+                            endedAt: rows.isNull(2) ? nil : rows.double(2),
+                            state: rows.text(3) ?? "", processed: rows.int(4),
+                            lastFinishedAt: rows.isNull(5) ? nil : rows.double(5)))
+        }
+        for i in runs.indices.dropLast() where runs[i].state == "running" { runs[i].state = "interrupted" }
+        return runs
+    }
+
+    /// The live run, when a process holds the journal and its last run runs.
+    private func live(_ s: Summary) throws -> Live? {
+        guard let run = s.runs.last, run.state == "running", let owner = JournalLock.owner(ofJournal: path) else { return nil }
+        let window = min(60, s.now - run.startedAt)
+        let recent = try db.prepare("SELECT count(*) FROM documents WHERE run = ? AND finished_at >= ?")
+            .bind(.int(run.number), .double(s.now - window))
+        let perMinute = try recent.step() && window > 0 ? Double(recent.int(0)) / window * 60 : 0
+        let left = owner.total.map { max(0, Double($0) - Double(s.finished)) }
+        return Live(pid: owner.pid, since: owner.since, total: owner.total, inFlight: owner.inFlight,
+                    perMinute: perMinute, etaSeconds: left.flatMap { perMinute > 0 ? $0 / perMinute * 60 : nil })
     }
 
     /// Results in output order, optionally only those with `status`;

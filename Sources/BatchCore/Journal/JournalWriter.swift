@@ -15,6 +15,8 @@ final class JournalWriter: @unchecked Sendable {
     private let interval: UInt64
     private let onCommit: @Sendable ([DocumentResult]) -> Void
     private let onFailure: @Sendable (BatchCoreError) -> Void
+    private let progress: @Sendable () -> (total: UInt64?, inFlight: UInt64)
+    private var nextProgressReport: UInt64 = 0
     private let monitor = Monitor()
     private var queue = Deque<DocumentResult>()
     private var closing = false
@@ -25,7 +27,8 @@ final class JournalWriter: @unchecked Sendable {
 
     init(journal: Journal, output: OutputWriter?, outputPath: String?, every: Int, interval: Double,
          onCommit: @escaping @Sendable ([DocumentResult]) -> Void,
-         onFailure: @escaping @Sendable (BatchCoreError) -> Void) throws {
+         onFailure: @escaping @Sendable (BatchCoreError) -> Void,
+         progress: @escaping @Sendable () -> (total: UInt64?, inFlight: UInt64)) throws {
         self.journal = journal
         self.output = output
         self.outputPath = outputPath
@@ -33,11 +36,18 @@ final class JournalWriter: @unchecked Sendable {
         self.interval = UInt64(interval * 1e9)
         self.onCommit = onCommit
         self.onFailure = onFailure
+        self.progress = progress
         self.capacity = max(4096, every * 4)
         let max = try journal.writerDB.prepare("SELECT coalesce(max(out_seq), 0) FROM documents")
         nextSeq = try max.step() ? max.int(0) + 1 : 1
         startThread(name: "bc-journal") { [self] in run() }
     }
+
+    /// Most results one commit holds.
+    static func groupLimit(every: Int) -> Int { every * 2 }
+
+    /// How often the run's progress is written for `status`.
+    private static let progressEvery: UInt64 = 1_000_000_000
 
     /// Queues a result; waits while the queue is full (back-pressure).
     func submit(_ result: DocumentResult) {
@@ -83,16 +93,19 @@ final class JournalWriter: @unchecked Sendable {
         } catch { return }
 
         while true {
-            let group: [DocumentResult] = monitor.withLock {
-                while queue.isEmpty && !closing { monitor.wait() }
+            reportProgressWhenDue()
+            let next: [DocumentResult]? = monitor.withLock {
+                if queue.isEmpty && !closing { monitor.wait(until: nextProgressReport) }
+                if queue.isEmpty && !closing { return nil }
                 let deadline = monotonicNanos() + interval
                 while queue.count < every && !closing && monotonicNanos() < deadline {
                     monitor.wait(until: deadline)
                 }
-                let group = Array(queue.prefix(every * 2))
+                let group = Array(queue.prefix(Self.groupLimit(every: every)))
                 queue.removeFirst(group.count)
                 return group
             }
+            guard let group = next else { continue }
             monitor.broadcast()
             if group.isEmpty { break }
             if failure != nil { continue }  // already stopped: these are re-run on resume
@@ -131,6 +144,15 @@ final class JournalWriter: @unchecked Sendable {
             countProcessed.bind(.int(Int64(group.count)), .int(journal.run))
             try countProcessed.run()
         }
+    }
+
+    /// The run's progress, in the journal's lock file, for `status`.
+    private func reportProgressWhenDue() {
+        let now = monotonicNanos()
+        guard now >= nextProgressReport else { return }
+        nextProgressReport = now + Self.progressEvery
+        let (total, inFlight) = progress()
+        journal.lock.update(total: total, inFlight: inFlight)
     }
 
     private func fail(_ error: BatchCoreError) {

@@ -21,6 +21,7 @@ public struct BatchOptions: Sendable, Equatable {
     public var resume = false
     public var retryFailed = false
     public var forceResume = false
+    public var overwrite = false
     public var dedupe = false
     public var shutdownGrace = 30.0
     public var isolation = Isolation.auto
@@ -125,6 +126,10 @@ public struct BatchOptions: Sendable, Equatable {
         OptionSpec("force_resume", default: "false",
                    "Resume even if stages, their options or inputs differ from the journal's") {
             $0.forceResume = try ValueParser.bool("force_resume", $1)
+        },
+        OptionSpec("overwrite", default: "false",
+                   "Replace an output file that already holds results the journal does not record (without it, such a file is refused)") {
+            $0.overwrite = try ValueParser.bool("overwrite", $1)
         },
         OptionSpec("dedupe", default: "false",
                    "Reuse the result of a finished document with the same content (SHA-256) instead of processing again; needs a checkpoint") {
