@@ -15,7 +15,7 @@ enum OutputLineParser {
             while s.current != UInt8(ascii: "}") {
                 var key: [UInt8] = []
                 guard s.current == UInt8(ascii: "\"") else { throw s.fail("expected a string key in double quotes") }
-                try s.scanString(decode: true, into: &key)
+                try s.scanString(.key, into: &key)
                 s.skipWhitespace()
                 guard s.current == UInt8(ascii: ":") else { throw s.fail("expected ':' after an object key") }
                 s.pos += 1
@@ -65,7 +65,7 @@ enum OutputLineParser {
                 let isString = s.current == UInt8(ascii: "\"")
                 if isString {
                     var bytes: [UInt8] = []
-                    try s.scanString(decode: true, into: &bytes)
+                    try s.scanString(.fileName, into: &bytes)
                     output = (bytes, false)
                 } else {
                     let raw = try value(&s)
@@ -110,8 +110,8 @@ enum OutputLineParser {
                 return nil
             }
             var bytes: [UInt8] = []
-            try s.scanString(decode: true, into: &bytes)
-            return String(decoding: bytes, as: UTF8.self)
+            try s.scanString(.fileName, into: &bytes)
+            return FileNameBytes.string(bytes)
         }
 
         private func number(_ s: inout JSONScanner, _ key: String) throws -> Double {
