@@ -20,7 +20,7 @@ def padded_manifest(tmp_path, n, pad=400):
     with m.open("w") as f:
         for i in range(n):
             doc_id = f"doc-{i:05d}" + (FAIL_MARK if i % 97 == 0 else "")
-            f.write(json.dumps({"id": doc_id, "path": f"/nonexistent/{i}", "metadata": {"pad": "x" * pad}}) + "\n")
+            f.write(json.dumps({"id": doc_id, "path": "/dev/null", "metadata": {"pad": "x" * pad}}) + "\n")
     return m
 
 
@@ -261,3 +261,23 @@ def test_a_journal_write_failing_mid_run_exits_3(tmp_path, counting):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 3, r.stderr
     assert "--resume" in r.stderr, r.stderr
+
+
+def test_a_resume_writes_to_a_pipe_or_device_output_and_never_replaces_it(tmp_path, counting):
+    # Rebuilding a resumed output renames a new file over it: done to a pipe
+    # (or /dev/null) that would replace the pipe or device with a file.
+    m, log = padded_manifest(tmp_path, 30, pad=10), tmp_path / "calls"
+    fifo, journal = tmp_path / "results.fifo", tmp_path / "run.journal"
+    os.mkfifo(fifo)
+    for extra in ([], ["--resume"]):
+        reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE, text=True)
+        r = run(*run_args(counting, m, fifo, log, "-c", journal, *extra))
+        received = reader.communicate(timeout=60)[0].splitlines()
+        assert r.code == 1, r  # some documents fail on purpose
+        assert os.path.exists(fifo) and os.stat(fifo).st_mode & 0o170000 == 0o010000, "the pipe was replaced"
+        assert not list(tmp_path.glob("*.rebuilding"))
+        # The resume runs nothing again and streams the journal's results.
+        assert len(received) == 30 and {json.loads(line)["id"] for line in received} == set(calls(log))
+    assert sum(calls(log).values()) == 30
+    r = run("recover", "-o", fifo, "-c", journal)
+    assert r.code == 2 and "is not a regular file" in r.err, r

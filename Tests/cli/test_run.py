@@ -229,7 +229,7 @@ def test_rate_limit_flag_spaces_the_calls(docs):
 
 def ids_manifest(tmp_path, ids):
     m = tmp_path / "docs.jsonl"
-    m.write_text("".join(json.dumps({"id": i, "path": f"/nonexistent/{i}"}) + "\n" for i in ids))
+    m.write_text("".join(json.dumps({"id": i, "path": "/dev/null"}) + "\n" for i in ids))
     return m
 
 

@@ -25,6 +25,9 @@ public enum JournalRecovery {
     }
 
     public static func rebuild(journal: String, output: String) throws -> Report {
+        guard !OutputRecovery.isStream(output) else {
+            throw BatchCoreError(.invalidArgument, "'\(output)' is not a regular file: recover reads the results from the output file a run wrote with -o FILE")
+        }
         let lock = try JournalLock(journal: journal)
         defer { lock.release() }
         var report = Report()

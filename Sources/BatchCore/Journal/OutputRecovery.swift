@@ -31,7 +31,7 @@ enum OutputRecovery {
         let db = journal.writerDB
         let recordedLength = Int64(try Journal.meta(db, "output_offset") ?? "0") ?? 0
         let recordedPath = try Journal.meta(db, "output_path")
-        let recorded = path != nil && path != "-" && recordedPath == path
+        let recorded = path.map { !isStream($0) && recordedPath == $0 } ?? false
         if let path, !overwrite {
             try refuseUnrecorded(path, journal: journal.path,
                                  tail: recorded ? (from: recordedLength, limit: try previousGroupLimit(db)) : nil)
@@ -122,14 +122,15 @@ enum OutputRecovery {
         let failed = DocumentStatus.failed.rawValue
         let filter = dropFailed ? "WHERE status <> \(failed)" : ""
         let rows = try db.prepare("SELECT \(JournalRows.columns) FROM documents \(filter) ORDER BY out_seq")
-        let target = path == "-" ? "-" : path + ".rebuilding"
+        let stream = isStream(path)
+        let target = stream ? path : path + ".rebuilding"
         let writer = try OutputWriter(path: target)
         while try rows.step() {
             if let error = writer.write(JournalRows.result(rows)) { throw error }
         }
         if let error = writer.flush() { throw error }
         let length = writer.offset
-        guard path != "-" else {
+        guard !stream else {
             if dropFailed { try db.execute("DELETE FROM documents WHERE status = \(failed)") }
             return writer
         }
@@ -142,5 +143,12 @@ enum OutputRecovery {
             try Journal.setMeta(db, "output_offset", String(length))
         }
         return try OutputWriter(path: path, keeping: length)
+    }
+
+    /// Standard output, a device or a pipe: written to, never cut back or
+    /// replaced (renaming over /dev/null would replace the device itself).
+    static func isStream(_ path: String) -> Bool {
+        var info = stat()
+        return path == "-" || (stat(path, &info) == 0 && (info.st_mode & S_IFMT) != S_IFREG)
     }
 }
