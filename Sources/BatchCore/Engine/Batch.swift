@@ -540,14 +540,14 @@ extension Batch: Workload {
                 engine.watchdog.disarm(call)
             }
             job.busyNanos &+= monotonicNanos() - began
-            job.inputTokens &+= call.inputTokens
-            job.outputTokens &+= call.outputTokens
-            job.units &+= call.units
+            job.inputTokens = Count.sum(job.inputTokens, call.inputTokens)
+            job.outputTokens = Count.sum(job.outputTokens, call.outputTokens)
+            job.units = Count.sum(job.units, call.units)
             if let prices = stage.prices { job.costUSD += prices.cost(input: call.inputTokens, output: call.outputTokens) }
-            limited?.settle(estimate: estimate, actual: Double(call.inputTokens &+ call.outputTokens))
+            limited?.settle(estimate: estimate, actual: Double(call.inputTokens) + Double(call.outputTokens))
             if outcome == .retry, let limited, let ms = call.retryAfterMs {
                 // One Retry-After (a 429) pauses everyone on this limiter.
-                limited.pause(until: monotonicNanos() &+ ms * 1_000_000)
+                limited.pause(until: monotonicNanos() &+ Self.nanos(milliseconds: ms))
             }
             counters.withLock { c in
                 c.stats.attempts += 1
@@ -595,7 +595,7 @@ extension Batch: Workload {
         if job.stageAttempts < options.retryAttempts {
             job.waitingFor = .retry
             counters.withLock { $0.stats.retryWaiting += 1 }
-            let delay = retryAfterMs.map { $0 * 1_000_000 } ?? backoff(attempt: job.stageAttempts)
+            let delay = retryAfterMs.map(Self.nanos) ?? backoff(attempt: job.stageAttempts)
             return .retry(job, afterNanos: delay)
         }
         job.lastError = "gave up after \(job.stageAttempts) attempts: \(reason)"
@@ -647,6 +647,13 @@ extension Batch: Workload {
             tenant = ended.withLock { self.tenant }
         }
         engine.scheduler.replaceStuckWorker(tenant!, outcome)
+    }
+
+    /// A Retry-After in nanoseconds; an absurd one means "not for centuries",
+    /// never a clock that wraps round to "now".
+    private static func nanos(milliseconds ms: UInt64) -> UInt64 {
+        let (nanos, overflow) = ms.multipliedReportingOverflow(by: 1_000_000)
+        return overflow ? UInt64(Int64.max) : min(nanos, UInt64(Int64.max))
     }
 
     private func backoff(attempt: Int) -> UInt64 {

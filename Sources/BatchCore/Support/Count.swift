@@ -1,0 +1,11 @@
+/// Token and unit counts. Sums saturate at `limit` (INT64_MAX, the largest
+/// count the journal stores) instead of wrapping, so a processor reporting
+/// absurd usage can never make a total small again.
+public enum Count {
+    public static let limit = UInt64(Int64.max)
+
+    public static func sum(_ a: UInt64, _ b: UInt64) -> UInt64 {
+        let (total, overflow) = a.addingReportingOverflow(b)
+        return overflow || total > limit ? limit : total
+    }
+}
