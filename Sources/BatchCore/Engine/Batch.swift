@@ -312,6 +312,9 @@ public final class Batch: @unchecked Sendable {
         if let pump, pump.isCurrentThread {
             throw BatchCoreError(.state, "cannot wait for a batch from its own event handler; return from the handler instead")
         }
+        if WorkingThread.isWorking(for: self) {
+            throw BatchCoreError(.state, "cannot wait for a batch from inside one of its own processor calls: the wait would never end; return from the processor instead")
+        }
         let deadline = timeout.map { monotonicNanos() + UInt64(max(0, $0) * 1e9) }
         let ended: Bool = self.ended.withLock {
             while endedState == nil {
@@ -328,10 +331,15 @@ public final class Batch: @unchecked Sendable {
         return pump?.waitDrained(until: deadline) ?? true
     }
 
-    /// Stops dispatching; with `hard`, also asks in-flight calls to stop.
+    /// Stops dispatching; with `hard`, also asks in-flight calls to stop and
+    /// stops delivering events about single documents (see `EventPump`).
     /// A graceful cancel turns hard after `shutdown.grace`.
     public func cancel(hard: Bool = false) {
-        if hard { cancelFlag.set() }
+        if hard {
+            cancelFlag.set()
+            // A slow event handler must not hold the end back for a backlog.
+            config.withLock { _ in pump }?.dropDocumentEvents()
+        }
         if !hard && !cancelFlag.isSet && isRunning {
             let grace = options.shutdownGrace
             startThread(name: "bc-grace") { [weak self] in
@@ -496,7 +504,7 @@ extension Batch: Workload {
             case nil: break
             }
         }
-        let outcome = runStages(job)
+        let outcome = WorkingThread.working(for: self) { runStages(job) }
         if case .detached = outcome { return outcome }  // the watchdog counted it out
         counters.withLock { $0.stats.inFlight -= 1 }
         return outcome
