@@ -115,6 +115,8 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Results alone on stdout: what a plugin prints goes to stderr.
+        try StandardOutput.reserveForResults()
         let console = Console(quiet: quiet, progress: ProgressMode(rawValue: progress)!)
         let current = Locked<Batch?>(nil)
         SignalWatcher.start { count in
