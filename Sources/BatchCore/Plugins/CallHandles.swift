@@ -14,7 +14,7 @@ final class CallHandles: Sendable {
     /// with the end of its call: once `close` returned, nothing more reaches
     /// the call, and the engine may read what it collected.
     private final class Slot: Sendable {
-        let state = Mutex(SlotState())
+        let state = Locked(SlotState())
     }
 
     private struct SlotState {
@@ -39,12 +39,12 @@ final class CallHandles: Sendable {
     private static let generationLimit: UInt64 = 1 << (64 - indexBits)
 
     private let current: Atomic<Unmanaged<Table>>
-    private let spare: Mutex<Spare>
+    private let spare: Locked<Spare>
 
     private init() {
         let first = Table((0..<64).map { _ in Slot() })
         current = Atomic(Unmanaged.passUnretained(first))
-        spare = Mutex(Spare(free: Array(first.slots.indices.reversed()), tables: [first]))
+        spare = Locked(Spare(free: Array(first.slots.indices.reversed()), tables: [first]))
     }
 
     /// A handle for `call`, valid until `close`.
