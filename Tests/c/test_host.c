@@ -350,9 +350,26 @@ static void test_calls_and_usage(void) {
     CHECK_RC(bc_batch_add_file(batch, "/nonexistent/a", "a", NULL));
     CHECK_RC(bc_batch_add_file(batch, "/nonexistent/b", "b", NULL));
     CHECK_RC(bc_batch_set(batch, "workers", "1"));
+    char *dir = make_temp_dir("usage");
+    char journal_path[4096];
+    snprintf(journal_path, sizeof journal_path, "%s/usage.journal", dir);
+    CHECK_RC(bc_batch_set(batch, "checkpoint", journal_path));
     if (CHECK_RC(bc_batch_start(batch))) CHECK_RC(wait_bounded(batch, 60000));
 
     const uint64_t limit = (uint64_t)INT64_MAX;
+    bc_journal *journal = NULL;
+    if (CHECK_RC(bc_journal_open(&journal, journal_path))) {
+        bc_journal_summary sum;
+        memset(&sum, 0, sizeof sum);
+        sum.struct_size = sizeof sum;
+        if (CHECK_RC(bc_journal_summary_get(&sum, journal)))
+            CHECK(sum.ok == 2 && sum.input_tokens == limit && sum.output_tokens == limit,
+                  "journal: ok %llu, tokens %llu/%llu", (unsigned long long)sum.ok,
+                  (unsigned long long)sum.input_tokens, (unsigned long long)sum.output_tokens);
+        bc_journal_free(journal);
+    }
+    remove_temp_dir(dir);
+    free(dir);
     bc_stats s = stats_of(batch);
     CHECK(s.ok == 2 && s.input_tokens == limit && s.output_tokens == limit && s.units == limit,
           "ok %llu, tokens %llu/%llu, units %llu: sums must saturate at INT64_MAX", (unsigned long long)s.ok,

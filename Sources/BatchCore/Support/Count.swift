@@ -8,4 +8,9 @@ public enum Count {
         let (total, overflow) = a.addingReportingOverflow(b)
         return overflow || total > limit ? limit : total
     }
+
+    /// The same for counts stored as SQLite integers (never negative).
+    public static func sum(_ a: Int64, _ b: Int64) -> Int64 {
+        Int64(sum(UInt64(max(0, a)), UInt64(max(0, b))))
+    }
 }
