@@ -53,7 +53,8 @@ final class CallLifetimeTests: XCTestCase {
         }
         XCTAssertEqual([call.inputTokens, call.outputTokens], [Count.limit, Count.limit])
         XCTAssertEqual(Count.sum(Count.limit - 1, 1), Count.limit)
-        XCTAssertEqual(Count.sum(2, 3), 5)
+        XCTAssertEqual(Count.sum(UInt64(2), 3), 5)
+        XCTAssertEqual(Count.sum(Int64.max, 1), Int64.max)
     }
 
     func testWaitingFromInsideItsOwnProcessorIsAStateError() throws {
