@@ -129,7 +129,12 @@ typedef struct bc_batch bc_batch;
 int bc_batch_new(bc_batch **out, bc_engine *engine);
 
 /* [one at a time] Free a batch. A running batch is cancelled hard and waited
- * for first. NULL is ignored. */
+ * for first. NULL is ignored.
+ * From inside one of this batch's own processor calls or event callbacks it
+ * does not wait (that would wait for itself): it cancels the batch hard and
+ * returns at once. The batch then ends in the background and the engine
+ * releases it; its event callback still receives events up to
+ * BC_EVENT_FINISHED, so keep the callback's user_data valid until then. */
 void bc_batch_free(bc_batch *batch);
 
 /* [one at a time] Set a batch option from the registry (see
@@ -253,8 +258,9 @@ typedef void (*bc_event_fn)(const bc_event *event, void *user_data);
 
 /* [one at a time] Receive events on a thread owned by the batch, one event at
  * a time, in order, with no engine lock held: the callback may call
- * bc_batch_stats and bc_batch_cancel. It must not call bc_batch_wait or
- * bc_batch_free (BC_ESTATE). Before bc_batch_start only. */
+ * bc_batch_stats and bc_batch_cancel. bc_batch_wait from it returns
+ * BC_ESTATE; bc_batch_free from it does not wait (see bc_batch_free).
+ * Before bc_batch_start only. */
 int bc_batch_set_event_callback(bc_batch *batch, bc_event_fn callback, void *user_data);
 
 /* [one at a time] Resolve the stages (load plugins, run their create) and
@@ -266,17 +272,27 @@ int bc_batch_set_event_callback(bc_batch *batch, bc_event_fn callback, void *use
 int bc_batch_start(bc_batch *batch);
 
 /* [thread-safe] Wait until the batch ends and every event was delivered.
- * timeout_ms < 0 waits forever; BC_ETIMEOUT when time ran out first. */
+ * timeout_ms < 0 waits forever; BC_ETIMEOUT when time ran out first.
+ * BC_ESTATE (at once) from this batch's own event callback or from inside
+ * one of its processor calls, where the wait would never end. */
 int bc_batch_wait(bc_batch *batch, int64_t timeout_ms);
 
 /* Cancel modes. */
 #define BC_CANCEL_GRACEFUL 0 /* dispatch nothing new; in-flight documents finish */
-#define BC_CANCEL_HARD 1     /* also ask in-flight calls to stop (is_cancelled) */
+#define BC_CANCEL_HARD 1     /* also ask in-flight calls to stop (is_cancelled), and
+                                stop delivering events about single documents */
 
 /* [thread-safe] Cancel a running batch. Returns at once; bc_batch_wait tells
  * when it has stopped, and BC_EVENT_FINISHED is still the last event.
  * Documents never dispatched, and documents stopped by a hard cancel, stay
- * pending: they are neither failed nor written to the output. */
+ * pending: they are neither failed nor written to the output.
+ * After a hard cancel, events about single documents (BC_EVENT_DOC_FINISHED,
+ * and BC_EVENT_LOG about a document) still queued or yet to come are not
+ * delivered, nor BC_EVENT_PROGRESS: one BC_EVENT_LOG says how many were
+ * dropped, then BC_EVENT_FINISHED comes. A slow callback then delays the
+ * end by the callback in flight and those last events, not by the backlog;
+ * the results, the output and the journal still hold every finished
+ * document. */
 int bc_batch_cancel(bc_batch *batch, int mode);
 
 /* [thread-safe] Copy a statistics snapshot into *out (set out->struct_size). */
@@ -357,8 +373,11 @@ int bc_journal_export(bc_journal *journal, const char *path, const char *format,
 /* The host vtable handed to plugins; the same functions as below. Static. */
 const bc_host_api *bc_host_api_get(void);
 
-/* Only during the process() call that received `call`, on its thread.
- * Same semantics as the bc_host_api members of the same names. */
+/* Only while the process() call that received `call` runs (from any thread
+ * during it). Same semantics as the bc_host_api members of the same names:
+ * once the call has returned they return BC_ESTATE (bc_call_is_cancelled
+ * too) and change nothing. A failure sets bc_error_message. Token and unit
+ * counts are unsigned; sums saturate at INT64_MAX. */
 int bc_call_set_output(bc_call *call, const void *data, size_t len);
 int bc_call_set_output_json(bc_call *call, const char *json, size_t len);
 int bc_call_set_error(bc_call *call, const char *message);

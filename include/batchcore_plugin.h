@@ -43,6 +43,11 @@
  *   - Everything the host vtable collects (output, error, usage, units,
  *     retry_after, log lines) is passed back to the engine after the call.
  *   - What the plugin writes to stdout goes to the engine's stderr.
+ *
+ * Standard output. With isolation=thread the plugin shares the host's
+ * stdout: `batchhost run` points it at stderr for the run (the results go
+ * to a copy of the original stdout), so a printf() never lands among the
+ * results; a host of your own decides for itself.
  */
 #ifndef BATCHCORE_PLUGIN_H
 #define BATCHCORE_PLUGIN_H
@@ -83,7 +88,7 @@ typedef enum bc_log_level {
 } bc_log_level;
 
 /* Opaque handles owned by the host. */
-typedef struct bc_call bc_call;     /* one process() call; valid during that call only */
+typedef struct bc_call bc_call;     /* one process() call; valid until it returns (see bc_host_api) */
 typedef struct bc_config bc_config; /* the options of one stage; valid from create() to destroy() */
 
 /* One document as a processor sees it. Every pointer is borrowed: valid for
@@ -102,8 +107,16 @@ typedef struct bc_doc {
 } bc_doc;
 
 /* Services the host offers a plugin. Every function is [thread-safe] unless
- * stated. Functions taking a bc_call must only be called during that call,
- * on the thread running it. Functions return 0 or a negative error code. */
+ * stated. Functions return 0 or a negative error code.
+ *
+ * A bc_call is valid only while the process() call that received it runs.
+ * During it, its functions may be called from any thread (they are
+ * serialised). Once process() has returned, every function taking that
+ * bc_call returns BC_PLUGIN_ESTATE and changes nothing (is_cancelled
+ * returns it too, which is non-zero: stop), and log() writes to stderr,
+ * attributed to no document: a handle kept for later can never reach
+ * another document's call. Work that outlives the call reports nothing
+ * through it. */
 typedef struct bc_host_api {
     uint32_t struct_size;  /* sizeof(bc_host_api) as the host knows it */
     uint32_t abi_version;  /* BC_PLUGIN_ABI_VERSION of the host */
@@ -120,7 +133,9 @@ typedef struct bc_host_api {
     /* Set the error message recorded for this document. Copied. */
     int (*set_error)(bc_call *call, const char *message);
 
-    /* Add token usage (input and output tokens) for this call. Additive. */
+    /* Add token usage (input and output tokens) for this call. Additive;
+     * the counts are unsigned (there is no negative usage) and sums
+     * saturate at INT64_MAX instead of wrapping, here and in every total. */
     int (*add_usage)(bc_call *call, uint64_t input_tokens, uint64_t output_tokens);
 
     /* Ask to be retried no sooner than `ms` milliseconds from now. Meaningful
@@ -143,7 +158,8 @@ typedef struct bc_host_api {
     const char *(*config_get)(const bc_config *config, const char *key);
 
     /* Add a free-form unit count for this call (pages, images, seconds of
-     * audio: whatever the plugin bills by). Additive; reported in stats. */
+     * audio: whatever the plugin bills by). Additive, saturating as
+     * add_usage; reported in stats. */
     int (*add_units)(bc_call *call, uint64_t units);
 
     /* [main] From create() only: the list price of this stage's tokens, in
@@ -165,7 +181,8 @@ typedef struct bc_host_api {
 
 /* Error codes returned by bc_host_api functions (same values as BC_E* in
  * batchcore.h). */
-#define BC_PLUGIN_EINVAL (-2)
+#define BC_PLUGIN_EINVAL (-2) /* a NULL argument, or output that is not JSON */
+#define BC_PLUGIN_ESTATE (-8) /* the call has ended: its process() returned */
 
 /* True when the host's vtable is new enough to hold `member`. */
 #define BC_HOST_HAS(host, member) \

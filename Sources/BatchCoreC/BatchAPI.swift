@@ -23,8 +23,9 @@ private func batchOf(_ pointer: OpaquePointer?) throws -> Batch {
 @c public func bc_batch_free(_ pointer: OpaquePointer?) {
     guard let handle = try? borrow(pointer, as: BatchHandle.self, "batch") else { return }
     // Wait until processors stopped and the last event was delivered, so no
-    // callback outlives the handle. From the batch's own event handler this
-    // is impossible (BC_ESTATE): the batch then ends in the background.
+    // callback outlives the handle. From the batch's own event handler or
+    // processor calls this is impossible (BC_ESTATE): the batch, cancelled
+    // hard, then ends in the background and the engine lets go of it.
     if stopAndWait(handle.batch) {
         // A worker thread lets go of a finished batch a moment after it ends.
         // Wait for that, so the engine — and a processor's release() — goes

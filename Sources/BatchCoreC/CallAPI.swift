@@ -2,38 +2,48 @@ import BatchCore
 import CBatchCore
 
 // The functions a process callback calls; the same ones plugins reach
-// through the bc_host_api vtable.
+// through the bc_host_api vtable. A failure also sets bc_error_message.
 
 @c public func bc_host_api_get() -> UnsafePointer<bc_host_api> { HostAPI.table }
 
 @c public func bc_call_set_output(_ call: OpaquePointer?, _ data: UnsafeRawPointer?, _ len: Int) -> Int32 {
-    HostAPI.setOutput(call, data, len)
+    reported(HostAPI.setOutput(call, data, len), "bc_call_set_output")
 }
 
 @c public func bc_call_set_output_json(_ call: OpaquePointer?, _ json: UnsafePointer<CChar>?, _ len: Int) -> Int32 {
-    HostAPI.setOutputJSON(call, json, len)
+    reported(HostAPI.setOutputJSON(call, json, len), "bc_call_set_output_json")
 }
 
 @c public func bc_call_set_error(_ call: OpaquePointer?, _ message: UnsafePointer<CChar>?) -> Int32 {
-    HostAPI.setError(call, message)
+    reported(HostAPI.setError(call, message), "bc_call_set_error")
 }
 
 @c public func bc_call_add_usage(_ call: OpaquePointer?, _ input: UInt64, _ output: UInt64) -> Int32 {
-    HostAPI.addUsage(call, input, output)
+    reported(HostAPI.addUsage(call, input, output), "bc_call_add_usage")
 }
 
 @c public func bc_call_add_units(_ call: OpaquePointer?, _ units: UInt64) -> Int32 {
-    HostAPI.addUnits(call, units)
+    reported(HostAPI.addUnits(call, units), "bc_call_add_units")
 }
 
 @c public func bc_call_retry_after(_ call: OpaquePointer?, _ ms: UInt64) -> Int32 {
-    HostAPI.retryAfter(call, ms)
+    reported(HostAPI.retryAfter(call, ms), "bc_call_retry_after")
 }
 
 @c public func bc_call_is_cancelled(_ call: OpaquePointer?) -> Int32 {
-    HostAPI.isCancelled(call)
+    reported(HostAPI.isCancelled(call), "bc_call_is_cancelled")
 }
 
 @c public func bc_call_log(_ call: OpaquePointer?, _ level: Int32, _ message: UnsafePointer<CChar>?) {
     HostAPI.log(call, level, message)
+}
+
+/// A bc_call_* result, with bc_error_message saying what went wrong.
+private func reported(_ rc: Int32, _ function: String) -> Int32 {
+    if rc == BC_ESTATE {
+        fail(BatchCoreError(.state, "\(function): this bc_call has ended; a call handle is valid only while the process() call that received it runs"))
+    } else if rc < 0 {
+        fail(invalid("\(function): the call or data is NULL, or (set_output_json) the text is not valid JSON"))
+    }
+    return rc
 }

@@ -2,7 +2,7 @@ import BatchCore
 import Glibc
 
 /// Results bound for the terminal the live progress line is drawn on pass
-/// through here: standard output becomes a pipe, and a thread copies what
+/// through here: the results' standard output (`StandardOutput`) becomes a pipe, and a thread copies what
 /// arrives to the terminal with the progress line moved out of the way.
 final class ResultRelay: @unchecked Sendable {
     private let progress: ProgressDisplay
@@ -16,7 +16,7 @@ final class ResultRelay: @unchecked Sendable {
 
     /// Starts relaying when results and the live line share a terminal.
     static func start(progress: ProgressDisplay) -> ResultRelay? {
-        guard progress.mode == .live, Terminal.same(1, 2) else { return nil }
+        guard progress.mode == .live, Terminal.same(StandardOutput.descriptor, 2) else { return nil }
         // Made before the batch starts, so no child can inherit them while
         // they are not yet close-on-exec.
         var results: [Int32] = [0, 0], wake: [Int32] = [0, 0]
@@ -26,8 +26,8 @@ final class ResultRelay: @unchecked Sendable {
             return nil
         }
         (results + wake).forEach { _ = fcntl($0, F_SETFD, FD_CLOEXEC) }
-        let terminal = fcntl(1, F_DUPFD_CLOEXEC, 3)
-        dup2(results[1], 1)
+        let terminal = fcntl(StandardOutput.descriptor, F_DUPFD_CLOEXEC, 3)
+        dup2(results[1], StandardOutput.descriptor)
         close(results[1])
         let relay = ResultRelay(progress: progress, terminal: terminal, results: results[0], wake: (wake[0], wake[1]))
         startThread(name: "bc-results") { relay.copy() }
@@ -44,7 +44,7 @@ final class ResultRelay: @unchecked Sendable {
     /// Gives standard output back to the terminal and returns once every
     /// result written so far is on it. Call after the output was flushed.
     func finish() {
-        dup2(terminal, 1)
+        dup2(terminal, StandardOutput.descriptor)
         var byte: UInt8 = 1
         _ = write(wake.write, &byte, 1)
         stopped.withLock { while running { stopped.wait() } }

@@ -124,6 +124,8 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         Diagnostics.setProgramName("batchhost")
+        // Results alone on stdout: what a plugin prints goes to stderr.
+        try StandardOutput.reserveForResults()
         let console = Console(quiet: quiet, progress: ProgressMode(rawValue: progress)!)
         let current = Locked<Batch?>(nil)
         SignalWatcher.start { count in

@@ -9,7 +9,12 @@
  *  - bc_batch_wait times out while a processor is busy;
  *  - a graceful cancel lets in-flight documents finish, dispatches nothing
  *    new and leaves the rest pending (not failed);
- *  - a hard cancel makes bc_call_is_cancelled() non-zero in running calls.
+ *  - a hard cancel makes bc_call_is_cancelled() non-zero in running calls;
+ *  - after a hard cancel a slow callback does not get the backlog of
+ *    document events: bc_batch_wait and bc_batch_free return in seconds;
+ *  - from inside a processor call of the batch, bc_batch_wait returns
+ *    BC_ESTATE, and bc_batch_free (there or in the event callback) returns
+ *    at once while the batch ends in the background.
  *
  * A watchdog (SIGALRM) turns a deadlock into a failure.
  */
@@ -474,6 +479,208 @@ static void test_hard_cancel(void) {
     proc_destroy(&p);
 }
 
+/* ---- A slow callback and a hard cancel --------------------------------------- */
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+typedef struct slow_sink {
+    pthread_mutex_t lock;
+    int hurry;                     /* set: stop sleeping (clean-up) */
+    unsigned long doc_events, finished, events_after_finished;
+    unsigned long dropped;         /* as the LOG event about dropped events says */
+} slow_sink;
+
+static slow_sink slow;
+
+static void on_event_slowly(const bc_event *event, void *user_data) {
+    (void)user_data;
+    pthread_mutex_lock(&slow.lock);
+    if (slow.finished) slow.events_after_finished++;
+    int hurry = slow.hurry;
+    if (event->type == BC_EVENT_DOC_FINISHED) slow.doc_events++;
+    if (event->type == BC_EVENT_FINISHED) slow.finished++;
+    if (event->type == BC_EVENT_LOG && event->doc_id == NULL && event->message != NULL &&
+        strstr(event->message, "not delivered") != NULL)
+        sscanf(event->message, "cancelled: %lu", &slow.dropped);
+    pthread_mutex_unlock(&slow.lock);
+    if (!hurry) sleep_ms(300);
+}
+
+/* A batch whose 300 ms callback is at least 1,000 document events (5 min)
+ * behind; NULL when it could not get there. */
+static bc_batch *backlogged_batch(bc_engine *engine) {
+    enum { N = 3000 };
+    bc_batch *batch = NULL;
+    if (!CHECK_RC(bc_batch_new(&batch, engine))) return NULL;
+    CHECK_RC(bc_batch_set(batch, "workers", "4"));
+    CHECK_RC(bc_batch_add_stage(batch, "quick", NULL));
+    CHECK_RC(bc_batch_set_event_callback(batch, on_event_slowly, NULL));
+    add_docs(batch, N);
+    if (!CHECK_RC(bc_batch_start(batch))) return batch;
+    for (int i = 0; i < 3000 && stats_of(batch).ok < 1000; i++) sleep_ms(10);
+    CHECK(stats_of(batch).ok >= 1000, "fewer than 1000 documents done in 30 s");
+    return batch;
+}
+
+static void test_hard_cancel_skips_the_backlog(void) {
+    proc p;
+    proc_init(&p);
+    memset(&slow, 0, sizeof slow);
+    pthread_mutex_init(&slow.lock, NULL);
+    bc_engine *engine = engine_with("quick", quick_process, &p);
+    bc_batch *batch = engine == NULL ? NULL : backlogged_batch(engine);
+    if (batch != NULL) {
+        double began = now_seconds();
+        CHECK_RC(bc_batch_cancel(batch, BC_CANCEL_HARD));
+        CHECK_RC(bc_batch_wait(batch, 5000));
+        double took = now_seconds() - began;
+        CHECK(took < 5, "bc_batch_wait took %.1f s after a hard cancel", took);
+        pthread_mutex_lock(&slow.lock);
+        slow.hurry = 1;
+        pthread_mutex_unlock(&slow.lock);
+        wait_bounded(batch, 600000);
+
+        bc_stats s = stats_of(batch);
+        pthread_mutex_lock(&slow.lock);
+        CHECK(slow.finished == 1 && slow.events_after_finished == 0, "%lu FINISHED events, %lu after it",
+              slow.finished, slow.events_after_finished);
+        CHECK(slow.dropped > 0 && slow.doc_events + slow.dropped == s.ok,
+              "%lu document events delivered + %lu dropped, for %llu documents ok", slow.doc_events,
+              slow.dropped, (unsigned long long)s.ok);
+        pthread_mutex_unlock(&slow.lock);
+        bc_batch_free(batch);
+    }
+
+    /* bc_batch_free cancels hard too, and returns as soon. */
+    memset(&slow, 0, sizeof slow);
+    pthread_mutex_init(&slow.lock, NULL);
+    batch = engine == NULL ? NULL : backlogged_batch(engine);
+    if (batch != NULL) {
+        double began = now_seconds();
+        bc_batch_free(batch);
+        double took = now_seconds() - began;
+        CHECK(took < 5, "bc_batch_free took %.1f s on a backlogged batch", took);
+    }
+    bc_engine_free(engine);
+    proc_destroy(&p);
+}
+
+/* ---- Waiting for and freeing a batch from inside it ---------------------------- */
+
+typedef struct inside {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bc_batch *batch;
+    int free_in_processor;  /* 1: free from the processor; 0: wait from it */
+    int free_in_callback;   /* free from the first DOC_FINISHED event */
+    int calls, wait_rc, freed, finished;
+    unsigned finished_state;
+} inside;
+
+static inside in;
+
+/* Waits up to 20 s for *flag. */
+static int inside_wait_for(const int *flag) {
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 20;
+    pthread_mutex_lock(&in.lock);
+    while (!*flag && pthread_cond_timedwait(&in.cond, &in.lock, &deadline) == 0) {
+    }
+    int v = *flag;
+    pthread_mutex_unlock(&in.lock);
+    return v;
+}
+
+static int inward_process(bc_call *call, const bc_doc *doc, void *user_data) {
+    (void)user_data;
+    pthread_mutex_lock(&in.lock);
+    int first = in.calls++ == 0;
+    pthread_mutex_unlock(&in.lock);
+    if (first && in.free_in_processor) {
+        bc_batch_free(in.batch);
+        pthread_mutex_lock(&in.lock);
+        in.freed = 1;
+        pthread_cond_broadcast(&in.cond);
+        pthread_mutex_unlock(&in.lock);
+    } else if (first && !in.free_in_callback) {
+        int rc = bc_batch_wait(in.batch, 5000);
+        pthread_mutex_lock(&in.lock);
+        in.wait_rc = rc;
+        pthread_mutex_unlock(&in.lock);
+    } else if (!first && in.free_in_callback) {
+        inside_wait_for(&in.freed); /* the batch is still running when the callback frees it */
+    }
+    bc_call_set_output(call, doc->id, strlen(doc->id));
+    return BC_OUTCOME_DONE;
+}
+
+static void on_inward_event(const bc_event *event, void *user_data) {
+    (void)user_data;
+    if (event->type == BC_EVENT_DOC_FINISHED && in.free_in_callback) {
+        pthread_mutex_lock(&in.lock);
+        int first = !in.freed;
+        pthread_mutex_unlock(&in.lock);
+        if (first) {
+            bc_batch_free(in.batch);
+            pthread_mutex_lock(&in.lock);
+            in.freed = 1;
+            pthread_cond_broadcast(&in.cond);
+            pthread_mutex_unlock(&in.lock);
+        }
+    }
+    if (event->type == BC_EVENT_FINISHED) {
+        pthread_mutex_lock(&in.lock);
+        in.finished = 1;
+        in.finished_state = event->stats->state;
+        pthread_cond_broadcast(&in.cond);
+        pthread_mutex_unlock(&in.lock);
+    }
+}
+
+static void run_inward(int free_in_processor, int free_in_callback) {
+    memset(&in, 0, sizeof in);
+    pthread_mutex_init(&in.lock, NULL);
+    pthread_cond_init(&in.cond, NULL);
+    in.free_in_processor = free_in_processor;
+    in.free_in_callback = free_in_callback;
+    in.wait_rc = 1;
+    proc p;
+    proc_init(&p);
+    bc_engine *engine = engine_with("inward", inward_process, &p);
+    if (engine == NULL || !CHECK_RC(bc_batch_new(&in.batch, engine))) return;
+    CHECK_RC(bc_batch_set(in.batch, "workers", "1"));
+    CHECK_RC(bc_batch_add_stage(in.batch, "inward", NULL));
+    CHECK_RC(bc_batch_set_event_callback(in.batch, on_inward_event, NULL));
+    add_docs(in.batch, 20);
+    if (!CHECK_RC(bc_batch_start(in.batch))) return;
+    if (free_in_processor || free_in_callback) {
+        const char *where = free_in_processor ? "a processor call" : "the event callback";
+        CHECK(inside_wait_for(&in.freed), "bc_batch_free from %s did not return within 20 s", where);
+        CHECK(inside_wait_for(&in.finished), "no BC_EVENT_FINISHED after bc_batch_free from %s", where);
+        CHECK(in.finished_state == BC_BATCH_CANCELLED, "the batch freed from %s ended in state %u", where,
+              in.finished_state);
+    } else {
+        CHECK_RC(wait_bounded(in.batch, 60000));
+        CHECK_CODE(in.wait_rc, BC_ESTATE);
+        bc_stats s = stats_of(in.batch);
+        CHECK(s.ok == 20, "ok %llu after a refused wait", (unsigned long long)s.ok);
+        bc_batch_free(in.batch);
+    }
+    bc_engine_free(engine);
+    proc_destroy(&p);
+}
+
+static void test_from_inside(void) {
+    run_inward(0, 0); /* bc_batch_wait from a processor call: BC_ESTATE */
+    run_inward(1, 0); /* bc_batch_free from a processor call */
+    run_inward(0, 1); /* bc_batch_free from the event callback */
+}
+
 int main(void) {
     check_watchdog(240);
     main_thread = pthread_self();
@@ -484,6 +691,8 @@ int main(void) {
     test_wait_timeout();
     test_graceful_cancel();
     test_hard_cancel();
+    test_from_inside();
+    test_hard_cancel_skips_the_backlog();
 
     remove_temp_dir(work_dir);
     free(work_dir);

@@ -6,7 +6,9 @@
  *    token usage as the processor reported them, stats add up, the worker
  *    cap holds, the processor's user_data is released once;
  *  - per-document isolation: documents whose processor call fails are
- *    failed with the processor's message, the others are unaffected.
+ *    failed with the processor's message, the others are unaffected;
+ *  - a bc_call used after its process() returned is refused (BC_ESTATE);
+ *  - token and unit counts saturate at INT64_MAX instead of wrapping.
  */
 #include "check.h"
 
@@ -316,10 +318,94 @@ static void test_isolation(void) {
     free(dir);
 }
 
+/* ---- Call handles and usage ---------------------------------------------- */
+
+/* Keeps the handle of its one call, and reports usage far past any limit. */
+static bc_call *kept_call;
+
+static int greedy_process(bc_call *call, const bc_doc *doc, void *user_data) {
+    (void)doc;
+    (void)user_data;
+    kept_call = call;
+    bc_call_set_output(call, "mine", 4);
+    int rc = bc_call_add_usage(call, UINT64_MAX, 5);
+    rc |= bc_call_add_usage(call, UINT64_MAX, UINT64_MAX);
+    rc |= bc_call_add_units(call, UINT64_MAX);
+    rc |= bc_call_add_units(call, 1);
+    return rc == 0 ? BC_OUTCOME_DONE : BC_OUTCOME_FAIL;
+}
+
+static void test_calls_and_usage(void) {
+    bc_engine *engine = NULL;
+    bc_batch *batch = NULL;
+    if (!CHECK_RC(bc_engine_new(&engine))) return;
+    bc_processor_def def;
+    memset(&def, 0, sizeof def);
+    def.struct_size = sizeof def;
+    def.name = "greedy";
+    def.process = greedy_process;
+    CHECK_RC(bc_engine_register_processor(engine, &def));
+    if (!CHECK_RC(bc_batch_new(&batch, engine))) return;
+    CHECK_RC(bc_batch_add_stage(batch, "greedy", NULL));
+    CHECK_RC(bc_batch_add_file(batch, "/nonexistent/a", "a", NULL));
+    CHECK_RC(bc_batch_add_file(batch, "/nonexistent/b", "b", NULL));
+    CHECK_RC(bc_batch_set(batch, "workers", "1"));
+    char *dir = make_temp_dir("usage");
+    char journal_path[4096];
+    snprintf(journal_path, sizeof journal_path, "%s/usage.journal", dir);
+    CHECK_RC(bc_batch_set(batch, "checkpoint", journal_path));
+    if (CHECK_RC(bc_batch_start(batch))) CHECK_RC(wait_bounded(batch, 60000));
+
+    const uint64_t limit = (uint64_t)INT64_MAX;
+    bc_journal *journal = NULL;
+    if (CHECK_RC(bc_journal_open(&journal, journal_path))) {
+        bc_journal_summary sum;
+        memset(&sum, 0, sizeof sum);
+        sum.struct_size = sizeof sum;
+        if (CHECK_RC(bc_journal_summary_get(&sum, journal)))
+            CHECK(sum.ok == 2 && sum.input_tokens == limit && sum.output_tokens == limit,
+                  "journal: ok %llu, tokens %llu/%llu", (unsigned long long)sum.ok,
+                  (unsigned long long)sum.input_tokens, (unsigned long long)sum.output_tokens);
+        bc_journal_free(journal);
+    }
+    remove_temp_dir(dir);
+    free(dir);
+    bc_stats s = stats_of(batch);
+    CHECK(s.ok == 2 && s.input_tokens == limit && s.output_tokens == limit && s.units == limit,
+          "ok %llu, tokens %llu/%llu, units %llu: sums must saturate at INT64_MAX", (unsigned long long)s.ok,
+          (unsigned long long)s.input_tokens, (unsigned long long)s.output_tokens, (unsigned long long)s.units);
+    bc_results *it = NULL;
+    if (CHECK_RC(bc_batch_results(&it, batch))) {
+        bc_result r;
+        memset(&r, 0, sizeof r);
+        r.struct_size = sizeof r;
+        while (bc_results_next(&r, it) == 1)
+            CHECK(r.input_tokens == limit && r.output_tokens == limit, "%s: tokens %llu/%llu", r.id,
+                  (unsigned long long)r.input_tokens, (unsigned long long)r.output_tokens);
+        bc_results_free(it);
+    }
+
+    /* The call has returned: its handle is refused, with a message. */
+    CHECK_CODE(bc_call_set_output(kept_call, "late", 4), BC_ESTATE);
+    CHECK_CONTAINS(check_msg, "bc_call has ended");
+    CHECK_CODE(bc_call_add_usage(kept_call, 1, 1), BC_ESTATE);
+    CHECK_CODE(bc_call_set_error(kept_call, "late"), BC_ESTATE);
+    CHECK_CODE(bc_call_add_units(kept_call, 1), BC_ESTATE);
+    CHECK_CODE(bc_call_retry_after(kept_call, 1), BC_ESTATE);
+    CHECK_CODE(bc_call_is_cancelled(kept_call), BC_ESTATE);
+    CHECK_CODE(bc_call_set_output_json(kept_call, "{}", 2), BC_ESTATE);
+    CHECK_CODE(bc_call_set_output(NULL, "x", 1), BC_EINVAL);
+    bc_call_log(kept_call, BC_LOG_DEBUG, "a late log line goes to stderr");
+
+    bc_batch_free(batch);
+    bc_engine_free(engine);
+}
+
 int main(void) {
     check_watchdog(180);
     test_versions();
     test_many_documents();
     test_isolation();
+    test_calls_and_usage();
     return check_summary();
 }

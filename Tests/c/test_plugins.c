@@ -5,7 +5,7 @@
  *
  * PLUGIN_DIR holds upper.so (examples/plugin/upper.c) and the broken plugins
  * of Tests/c/plugins: wrong_abi.so, small_struct.so, bad_create.so,
- * no_entry.so, null_entry.so. The bundled `text` plugin is not in it: the
+ * no_entry.so, null_entry.so, and stasher.so (keeps its call handles). The bundled `text` plugin is not in it: the
  * engine must find it next to libbatchcore.so.
  */
 #include "check.h"
@@ -496,6 +496,60 @@ static void test_isolation(void) {
     bc_engine_free(engine);
 }
 
+/* ---- (g) a call handle kept past its call ------------------------------- */
+
+/* The stasher plugin uses each call's handle again, from its own thread,
+ * while the next document's process() runs: every use is refused with
+ * BC_ESTATE and nothing reaches the next document, in either isolation. */
+static void test_stale_call(const char *isolation) {
+    enum { N = 12 };
+    bc_engine *engine = new_engine();
+    if (engine == NULL) return;
+    bc_batch *batch = NULL;
+    if (CHECK_RC(bc_batch_new(&batch, engine))) {
+        CHECK_RC(bc_batch_set(batch, "isolation", isolation));
+        CHECK_RC(bc_batch_set(batch, "workers", "1"));
+        CHECK_RC(bc_batch_add_stage(batch, "stasher", NULL));
+        for (int i = 0; i < N; i++) {
+            char id[32];
+            snprintf(id, sizeof id, "doc-%02d", i);
+            char *file = make_file(id, "text\n");
+            CHECK_RC(bc_batch_add_file(batch, file, id, NULL));
+            free(file);
+        }
+        if (run(batch)) {
+            bc_stats s = stats_of(batch);
+            CHECK(s.ok == N && s.input_tokens == N && s.output_tokens == N && s.units == 0,
+                  "%s: ok %llu, tokens %llu/%llu, units %llu: a stale handle reached another document", isolation,
+                  (unsigned long long)s.ok, (unsigned long long)s.input_tokens,
+                  (unsigned long long)s.output_tokens, (unsigned long long)s.units);
+            bc_results *it = NULL;
+            int refused = 0, first = 0;
+            if (CHECK_RC(bc_batch_results(&it, batch))) {
+                bc_result r;
+                memset(&r, 0, sizeof r);
+                r.struct_size = sizeof r;
+                while (bc_results_next(&r, it) == 1) {
+                    char *out = output_string(&r);
+                    char own[64];
+                    snprintf(own, sizeof own, "%s ", r.id);
+                    CHECK(strncmp(out, own, strlen(own)) == 0 && r.error == NULL && r.input_tokens == 1,
+                          "%s: %s has output '%s', error %s, %llu input tokens", isolation, r.id, out,
+                          r.error ? r.error : "(none)", (unsigned long long)r.input_tokens);
+                    if (strstr(out, " first") != NULL) first++;
+                    if (strstr(out, " stale:-8,-8,-8,-8,-8,-8") != NULL) refused++;
+                    free(out);
+                }
+                bc_results_free(it);
+            }
+            CHECK(first == 1 && refused == N - 1, "%s: %d of %d stale uses refused with BC_ESTATE (%d first)",
+                  isolation, refused, N - 1, first);
+        }
+        bc_batch_free(batch);
+    }
+    bc_engine_free(engine);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s PLUGIN_DIR\n", argv[0]);
@@ -510,6 +564,8 @@ int main(int argc, char **argv) {
     test_text();
     test_metered();
     test_isolation();
+    test_stale_call("thread");
+    test_stale_call("process");
 
     remove_temp_dir(work_dir);
     free(work_dir);

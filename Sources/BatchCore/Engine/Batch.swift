@@ -327,6 +327,9 @@ public final class Batch: @unchecked Sendable {
         if let pump, pump.isCurrentThread {
             throw BatchCoreError(.state, "cannot wait for a batch from its own event handler; return from the handler instead")
         }
+        if WorkingThread.isWorking(for: self) {
+            throw BatchCoreError(.state, "cannot wait for a batch from inside one of its own processor calls: the wait would never end; return from the processor instead")
+        }
         let deadline = timeout.map { monotonicNanos() + UInt64(max(0, $0) * 1e9) }
         let ended: Bool = self.ended.withLock {
             while endedState == nil {
@@ -343,10 +346,15 @@ public final class Batch: @unchecked Sendable {
         return pump?.waitDrained(until: deadline) ?? true
     }
 
-    /// Stops dispatching; with `hard`, also asks in-flight calls to stop.
+    /// Stops dispatching; with `hard`, also asks in-flight calls to stop and
+    /// stops delivering events about single documents (see `EventPump`).
     /// A graceful cancel turns hard after `shutdown.grace`.
     public func cancel(hard: Bool = false) {
-        if hard { cancelFlag.set() }
+        if hard {
+            cancelFlag.set()
+            // A slow event handler must not hold the end back for a backlog.
+            config.withLock { _ in pump }?.dropDocumentEvents()
+        }
         if !hard && !cancelFlag.isSet && isRunning {
             let grace = options.shutdownGrace
             startThread(name: "bc-grace") { [weak self] in
@@ -531,7 +539,7 @@ extension Batch: Workload {
             case nil: break
             }
         }
-        let outcome = runStages(job)
+        let outcome = WorkingThread.working(for: self) { runStages(job) }
         if case .detached = outcome { return outcome }  // the watchdog counted it out
         counters.withLock { $0.stats.inFlight -= 1 }
         return outcome
@@ -577,14 +585,14 @@ extension Batch: Workload {
                 engine.watchdog.disarm(call)
             }
             job.busyNanos &+= monotonicNanos() - began
-            job.inputTokens &+= call.inputTokens
-            job.outputTokens &+= call.outputTokens
-            job.units &+= call.units
+            job.inputTokens = Count.sum(job.inputTokens, call.inputTokens)
+            job.outputTokens = Count.sum(job.outputTokens, call.outputTokens)
+            job.units = Count.sum(job.units, call.units)
             if let prices = stage.prices { job.costUSD += prices.cost(input: call.inputTokens, output: call.outputTokens) }
-            limited?.settle(estimate: estimate, actual: Double(call.inputTokens &+ call.outputTokens))
+            limited?.settle(estimate: estimate, actual: Double(call.inputTokens) + Double(call.outputTokens))
             if outcome == .retry, let limited, let ms = call.retryAfterMs {
                 // One Retry-After (a 429) pauses everyone on this limiter.
-                limited.pause(until: monotonicNanos() &+ ms * 1_000_000)
+                limited.pause(until: monotonicNanos() &+ Self.nanos(milliseconds: ms))
             }
             counters.withLock { c in
                 c.stats.attempts += 1
@@ -632,7 +640,7 @@ extension Batch: Workload {
         if job.stageAttempts < options.retryAttempts {
             job.waitingFor = .retry
             counters.withLock { $0.stats.retryWaiting += 1 }
-            let delay = retryAfterMs.map { $0 * 1_000_000 } ?? backoff(attempt: job.stageAttempts)
+            let delay = retryAfterMs.map(Self.nanos) ?? backoff(attempt: job.stageAttempts)
             return .retry(job, afterNanos: delay)
         }
         let attempts = job.stageAttempts == 1 ? "1 attempt" : "\(job.stageAttempts) attempts"
@@ -685,6 +693,13 @@ extension Batch: Workload {
             tenant = ended.withLock { self.tenant }
         }
         engine.scheduler.replaceStuckWorker(tenant!, outcome)
+    }
+
+    /// A Retry-After in nanoseconds; an absurd one means "not for centuries",
+    /// never a clock that wraps round to "now".
+    private static func nanos(milliseconds ms: UInt64) -> UInt64 {
+        let (nanos, overflow) = ms.multipliedReportingOverflow(by: 1_000_000)
+        return overflow ? UInt64(Int64.max) : min(nanos, UInt64(Int64.max))
     }
 
     private func backoff(attempt: Int) -> UInt64 {

@@ -237,9 +237,8 @@ enum ResultFrame {
         call.output = try r.optional { try $0.data() }
         call.outputIsJSON = try r.bool()
         call.error = try r.optional { try $0.string() }
-        call.inputTokens &+= try r.u64()
-        call.outputTokens &+= try r.u64()
-        call.units &+= try r.u64()
+        call.addUsage(input: try r.u64(), output: try r.u64())
+        call.addUnits(try r.u64())
         call.retryAfterMs = try r.optional { try $0.u64() }
         return outcome
     }

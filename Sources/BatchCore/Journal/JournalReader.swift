@@ -84,8 +84,11 @@ public final class JournalReader: @unchecked Sendable {
     public func summary(lastErrors limit: Int = 10) throws -> Summary {
         var s = Summary()
         s.now = Date().timeIntervalSince1970
+        // Token and unit sums saturate (see `Count`); SQLite's sum() would fail.
+        let saturated = { (column: String) in "CAST(min(total(\(column)), \(Count.limit)) AS INTEGER)" }
         let counts = try db.prepare("""
-            SELECT status, count(*), sum(attempts), sum(input_tokens), sum(output_tokens), sum(units), sum(cost_usd)
+            SELECT status, count(*), sum(attempts), \(saturated("input_tokens")), \(saturated("output_tokens")),
+                   \(saturated("units")), sum(cost_usd)
             FROM documents GROUP BY status
             """)
         while try counts.step() {
@@ -98,9 +101,9 @@ public final class JournalReader: @unchecked Sendable {
             default: break
             }
             s.attempts += counts.int(2)
-            s.inputTokens += counts.int(3)
-            s.outputTokens += counts.int(4)
-            s.units += counts.int(5)
+            s.inputTokens = Count.sum(s.inputTokens, counts.int(3))
+            s.outputTokens = Count.sum(s.outputTokens, counts.int(4))
+            s.units = Count.sum(s.units, counts.int(5))
             s.costUSD += counts.double(6)
         }
         s.runs = try runs()

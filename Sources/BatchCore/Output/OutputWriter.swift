@@ -9,13 +9,13 @@ final class OutputWriter: @unchecked Sendable {
     private let monitor = Monitor()
     private var failure: BatchCoreError? = nil
 
-    /// `path` "-" writes to standard output. With `keeping`, the file is cut
+    /// `path` "-" writes to standard output (`StandardOutput`). With `keeping`, the file is cut
     /// to that many bytes and appended to (resuming a journaled run).
     init(path: String, keeping length: Int64? = nil) throws {
         if let length, path != "-", truncate(path, Int(length)) != 0 {
             throw BatchCoreError(.io, "cannot cut the output file '\(path)' back to \(length) bytes: \(errnoText())")
         }
-        let opened = path == "-" ? fdopen(dup(1), "w") : fopen(path, length == nil ? "w" : "a")
+        let opened = path == "-" ? fdopen(dup(StandardOutput.descriptor), "w") : fopen(path, length == nil ? "w" : "a")
         guard let file = opened else {
             throw BatchCoreError(.io, "cannot write the output file '\(path)': \(errnoText()); check that its directory exists and is writable")
         }

@@ -1,7 +1,7 @@
 import Synchronization
 
-/// One processor call: collects what the processor reports. Passed to C as
-/// the opaque `bc_call *`, valid only during the call, on its thread.
+/// One processor call: collects what the processor reports. C code reaches
+/// it through a `bc_call *` handle (`withHandle`), valid only during the call.
 public final class CallContext: @unchecked Sendable {
     public var output: [UInt8]? = nil
     public var outputIsJSON = false
@@ -69,11 +69,22 @@ public final class CallContext: @unchecked Sendable {
         logSink?(level, message)
     }
 
-    /// Opaque pointer for C; valid while `self` is alive.
-    public var opaque: OpaquePointer { OpaquePointer(Unmanaged.passUnretained(self).toOpaque()) }
+    /// Adds usage (saturating, see `Count`).
+    public func addUsage(input: UInt64, output: UInt64) {
+        inputTokens = Count.sum(inputTokens, input)
+        outputTokens = Count.sum(outputTokens, output)
+    }
 
-    public static func from(_ pointer: OpaquePointer) -> CallContext {
-        Unmanaged<CallContext>.fromOpaque(UnsafeRawPointer(pointer)).takeUnretainedValue()
+    public func addUnits(_ count: UInt64) {
+        units = Count.sum(units, count)
+    }
+
+    /// Runs `body` with a `bc_call *` for this call. The handle is refused
+    /// (BC_ESTATE) once `body` returned, even if a processor kept it.
+    public func withHandle<R>(_ body: (OpaquePointer) -> R) -> R {
+        let handle = CallHandles.shared.open(self)
+        defer { CallHandles.shared.close(handle) }
+        return body(handle)
     }
 }
 

@@ -5,62 +5,70 @@ import CBatchCore
 /// processors share one implementation.
 public enum HostAPI {
     public static func setOutput(_ call: OpaquePointer?, _ data: UnsafeRawPointer?, _ len: Int) -> Int32 {
-        guard let call, data != nil || len == 0 else { return invalid }
-        CallContext.from(call).setOutput(UnsafeRawBufferPointer(start: data, count: len))
-        return 0
+        guard data != nil || len == 0 else { return invalid }
+        return during(call) { $0.setOutput(UnsafeRawBufferPointer(start: data, count: len)) }
     }
 
     public static func setOutputJSON(_ call: OpaquePointer?, _ json: UnsafePointer<CChar>?, _ len: Int) -> Int32 {
-        guard let call, let json else { return invalid }
-        let bytes = UnsafeRawBufferPointer(start: json, count: len)
-        return CallContext.from(call).setOutputJSON(Array(bytes)) ? 0 : invalid
+        guard let json else { return invalid }
+        let bytes = Array(UnsafeRawBufferPointer(start: json, count: len))
+        var parsed = true
+        let rc = during(call) { parsed = $0.setOutputJSON(bytes) }
+        return rc == 0 && !parsed ? invalid : rc
     }
 
     public static func setError(_ call: OpaquePointer?, _ message: UnsafePointer<CChar>?) -> Int32 {
-        guard let call, let message else { return invalid }
-        CallContext.from(call).error = String(cString: message)
-        return 0
+        guard let message else { return invalid }
+        let text = String(cString: message)
+        return during(call) { $0.error = text }
     }
 
+    /// Counts are unsigned: nothing is negative; sums saturate (see `Count`).
     public static func addUsage(_ call: OpaquePointer?, _ input: UInt64, _ output: UInt64) -> Int32 {
-        guard let call else { return invalid }
-        let context = CallContext.from(call)
-        context.inputTokens &+= input
-        context.outputTokens &+= output
-        return 0
+        during(call) { $0.addUsage(input: input, output: output) }
     }
 
     public static func retryAfter(_ call: OpaquePointer?, _ ms: UInt64) -> Int32 {
-        guard let call else { return invalid }
-        CallContext.from(call).retryAfterMs = ms
-        return 0
+        during(call) { $0.retryAfterMs = ms }
     }
 
+    /// 1 when the call should stop, 0 when not; BC_ESTATE (also non-zero:
+    /// stop) once the call has ended.
     public static func isCancelled(_ call: OpaquePointer?) -> Int32 {
         guard let call else { return 0 }
-        return CallContext.from(call).isCancelled ? 1 : 0
+        return CallHandles.shared.withCall(call) { $0.isCancelled ? 1 : 0 } ?? ended
     }
 
+    /// A message about the call's document; without a call (NULL, or one that
+    /// has ended) it goes to standard error, attributed to no document.
     public static func log(_ call: OpaquePointer?, _ level: Int32, _ message: UnsafePointer<CChar>?) {
         guard let message else { return }
         let text = String(cString: message)
-        if let call {
-            CallContext.from(call).log(level, text)
+        // The call only lends its log sink: the message is sent outside the
+        // handle's lock, so a slow event queue never holds up the call's end.
+        let context = call.flatMap { CallHandles.shared.withCall($0) { $0 } }
+        if let context {
+            context.log(level, text)
         } else {
             PluginLog.emit(level, text)
         }
+    }
+
+    public static func addUnits(_ call: OpaquePointer?, _ units: UInt64) -> Int32 {
+        during(call) { $0.addUnits(units) }
+    }
+
+    /// Runs `body` with the call behind `call` while its process() runs: 0, or
+    /// BC_EINVAL for NULL, BC_ESTATE once the call has ended.
+    private static func during(_ call: OpaquePointer?, _ body: (CallContext) -> Void) -> Int32 {
+        guard let call else { return invalid }
+        return CallHandles.shared.withCall(call) { body($0); return 0 } ?? ended
     }
 
     public static func configGet(_ config: OpaquePointer?, _ key: UnsafePointer<CChar>?) -> UnsafePointer<CChar>? {
         guard let config, let key else { return nil }
         let stage = Unmanaged<StageConfig>.fromOpaque(UnsafeRawPointer(config)).takeUnretainedValue()
         return stage.cValue(String(cString: key))
-    }
-
-    public static func addUnits(_ call: OpaquePointer?, _ units: UInt64) -> Int32 {
-        guard let call else { return invalid }
-        CallContext.from(call).units &+= units
-        return 0
     }
 
     public static func setPrices(_ config: OpaquePointer?, _ input: Double, _ output: Double) -> Int32 {
@@ -87,6 +95,7 @@ public enum HostAPI {
     }
 
     static let invalid: Int32 = BatchCoreError.Code.invalidArgument.rawValue
+    static let ended: Int32 = BatchCoreError.Code.state.rawValue
 
     /// The static vtable; lives for the whole process.
     public nonisolated(unsafe) static let table: UnsafePointer<bc_host_api> = {

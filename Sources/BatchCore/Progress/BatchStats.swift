@@ -80,9 +80,9 @@ struct StatsCounters {
 
     mutating func record(_ result: DocumentResult) {
         stats.count(result.status)
-        stats.inputTokens &+= result.inputTokens
-        stats.outputTokens &+= result.outputTokens
-        stats.units &+= result.units
+        stats.inputTokens = Count.sum(stats.inputTokens, result.inputTokens)
+        stats.outputTokens = Count.sum(stats.outputTokens, result.outputTokens)
+        stats.units = Count.sum(stats.units, result.units)
         stats.costUSD += result.costUSD
         stats.runCostUSD += result.costUSD
         busyNanos &+= UInt64(result.durationMs * 1_000_000)

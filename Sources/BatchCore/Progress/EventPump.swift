@@ -5,6 +5,12 @@ import Glibc
 /// time, with no engine lock held — so a handler may call back into the
 /// batch (stats, cancel) without deadlock. The queue is bounded: when the
 /// handler falls behind, workers wait instead of memory growing.
+///
+/// After a hard cancel a slow handler must not hold the end of the batch
+/// for the whole backlog: events about single documents still queued, or
+/// posted later, are counted instead of delivered (one log event says how
+/// many), progress ticks stop, and only batch-wide events and the last one
+/// remain.
 final class EventPump: @unchecked Sendable {
     typealias Handler = @Sendable (BatchEvent) -> Void
 
@@ -12,6 +18,9 @@ final class EventPump: @unchecked Sendable {
     private var queue = Deque<BatchEvent>()
     private var closed = false
     private(set) var drained = false
+    /// Set by a hard cancel: document events are counted in `dropped`.
+    private var droppingDocumentEvents = false
+    private var dropped = 0
     private let capacity = 4096
     private let handler: Handler
     private let interval: UInt64
@@ -35,19 +44,48 @@ final class EventPump: @unchecked Sendable {
 
     func post(_ event: BatchEvent) {
         monitor.withLock {
-            while queue.count >= capacity && !closed { monitor.wait() }
-            queue.append(event)
+            while queue.count >= capacity && !closed && !droppingDocumentEvents { monitor.wait() }
+            if droppingDocumentEvents && Self.isAboutOneDocument(event) {
+                dropped += 1
+            } else {
+                queue.append(event)
+            }
         }
         monitor.broadcast()
     }
 
-    /// Posts the last event; the pump stops after delivering it.
+    /// The batch was cancelled hard: from now on, events about single
+    /// documents are counted, not delivered.
+    func dropDocumentEvents() {
+        monitor.withLock {
+            guard !droppingDocumentEvents else { return }
+            droppingDocumentEvents = true
+            let before = queue.count
+            queue.removeAll(where: Self.isAboutOneDocument)
+            dropped += before - queue.count
+        }
+        monitor.broadcast()
+    }
+
+    /// Posts the last event; the pump stops after delivering it (after one
+    /// event telling how many document events a hard cancel dropped).
     func close(with event: BatchEvent) {
         monitor.withLock {
+            if dropped > 0, case .finished(let stats) = event {
+                queue.append(.log(level: 1, message: "cancelled: \(dropped) document event(s) were not delivered; every finished document is still in the output and the results", document: nil, stats))
+            }
             queue.append(event)
             closed = true
         }
         monitor.broadcast()
+    }
+
+    private static func isAboutOneDocument(_ event: BatchEvent) -> Bool {
+        switch event {
+        case .documentFinished: return true
+        case .log(_, _, let document, _): return document != nil
+        case .progress, .finished: return false
+        }
     }
 
     /// Blocks until every event was delivered, or until `deadline` (monotonic ns).
@@ -80,9 +118,10 @@ final class EventPump: @unchecked Sendable {
                 handler(event)
                 continue
             }
-            if monitor.withLock({ closed }) { break }
+            let (over, quiet): (Bool, Bool) = monitor.withLock { (self.closed, self.droppingDocumentEvents) }
+            if over { break }
             nextTick = monotonicNanos() + interval
-            handler(.progress(snapshot()))
+            if !quiet { handler(.progress(snapshot())) }
         }
         monitor.withLock { drained = true }
         monitor.broadcast()

@@ -1,6 +1,8 @@
 """Controlling a running batch: stats while it runs, waiting, cancelling from another thread."""
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 
@@ -120,3 +122,82 @@ def test_a_closed_running_batch_is_cancelled_and_waited_for(engine, make_docs):
     assert time.monotonic() - began < 1
     with pytest.raises(batchcore.StateError, match="the batch is closed"):
         batch.stats()
+
+
+def test_a_hard_cancel_does_not_wait_for_a_slow_callback_to_catch_up(engine, make_docs):
+    paths = make_docs(3000)
+    hurry = threading.Event()
+    seen = {"documents": 0, "dropped": ""}
+
+    def slow_progress(event):
+        if event.kind == batchcore.EventKind.DOCUMENT:
+            seen["documents"] += 1
+        elif event.kind == batchcore.EventKind.LOG and "not delivered" in (event.message or ""):
+            seen["dropped"] = event.message
+        if not hurry.is_set():
+            time.sleep(0.3)
+
+    with engine.batch(lambda doc: doc.id, workers=4) as batch:
+        batch.add_dir(paths[0].parent)
+        batch.on_event(slow_progress)
+        batch.start()
+        deadline = time.monotonic() + 60
+        while batch.stats().finished < 1000 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert batch.stats().finished >= 1000  # the callback is > 5 minutes behind
+        began = time.monotonic()
+        batch.cancel(hard=True)
+        try:
+            stats = batch.wait(timeout=5)
+        finally:
+            hurry.set()
+        assert time.monotonic() - began < 5
+    assert stats.state == "cancelled"
+    assert seen["dropped"].startswith("cancelled: ")
+    assert seen["documents"] + int(seen["dropped"].split()[1]) == stats.ok
+
+
+def test_ctrl_c_ends_run_promptly_despite_a_slow_callback(engine, make_docs):
+    paths = make_docs(3000)
+    timing = {}
+
+    def slow_progress(event):
+        time.sleep(0.3)
+
+    def interrupt_when_backlogged(batch):
+        deadline = time.monotonic() + 60
+        while batch.stats().finished < 1000 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        timing["sent"] = time.monotonic()
+        os.kill(os.getpid(), signal.SIGINT)
+
+    with engine.batch(lambda doc: doc.id, workers=4) as batch:
+        batch.add_dir(paths[0].parent)
+        interrupter = threading.Thread(target=interrupt_when_backlogged, args=(batch,))
+        interrupter.start()
+        with pytest.raises(KeyboardInterrupt):
+            batch.run(progress=slow_progress)
+        timing["raised"] = time.monotonic()
+        interrupter.join()
+    assert timing["raised"] - timing["sent"] < 5
+
+
+def test_waiting_for_or_closing_a_batch_from_its_own_processor_is_a_state_error(engine, make_docs):
+    paths = make_docs(10)
+    seen = {}
+
+    def inward(doc):
+        if not seen:
+            for name, action in (("wait", batch.wait), ("close", batch.close)):
+                try:
+                    action()
+                except batchcore.StateError as error:
+                    seen[name] = str(error)
+        return doc.id
+
+    with engine.batch(inward, workers=2) as batch:
+        batch.add_dir(paths[0].parent)
+        stats = batch.run()
+    assert stats.ok == 10
+    assert "cannot wait for a batch from inside one of its own processor calls" in seen["wait"]
+    assert "cannot close a batch from inside one of its own processor calls" in seen["close"]

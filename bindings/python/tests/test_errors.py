@@ -70,7 +70,7 @@ def test_plugins_of_another_abi_and_plugins_that_refuse_to_start(engine, tmp_pat
 
 
 def test_an_unwritable_output_is_an_io_error(engine, tmp_path):
-    with engine.batch("text", output=tmp_path / "no-such-dir" / "out.jsonl") as batch:
+    with engine.batch("text", output=tmp_path / "no-such-dir" / "out.jsonl", checkpoint=False) as batch:
         batch.add(tmp_path / "a.txt")
         with pytest.raises(batchcore.BatchIOError, match="cannot write the output file"):
             batch.start()

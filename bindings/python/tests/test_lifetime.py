@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
+import weakref
 
 import pytest
 from batchcore import _threadstate
@@ -119,3 +121,41 @@ def test_forgotten_handles_are_freed_by_the_garbage_collector_and_at_exit(tmp_pa
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "exiting with a running batch" and proc.stderr == ""
+
+
+def test_a_running_batch_collected_on_its_own_worker_thread_ends_without_wedging(engine, make_docs):
+    paths = make_docs(50)
+    released, collected, freed, finished = (threading.Event() for _ in range(4))
+    events = []
+
+    once = threading.Lock()
+
+    def collecting(doc):
+        if released.wait(30):
+            with once:
+                if not collected.is_set():
+                    gc.collect()  # frees the batch here, on one of its own worker threads
+                    collected.set()
+        return doc.id
+
+    def on_event(event):
+        events.append(event.kind)
+        if event.kind == batchcore.EventKind.FINISHED:
+            finished.set()
+
+    gc.disable()  # collect only inside the processor
+    try:
+        batch = engine.batch(collecting, workers=2)
+        batch.cycle = batch  # only the garbage collector can free it
+        batch.add_dir(paths[0].parent)
+        batch.on_event(on_event)
+        weakref.finalize(batch, freed.set)
+        batch.start()
+        del batch
+        released.set()
+        assert collected.wait(30), "gc.collect() inside the processor never returned: bc_batch_free wedged"
+        assert freed.is_set()
+        assert finished.wait(30), "the freed batch never ended"
+    finally:
+        gc.enable()
+    assert events[-1] == batchcore.EventKind.FINISHED

@@ -278,3 +278,42 @@ def test_prices_turn_usage_into_cost_and_a_budget_stops_the_batch(engine, make_d
         stats = batch.run()
     assert stats.budget_reached and stats.state == "cancelled"
     assert stats.ok == 5 and stats.cost_usd <= 0.035 + 1e-12
+
+
+def test_usage_counts_are_never_negative_and_saturate_instead_of_wrapping(engine, make_docs):
+    paths = make_docs(3)
+    refused = []
+
+    @batchcore.processor
+    def counting(doc):
+        if doc.id.endswith("0.txt"):
+            for bad in ((-1, 0), (0, -1), (2**64, 0)):
+                try:
+                    doc.add_usage(*bad)
+                except ValueError as error:
+                    refused.append(str(error))
+            try:
+                doc.add_units(-1)
+            except ValueError as error:
+                refused.append(str(error))
+            doc.add_usage(2**64 - 1, 5)
+            doc.add_usage(2**64 - 1, 2**64 - 1)
+            return "huge"
+        if doc.id.endswith("1.txt"):
+            return batchcore.Result("refund", input_tokens=-5)
+        doc.add_usage(2**63, 1)
+        return "huge too"
+
+    with engine.batch(counting, workers=1) as batch:
+        batch.add_dir(paths[0].parent)
+        stats = batch.run()
+        results = {r.id[-5:]: r for r in batch.results()}
+
+    assert len(refused) == 4 and "input_tokens must be between 0 and 2**64 - 1, not -1" in refused[0]
+    assert "units must be between 0 and 2**64 - 1, not -1" in refused[3]
+    limit = 2**63 - 1
+    assert (results["0.txt"].input_tokens, results["0.txt"].output_tokens) == (limit, limit)
+    assert results["1.txt"].status == "failed"
+    assert "ValueError: Result.input_tokens must be between 0 and 2**64 - 1, not -5" in results["1.txt"].error
+    assert (results["2.txt"].input_tokens, results["2.txt"].output_tokens) == (limit, 1)
+    assert (stats.input_tokens, stats.output_tokens) == (limit, limit)

@@ -75,3 +75,28 @@ def test_results_can_be_read_while_running(engine, make_docs):
         batch.wait()
         assert [r.id for r in early] == [str(paths[0])]
         assert len(list(batch.results())) == 50
+
+
+def test_an_output_file_keeps_a_journal_beside_it_as_the_cli_does(engine, make_docs, tmp_path):
+    paths = make_docs(5)
+    identity = batchcore.processor(name="identity")(lambda doc: doc.id)
+    output = tmp_path / "out.jsonl"
+    with engine.batch(identity, output=output) as batch:
+        batch.add_dir(paths[0].parent)
+        assert batch.run().ok == 5
+    assert (tmp_path / "out.jsonl.journal").is_file()
+
+    with engine.batch(identity, output=output, resume=True) as batch:  # the journal it kept resumes
+        batch.add_dir(paths[0].parent)
+        stats = batch.run()
+    assert stats.resumed == 5 and len(output.read_text().splitlines()) == 5
+
+    with engine.batch(identity, output=tmp_path / "none.jsonl", checkpoint=False) as batch:
+        batch.add_dir(paths[0].parent)
+        assert batch.run().ok == 5
+    assert not (tmp_path / "none.jsonl.journal").exists()
+
+    with engine.batch(identity, output=tmp_path / "elsewhere.jsonl", checkpoint=tmp_path / "j") as batch:
+        batch.add_dir(paths[0].parent)
+        batch.run()
+    assert (tmp_path / "j").is_file() and not (tmp_path / "elsewhere.jsonl.journal").exists()

@@ -159,8 +159,8 @@ _handle_out = POINTER(c_void_p)
 _string_out = POINTER(c_void_p)  # char **, freed with bc_free
 
 # name: (restype, argtypes). CHECKED functions raise on a negative return;
-# the bc_call_* functions are called from processors, whose own failures
-# leave bc_error_message unchanged, so callers check those codes themselves.
+# the bc_call_* functions are called from processors, which must never
+# raise inside the engine, so callers check those codes themselves.
 SIGNATURES: Dict[str, Tuple[Any, Sequence[Any]]] = {
     "bc_version_string": (c_char_p, ()),
     "bc_version_number": (c_int, ()),

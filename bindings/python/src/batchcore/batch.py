@@ -3,20 +3,21 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import itertools
 import json
 import os
 import threading
 import time
 import weakref
-from typing import Any, Callable, Iterator, Mapping, Optional, Union
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Union
 
 from . import _capi, _threadstate
 from ._capi import encode, lib
 from .engine import Engine, PathArgument
 from ._handle import OwnedHandle
-from .errors import StateError, WaitTimeout
+from .errors import BatchcoreError, StateError, WaitTimeout
 from .events import Event
-from .options import keyword_options, option_value, registry_key
+from .options import option_value, registry_key
 from .processors import Processor
 from .results import DocumentResult
 from .stage import Stage, StageSpec
@@ -35,6 +36,10 @@ class Batch(OwnedHandle):
     Create one with Engine.batch(). Use it as a context manager, or call
     close(): closing a running batch cancels it hard and waits for it.
     stats() and cancel() may be called from any thread at any time.
+
+    With ``output`` a regular file and no ``checkpoint``, the journal is
+    OUTPUT.journal, as with ``batchhost run -o OUTPUT``; ``checkpoint=False``
+    keeps none.
     """
 
     _kind = "batch"
@@ -47,23 +52,33 @@ class Batch(OwnedHandle):
         handle = _capi.handle(out)
         self.engine = engine
         self._handle: Optional[int] = handle
+        self._started = False
+        self._output: Optional[str] = None
+        self._checkpoint: Union[str, bool, None] = None  # None: the default (beside the output)
         self._events = _EventSink(handle)
-        # Frees the handle exactly once (close(), collection or exit). The
-        # sink is an argument so its C callback outlives bc_batch_free,
-        # which returns only after the last event was delivered.
+        # Frees the handle exactly once (close(), collection or exit).
         self._finalizer = weakref.finalize(self, _free, library, handle, self._events)
 
     # ---- configuration (before start) ------------------------------------
 
     def configure(self, **options: Any) -> "Batch":
         """Sets batch options from keywords (retry_attempts=5 is retry.attempts); None leaves a default."""
-        for key, value in keyword_options(options).items():
-            lib().bc_batch_set(self._live(), encode(key), encode(value))
+        for key, value in options.items():
+            if value is not None:
+                self.set(key, value)
         return self
 
     def set(self, key: str, value: Any) -> "Batch":
         """Sets one batch option by its registry key ("retry.attempts") or keyword ("retry_attempts")."""
-        lib().bc_batch_set(self._live(), encode(registry_key(key)), encode(option_value(value)))
+        key = registry_key(key)
+        if key == "checkpoint" and value is False:
+            self._checkpoint = False  # no journal, not even the default one
+            return self
+        lib().bc_batch_set(self._live(), encode(key), encode(option_value(value)))
+        if key == "output":
+            self._output = option_value(value)
+        elif key == "checkpoint":
+            self._checkpoint = option_value(value)
         return self
 
     def add_stage(self, processor: StageSpec, options: Optional[Mapping[str, Any]] = None,
@@ -116,7 +131,7 @@ class Batch(OwnedHandle):
         cancelled and wait() (or run()) raises that exception.
         """
         self._events.attach(callback)
-        lib().bc_batch_set_event_callback(self._live(), self._events.c_callback, None)
+        lib().bc_batch_set_event_callback(self._live(), _DELIVER, self._events.token)
         return self
 
     # ---- running ---------------------------------------------------------
@@ -139,7 +154,19 @@ class Batch(OwnedHandle):
 
     def start(self) -> "Batch":
         """Loads and starts every stage, then returns at once; nothing runs if a stage cannot start."""
-        lib().bc_batch_start(self._live())
+        handle = self._live()
+        journal = _default_journal(self._output) if self._checkpoint is None else None
+        if journal is not None:
+            lib().bc_batch_set(handle, b"checkpoint", os.fsencode(journal))
+        # Marked first: documents may be processing before bc_batch_start returns.
+        self._started = True
+        self._events.started(True)
+        try:
+            lib().bc_batch_start(handle)
+        except BaseException:
+            self._started = False
+            self._events.started(False)
+            raise
         return self
 
     def wait(self, timeout: Optional[float] = None) -> Stats:
@@ -148,21 +175,7 @@ class Batch(OwnedHandle):
         `timeout` is in seconds (None: no limit); WaitTimeout when it runs out
         (the batch keeps running). The GIL is released while waiting.
         """
-        handle = self._live()
-        wait = lib().bc_batch_wait
-        deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
-        on_main_thread = threading.current_thread() is threading.main_thread()
-        while True:
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            step = remaining
-            if on_main_thread:
-                step = _MAIN_THREAD_WAIT_SLICE if remaining is None else min(remaining, _MAIN_THREAD_WAIT_SLICE)
-            try:
-                wait(handle, -1 if step is None else int(step * 1000))
-                break
-            except WaitTimeout:
-                if remaining is not None and time.monotonic() >= deadline:  # type: ignore[operator]
-                    raise WaitTimeout(f"the batch is still running after {timeout} s") from None
+        _wait_for_end(self._live(), timeout)
         self._events.raise_error()
         return self.stats()
 
@@ -195,9 +208,25 @@ class Batch(OwnedHandle):
     # ---- lifetime --------------------------------------------------------
 
     def close(self) -> None:
-        """Frees the batch (idempotent); a running batch is cancelled hard and waited for."""
+        """Frees the batch (idempotent); a running batch is cancelled hard and waited for.
+
+        StateError from the batch's own event callback or processor calls,
+        where the wait would never end.
+        """
         if self._events.delivering_on_this_thread():
             raise StateError("cannot close a batch from its own event callback; return from the callback first")
+        handle = self._handle
+        if handle is not None and self._started:
+            try:
+                lib().bc_batch_wait(handle, 0)
+            except StateError:
+                raise StateError("cannot close a batch from inside one of its own processor calls: "
+                                 "the close would wait for the call itself; return from the processor first") from None
+            except WaitTimeout:
+                self.cancel(hard=True)
+                _wait_for_end(handle, None)
+            except BatchcoreError:
+                pass  # the batch's own failure: wait() reports it, close() only frees
         self._handle = None
         self._finalizer()
 
@@ -205,9 +234,39 @@ class Batch(OwnedHandle):
         return "<batchcore.Batch closed>" if self.closed else f"<batchcore.Batch {self.stats().state.value}>"
 
 
+def _wait_for_end(handle: int, timeout: Optional[float]) -> None:
+    """bc_batch_wait in slices on the main thread, so Ctrl-C is seen while waiting."""
+    wait = lib().bc_batch_wait
+    deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    while True:
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        step = remaining
+        if on_main_thread:
+            step = _MAIN_THREAD_WAIT_SLICE if remaining is None else min(remaining, _MAIN_THREAD_WAIT_SLICE)
+        try:
+            wait(handle, -1 if step is None else int(step * 1000))
+            return
+        except WaitTimeout:
+            if remaining is not None and time.monotonic() >= deadline:  # type: ignore[operator]
+                raise WaitTimeout(f"the batch is still running after {timeout} s") from None
+
+
+def _default_journal(output: Optional[str]) -> Optional[str]:
+    """OUTPUT.journal for a regular output file (not stdout, a pipe or a device), as the CLI does."""
+    if not output or output == "-":
+        return None
+    if os.path.exists(output) and not os.path.isfile(output):
+        return None
+    return output + ".journal"
+
+
 def _free(library: Any, handle: int, events: "_EventSink") -> None:
+    # From one of the batch's own threads (the garbage collector may run
+    # there) this does not wait: the batch ends in the background, and the
+    # sink stays alive until its last event.
     library.bc_batch_free(handle)
-    events.detach()
+    events.release()
     _threadstate.reap()
 
 
@@ -216,23 +275,35 @@ def _path(path: PathArgument) -> bytes:
 
 
 class _EventSink:
-    """Delivers C events to a Python callback; keeps the C function pointer alive.
+    """Delivers one batch's C events to its Python callback.
 
+    C calls one module-level function pointer for every batch, with the
+    sink's token as user_data, so no function pointer dies while C may still
+    call it. A sink is reachable by its token from on_event() until the
+    batch's last event, or until the batch is freed if it never started.
     Holds no reference to the Batch, so a batch nobody refers to is freed.
     """
 
     def __init__(self, handle: int) -> None:
         self._handle = handle
+        self.token = next(_sink_tokens)
         self._callback: Optional[EventCallback] = None
         self._error: Optional[BaseException] = None
         self._delivering_thread: Optional[int] = None
-        self.c_callback = _capi.bc_event_fn(self._deliver)
+        self._started = False
 
     def attach(self, callback: EventCallback) -> None:
         self._callback = callback
+        _sinks[self.token] = self
 
-    def detach(self) -> None:
-        self._callback = None
+    def started(self, started: bool) -> None:
+        self._started = started
+
+    def release(self) -> None:
+        """The batch was freed. A batch freed from one of its own threads ends
+        in the background: its events go on until the last one."""
+        if not self._started:
+            _sinks.pop(self.token, None)
 
     def delivering_on_this_thread(self) -> bool:
         return self._delivering_thread == threading.get_ident()
@@ -242,18 +313,16 @@ class _EventSink:
         if error is not None:
             raise error
 
-    def _deliver(self, raw: Any, user_data: Optional[int]) -> None:
+    def deliver(self, event: Any) -> None:
         # Runs on the batch's event thread. An exception must not reach C:
         # it cancels the batch and is re-raised by wait().
         self._delivering_thread = threading.get_ident()
         try:
-            _threadstate.keep_for_this_thread()
+            if event.type == _capi.BC_EVENT_FINISHED:
+                _sinks.pop(self.token, None)  # the last event
             callback = self._callback
-            if callback is None or self._error is not None:
-                return
-            event = raw.contents
-            if event.type not in _KNOWN_EVENTS:
-                return  # a newer library's event kind
+            if callback is None or self._error is not None or event.type not in _KNOWN_EVENTS:
+                return  # (an unknown type is a newer library's event kind)
             callback(Event.from_c(event))
         except BaseException as error:
             self._error = error
@@ -264,6 +333,20 @@ class _EventSink:
         finally:
             self._delivering_thread = None
 
+
+_sinks: Dict[int, _EventSink] = {}
+_sink_tokens = itertools.count(1)
+
+
+def _deliver(raw: Any, user_data: Optional[int]) -> None:
+    _threadstate.keep_for_this_thread()
+    sink = _sinks.get(user_data or 0)
+    if sink is not None:
+        sink.deliver(raw.contents)
+
+
+# Module-level: C may call it until the last batch's last event.
+_DELIVER = _capi.bc_event_fn(_deliver)
 
 _KNOWN_EVENTS = {_capi.BC_EVENT_DOC_FINISHED, _capi.BC_EVENT_PROGRESS, _capi.BC_EVENT_LOG,
                  _capi.BC_EVENT_FINISHED}

@@ -6,7 +6,8 @@ import json
 from typing import Any, Dict, Optional
 
 from ._capi import lib
-from .errors import StateError
+from ._counts import count
+from .errors import BC_ESTATE, StateError
 
 _LOG_LEVELS = {"debug": 0, "info": 1, "warning": 2, "warn": 2, "error": 3}
 
@@ -52,12 +53,18 @@ class Doc:
         return self.read().decode(encoding, errors)
 
     def add_usage(self, input_tokens: int = 0, output_tokens: int = 0) -> None:
-        """Adds token usage to this document (and the batch's totals)."""
-        lib().bc_call_add_usage(self._live_call("add_usage"), input_tokens, output_tokens)
+        """Adds token usage to this document (and the batch's totals).
+
+        Counts are whole numbers from 0 (ValueError when negative); totals
+        saturate at 2**63 - 1 instead of wrapping.
+        """
+        call = self._live_call("add_usage")
+        rc = lib().bc_call_add_usage(call, count("input_tokens", input_tokens), count("output_tokens", output_tokens))
+        self._check(rc, "add_usage")
 
     def add_units(self, units: int) -> None:
-        """Adds free-form units (pages, images, ...) to this document's usage."""
-        lib().bc_call_add_units(self._live_call("add_units"), units)
+        """Adds free-form units (pages, images, ...) to this document's usage; counted as add_usage."""
+        self._check(lib().bc_call_add_units(self._live_call("add_units"), count("units", units)), "add_units")
 
     def log(self, message: str, level: str = "info") -> None:
         """Logs a message about this document: a LOG event (or stderr from "warning" on, without a callback)."""
@@ -74,6 +81,12 @@ class Doc:
         if self._call is None:
             raise StateError(f"Doc.{what} works only during the processor call that received the document")
         return self._call
+
+    def _check(self, rc: int, what: str) -> None:
+        # Another thread used the document just as its call ended.
+        if rc == BC_ESTATE:
+            self._call = None
+            self._live_call(what)
 
     def _end_call(self) -> None:
         self._call = None

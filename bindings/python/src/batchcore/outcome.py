@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Union
 
+from ._counts import count
 from .results import Status
 
 # What a processor may return: text (UTF-8), bytes, a dict or list (JSON
@@ -25,6 +26,10 @@ class Result:
     error: Optional[str] = None
     input_tokens: int = 0
     output_tokens: int = 0
+
+    def __post_init__(self) -> None:
+        count("Result.input_tokens", self.input_tokens)
+        count("Result.output_tokens", self.output_tokens)
 
 
 class Retry(Exception):

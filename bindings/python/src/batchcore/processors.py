@@ -15,6 +15,7 @@ from typing import Any, Callable, Dict, Optional, Union, overload
 
 from . import _capi, _threadstate
 from ._capi import lib
+from ._counts import count
 from .doc import Doc
 from .outcome import Output, Result, Retry
 from .results import Status
@@ -147,8 +148,9 @@ def _report(library: Any, call: int, value: Any) -> int:
             raise ValueError(f"Result.status must be 'ok', 'partial' or 'failed', not {value.status!r}") from None
         if value.error is not None:
             library.bc_call_set_error(call, value.error.encode("utf-8"))
-        if value.input_tokens or value.output_tokens:
-            library.bc_call_add_usage(call, value.input_tokens, value.output_tokens)
+        if value.input_tokens or value.output_tokens:  # checked again: fields may change after __init__
+            library.bc_call_add_usage(call, count("Result.input_tokens", value.input_tokens),
+                                      count("Result.output_tokens", value.output_tokens))
         value = value.output
     if value is None:
         return outcome
