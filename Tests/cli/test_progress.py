@@ -22,7 +22,7 @@ from conftest import BATCHHOST, read_jsonl, run
 
 def manifest(tmp_path, n, prefix="d"):
     m = tmp_path / "docs.jsonl"
-    m.write_text("".join(json.dumps({"id": f"{prefix}{i:02d}", "path": f"/x/{i}"}) + "\n" for i in range(n)))
+    m.write_text("".join(json.dumps({"id": f"{prefix}{i:02d}", "path": "/dev/null"}) + "\n" for i in range(n)))
     return m
 
 
