@@ -118,7 +118,7 @@ struct RunCommand: ParsableCommand {
         let console = Console(quiet: quiet, progress: ProgressMode(rawValue: progress)!)
         let current = Locked<Batch?>(nil)
         SignalWatcher.start { count in
-            guard let batch = current.withLock({ $0 }) else { Glibc.exit(Exit.stopped.rawValue) }
+            guard let batch = current.withLock({ $0 }) else { leave(Exit.stopped.rawValue) }
             if count == 1 {
                 console.note("interrupted: finishing the documents in flight (Ctrl-C again to stop at once)")
                 batch.cancel()
@@ -170,6 +170,7 @@ struct RunCommand: ParsableCommand {
         current.withLock { $0 = batch }
         try batch.start()
         _ = try batch.wait()
+        engine.shutdown()
 
         let stats = batch.stats
         console.summary(stats)

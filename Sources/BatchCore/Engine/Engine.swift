@@ -20,6 +20,14 @@ public final class Engine: Sendable {
     }
 
     deinit {
+        shutdown()
+    }
+
+    /// Stops the engine's threads and waits until each has ended. Call it
+    /// when no batch runs and none will (a batch started later never runs);
+    /// freeing the engine does it too. A host about to exit calls it first:
+    /// a thread still ending while the process exits can crash it.
+    public func shutdown() {
         scheduler.shutdown()
         watchdog.shutdown()
     }

@@ -14,6 +14,11 @@ final class Scheduler: @unchecked Sendable {
     private var busy = 0
     private var threads = 0
     private var shuttingDown = false
+    /// Every worker thread is joined, so that none is still running (or
+    /// running its thread-exit handlers) when the engine is gone.
+    private var running: [JoinableThread] = []
+    private var ended: [JoinableThread] = []  // left their loop, not yet joined
+    private var joinedAll = false
 
     init(maxWorkers: Int) {
         self.maxWorkers = maxWorkers
@@ -30,11 +35,14 @@ final class Scheduler: @unchecked Sendable {
     /// Starts running a batch; returns its tenant handle.
     func add(_ workload: Workload, cap: Int) -> Tenant {
         let tenant = Tenant(workload: workload, cap: cap)
-        monitor.withLock {
+        let gone: [JoinableThread] = monitor.withLock {
             tenants.append(tenant)
             spawnThreadsIfNeeded()
+            defer { ended = [] }
+            return ended
         }
         monitor.broadcast()
+        gone.forEach { $0.join() }  // threads that left after earlier batches
         return tenant
     }
 
@@ -49,9 +57,23 @@ final class Scheduler: @unchecked Sendable {
         monitor.broadcast()
     }
 
+    var isShutDown: Bool { monitor.withLock { shuttingDown } }
+
+    /// Stops every worker thread and joins it. On a worker thread (the last
+    /// reference to the engine let go inside a callback) that thread cannot
+    /// wait for itself: it is detached and leaves on its own.
     func shutdown() {
-        monitor.withLock { shuttingDown = true }
-        monitor.broadcast()
+        let gone: [JoinableThread] = monitor.withLock {
+            guard !shuttingDown else { return [] }
+            shuttingDown = true
+            monitor.broadcast()
+            let ownThread = running.contains(where: \.isCurrent) ? 1 : 0
+            while threads > ownThread { monitor.wait() }
+            joinedAll = true
+            defer { ended = [] }
+            return ended
+        }
+        gone.forEach { $0.join() }
     }
 
     /// Threads wanted: enough for every batch's cap, within the global cap.
@@ -62,7 +84,7 @@ final class Scheduler: @unchecked Sendable {
     private func spawnThreadsIfNeeded() {
         while threads < wantedThreads {
             threads += 1
-            startThread(name: "bc-worker") { [self] in workerLoop() }
+            running.append(startJoinableThread(name: "bc-worker") { [self] in workerLoop() })
         }
     }
 
@@ -121,7 +143,10 @@ final class Scheduler: @unchecked Sendable {
             } else {
                 exhausted = true
             }
-            if case .detached = outcome { return }  // replaced by `replaceStuckWorker`
+            if case .detached = outcome {  // replaced by `replaceStuckWorker`
+                monitor.withLock { leave() }
+                return
+            }
 
             monitor.lock()
             if exhausted { tenant.exhausted = true }
@@ -133,7 +158,17 @@ final class Scheduler: @unchecked Sendable {
             }
         }
         threads -= 1
+        leave()
         monitor.unlock()
+        monitor.broadcast()  // shutdown waits for the last thread
+    }
+
+    /// The calling worker's thread is about to end: it is joined by the next
+    /// `add` or by `shutdown` (or detached when shutdown has already joined).
+    private func leave() {
+        guard let index = running.firstIndex(where: \.isCurrent) else { return }
+        let thread = running.remove(at: index)
+        if joinedAll { thread.detach() } else { ended.append(thread) }
     }
 
     /// A worker is stuck in a call that overran its deadline: its document
