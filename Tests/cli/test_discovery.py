@@ -1,11 +1,12 @@
 """Where batchhost finds its plugins and worker, however it is called."""
 import json
 import os
+import re
 import subprocess
 
 import pytest
 
-from conftest import BUILD, ROOT
+from conftest import BUILD, ROOT, run
 
 NOTES = ROOT / "samples" / "notes"
 
@@ -29,3 +30,13 @@ def test_batchhost_called_through_path_finds_the_bundled_plugins_and_worker(tmp_
     first = next(r for r in results if r["id"].endswith("note-01.txt"))
     assert first["output"]["bytes"] == (NOTES / "note-01.txt").stat().st_size
 
+
+def test_a_plugin_found_twice_is_listed_once_with_the_one_used():
+    # In a checkout, ./plugins holds the declarations and the build folder a copy of them.
+    r = run("plugins", cwd=ROOT)
+    assert r.code == 0, r
+    names = re.findall(r"^(\S+)\s", r.out, re.M)
+    assert sorted(names) == sorted(set(names)), r.out
+    assert {"crc32", "filetype", "text", "exec"} <= set(names)
+    crc32 = r.out.split("crc32", 1)[1].splitlines()[1].strip()
+    assert crc32 == "plugins/crc32.toml (declared)", r.out  # ./plugins comes first, as for -p crc32
