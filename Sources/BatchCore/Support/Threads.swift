@@ -10,19 +10,19 @@ public func startThread(name: String, _ body: @escaping @Sendable () -> Void) {
 /// Starts an OS thread that its owner joins before it lets go of what the
 /// thread uses: a thread still running (or running its thread-exit
 /// handlers, as OpenSSL's) while the process exits can crash it.
-public func startJoinableThread(name: String, _ body: @escaping @Sendable () -> Void) -> JoinableThread {
+func startJoinableThread(name: String, _ body: @escaping @Sendable () -> Void) -> JoinableThread {
     JoinableThread(handle: spawnThread(name: name, detached: false, body))
 }
 
 /// A thread started by `startJoinableThread`; join it exactly once.
-public struct JoinableThread: Sendable {
+struct JoinableThread: Sendable {
     let handle: pthread_t
 
     var isCurrent: Bool { pthread_equal(handle, pthread_self()) != 0 }
 
     /// Waits until the thread has ended, its thread-exit handlers included.
     /// A thread cannot wait for itself: called on it, this detaches it.
-    public func join() {
+    func join() {
         if isCurrent { detach() } else { pthread_join(handle, nil) }
     }
 
