@@ -14,8 +14,8 @@ final class Scheduler: @unchecked Sendable {
     private var busy = 0
     private var threads = 0
     private var shuttingDown = false
-    /// Every worker thread is joined, so that none is still running (or
-    /// running its thread-exit handlers) when the engine is gone.
+    /// Worker threads stay until shutdown, which joins them: none may still
+    /// be ending (running its thread-exit handlers) when the engine is gone.
     private var running: [JoinableThread] = []
     private var ended: [JoinableThread] = []  // left their loop, not yet joined
     private var joinedAll = false
@@ -35,14 +35,11 @@ final class Scheduler: @unchecked Sendable {
     /// Starts running a batch; returns its tenant handle.
     func add(_ workload: Workload, cap: Int) -> Tenant {
         let tenant = Tenant(workload: workload, cap: cap)
-        let gone: [JoinableThread] = monitor.withLock {
+        monitor.withLock {
             tenants.append(tenant)
             spawnThreadsIfNeeded()
-            defer { ended = [] }
-            return ended
         }
         monitor.broadcast()
-        gone.forEach { $0.join() }  // threads that left after earlier batches
         return tenant
     }
 
@@ -77,6 +74,7 @@ final class Scheduler: @unchecked Sendable {
     }
 
     /// Threads wanted: enough for every batch's cap, within the global cap.
+    /// Threads beyond it wait, idle, for the next batch or for shutdown.
     private var wantedThreads: Int {
         min(maxWorkers, tenants.reduce(0) { $0 + $1.cap })
     }
@@ -123,9 +121,6 @@ final class Scheduler: @unchecked Sendable {
     private func workerLoop() {
         monitor.lock()
         while !shuttingDown {
-            if threads > wantedThreads {
-                break
-            }
             guard let (tenant, retryJob) = pick(now: monitorNow()) else {
                 if let due = nextDue(now: monitorNow()) {
                     monitor.wait(until: due)
@@ -154,7 +149,7 @@ final class Scheduler: @unchecked Sendable {
                 monitor.unlock()
                 tenant.workload.finished(cancelled: tenant.cancelled)
                 monitor.lock()
-                monitor.broadcast()  // surplus threads may now exit
+                monitor.broadcast()
             }
         }
         threads -= 1
@@ -163,8 +158,8 @@ final class Scheduler: @unchecked Sendable {
         monitor.broadcast()  // shutdown waits for the last thread
     }
 
-    /// The calling worker's thread is about to end: it is joined by the next
-    /// `add` or by `shutdown` (or detached when shutdown has already joined).
+    /// The calling worker's thread is about to end: `shutdown` joins it (or,
+    /// for a stuck call that returns after shutdown, it is detached).
     private func leave() {
         guard let index = running.firstIndex(where: \.isCurrent) else { return }
         let thread = running.remove(at: index)
