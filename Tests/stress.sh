@@ -27,10 +27,11 @@ deadline=$((started + seconds))
 cat >"$work/one" <<EOF
 #!/usr/bin/env bash
 [ \$(date +%s) -lt $deadline ] || exit 0
-"$batchhost" run "$work/docs" -p text --set max_bytes=1 -w 8 -q --progress off -o /dev/null 2>"$work/err.\$1"
+"$batchhost" run "$work/docs" -p text --set max_bytes=1 -w 8 -q --progress off --no-checkpoint \\
+    -o "$work/out.\$1" 2>"$work/err.\$1"
 code=\$?
 if [ \$code -gt 128 ]; then echo "run \$1: killed by SIG\$(kill -l \$((code - 128)))"; elif [ \$code -ne 1 ]; then echo "run \$1: exit \$code"; sed 's/^/    /' "$work/err.\$1"; fi
-rm -f "$work/err.\$1"
+rm -f "$work/err.\$1" "$work/out.\$1"
 echo >>"$work/done"
 EOF
 chmod +x "$work/one"
