@@ -139,7 +139,7 @@ final class Scheduler: @unchecked Sendable {
                 exhausted = true
             }
             if case .detached = outcome {  // replaced by `replaceStuckWorker`
-                monitor.withLock { leave() }
+                monitor.withLock { leave(stuck: true) }
                 return
             }
 
@@ -158,12 +158,14 @@ final class Scheduler: @unchecked Sendable {
         monitor.broadcast()  // shutdown waits for the last thread
     }
 
-    /// The calling worker's thread is about to end: `shutdown` joins it (or,
-    /// for a stuck call that returns after shutdown, it is detached).
-    private func leave() {
+    /// The calling worker's thread is about to end: `shutdown` joins it. A
+    /// thread back from an abandoned call is nobody's to wait for (shutdown
+    /// does not), and one ending after shutdown has no one left to join it:
+    /// those are detached.
+    private func leave(stuck: Bool = false) {
         guard let index = running.firstIndex(where: \.isCurrent) else { return }
         let thread = running.remove(at: index)
-        if joinedAll { thread.detach() } else { ended.append(thread) }
+        if stuck || joinedAll { thread.detach() } else { ended.append(thread) }
     }
 
     /// A worker is stuck in a call that overran its deadline: its document
