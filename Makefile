@@ -3,6 +3,7 @@
 #   make test     install what is missing, build, run every test suite
 #   make install  PREFIX=/usr/local
 #   make bench    benchmarks against the peers (bench/README.md)
+#   make stress   thousands of short runs, for rare crashes (not part of make test)
 
 PREFIX ?= /usr/local
 SWIFT ?= swift
@@ -10,7 +11,7 @@ BUILD := .build/release
 VENV := .build/venv
 OUT := out
 
-.PHONY: all build deps demo test test-swift test-tsan test-c test-cli test-python test-install test-bench bench bench-quick install clean
+.PHONY: all build deps demo test test-swift test-tsan test-c test-cli test-python test-install test-bench stress bench bench-quick install clean
 
 all: build
 
@@ -62,6 +63,10 @@ test-install: build
 # A smoke run: every scenario runs and produces numbers (not how fast).
 test-bench: build
 	bench/run --quick
+
+# Thousands of short batchhost runs at once; fails on any crash (a few minutes).
+stress: build
+	Tests/stress.sh $(BUILD)
 
 bench: build
 	bench/run

@@ -1,15 +1,37 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <limits.h>
+#include <link.h>
+#include <pthread.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "shims.h"
 
 /* The file of the binary image holding this code: libbatchcore.so for C and
- * Python hosts, the executable for batchhost. Bundled plugins sit beside it. */
-const char *bc_shim_image_path(void) {
+ * Python hosts, the executable for batchhost. Bundled plugins sit beside it.
+ * For the executable the loader only knows argv[0] ("batchhost" when it was
+ * found through PATH), so its file comes from /proc/self/exe. The path is
+ * resolved (symbolic links, relative directories) once. */
+static char image_path[PATH_MAX];
+
+static void find_image_path(void) {
     Dl_info info;
-    if (dladdr((void *)&bc_shim_image_path, &info) == 0 || info.dli_fname == NULL) return NULL;
-    return info.dli_fname;
+    struct link_map *map = NULL;
+    if (dladdr1((void *)&bc_shim_image_path, &info, (void **)&map, RTLD_DL_LINKMAP) == 0) return;
+    if (map != NULL && map->l_name[0] == '\0') {  /* the main executable */
+        ssize_t n = readlink("/proc/self/exe", image_path, sizeof image_path - 1);
+        image_path[n > 0 ? n : 0] = '\0';
+    } else if (info.dli_fname == NULL || realpath(info.dli_fname, image_path) == NULL) {
+        image_path[0] = '\0';
+    }
+}
+
+const char *bc_shim_image_path(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, find_image_path);
+    return image_path[0] ? image_path : NULL;
 }
 
 #include <errno.h>

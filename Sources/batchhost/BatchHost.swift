@@ -1,4 +1,5 @@
 import ArgumentParser
+import Glibc
 
 /// The shell host of batchcore. Thin: it turns flags into engine calls.
 struct BatchHost: ParsableCommand {
@@ -20,4 +21,13 @@ enum Exit: Int32 {
     case documentsFailed = 1
     case usage = 2
     case stopped = 3
+}
+
+/// Ends the process once standard output is flushed. `_exit`, not `exit`:
+/// a call abandoned at its timeout may still run on a thread nobody can
+/// join, and `exit`'s clean-up handlers (OpenSSL's among them) must not
+/// run under it. The engine's own threads are joined before this.
+func leave(_ code: Int32) -> Never {
+    fflush(nil)
+    _exit(code)
 }

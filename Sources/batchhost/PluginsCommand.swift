@@ -7,7 +7,9 @@ struct PluginsCommand: ParsableCommand {
         abstract: "List the processors found: name, version, description and file.",
         discussion: """
         Plugins are looked for in --plugin-dir directories, $BATCHCORE_PLUGIN_PATH \
-        (colon-separated), ./plugins, and beside the batchcore library.
+        (colon-separated), ./plugins, and beside the batchcore library (or \
+        batchhost). A name found in several places is listed once, with the \
+        file found first: the one -p NAME uses.
         """)
 
     @Option(name: .customLong("plugin-dir"), help: ArgumentHelp("Also look for plugins here (repeatable).", valueName: "dir"))

@@ -129,7 +129,7 @@ struct RunCommand: ParsableCommand {
         let console = Console(quiet: quiet, progress: ProgressMode(rawValue: progress)!)
         let current = Locked<Batch?>(nil)
         SignalWatcher.start { count in
-            guard let batch = current.withLock({ $0 }) else { Glibc.exit(Exit.stopped.rawValue) }
+            guard let batch = current.withLock({ $0 }) else { leave(Exit.stopped.rawValue) }
             if count == 1 {
                 console.note("interrupted: finishing the documents in flight (Ctrl-C again to stop at once)")
                 batch.cancel()
@@ -188,6 +188,7 @@ struct RunCommand: ParsableCommand {
             console.endLive()
             throw error
         }
+        engine.shutdown()
 
         let stats = batch.stats
         console.finish(stats, error: batch.error, budget: batch.batchOptions.budget, journal: journalPath)

@@ -12,16 +12,16 @@ do {
     try command.run()
 } catch let error as BatchCoreError {
     writeStandardError("batchhost: error: \(error.message)\n")
-    exit(Exit.usage.rawValue)
+    leave(Exit.usage.rawValue)
 } catch let code as ExitCode {
-    exit(code.rawValue)
+    leave(code.rawValue)
 } catch {
     let code = BatchHost.exitCode(for: error)
     let message = BatchHost.fullMessage(for: error)
     if code == .success {
         print(message)
-        exit(0)
+        leave(0)
     }
     writeStandardError(UsageError.text(for: error, command: parsed))
-    exit(Exit.usage.rawValue)
+    leave(Exit.usage.rawValue)
 }

@@ -38,9 +38,12 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+ANY_KEY = object()  # as MockLLM's key: any key is accepted, and none
+
+
 class MockLLM:
     def __init__(self, key="sk-mock-0123456789abcdef"):
-        self.key = key            # the key requests must carry; None: no auth check
+        self.key = key            # the key requests must carry; None: none; ANY_KEY: any or none
         self.limit = None         # (requests, window seconds) or None
         self.jitter = 0.05        # slack in the window for network and scheduling delays
         self.requests = []        # one dict per request, in arrival order
@@ -254,6 +257,8 @@ class _Handler(BaseHTTPRequestHandler):
             given = auth[len("Bearer "):] if auth and auth.startswith("Bearer ") else None
             if auth is not None and given is None:
                 return "Authorization must be 'Bearer KEY'"
+        if key is ANY_KEY:
+            return None
         if key is None:
             return None if given is None else "this server takes no key"
         if given != key:

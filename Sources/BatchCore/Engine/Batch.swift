@@ -129,6 +129,9 @@ public final class Batch: @unchecked Sendable {
     public func start() throws {
         try config.withLock { config in
             guard config.state == .new else { throw BatchCoreError(.state, "the batch has already started") }
+            guard !engine.scheduler.isShutDown else {
+                throw BatchCoreError(.state, "the engine was shut down: start the batch on a new engine")
+            }
             guard !config.stages.isEmpty else {
                 throw BatchCoreError(.state, "the batch has no stage: add one with --processor (bc_batch_add_stage)")
             }

@@ -20,6 +20,14 @@ public final class Engine: Sendable {
     }
 
     deinit {
+        shutdown()
+    }
+
+    /// Stops the engine's threads and waits until each has ended. Call it
+    /// when no batch runs and none will (a batch started later never runs);
+    /// freeing the engine does it too. A host about to exit calls it first:
+    /// a thread still ending while the process exits can crash it.
+    public func shutdown() {
         scheduler.shutdown()
         watchdog.shutdown()
     }
@@ -112,14 +120,20 @@ public final class Engine: Sendable {
 
     /// Every processor the engine can find: registered, built-in, then each
     /// plugin file on the search path (a file that fails to load is listed
-    /// with its error).
+    /// with its error). A name is listed once: where `processor(named:)`
+    /// finds it, the first in search order; a file reached twice (a
+    /// directory on the path twice, a symbolic link) is read once.
     public func listProcessors() -> [Result<ProcessorInfo, PluginLoadFailure>] {
         var list: [Result<ProcessorInfo, PluginLoadFailure>] = []
         list += state.withLock { $0.registered.values.map(\.info) }.sorted { $0.name < $1.name }.map { .success($0) }
         list.append(.success(ExecProcessor().info))
-        for path in PluginSearchPath(explicit: options.pluginDirs).candidates() {
+        var names = Set(list.compactMap { try? $0.get().name })
+        var files = Set<String>()
+        for path in PluginSearchPath(explicit: options.pluginDirs).candidates()
+        where files.insert(PluginSearchPath.resolved(path)).inserted {
             do {
-                list.append(.success(try loadProcessor(at: path).info))
+                let info = try loadProcessor(at: path).info
+                if names.insert(info.name).inserted { list.append(.success(info)) }
             } catch let error as BatchCoreError {
                 list.append(.failure(PluginLoadFailure(path: path, error: error)))
             } catch {

@@ -8,7 +8,7 @@ final class Watchdog: @unchecked Sendable {
     private let monitor = Monitor()
     private var armed: [ObjectIdentifier: Entry] = [:]
     private var wakeAt: UInt64? = nil
-    private var running = false
+    private var thread: JoinableThread? = nil
     private var shuttingDown = false
 
     private struct Entry {
@@ -20,9 +20,8 @@ final class Watchdog: @unchecked Sendable {
     func arm(_ call: CallContext, deadline: UInt64, overdue: @escaping @Sendable () -> Void) {
         let wake: Bool = monitor.withLock {
             armed[ObjectIdentifier(call)] = Entry(deadline: deadline, overdue: overdue)
-            if !running {
-                running = true
-                startThread(name: "bc-watchdog") { [self] in loop() }
+            if thread == nil && !shuttingDown {
+                thread = startJoinableThread(name: "bc-watchdog") { [self] in loop() }
             }
             return wakeAt.map { deadline < $0 } ?? true
         }
@@ -33,9 +32,15 @@ final class Watchdog: @unchecked Sendable {
         monitor.withLock { _ = armed.removeValue(forKey: ObjectIdentifier(call)) }
     }
 
+    /// Stops the thread and joins it.
     func shutdown() {
-        monitor.withLock { shuttingDown = true }
+        let thread: JoinableThread? = monitor.withLock {
+            shuttingDown = true
+            defer { self.thread = nil }
+            return self.thread
+        }
         monitor.signal()
+        thread?.join()
     }
 
     private func loop() {

@@ -24,6 +24,7 @@ final class JournalWriter: @unchecked Sendable {
     private var failure: BatchCoreError? = nil
     private var nextSeq: Int64
     private let capacity: Int
+    private var thread: JoinableThread? = nil
 
     init(journal: Journal, output: OutputWriter?, outputPath: String?, every: Int, interval: Double,
          onCommit: @escaping @Sendable ([DocumentResult]) -> Void,
@@ -40,7 +41,7 @@ final class JournalWriter: @unchecked Sendable {
         self.capacity = max(4096, every * 4)
         let max = try journal.writerDB.prepare("SELECT coalesce(max(out_seq), 0) FROM documents")
         nextSeq = try max.step() ? max.int(0) + 1 : 1
-        startThread(name: "bc-journal") { [self] in run() }
+        thread = startJoinableThread(name: "bc-journal") { [self] in run() }
     }
 
     /// Most results one commit holds.
@@ -61,11 +62,14 @@ final class JournalWriter: @unchecked Sendable {
     /// Commits what is queued, records how the run ended, stops the thread.
     /// Returns the first error the writer met.
     func close(state: String) -> BatchCoreError? {
-        monitor.withLock {
+        let thread: JoinableThread? = monitor.withLock {
             closing = true
             monitor.broadcast()
             while !stopped { monitor.wait() }
+            defer { self.thread = nil }
+            return self.thread
         }
+        thread?.join()
         let db = journal.writerDB
         do {
             try db.prepare("UPDATE runs SET ended_at = ?, state = ? WHERE run = ?")

@@ -38,6 +38,14 @@ struct PluginSearchPath {
         ["\(name).so", "lib\(name).so", "libbatchcore-\(name).so", "\(name).toml"]
     }
 
+    /// The file's path with symbolic links and `.`/`..` resolved (as it is
+    /// when it cannot be resolved).
+    static func resolved(_ path: String) -> String {
+        guard let real = realpath(path, nil) else { return path }
+        defer { free(real) }
+        return String(cString: real)
+    }
+
     /// Whether a file is a declaration rather than a shared object.
     static func isDeclaration(_ path: String) -> Bool { path.hasSuffix(".toml") }
 

@@ -25,7 +25,8 @@ final class EventPump: @unchecked Sendable {
     private let handler: Handler
     private let interval: UInt64
     private let snapshot: @Sendable () -> BatchStats
-    private var thread: pthread_t? = nil
+    private var thread: JoinableThread? = nil
+    private var joined = false
 
     init(handler: @escaping Handler, progressInterval: Double, snapshot: @escaping @Sendable () -> BatchStats) {
         self.handler = handler
@@ -34,12 +35,16 @@ final class EventPump: @unchecked Sendable {
     }
 
     func start() {
-        startThread(name: "bc-events") { [self] in run() }
+        monitor.withLock { thread = startJoinableThread(name: "bc-events") { [self] in run() } }
+    }
+
+    deinit {
+        if !joined { thread?.join() }
     }
 
     /// True on the pump's own thread (where waiting for the batch would deadlock).
     var isCurrentThread: Bool {
-        monitor.withLock { thread.map { pthread_equal($0, pthread_self()) != 0 } ?? false }
+        monitor.withLock { thread?.isCurrent ?? false }
     }
 
     func post(_ event: BatchEvent) {
@@ -88,9 +93,10 @@ final class EventPump: @unchecked Sendable {
         }
     }
 
-    /// Blocks until every event was delivered, or until `deadline` (monotonic ns).
+    /// Blocks until every event was delivered and the thread has ended, or
+    /// until `deadline` (monotonic ns).
     func waitDrained(until deadline: UInt64?) -> Bool {
-        monitor.withLock {
+        let done: Bool = monitor.withLock {
             while !drained {
                 if let deadline {
                     if monotonicNanos() >= deadline { return false }
@@ -101,10 +107,19 @@ final class EventPump: @unchecked Sendable {
             }
             return true
         }
+        if done { joinThread() }
+        return done
+    }
+
+    private func joinThread() {
+        let thread: JoinableThread? = monitor.withLock {
+            defer { joined = true }
+            return joined ? nil : self.thread
+        }
+        thread?.join()
     }
 
     private func run() {
-        monitor.withLock { thread = pthread_self() }
         var nextTick = monotonicNanos() + interval
         while true {
             let event: BatchEvent? = monitor.withLock {

@@ -14,6 +14,11 @@ final class Scheduler: @unchecked Sendable {
     private var busy = 0
     private var threads = 0
     private var shuttingDown = false
+    /// Worker threads stay until shutdown, which joins them: none may still
+    /// be ending (running its thread-exit handlers) when the engine is gone.
+    private var running: [JoinableThread] = []
+    private var ended: [JoinableThread] = []  // left their loop, not yet joined
+    private var joinedAll = false
 
     init(maxWorkers: Int) {
         self.maxWorkers = maxWorkers
@@ -49,12 +54,27 @@ final class Scheduler: @unchecked Sendable {
         monitor.broadcast()
     }
 
+    var isShutDown: Bool { monitor.withLock { shuttingDown } }
+
+    /// Stops every worker thread and joins it. On a worker thread (the last
+    /// reference to the engine let go inside a callback) that thread cannot
+    /// wait for itself: it is detached and leaves on its own.
     func shutdown() {
-        monitor.withLock { shuttingDown = true }
-        monitor.broadcast()
+        let gone: [JoinableThread] = monitor.withLock {
+            guard !shuttingDown else { return [] }
+            shuttingDown = true
+            monitor.broadcast()
+            let ownThread = running.contains(where: \.isCurrent) ? 1 : 0
+            while threads > ownThread { monitor.wait() }
+            joinedAll = true
+            defer { ended = [] }
+            return ended
+        }
+        gone.forEach { $0.join() }
     }
 
     /// Threads wanted: enough for every batch's cap, within the global cap.
+    /// Threads beyond it wait, idle, for the next batch or for shutdown.
     private var wantedThreads: Int {
         min(maxWorkers, tenants.reduce(0) { $0 + $1.cap })
     }
@@ -62,7 +82,7 @@ final class Scheduler: @unchecked Sendable {
     private func spawnThreadsIfNeeded() {
         while threads < wantedThreads {
             threads += 1
-            startThread(name: "bc-worker") { [self] in workerLoop() }
+            running.append(startJoinableThread(name: "bc-worker") { [self] in workerLoop() })
         }
     }
 
@@ -101,9 +121,6 @@ final class Scheduler: @unchecked Sendable {
     private func workerLoop() {
         monitor.lock()
         while !shuttingDown {
-            if threads > wantedThreads {
-                break
-            }
             guard let (tenant, retryJob) = pick(now: monitorNow()) else {
                 if let due = nextDue(now: monitorNow()) {
                     monitor.wait(until: due)
@@ -121,7 +138,10 @@ final class Scheduler: @unchecked Sendable {
             } else {
                 exhausted = true
             }
-            if case .detached = outcome { return }  // replaced by `replaceStuckWorker`
+            if case .detached = outcome {  // replaced by `replaceStuckWorker`
+                monitor.withLock { leave(stuck: true) }
+                return
+            }
 
             monitor.lock()
             if exhausted { tenant.exhausted = true }
@@ -129,11 +149,23 @@ final class Scheduler: @unchecked Sendable {
                 monitor.unlock()
                 tenant.workload.finished(cancelled: tenant.cancelled)
                 monitor.lock()
-                monitor.broadcast()  // surplus threads may now exit
+                monitor.broadcast()
             }
         }
         threads -= 1
+        leave()
         monitor.unlock()
+        monitor.broadcast()  // shutdown waits for the last thread
+    }
+
+    /// The calling worker's thread is about to end: `shutdown` joins it. A
+    /// thread back from an abandoned call is nobody's to wait for (shutdown
+    /// does not), and one ending after shutdown has no one left to join it:
+    /// those are detached.
+    private func leave(stuck: Bool = false) {
+        guard let index = running.firstIndex(where: \.isCurrent) else { return }
+        let thread = running.remove(at: index)
+        if stuck || joinedAll { thread.detach() } else { ended.append(thread) }
     }
 
     /// A worker is stuck in a call that overran its deadline: its document

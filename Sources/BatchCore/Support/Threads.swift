@@ -4,6 +4,33 @@ import Glibc
 /// Starts a detached OS thread running `body`. Workers are real threads, not
 /// Swift tasks, because processor calls block.
 public func startThread(name: String, _ body: @escaping @Sendable () -> Void) {
+    _ = spawnThread(name: name, detached: true, body)
+}
+
+/// Starts an OS thread that its owner joins before it lets go of what the
+/// thread uses: a thread still running (or running its thread-exit
+/// handlers, as OpenSSL's) while the process exits can crash it.
+func startJoinableThread(name: String, _ body: @escaping @Sendable () -> Void) -> JoinableThread {
+    JoinableThread(handle: spawnThread(name: name, detached: false, body))
+}
+
+/// A thread started by `startJoinableThread`; join it exactly once.
+struct JoinableThread: Sendable {
+    let handle: pthread_t
+
+    var isCurrent: Bool { pthread_equal(handle, pthread_self()) != 0 }
+
+    /// Waits until the thread has ended, its thread-exit handlers included.
+    /// A thread cannot wait for itself: called on it, this detaches it.
+    func join() {
+        if isCurrent { detach() } else { pthread_join(handle, nil) }
+    }
+
+    /// Lets the thread end on its own, unwaited for.
+    func detach() { pthread_detach(handle) }
+}
+
+private func spawnThread(name: String, detached: Bool, _ body: @escaping @Sendable () -> Void) -> pthread_t {
     final class Box: @unchecked Sendable {
         let body: @Sendable () -> Void
         let name: String
@@ -13,7 +40,7 @@ public func startThread(name: String, _ body: @escaping @Sendable () -> Void) {
     var thread = pthread_t()
     var attr = pthread_attr_t()
     pthread_attr_init(&attr)
-    pthread_attr_setdetachstate(&attr, Int32(PTHREAD_CREATE_DETACHED))
+    pthread_attr_setdetachstate(&attr, Int32(detached ? PTHREAD_CREATE_DETACHED : PTHREAD_CREATE_JOINABLE))
     let rc = pthread_create(&thread, &attr, { raw in
         let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
         bc_shim_set_thread_name(String(box.name.prefix(15)))
@@ -22,6 +49,7 @@ public func startThread(name: String, _ body: @escaping @Sendable () -> Void) {
     }, box)
     pthread_attr_destroy(&attr)
     precondition(rc == 0, "pthread_create failed: \(rc)")
+    return thread
 }
 
 /// Writes text to standard error (fd 2) without buffering.
