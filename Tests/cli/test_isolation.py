@@ -51,23 +51,24 @@ def by_id(out):
 
 def test_crashes_aborts_and_hangs_cost_their_documents_only(tmp_path, faulty):
     ids = [f"ok-{i:02d}" for i in range(30)] + ["crash-1", "crash-2", "abort-1", "hang-1", "exit-1"]
+    # A timeout no ok document comes near, even on a loaded machine.
     code, out, err, strays = run_reaped(
         tmp_path, "run", "--manifest", manifest(tmp_path, ids), "-p", faulty, "-w", "3",
-        "--isolation", "process", "-O", "timeout=500ms", "-O", "timeout.grace=200ms",
+        "--isolation", "process", "-O", "timeout=2s", "-O", "timeout.grace=200ms",
         "-O", "retry.attempts=2", "-O", "retry.base=10ms")
     assert code == 1, err
     results = by_id(out)
     assert len(results) == len(ids)
     worker_pids = set()
     for i in ids[:30]:
-        assert results[i]["status"] == "ok", results[i]
+        assert results[i]["status"] == "ok", (i, results[i]["error"])
         assert results[i]["output"]["id"] == i and results[i]["input_tokens"] == 3
         worker_pids.add(results[i]["output"]["pid"])
     # Worker processes ran the plugin, never batchhost itself.
     batchhost_pid = json.loads((tmp_path / "reaper.json").read_text())["pid"]
     assert worker_pids and batchhost_pid not in worker_pids and os.getpid() not in worker_pids
     for i, error in [("crash-1", "worker crashed: SIGSEGV"), ("crash-2", "worker crashed: SIGSEGV"),
-                     ("abort-1", "worker crashed: SIGABRT"), ("hang-1", "timed out after 500ms"),
+                     ("abort-1", "worker crashed: SIGABRT"), ("hang-1", "timed out after 2s"),
                      ("exit-1", "worker exited with status 7")]:
         assert results[i]["status"] == "failed"
         assert results[i]["attempts"] == 2
