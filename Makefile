@@ -71,7 +71,7 @@ test-bench: build
 
 # Applies each mutant of Tests/mutants.toml in a scratch copy and runs the
 # tests that must catch it (slow: not part of make test). MUTANTS=name,... for some.
-mutants: build $(VENV)/bin/pytest
+mutants: $(VENV)/bin/pytest
 	@scripts/mutants $(if $(MUTANTS),--only $(MUTANTS))
 
 bench: build
