@@ -1,6 +1,8 @@
 # batchcore — build, demo, test, install.
 #   make demo     build everything and run a batch over samples/
 #   make test     install what is missing, build, run every test suite
+#                 (one line per suite; V=1 shows everything; docs/testing.md)
+#   make mutants  check that the tests catch the bugs they claim to
 #   make install  PREFIX=/usr/local
 #   make bench    benchmarks against the peers (bench/README.md)
 #   make stress   thousands of short runs, for rare crashes (not part of make test)
@@ -10,16 +12,21 @@ SWIFT ?= swift
 BUILD := .build/release
 VENV := .build/venv
 OUT := out
+# Each test suite prints one line and its runner's closing line, its whole
+# output only when it fails; V=1 shows everything as it comes.
+SUITE := scripts/run-suite $(if $(V),--verbose)
+# Under make test the build steps are quiet too (STEP is empty otherwise).
+test: STEP = $(SUITE) --step
 
-.PHONY: all build deps demo test test-swift test-tsan test-c test-cli test-python test-install test-bench stress bench bench-quick install clean
+.PHONY: all build deps demo test test-swift test-tsan test-c test-cli test-python test-install test-bench stress bench bench-quick install clean mutants
 
 all: build
 
 deps:
-	@scripts/install-deps
+	@$(STEP) $(if $(STEP),deps --) scripts/install-deps
 
 build: deps
-	$(SWIFT) build -c release
+	@$(STEP) $(if $(STEP),build --) $(SWIFT) build -c release
 	@mkdir -p $(BUILD)/batchcore && cp plugins/*.toml $(BUILD)/batchcore/
 
 demo: build
@@ -34,35 +41,40 @@ demo: build
 test: build test-swift test-tsan test-c test-cli test-python test-install test-bench
 
 test-swift:
-	$(SWIFT) test
+	@$(SUITE) swift -- $(SWIFT) test
 
 # The concurrent core under ThreadSanitizer, in a build folder of its own.
 test-tsan:
-	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan
+	@$(SUITE) tsan -- $(SWIFT) test --sanitize=thread --scratch-path .build-tsan
 
 test-c: build
-	Tests/c/run.sh $(BUILD)
+	@$(SUITE) c -- Tests/c/run.sh $(BUILD)
 
-# pillow draws the test images and scans (Tests/cli/documents.py).
-$(VENV)/bin/pytest:
-	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check pytest pillow
+# The test venv, made again when Tests/requirements.txt changes.
+$(VENV)/bin/pytest: Tests/requirements.txt
+	@$(STEP) $(if $(STEP),venv --) sh -c 'python3 -m venv $(VENV) && \
+		$(VENV)/bin/pip install --quiet --disable-pip-version-check -r Tests/requirements.txt && touch $@'
 
 test-cli: build $(VENV)/bin/pytest
-	$(VENV)/bin/pytest -q Tests/cli
+	@$(SUITE) cli -- $(VENV)/bin/pytest -q Tests/cli
 
 # The Python package, installed from the checkout into the venv, against the built library.
 test-python: build $(VENV)/bin/pytest
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check 'setuptools>=61' wheel
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation ./bindings/python
-	$(VENV)/bin/pytest -q bindings/python/tests
+	@$(SUITE) --step python-package -- sh -c "$(VENV)/bin/pip install --quiet --disable-pip-version-check 'setuptools>=61' wheel && \
+		$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation ./bindings/python"
+	@$(SUITE) python -- $(VENV)/bin/pytest -q bindings/python/tests
 
 test-install: build
-	Tests/install.sh
+	@$(SUITE) install -- Tests/install.sh
 
-# A smoke run: every scenario runs and produces numbers (not how fast).
+# A smoke run: every scenario runs and its figures are sane (not how fast).
 test-bench: build
-	bench/run --quick
+	@$(SUITE) bench -- bench/run --quick
+
+# Applies each mutant of Tests/mutants.toml in a scratch copy and runs the
+# tests that must catch it (slow: not part of make test). MUTANTS=name,... for some.
+mutants: $(VENV)/bin/pytest
+	@scripts/mutants $(if $(MUTANTS),--only $(MUTANTS))
 
 # Thousands of short batchhost runs at once; fails on any crash (a few minutes).
 stress: build

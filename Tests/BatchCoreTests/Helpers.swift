@@ -63,6 +63,17 @@ final class ConcurrencyProbe: @unchecked Sendable {
 
 func sleepMs(_ ms: Double) { usleep(UInt32(ms * 1000)) }
 
+/// Waits until `condition` holds, checking every millisecond; false when
+/// `timeout` seconds (generous: the machine may be loaded) ran out first.
+func waitUntil(timeout: Double = 30, _ condition: () -> Bool) -> Bool {
+    let deadline = monotonicNanos() + UInt64(timeout * 1e9)
+    while !condition() {
+        if monotonicNanos() > deadline { return false }
+        sleepMs(1)
+    }
+    return true
+}
+
 func makeBatch(_ engine: Engine, _ processor: ClosureProcessor, documents: Int, options: [String: String] = [:]) throws -> Batch {
     if (try? engine.processor(named: processor.info.name)) == nil { try engine.register(processor) }
     let batch = Batch(engine: engine)

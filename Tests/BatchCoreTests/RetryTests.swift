@@ -22,9 +22,8 @@ final class RetryTests: XCTestCase {
         }
     }
 
-    /// A processor that always asks for a retry: the gaps between its
-    /// attempts stay under each attempt's ceiling, and attempts are counted.
-    func testRetriesWaitWithinTheirCeilingsAndAreCounted() throws {
+    /// Start times of the attempts of one document that always asks for a retry.
+    private func attemptTimes(_ options: [String: String]) throws -> (times: [UInt64], batch: Batch) {
         let engine = Engine()
         let times = Locked([UInt64]())
         let p = ClosureProcessor("flaky") { call, _ in
@@ -32,16 +31,28 @@ final class RetryTests: XCTestCase {
             call.error = "try later"
             return .retry
         }
-        let batch = try makeBatch(engine, p, documents: 1, options: [
-            "retry.attempts": "5", "retry.base": "50ms", "retry.max": "120ms"])
+        let batch = try makeBatch(engine, p, documents: 1, options: options.merging([
+            "retry.attempts": "5", "retry.base": "50ms", "retry.max": "120ms"]) { a, _ in a })
         try batch.start()
-        XCTAssertTrue(try batch.wait(timeout: 30))
-        let t = times.withLock { $0 }
+        XCTAssertTrue(try batch.wait(timeout: 60))
+        return (times.withLock { $0 }, batch)
+    }
+
+    /// Gaps between attempts, in seconds.
+    private func gaps(_ t: [UInt64]) -> [Double] {
+        zip(t, t.dropFirst()).map { Double($1 - $0) / 1e9 }
+    }
+
+    private let ceilings = [0.05, 0.1, 0.12, 0.12]
+    /// Room for a loaded machine: the upper bounds only say the backoff is bounded.
+    private let slack = 5.0
+
+    /// Jittered: the gaps stay under each attempt's ceiling, and attempts are counted.
+    func testRetriesWaitWithinTheirCeilingsAndAreCounted() throws {
+        let (t, batch) = try attemptTimes([:])
         XCTAssertEqual(t.count, 5)
-        let ceilings = [0.05, 0.1, 0.12, 0.12]
-        for (i, ceiling) in ceilings.enumerated() {
-            let gap = Double(t[i + 1] - t[i]) / 1e9
-            XCTAssertLessThan(gap, ceiling + 0.05, "gap after attempt \(i + 1)")
+        for (i, (gap, ceiling)) in zip(gaps(t), ceilings).enumerated() {
+            XCTAssertLessThan(gap, ceiling + slack, "gap after attempt \(i + 1)")
         }
         let result = batch.finishedResults[0]
         XCTAssertEqual(result.status, .failed)
@@ -49,6 +60,17 @@ final class RetryTests: XCTestCase {
         XCTAssertEqual(result.error, "gave up after 5 attempts: try later")
         XCTAssertEqual(batch.stats.attempts, 5)
         XCTAssertEqual(batch.stats.retries, 4)
+    }
+
+    /// Without jitter each retry waits its whole ceiling: never less.
+    func testRetriesWithoutJitterWaitTheWholeCeiling() throws {
+        let (t, _) = try attemptTimes(["retry.jitter": "false"])
+        XCTAssertEqual(t.count, 5)
+        for (i, (gap, ceiling)) in zip(gaps(t), ceilings).enumerated() {
+            XCTAssertGreaterThanOrEqual(gap, ceiling - 0.001, "gap after attempt \(i + 1) is shorter than its backoff")
+            XCTAssertLessThan(gap, ceiling + slack, "gap after attempt \(i + 1)")
+        }
+        XCTAssertEqual(Backoff(base: 0.5, max: 3, jitter: false).delayNanos(afterAttempt: 2), 1_000_000_000)
     }
 
     /// One worker, a call that never returns by itself: at the timeout it is

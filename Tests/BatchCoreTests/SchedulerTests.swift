@@ -62,6 +62,33 @@ final class SchedulerTests: XCTestCase {
         XCTAssertEqual(progressWhileBothRun.withLock { $0 }, ["a", "b"])
     }
 
+    /// Idle shared threads (another batch waits on retries) must not let a
+    /// batch run more than its own cap.
+    func testPerBatchCapHoldsWhileSharedThreadsIdle() throws {
+        let engine = Engine()
+        try engine.set("max_workers", "8")
+        let probe = ConcurrencyProbe()
+        let capped = ClosureProcessor("capped") { _, _ in probe.enter("capped"); sleepMs(2); probe.leave("capped"); return .done }
+        let cappedBatch = try makeBatch(engine, capped, documents: 200, options: ["workers": "2"])
+        let cappedDone = Atomic<Bool>(false)
+        let waiting = ClosureProcessor("waiting") { call, _ in
+            if cappedDone.load(ordering: .acquiring) { return .done }
+            call.retryAfterMs = 200
+            return .retry
+        }
+        let waitingBatch = try makeBatch(engine, waiting, documents: 4, options: ["workers": "4", "retry.attempts": "100"])
+        try waitingBatch.start()
+        XCTAssertTrue(waitUntil { waitingBatch.stats.retryWaiting == 4 })
+        try cappedBatch.start()
+        XCTAssertTrue(try cappedBatch.wait(timeout: 60))
+        cappedDone.store(true, ordering: .releasing)
+        XCTAssertTrue(try waitingBatch.wait(timeout: 60))
+        XCTAssertEqual(waitingBatch.stats.ok, 4)
+        let (peak, calls) = probe.snapshot()
+        XCTAssertEqual(calls["capped"], 200)
+        XCTAssertEqual(peak["capped"], 2, "the batch's cap of 2 workers was not its peak")
+    }
+
     func testRoundRobinSharesWorkersBetweenBatches() throws {
         // Global cap 2, each batch may take 2: fairness gives each about one.
         let engine = Engine()
@@ -192,7 +219,7 @@ final class SchedulerTests: XCTestCase {
         let p = ClosureProcessor("slow") { _, _ in sleepMs(2); return .done }
         let batch = try makeBatch(engine, p, documents: 5_000, options: ["workers": "2"])
         try batch.start()
-        sleepMs(50)
+        XCTAssertTrue(waitUntil { batch.stats.ok > 0 })
         batch.cancel()
         XCTAssertTrue(try batch.wait(timeout: 30))
         let stats = batch.stats
@@ -206,14 +233,16 @@ final class SchedulerTests: XCTestCase {
     func testHardCancelIsSeenByInFlightCalls() throws {
         let engine = Engine()
         let sawCancel = Atomic<Int>(0)
+        let entered = Atomic<Int>(0)
         let p = ClosureProcessor("long") { call, _ in
-            for _ in 0..<5_000 where !call.isCancelled { sleepMs(1) }
+            entered.add(1, ordering: .relaxed)
+            for _ in 0..<60_000 where !call.isCancelled { sleepMs(1) }
             if call.isCancelled { sawCancel.add(1, ordering: .relaxed) }
             return .retry
         }
         let batch = try makeBatch(engine, p, documents: 4, options: ["workers": "2"])
         try batch.start()
-        sleepMs(50)
+        XCTAssertTrue(waitUntil { entered.load(ordering: .relaxed) == 2 })
         batch.cancel(hard: true)
         XCTAssertTrue(try batch.wait(timeout: 10))
         XCTAssertEqual(sawCancel.load(ordering: .relaxed), 2)
@@ -262,8 +291,7 @@ final class SchedulerTests: XCTestCase {
             try batch.start()
             XCTAssertTrue(try batch.wait(timeout: 10))
         }
-        sleepMs(100)
-        XCTAssertLessThan(threadCount(), 40, "worker threads leak across batches")
+        XCTAssertTrue(waitUntil { threadCount() < 40 }, "worker threads leak across batches: \(threadCount())")
     }
 
     private func threadCount() -> Int {

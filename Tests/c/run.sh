@@ -118,9 +118,22 @@ if [[ -x $out/example-host ]]; then
     mkdir -p "$docs/sub"
     printf 'hello\n' >"$docs/a.txt"
     printf 'two words\n' >"$docs/sub/b.txt"
-    if "${runner[@]}" "$out/example-host" "$docs" >"$tmp/host.log" 2>&1 &&
-        grep -q '"sha256"' "$tmp/host.log"; then
-        pass
+    # What it must print: both batches' counts, each id's length, and the
+    # text plugin's real figures for each file.
+    expected=()
+    for f in "$docs/a.txt" "$docs/sub/b.txt"; do
+        read -r bytes lines words < <(wc -c -l -w <"$f" | awk '{print $3, $1, $2}')
+        sha=$(sha256sum "$f" | cut -d' ' -f1)
+        expected+=("ok      $f: ${#f}"
+            "ok      $f: {\"bytes\":$bytes,\"lines\":$lines,\"words\":$words,\"characters\":$bytes,\"sha256\":\"$sha\",\"encoding\":\"utf-8\"}")
+    done
+    if "${runner[@]}" "$out/example-host" "$docs" >"$tmp/host.log" 2>&1; then
+        host_ok=1
+        [[ $(grep -c '^2 documents: 2 ok, 0 partial, 0 failed' "$tmp/host.log") == 2 ]] || host_ok=0
+        for line in "${expected[@]}"; do
+            grep -qF -- "  $line" "$tmp/host.log" || { host_ok=0; echo "example host: missing '$line'" >&2; }
+        done
+        if ((host_ok)); then pass; else fail "example host's figures on $docs"; fi
     else
         fail "example host on $docs"
     fi

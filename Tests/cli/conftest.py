@@ -2,6 +2,8 @@
 import json
 import os
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -39,6 +41,40 @@ def run(*args, cwd=None, stdin=None, env=None, timeout=120):
     proc = subprocess.run([str(BATCHHOST), *map(str, args)], cwd=cwd, input=stdin,
                           capture_output=True, text=True, env=full_env, timeout=timeout)
     return Result(proc)
+
+
+def wait_for(condition, what, timeout=60):
+    """Waits until condition() is true; fails the test after a generous timeout."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"waited {timeout} s for {what}")
+        time.sleep(0.01)
+
+
+class LineReader:
+    """Reads a process's text pipe on a thread, so a test can wait for a line."""
+
+    def __init__(self, pipe):
+        self._lines = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._read, args=(pipe,), daemon=True)
+        self._thread.start()
+
+    def _read(self, pipe):
+        for line in pipe:
+            with self._lock:
+                self._lines.append(line)
+
+    def wait_for(self, text, timeout=60):
+        wait_for(lambda: text in self.text(wait=False), f"{text!r} on the process's output", timeout)
+
+    def text(self, wait=True):
+        """What was read; with wait, all of it (the pipe must be closing)."""
+        if wait:
+            self._thread.join(timeout=60)
+        with self._lock:
+            return "".join(self._lines)
 
 
 def read_jsonl(path):

@@ -11,7 +11,11 @@ misbehaves on request. Documents steer it with lines in their text:
     mock:retry_after_ms=1500 send retry-after-ms
     mock:anthropic_reset=1.5 send anthropic-ratelimit-requests-reset, RFC 3339, 1.5 s from now
     mock:openai_reset=1.5s   send x-ratelimit-reset-requests (raw value)
-    mock:echo_key=1          quote the presented API key in the error message
+    mock:echo_key=2          quote the presented API key in the error: this many
+                             times in the message, and in the "param" and "code"
+                             fields too when more than once
+    mock:no_message=1        leave the error's "message" field out (clients then
+                             quote the body)
     mock:malformed=1         answer 200 with a body that is not JSON (first N times)
     mock:sleep=3             wait this many seconds before answering
     mock:reply=TEXT          the model's answer (rest of the line)
@@ -337,14 +341,20 @@ class _Handler(BaseHTTPRequestHandler):
         if "openai_reset" in steer:
             extra["x-ratelimit-reset-requests"] = steer["openai_reset"]
         message = f"steered failure {steer['status']}"
-        if steer.get("echo_key"):
+        fields = {}
+        quotes = int(steer.get("echo_key") or 0)
+        if quotes:
             given = headers.get("x-api-key") or headers.get("authorization", "")
-            message += f" for key {given}"
-        self._error(record, int(steer["status"]), "api_error", message, extra)
+            message += " for key " + " and again ".join([given] * quotes)
+            if quotes > 1:
+                fields = {"param": given, "code": f"invalid key {given}"}
+        if steer.get("no_message"):
+            message = None
+        self._error(record, int(steer["status"]), "api_error", message, extra, fields)
 
-    def _error(self, record, status, kind, message, extra=None):
-        body = {"type": "error", "error": {"type": kind, "message": message}} \
-            if record.get("api") == "anthropic" else {"error": {"message": message, "type": kind}}
+    def _error(self, record, status, kind, message, extra=None, fields=None):
+        error = {"type": kind, **({"message": message} if message is not None else {}), **(fields or {})}
+        body = {"type": "error", "error": error} if record.get("api") == "anthropic" else {"error": error}
         self._send(record, status, json.dumps(body).encode(), extra or {})
 
     def _send(self, record, status, payload, extra):

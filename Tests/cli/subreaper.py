@@ -6,7 +6,7 @@ With PR_SET_CHILD_SUBREAPER set, processes orphaned by COMMAND (its
 children still running, or dead but never reaped, when it exits) become
 children of this script instead of init. After COMMAND exits, this script
 lists them (pid, state, command line) in REPORT.json with COMMAND's exit
-code, then kills and reaps them. SIGINT sent to this script is passed on
+code and pid, then kills and reaps them. SIGINT sent to this script is passed on
 to COMMAND. Stdin, stdout and stderr are COMMAND's.
 """
 import ctypes
@@ -56,7 +56,7 @@ def main():
         except OSError:
             pass
     with open(report, "w") as f:
-        json.dump({"code": code, "strays": strays}, f)
+        json.dump({"code": code, "pid": child.pid, "strays": strays}, f)
 
 
 if __name__ == "__main__":

@@ -4,11 +4,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
+import zlib
 from pathlib import Path
 
 import pytest
-from conftest import BATCHHOST, BUILD, ROOT, compile_plugin, read_jsonl, run
+from conftest import BATCHHOST, BUILD, ROOT, LineReader, compile_plugin, read_jsonl, run
 
 SUBREAPER = Path(__file__).resolve().parent / "subreaper.py"
 
@@ -26,21 +26,23 @@ def manifest(tmp_path, ids):
     return m
 
 
-def run_reaped(tmp_path, *args, timeout=120, interrupt_after=None):
-    """Runs batchhost under subreaper.py; returns (exit code, stdout, stderr, strays)."""
+def run_reaped(tmp_path, *args, timeout=120, interrupt_when=None):
+    """Runs batchhost under subreaper.py; returns (exit code, stdout, stderr, strays).
+    With interrupt_when, interrupts it twice once that text is on its stderr."""
     report = tmp_path / "reaper.json"
     env = dict(os.environ)
     env.pop("BATCHCORE_PLUGIN_PATH", None)
     proc = subprocess.Popen([sys.executable, str(SUBREAPER), str(report), str(BATCHHOST), *map(str, args)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    if interrupt_after is not None:
-        time.sleep(interrupt_after)
+    out, err = LineReader(proc.stdout), LineReader(proc.stderr)
+    if interrupt_when is not None:
+        err.wait_for(interrupt_when)
         proc.send_signal(signal.SIGINT)
-        time.sleep(0.3)
+        err.wait_for("interrupted")
         proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=timeout)
+    proc.wait(timeout=timeout)
     data = json.loads(report.read_text())
-    return data["code"], out, err, data["strays"]
+    return data["code"], out.text(), err.text(), data["strays"]
 
 
 def by_id(out):
@@ -49,20 +51,24 @@ def by_id(out):
 
 def test_crashes_aborts_and_hangs_cost_their_documents_only(tmp_path, faulty):
     ids = [f"ok-{i:02d}" for i in range(30)] + ["crash-1", "crash-2", "abort-1", "hang-1", "exit-1"]
+    # A timeout no ok document comes near, even on a loaded machine.
     code, out, err, strays = run_reaped(
         tmp_path, "run", "--manifest", manifest(tmp_path, ids), "-p", faulty, "-w", "3",
-        "--isolation", "process", "-O", "timeout=500ms", "-O", "timeout.grace=200ms",
+        "--isolation", "process", "-O", "timeout=2s", "-O", "timeout.grace=200ms",
         "-O", "retry.attempts=2", "-O", "retry.base=10ms")
     assert code == 1, err
     results = by_id(out)
     assert len(results) == len(ids)
-    batchhost_pids = set()
+    worker_pids = set()
     for i in ids[:30]:
-        assert results[i]["status"] == "ok", results[i]
+        assert results[i]["status"] == "ok", (i, results[i]["error"])
         assert results[i]["output"]["id"] == i and results[i]["input_tokens"] == 3
-        batchhost_pids.add(results[i]["output"]["pid"])
+        worker_pids.add(results[i]["output"]["pid"])
+    # Worker processes ran the plugin, never batchhost itself.
+    batchhost_pid = json.loads((tmp_path / "reaper.json").read_text())["pid"]
+    assert worker_pids and batchhost_pid not in worker_pids and os.getpid() not in worker_pids
     for i, error in [("crash-1", "worker crashed: SIGSEGV"), ("crash-2", "worker crashed: SIGSEGV"),
-                     ("abort-1", "worker crashed: SIGABRT"), ("hang-1", "timed out after 500ms"),
+                     ("abort-1", "worker crashed: SIGABRT"), ("hang-1", "timed out after 2s"),
                      ("exit-1", "worker exited with status 7")]:
         assert results[i]["status"] == "failed"
         assert results[i]["attempts"] == 2
@@ -125,6 +131,13 @@ def test_a_two_stage_pipeline_runs_in_workers(tmp_path):
     r = run("run", ROOT / "samples", "--glob", "*.txt", "-p", "text", "-p", "crc32", "--isolation", "process")
     assert r.code == 0, r
     assert len(r.records) == 36 and all(rec["status"] == "ok" for rec in r.records)
+    # crc32 ran on the text stage's output (its exact bytes, passed on by cat), not on the file.
+    texts = run("run", ROOT / "samples", "--glob", "*.txt", "-p", "text", "-p", "exec", "--set", "command=cat")
+    assert texts.code == 0, texts
+    text_output = {rec["id"]: rec["output"].encode() for rec in texts.records}
+    for rec in r.records:
+        assert rec["output"] == f"{zlib.crc32(text_output[rec['id']]):08x}", rec
+        assert rec["output"] != f"{zlib.crc32(Path(rec['path']).read_bytes()):08x}"
 
 
 def test_create_refusal_stops_the_batch_before_it_starts(tmp_path):
@@ -149,11 +162,15 @@ def test_bad_isolation_value_names_the_choices(tmp_path, faulty):
 
 def test_interrupting_twice_stops_a_hung_worker(tmp_path, faulty):
     ids = ["hang-1"] + [f"ok-{i}" for i in range(5)]
+    # Once the last ok document is done, only hang-1 (dispatched first) is in flight.
     code, out, err, strays = run_reaped(
-        tmp_path, "run", "--manifest", manifest(tmp_path, ids), "-p", faulty, "-w", "2",
-        "-O", "isolation=process", "-O", "timeout.grace=200ms", interrupt_after=1.0, timeout=30)
+        tmp_path, "run", "--manifest", manifest(tmp_path, ids), "-p", faulty, "--set", "log=1", "-w", "2",
+        "-O", "isolation=process", "-O", "timeout.grace=200ms", interrupt_when="processing ok-4", timeout=60)
     assert code == 3, err
-    assert "hang-1" not in by_id(out)  # in flight when stopped: it stays pending
+    results = by_id(out)
+    assert "hang-1" not in results  # in flight when stopped: it stays pending
+    # ok-0 to ok-3 had finished (ok-4 may have been stopped in flight).
+    assert {f"ok-{i}" for i in range(4)} <= set(results) and all(r["status"] == "ok" for r in results.values())
     assert strays == []
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BATCHHOST, ROOT, compile_plugin, read_jsonl, run
+from conftest import BATCHHOST, ROOT, LineReader, compile_plugin, read_jsonl, run, wait_for
 
 FAIL_MARK = "x7"  # ids containing this fail on purpose
 
@@ -39,6 +39,14 @@ def journal_rows(journal):
         return {row[0]: row[1] for row in db.execute("SELECT id, status FROM documents")}
     finally:
         db.close()
+
+
+def committed_so_far(journal):
+    """Ids the journal holds; none when a kill came before it had its tables."""
+    try:
+        return set(journal_rows(journal)) if journal.exists() else set()
+    except sqlite3.OperationalError:
+        return set()
 
 
 def run_args(counting, m, out, calls_file, *extra, sleep_us=0):
@@ -93,6 +101,20 @@ def test_resume_skips_done_documents_without_calling_the_processor(tmp_path, cou
     assert sum(calls(log).values()) == 400, "resume called the processor for finished documents"
     assert "400 already done in the journal" in r.err
     assert out.read_text() == before
+
+
+def test_resume_cuts_the_output_back_to_what_the_journal_recorded(tmp_path, counting):
+    m, out, log = manifest(tmp_path, 100), tmp_path / "out.jsonl", tmp_path / "calls"
+    assert run(*run_args(counting, m, out, log)).code == 1
+    before = out.read_text()
+    # What a crash between writing a group's lines and committing it leaves:
+    # whole lines and a torn one past the recorded offset.
+    with out.open("a") as f:
+        f.write(json.dumps({"id": "doc-00001", "status": "ok", "uncommitted": True}) + "\n" + '{"id": "doc-0')
+    r = run(*run_args(counting, m, out, log, "--resume"))
+    assert r.code == 1, r
+    assert out.read_text() == before
+    assert sum(calls(log).values()) == 100
 
 
 def test_retry_failed_reruns_only_failed_documents(tmp_path, counting):
@@ -153,12 +175,14 @@ def test_kill_9_at_random_moments_then_resume_gives_exactly_once_output(tmp_path
     args = run_args(counting, m, out, log, "-w", "8", "-O", "checkpoint.every=50", "-O", "checkpoint.interval=20ms",
                     sleep_us=4000)
     kills = 0
-    for attempt in range(40):
-        resume = ["--resume"] if journal.exists() and journal_rows(journal) else []
+    at_kills = []
+    for attempt in range(13):
+        resume = ["--resume"] if committed_so_far(journal) else []
         proc = subprocess.Popen([str(BATCHHOST), *map(str, args), *resume],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
-            proc.wait(timeout=rng.uniform(0.05, 0.3))
+            # Twelve kills at random moments, then a run left to finish.
+            proc.wait(timeout=rng.uniform(0.05, 0.3) if attempt < 12 else 300)
             err = proc.stderr.read().decode()
             assert proc.returncode == 1, err  # finished: some fail on purpose
             break
@@ -167,13 +191,21 @@ def test_kill_9_at_random_moments_then_resume_gives_exactly_once_output(tmp_path
             proc.wait()
             proc.stderr.close()
             kills += 1
+            # At this kill: what the journal holds, and what was called but not committed.
+            committed = committed_so_far(journal)
+            called = calls(log)
+            at_kills.append((committed, called, set(called) - committed))
     else:
         pytest.fail("the run never finished")
     assert kills >= 3, "the run finished too fast to be interrupted; raise n or sleep_us"
     check_exactly_once(out, journal, n)
-    # Every document ran at least once; re-runs are bounded by what was in flight or uncommitted.
+    # Every document ran at least once; nothing committed ran again, and the
+    # re-runs are bounded by what was in flight or uncommitted at each kill.
     counted = calls(log)
     assert set(counted) == {rec["id"] for rec in read_jsonl(out)}
+    for committed, called, _ in at_kills:
+        assert all(counted[i] == called[i] for i in committed), "a committed document ran again"
+    assert sum(counted.values()) - n <= sum(len(uncommitted) for _, _, uncommitted in at_kills)
 
 
 def test_sigint_leaves_a_resumable_journal_and_exits_3(tmp_path, counting):
@@ -181,7 +213,7 @@ def test_sigint_leaves_a_resumable_journal_and_exits_3(tmp_path, counting):
     m, out, log = manifest(tmp_path, n), tmp_path / "out.jsonl", tmp_path / "calls"
     proc = subprocess.Popen([str(BATCHHOST), *map(str, run_args(counting, m, out, log, "-w", "4", sleep_us=20000))],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    time.sleep(0.5)
+    wait_for(lambda: sum(calls(log).values()) >= 4, "documents in flight")
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 3, err
@@ -202,18 +234,25 @@ def test_second_sigint_stops_at_once_and_the_journal_stays_consistent(tmp_path, 
     # Each call takes 10 s: the first Ctrl-C waits for them, the second does not.
     proc = subprocess.Popen([str(BATCHHOST), *map(str, run_args(counting, m, out, log, "-w", "2", sleep_us=10_000_000))],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    time.sleep(0.5)
+    err = LineReader(proc.stderr)
+    wait_for(lambda: len(calls(log)) == 2, "both workers inside a call")
     proc.send_signal(signal.SIGINT)
-    time.sleep(0.3)
+    err.wait_for("interrupted")
     started = time.monotonic()
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 3, err
-    assert time.monotonic() - started < 8
+    proc.wait(timeout=30)
+    assert proc.returncode == 3, err.text()
+    assert time.monotonic() - started < 8, "the second Ctrl-C waited for the 10 s calls"
     journal = Path(str(out) + ".journal")
-    journal_rows(journal)  # integrity_check ok
+    assert journal_rows(journal) == {} and read_jsonl(out) == []  # nothing finished, nothing claimed
     r = run("status", journal, "--json")
     assert r.code == 0 and json.loads(r.out)["runs"][0]["state"] in ("interrupted", "stopped"), r
+    # The two stopped in flight run again on resume, and every document ends up once.
+    in_flight = set(calls(log))
+    r = run(*run_args(counting, m, out, log, "-w", "2", "--resume", "--force-resume"))
+    assert r.code == 1, r
+    check_exactly_once(out, journal, n)
+    assert all(calls(log)[i] == 2 for i in in_flight) and sum(calls(log).values()) == n + 2
 
 
 def test_full_disk_gives_a_clear_error_and_loses_nothing(tmp_path, counting):
@@ -270,6 +309,45 @@ def test_failed_and_export_commands(tmp_path, counting):
     assert lines[0].startswith("id,path,status") and len(lines) == 201
     assert run("export", journal, "--format", "xml").code == 2
     assert run("status", tmp_path / "nope.journal").code == 2
+
+
+def dedupe_run(counting, d, out, log, *extra):
+    """A sequential dedupe run that commits nothing before it ends, so
+    duplicates find their original among the results not yet committed."""
+    return run("run", d, "-p", counting, "--set", f"calls={log}", "--set", "fail=FAILME", "-o", out,
+               "--dedupe", "-s", "-O", "checkpoint.every=1000000", "-O", "checkpoint.interval=1h", *extra)
+
+
+def test_dedupe_never_lends_a_failure_within_a_run(tmp_path, counting):
+    d = tmp_path / "docs"
+    d.mkdir()
+    for name in ["a-FAILME.txt", "b.txt", "c.txt"]:
+        (d / name).write_text("same content\n")
+    out, log = tmp_path / "out.jsonl", tmp_path / "calls"
+    r = dedupe_run(counting, d, out, log)
+    assert r.code == 1, r
+    records = {Path(rec["path"]).name: rec for rec in read_jsonl(out)}
+    assert records["a-FAILME.txt"]["status"] == "failed"
+    # b is processed itself, not handed a's failure; c then reuses b's result.
+    assert records["b.txt"]["status"] == "ok" and "duplicate_of" not in records["b.txt"], records["b.txt"]
+    assert records["c.txt"]["status"] == "ok" and records["c.txt"]["duplicate_of"] == records["b.txt"]["id"]
+    assert sorted(Path(p).name for p in calls(log)) == ["a-FAILME.txt", "b.txt"]
+
+
+def test_dedupe_never_lends_a_failure_from_the_journal(tmp_path, counting):
+    d = tmp_path / "docs"
+    d.mkdir()
+    (d / "a-FAILME.txt").write_text("same content\n")
+    out, log = tmp_path / "out.jsonl", tmp_path / "calls"
+    assert dedupe_run(counting, d, out, log).code == 1
+    for name in ["b.txt", "c.txt"]:
+        (d / name).write_text("same content\n")
+    r = dedupe_run(counting, d, out, log, "--resume")
+    assert r.code == 1, r  # a is still failed
+    records = {Path(rec["path"]).name: rec for rec in read_jsonl(out)}
+    assert records["b.txt"]["status"] == "ok" and "duplicate_of" not in records["b.txt"], records["b.txt"]
+    assert records["c.txt"]["duplicate_of"] == records["b.txt"]["id"]
+    assert sorted(Path(p).name for p in calls(log)) == ["a-FAILME.txt", "b.txt"]
 
 
 def test_dedupe_reuses_results_of_identical_content(tmp_path, counting):

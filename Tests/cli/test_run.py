@@ -1,11 +1,14 @@
 """batchhost run: inputs, stages, output, exit codes."""
+import hashlib
 import json
 import signal
 import subprocess
 import time
 from pathlib import Path
 
-from conftest import BATCHHOST, ROOT, compile_plugin, read_jsonl, run
+import pytest
+
+from conftest import BATCHHOST, ROOT, compile_plugin, read_jsonl, run, wait_for
 
 SAMPLES = ROOT / "samples"
 
@@ -23,6 +26,9 @@ def test_text_plugin_over_samples_writes_one_record_per_document(tmp_path):
         assert isinstance(rec["duration_ms"], (int, float))
         data = Path(rec["path"]).read_bytes()
         assert rec["output"]["bytes"] == len(data)
+        assert rec["output"]["sha256"] == hashlib.sha256(data).hexdigest()
+        lines = data.count(b"\n") + (not data.endswith(b"\n") and data != b"")
+        assert rec["output"]["lines"] == lines and rec["output"]["words"] == len(data.split())
         assert rec["output"]["encoding"] == "utf-8"
     assert "36 of 36 documents" in r.err and "36 ok" in r.err and "ms/doc" in r.err
 
@@ -83,7 +89,9 @@ def test_two_stages_feed_each_other(docs):
     r = run("run", docs, "-p", "text", "-p", "exec", "--set", "command=sh -c 'cat; echo'")
     assert r.code == 0, r
     for rec in r.records:
-        assert json.loads(rec["output"])["sha256"]
+        # The second stage got the first one's output: the file's real digest.
+        assert rec["output"].endswith("}\n")
+        assert json.loads(rec["output"])["sha256"] == hashlib.sha256(Path(rec["path"]).read_bytes()).hexdigest()
 
 
 def test_named_stage_options(docs):
@@ -179,11 +187,12 @@ def test_third_party_plugin_from_plugins_dir(docs, tmp_path):
     assert "upper" in listing.out and "plugins/upper.so" in listing.out
 
 
-def test_wrong_abi_plugin_is_refused_naming_both_versions(docs, tmp_path):
-    compile_plugin(ROOT / "Tests" / "c" / "plugins" / "wrong_abi.c", tmp_path / "wrong_abi.so")
+@pytest.mark.parametrize("abi", [2, 0], ids=["newer", "older"])
+def test_wrong_abi_plugin_is_refused_naming_both_versions(docs, tmp_path, abi):
+    compile_plugin(ROOT / "Tests" / "c" / "plugins" / "wrong_abi.c", tmp_path / "wrong_abi.so", f"-DBUILT_FOR_ABI={abi}")
     r = run("run", docs, "-p", tmp_path / "wrong_abi.so")
     assert r.code == 2, r
-    assert "built for ABI 2" in r.err and "speaks ABI 1" in r.err
+    assert f"plugin 'wrong_abi' ({tmp_path / 'wrong_abi.so'}) was built for ABI {abi}, this host speaks ABI 1" in r.err, r
 
 
 def test_plugins_lists_bundled_text_plugin():
@@ -204,7 +213,7 @@ def test_sigint_stops_early_with_exit_3(docs, tmp_path):
     proc = subprocess.Popen([str(BATCHHOST), "run", str(docs), "-w", "2", "-o", str(out),
                              "--", "sh", "-c", "sleep 0.3; echo done"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(0.8)
+    wait_for(lambda: out.exists() and "\n" in out.read_text(), "a first result in the output")
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 3, err

@@ -706,7 +706,7 @@ extension Batch: Workload {
     }
 
     private func backoff(attempt: Int) -> UInt64 {
-        Backoff(base: options.retryBase, max: options.retryMax).delayNanos(afterAttempt: attempt)
+        Backoff(base: options.retryBase, max: options.retryMax, jitter: options.retryJitter).delayNanos(afterAttempt: attempt)
     }
 
     private func finish(_ job: Job, status: DocumentStatus, output: [UInt8]?, json: Bool, failedStage: Int? = nil) {

@@ -8,6 +8,7 @@ public struct BatchOptions: Sendable, Equatable {
     public var retryAttempts = 3
     public var retryBase = 1.0
     public var retryMax = 60.0
+    public var retryJitter = true
     public var timeout: Double? = nil
     public var timeoutGrace = 2.0
     public var priceInput: Double? = nil
@@ -74,6 +75,10 @@ public struct BatchOptions: Sendable, Equatable {
         OptionSpec("retry.max", default: "60s",
                    "Longest backoff between two attempts") {
             $0.retryMax = try ValueParser.duration("retry.max", $1, in: 0...86_400)
+        },
+        OptionSpec("retry.jitter", default: "true",
+                   "Randomise each backoff within [0, its ceiling]; false waits the full ceiling (predictable delays)") {
+            $0.retryJitter = try ValueParser.bool("retry.jitter", $1)
         },
         OptionSpec("timeout", default: "",
                    "Longest time one attempt of one stage may take; then it is abandoned and retried. Empty for none") {

@@ -1,8 +1,13 @@
 /*
- * wrong_abi — a plugin built for the next plugin ABI. The host must refuse
- * it from the descriptor alone, naming both versions, and call nothing.
+ * wrong_abi — a plugin built for the next plugin ABI (or, compiled with
+ * -DBUILT_FOR_ABI=N, for ABI N). The host must refuse it from the
+ * descriptor alone, naming both versions, and call nothing.
  */
 #include "batchcore_plugin.h"
+
+#ifndef BUILT_FOR_ABI
+#define BUILT_FOR_ABI (BC_PLUGIN_ABI_VERSION + 1)
+#endif
 
 #include <stdlib.h>
 
@@ -25,7 +30,7 @@ static int never_process(void *state, bc_call *call, const bc_doc *doc) {
 
 static const bc_plugin descriptor = {
     sizeof(bc_plugin),
-    BC_PLUGIN_ABI_VERSION + 1,
+    BUILT_FOR_ABI,
     "wrong_abi",
     "1.0.0",
     "Built for another plugin ABI",

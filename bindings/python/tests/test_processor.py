@@ -225,23 +225,24 @@ def test_processor_names_and_registration(engine, make_docs):
 def test_workers_call_python_processors_in_parallel(engine, make_docs):
     paths = make_docs(40)
     lock = threading.Lock()
-    running = [0]
-    most = [0]
+    calls = [0]
+    # The first eight calls meet: each waits until all eight run at once.
+    all_eight = threading.Barrier(8, timeout=60)
 
     @batchcore.processor
     def slow(doc):
         with lock:
-            running[0] += 1
-            most[0] = max(most[0], running[0])
-        time.sleep(0.02)  # releases the GIL, like I/O
-        with lock:
-            running[0] -= 1
+            calls[0] += 1
+            first_eight = calls[0] <= 8
+        if first_eight:
+            all_eight.wait()  # raises (and the document fails) if they never run together
+        time.sleep(0.001)  # releases the GIL, like I/O
         return "done"
 
     with engine.batch(slow, workers=8) as batch:
         batch.add_dir(paths[0].parent)
         stats = batch.run()
-    assert stats.ok == 40 and most[0] == 8
+    assert stats.ok == 40 and calls[0] == 40
 
 
 def test_processor_stays_callable_after_python_drops_every_reference(make_docs):
