@@ -191,7 +191,7 @@ def sandbox(folder, mock_url):
     shutil.copytree(ROOT / "samples", folder / "samples")
     for name in ["notes", "contracts", "docs", "inbox"]:
         shutil.copytree(ROOT / "samples" / "notes", folder / name)
-    for name in ["scans", "invoices"]:
+    for name in ["scans", "invoices", "filings", "prescriptions"]:
         (folder / name).mkdir()
         for i in range(1, 4):
             (folder / name / f"2024-{i:03d}.pdf").write_bytes(pdf(f"Invoice 2024-{i:03d} from Acme GmbH, total 118{i}.50 EUR"))
