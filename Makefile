@@ -18,6 +18,7 @@ deps:
 	@scripts/install-deps
 
 build: deps
+	@scripts/embed-page
 	$(SWIFT) build -c release
 	@mkdir -p $(BUILD)/batchcore && cp plugins/*.toml $(BUILD)/batchcore/
 

@@ -99,6 +99,12 @@ struct RunCommand: ParsableCommand {
     @Option(help: ArgumentHelp(optionHelp("isolation"), valueName: "thread|process"))
     var isolation: String?
 
+    @Option(help: ArgumentHelp("Serve a status page, /metrics and a JSON API while the run goes, on 127.0.0.1 unless a host is given (port 0 picks a free port).", valueName: "[host:]port"))
+    var http: String?
+
+    @Option(name: .customLong("http-token"), help: ArgumentHelp("Allow operator actions (cancel) from the page or the API to whoever sends this token; off loopback, every request needs it.", valueName: "token"))
+    var httpToken: String?
+
     @Flag(name: [.short, .long], help: "Print nothing but errors.")
     var quiet = false
 
@@ -165,7 +171,14 @@ struct RunCommand: ParsableCommand {
         if let isolation { try batch.set("isolation", isolation) }
         try addInputs(batch)
 
-        try batch.onEvent(documents: .failed) { console.handle($0) }
+        let statusServer = try http.map {
+            try StatusServer(address: $0, token: httpToken, batch: batch, name: batchName, journal: journalPath)
+        }
+        defer { statusServer?.stop() }
+        try batch.onEvent(documents: .failed) { event in
+            console.handle(event)
+            statusServer?.observe(event)
+        }
         if console.progress.mode == .live { try batch.set("progress.interval", "250ms") }
         current.withLock { $0 = batch }
         try batch.start()
@@ -194,6 +207,12 @@ struct RunCommand: ParsableCommand {
         var info = stat()
         if stat(output, &info) == 0 && (info.st_mode & S_IFMT) != S_IFREG { return nil }
         return output + ".journal"
+    }
+
+    /// How the status page and metrics name the batch: its output file's name.
+    private var batchName: String {
+        guard let output, output != "-" else { return "batch" }
+        return String(output.split(separator: "/").last ?? "batch")
     }
 
     private func exitCode(_ stats: BatchStats, error: BatchCoreError?) -> Exit {

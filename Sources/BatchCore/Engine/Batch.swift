@@ -172,6 +172,7 @@ public final class Batch: @unchecked Sendable {
                     c.stats.sampledFrom = UInt64(sample.total)
                 }
                 c.stats.workers = min(options.requestedWorkers, engine.options.maxWorkers)
+                c.stats.stageDurations = config.stages.map { StageDurations(stage: $0.label) }
                 c.stats.state = .running
                 c.startNanos = monotonicNanos()
             }
@@ -376,6 +377,9 @@ public final class Batch: @unchecked Sendable {
         return s
     }
 
+    /// The rate limiter this batch draws from, if it has one.
+    public var rateLimiter: RateLimiter? { config.withLock { $0.state == .new } ? nil : limiter }
+
     /// Results finished so far, in finishing order (when `keep_results`).
     public var finishedResults: [DocumentResult] { results.withLock { $0 } }
 
@@ -519,7 +523,11 @@ extension Batch: Workload {
             let estimate = limited == nil ? 0 : Double(tokenEstimate(job, stage).total)
             if let limited, let until = limited.acquire(estimate: estimate) {
                 job.waitingFor = .rateLimit
-                counters.withLock { $0.stats.rateLimitWaiting += 1 }
+                let wait = Double(until &- min(until, monotonicNanos())) / 1e9
+                counters.withLock { c in
+                    c.stats.rateLimitWaiting += 1
+                    c.stats.rateLimitWaitSeconds += wait
+                }
                 return .rateLimited(job, until: until)
             }
             let document = job.document
@@ -539,7 +547,8 @@ extension Batch: Workload {
                 }
                 engine.watchdog.disarm(call)
             }
-            job.busyNanos &+= monotonicNanos() - began
+            let callNanos = monotonicNanos() - began
+            job.busyNanos &+= callNanos
             job.inputTokens &+= call.inputTokens
             job.outputTokens &+= call.outputTokens
             job.units &+= call.units
@@ -550,6 +559,8 @@ extension Batch: Workload {
                 limited.pause(until: monotonicNanos() &+ ms * 1_000_000)
             }
             counters.withLock { c in
+                if outcome == .retry, limited != nil, call.retryAfterMs != nil { c.stats.rateLimitPauses += 1 }
+                c.stats.stageDurations[job.stage].observe(seconds: Double(callNanos) / 1e9)
                 c.stats.attempts += 1
                 if job.stageAttempts > 1 { c.stats.retries += 1 }
             }
@@ -633,6 +644,7 @@ extension Batch: Workload {
         stuckCalls.withLock { $0[job.stage] += 1 }
         job.busyNanos &+= UInt64(timeout * 1e9)
         counters.withLock { c in
+            c.stats.stageDurations[job.stage].observe(seconds: timeout)
             c.stats.attempts += 1
             c.stats.timeouts += 1
             if job.stageAttempts > 1 { c.stats.retries += 1 }
