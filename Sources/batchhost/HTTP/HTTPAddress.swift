@@ -1,3 +1,4 @@
+import BatchCore
 import Glibc
 
 /// Where `--http [HOST:]PORT` listens: an IPv4 address, loopback unless a host is given.
@@ -18,7 +19,7 @@ struct HTTPAddress {
             portText = text
         }
         guard let port = UInt16(portText) else {
-            throw HTTPError("--http '\(text)': expected [HOST:]PORT with PORT a number from 0 to 65535 (0 picks a free port)")
+            throw BatchCoreError(.invalidArgument, "--http '\(text)': expected [HOST:]PORT with PORT a number from 0 to 65535 (0 picks a free port)")
         }
         self.host = host
         self.port = port
@@ -31,7 +32,7 @@ struct HTTPAddress {
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var found: UnsafeMutablePointer<addrinfo>? = nil
         guard getaddrinfo(host, nil, &hints, &found) == 0, let first = found else {
-            throw HTTPError("--http '\(flag)': cannot resolve host '\(host)' to an IPv4 address; give an address such as 127.0.0.1 or 0.0.0.0")
+            throw BatchCoreError(.invalidArgument, "--http '\(flag)': cannot resolve host '\(host)' to an IPv4 address; give an address such as 127.0.0.1 or 0.0.0.0")
         }
         defer { freeaddrinfo(found) }
         var address = first.pointee.ai_addr.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee }
@@ -41,10 +42,4 @@ struct HTTPAddress {
 
     /// 127.0.0.0/8: only this machine can connect.
     var isLoopback: Bool { UInt32(bigEndian: socketAddress.sin_addr.s_addr) >> 24 == 127 }
-}
-
-/// A problem starting the HTTP server, said to the user as it is.
-struct HTTPError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }

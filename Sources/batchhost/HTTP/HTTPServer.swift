@@ -1,3 +1,4 @@
+import BatchCore
 import CMicroHTTPD
 import Glibc
 
@@ -19,7 +20,7 @@ final class HTTPServer: @unchecked Sendable {
         var socketAddress = address.socketAddress
         let context = Unmanaged.passUnretained(self).toOpaque()
         guard let daemon = bc_mhd_start(&socketAddress, serveRequest, context) else {
-            throw HTTPError("cannot serve http on \(address.host):\(address.port): the port may be in use; choose another with --http")
+            throw BatchCoreError(.invalidArgument, "cannot serve http on \(address.host):\(address.port): the port may be in use; choose another with --http")
         }
         self.daemon = daemon
         var bound = sockaddr_in()

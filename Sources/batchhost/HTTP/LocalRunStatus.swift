@@ -88,7 +88,7 @@ final class LocalRunStatus: StatusSource, @unchecked Sendable {
     /// run's journal is closed cleanly when the run ends.
     private func withJournal<T>(_ body: (JournalReader) throws -> T) throws -> T {
         guard let journalPath else {
-            throw HTTPError("this run keeps no journal (--no-checkpoint, or output to standard output): documents can only be listed from a journal; run with --checkpoint FILE")
+            throw BatchCoreError(.invalidArgument, "this run keeps no journal (--no-checkpoint, or output to standard output): documents can only be listed from a journal; run with --checkpoint FILE")
         }
         return try body(try JournalReader(path: journalPath))
     }

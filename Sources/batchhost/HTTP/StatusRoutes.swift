@@ -57,7 +57,7 @@ struct StatusRoutes: Sendable {
         do {
             return .json(StatusJSON.page(try source.documents(filter), limit: filter.limit).bytes)
         } catch {
-            return .error(404, "\(error)")
+            return notFound(error)
         }
     }
 
@@ -66,9 +66,14 @@ struct StatusRoutes: Sendable {
             guard let found = try source.document(id: id) else { return .error(404, "no finished document with id '\(id)'") }
             return .json(StatusJSON.document(found).bytes)
         } catch {
-            return .error(404, "\(error)")
+            return notFound(error)
         }
     }
+}
+
+/// A journal that cannot be read, or a run without one.
+private func notFound(_ error: Error) -> HTTPResponse {
+    .error(404, (error as? BatchCoreError)?.message ?? "\(error)")
 }
 
 private extension DocumentStatus {
