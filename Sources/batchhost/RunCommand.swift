@@ -209,10 +209,11 @@ struct RunCommand: ParsableCommand {
         return output + ".journal"
     }
 
-    /// How the status page and metrics name the batch: its output file's name.
+    /// How the status page and metrics name the batch: its journal's
+    /// file name without `.journal` (so, usually, its output's), else "batch".
     private var batchName: String {
-        guard let output, output != "-" else { return "batch" }
-        return String(output.split(separator: "/").last ?? "batch")
+        guard let journal = journalPath, let file = journal.split(separator: "/").last else { return "batch" }
+        return file.hasSuffix(".journal") ? String(file.dropLast(".journal".count)) : String(file)
     }
 
     private func exitCode(_ stats: BatchStats, error: BatchCoreError?) -> Exit {

@@ -274,3 +274,75 @@ def test_the_embedded_page_is_up_to_date():
     before = generated.read_text()
     subprocess.run([ROOT / "scripts" / "embed-page"], check=True)
     assert generated.read_text() == before, "PageFiles.swift was stale: scripts/embed-page rewrote it; rebuild and commit it"
+
+
+# ---- a finished journal of 1,000,000 documents ----------------------------
+
+MILLION = 1_000_000
+
+
+@pytest.fixture(scope="module")
+def million_journal(tmp_path_factory):
+    """A journal as batchhost writes it (its schema from a real run), filled
+    with a million rows by sqlite3: every tenth failed, of two errors."""
+    d = tmp_path_factory.mktemp("million")
+    (d / "one.txt").write_text("one\n")
+    journal = d / "big.journal"
+    made = run("run", d / "one.txt", "--checkpoint", journal, "-o", "/dev/null", "--", "cat", "{}")
+    assert made.code == 0, made
+    errors = ["exit status 3: cannot parse header", "exit status 4: unsupported encoding"]
+    rows = ((f"doc-{i:07d}", i + 10, f"/data/doc-{i:07d}.txt", 3 if i % 10 == 0 else 1, 1,
+             errors[i % 20 == 0] if i % 10 == 0 else None, 0 if i % 10 == 0 else None,
+             "exec" if i % 10 == 0 else None, 12.5, 1.0e9 + i, 1) for i in range(MILLION))
+    db = sqlite3.connect(journal)
+    db.execute("PRAGMA synchronous=OFF")
+    with db:
+        db.executemany("""INSERT INTO documents (id, out_seq, path, status, attempts, error, failed_stage,
+                          failed_stage_label, duration_ms, finished_at, run) VALUES (?,?,?,?,?,?,?,?,?,?,?)""", rows)
+    db.close()
+    return journal
+
+
+def resident_kib(pid):
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1))
+
+
+def test_pages_of_a_million_documents_are_fast_and_memory_stays_flat(tmp_path, million_journal):
+    held_dir = tmp_path / "held"
+    held_dir.mkdir()
+    (held_dir / "zz-last.txt").write_text("last\n")
+    script = tmp_path / "proc.sh"
+    script.write_text(PROCESSOR)
+    script.chmod(0o755)
+    # Resuming the journal with one more document, held: the server reads the million rows.
+    r = ServedRun(tmp_path, held_dir / "zz-last.txt", "--checkpoint", million_journal, "--resume", "--force-resume",
+                  "-o", "/dev/null", "--progress", "off", "--http", "0", "--", script, "{}")
+    try:
+        def pages(count, query):
+            times, after = [], "doc-0400000"
+            for _ in range(count):
+                began = time.perf_counter()
+                page = r.json(f"/api/documents?{query}&limit=100&after={after}")
+                times.append(time.perf_counter() - began)
+                assert len(page["documents"]) == 100
+                after = page["next"]
+            return sorted(times)
+
+        pages(20, "status=failed")  # warm the page cache
+        before = resident_kib(r.proc.pid)
+        failed = pages(300, "status=failed")
+        every = pages(300, "status=ok")
+        plain = pages(300, "stage=exec")
+        after = resident_kib(r.proc.pid)
+        for times in (failed, every, plain):
+            assert times[len(times) // 2] < 0.1, f"median page {times[len(times) // 2] * 1000:.0f} ms"
+        assert after - before < 20_000, f"resident memory grew from {before} to {after} KiB over 900 pages"
+        deep = r.json(f"/api/documents/doc-0999990")
+        assert deep["status"] == "failed" and deep["error"] == "exit status 3: cannot parse header"
+        groups = r.status()["failures"]
+        assert [(g["error"], g["count"]) for g in groups] == [
+            ("exit status 3: cannot parse header", 50_000), ("exit status 4: unsupported encoding", 50_000)]
+    finally:
+        (held_dir / "release").touch()
+        r.stop()

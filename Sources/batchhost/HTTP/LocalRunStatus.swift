@@ -15,7 +15,12 @@ final class LocalRunStatus: StatusSource, @unchecked Sendable {
         var failures = FailureTally()
         var succeeded: UInt64 = 0
         var lastSuccess: Double? = nil
+        /// The journal's failure groups and when they were read.
+        var journalFailures: (time: Double, groups: [FailureGroup])? = nil
     }
+
+    /// Grouping a journal's failures reads every failed row: at most this often.
+    private static let failureRefreshSeconds = 5.0
 
     init(batch: Batch, name: String, journalPath: String?) {
         self.batch = batch
@@ -56,11 +61,20 @@ final class LocalRunStatus: StatusSource, @unchecked Sendable {
         if stats.state == .running && stats.totalKnown && rate > 0 {
             eta = now + Double(stats.total - min(stats.total, stats.finishedCount)) / rate
         }
-        let failures = journalPath == nil ? tally.largest : ((try? withJournal { try $0.failureGroups() }) ?? [])
+        let failures = journalPath == nil ? tally.largest : journalFailures(now: now)
         return [BatchStatus(
             name: name, stats: stats, budgetUSD: batch.batchOptions.budget, docsPerSecond: rate,
             estimatedCompletion: eta, lastSuccess: lastSuccess, throughput: history.samples,
             limiter: batch.rateLimiter.map { limiterStatus($0, now: now) }, failures: failures)]
+    }
+
+    private func journalFailures(now: Double) -> [FailureGroup] {
+        if let cached = observed.withLock({ $0.journalFailures }), now - cached.time < Self.failureRefreshSeconds {
+            return cached.groups
+        }
+        let groups = (try? withJournal { try $0.failureGroups() }) ?? []
+        observed.withLock { $0.journalFailures = (now, groups) }
+        return groups
     }
 
     private func limiterStatus(_ limiter: RateLimiter, now: Double) -> LimiterStatus {
