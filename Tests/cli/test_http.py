@@ -14,14 +14,15 @@ import pytest
 
 from conftest import BATCHHOST, ROOT, run
 
-# Sleeps a little per document; fails the bad ones; holds the last one
+# Sleeps a little per document (and waits while the file `pause` exists
+# beside the documents' directory); fails the bad ones; holds the last one
 # until the test creates the file `release` beside the documents.
 PROCESSOR = """#!/bin/sh
 case "$(basename "$1")" in
   bad-*) echo "cannot parse header" >&2; exit 3 ;;
   worse-*) echo "unsupported encoding" >&2; exit 4 ;;
   zz-last*) while [ ! -e "$(dirname "$1")/release" ]; do sleep 0.02; done ;;
-  *) sleep "${DELAY:-0.02}" ;;
+  *) while [ -e "$(dirname "$1")/../pause" ]; do sleep 0.02; done; sleep "${DELAY:-0.02}" ;;
 esac
 cat "$1"
 """
@@ -267,6 +268,44 @@ def test_the_page_and_its_files_are_served_from_the_binary(served):
     with pytest.raises(urllib.error.HTTPError) as missing:
         r.get("/nothing-here")
     assert missing.value.code == 404
+
+
+def chromium(*args):
+    browser = shutil.which("chromium")
+    if not browser:
+        pytest.fail("chromium is missing: scripts/install-deps installs Debian's chromium package")
+    # As root chromium needs --no-sandbox; the page needs no network but the server's.
+    done = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=3000", *args],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def shown_progress(dom):
+    found = re.search(r'<div class="label">(\d+) of 44', dom)
+    assert found, dom
+    return int(found.group(1))
+
+
+def test_the_page_in_headless_chromium_shows_progress_moving_and_a_planted_failure(served, tmp_path):
+    pause = tmp_path / "pause"
+    pause.touch()
+    r = served()
+    first = shown_progress(chromium("--dump-dom", r.url))
+    assert "read-only (started without --http-token)" in chromium("--dump-dom", r.url)
+    pause.unlink()
+    wait_for(lambda: r.status()["totals"]["finished"] > first, what="progress")
+    pause.touch()
+    wait_for(lambda: r.status()["failures"], what="the failures in the journal")
+    dom = chromium("--dump-dom", r.url)
+    assert shown_progress(dom) > first
+    failures = re.search(r'<table id="failures">.*?</table>', dom, re.S)
+    assert failures and "exit status 3: cannot parse header" in failures.group(0) and "bad-1.txt" in failures.group(0)
+    screenshot = ROOT / ".build" / "http-page.png"
+    screenshot.unlink(missing_ok=True)
+    chromium(f"--screenshot={screenshot}", "--window-size=1200,900", r.url)
+    assert screenshot.stat().st_size > 10_000
+    pause.unlink()
 
 
 def test_the_embedded_page_is_up_to_date():
