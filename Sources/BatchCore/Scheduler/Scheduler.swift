@@ -49,6 +49,11 @@ final class Scheduler: @unchecked Sendable {
         monitor.broadcast()
     }
 
+    /// The running batches with the workers each uses now, and the workers in use over all.
+    func occupancy() -> (workloads: [(workload: Workload, running: Int)], busy: Int, maxWorkers: Int) {
+        monitor.withLock { (tenants.map { ($0.workload, $0.running) }, busy, maxWorkers) }
+    }
+
     func shutdown() {
         monitor.withLock { shuttingDown = true }
         monitor.broadcast()
