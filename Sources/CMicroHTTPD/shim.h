@@ -4,13 +4,14 @@
 #include <microhttpd.h>
 
 /* MHD_start_daemon is variadic, which Swift cannot call: this fixed form
-   binds `address` and serves every connection on a thread of its own. */
+   binds `address` and serves connections on a small pool of threads. */
 static inline struct MHD_Daemon *bc_mhd_start(const struct sockaddr_in *address,
                                               MHD_AccessHandlerCallback handler, void *context) {
-    return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG,
+    return MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG,
                             ntohs(address->sin_port), NULL, NULL, handler, context,
                             MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)address,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
+                            MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)4,
                             MHD_OPTION_END);
 }
 

@@ -105,6 +105,12 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("http-token"), help: ArgumentHelp("Allow operator actions (cancel) from the page or the API to whoever sends this token; off loopback, every request needs it.", valueName: "token"))
     var httpToken: String?
 
+    @Option(name: .customLong("log-file"), help: ArgumentHelp("Append a timestamped line per event to this file: start and end, failures, retries, rate-limit pauses, warnings, stage stderr (secrets masked).", valueName: "file"))
+    var logFile: String?
+
+    @Option(name: .customLong("log-format"), help: ArgumentHelp("The --log-file lines: text or json.", valueName: "format"))
+    var logFormat: String = LogFormat.text.rawValue
+
     @Flag(name: [.short, .long], help: "Print nothing but errors.")
     var quiet = false
 
@@ -114,6 +120,9 @@ struct RunCommand: ParsableCommand {
     func validate() throws {
         guard ProgressMode(rawValue: progress) != nil else {
             throw ValidationError("--progress '\(progress)': expected one of " + ProgressMode.allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        guard LogFormat(rawValue: logFormat) != nil else {
+            throw ValidationError("--log-format '\(logFormat)': expected text or json")
         }
         if noCheckpoint && (checkpoint != nil || resume) {
             throw ValidationError("--no-checkpoint cannot be combined with --checkpoint or --resume")
@@ -171,14 +180,21 @@ struct RunCommand: ParsableCommand {
         if let isolation { try batch.set("isolation", isolation) }
         try addInputs(batch)
 
+        let scrubber = SecretScrubber(arguments: CommandLine.arguments)
         let statusServer = try http.map {
-            try StatusServer(address: $0, token: httpToken, batch: batch, name: batchName, journal: journalPath)
+            try StatusServer(address: $0, token: httpToken, batch: batch, name: batchName, journal: journalPath, scrubber: scrubber)
         }
         defer { statusServer?.stop() }
+        let eventLog = try logFile.map {
+            try EventLog(path: $0, format: LogFormat(rawValue: logFormat)!, batch: batchName, scrubber: scrubber)
+        }
+        let stages = batch.stageLabels
         try batch.onEvent(documents: .failed) { event in
             console.handle(event)
             statusServer?.observe(event)
+            eventLog?.handle(event, stages: stages)
         }
+        eventLog?.runStarted(arguments: CommandLine.arguments)
         if console.progress.mode == .live { try batch.set("progress.interval", "250ms") }
         current.withLock { $0 = batch }
         try batch.start()

@@ -422,6 +422,10 @@ public final class Batch: @unchecked Sendable {
         if first { cancel() }
     }
 
+    private func notify(_ notice: BatchNotice) {
+        pump?.post(.notice(notice, stats))
+    }
+
     fileprivate func log(_ level: Int32, _ message: String, _ document: Document?) {
         if let pump {
             pump.post(.log(level: level, message: message, document: document, stats))
@@ -557,6 +561,7 @@ extension Batch: Workload {
             if outcome == .retry, let limited, let ms = call.retryAfterMs {
                 // One Retry-After (a 429) pauses everyone on this limiter.
                 limited.pause(until: monotonicNanos() &+ ms * 1_000_000)
+                notify(.rateLimitPause(document: job.document, stage: stage.label, seconds: Double(ms) / 1000))
             }
             counters.withLock { c in
                 if outcome == .retry, limited != nil, call.retryAfterMs != nil { c.stats.rateLimitPauses += 1 }
@@ -607,6 +612,8 @@ extension Batch: Workload {
             job.waitingFor = .retry
             counters.withLock { $0.stats.retryWaiting += 1 }
             let delay = retryAfterMs.map { $0 * 1_000_000 } ?? backoff(attempt: job.stageAttempts)
+            notify(.retry(document: job.document, stage: stages[job.stage].label, attempt: job.stageAttempts + 1,
+                          delaySeconds: Double(delay) / 1e9, reason: reason))
             return .retry(job, afterNanos: delay)
         }
         job.lastError = "gave up after \(job.stageAttempts) attempts: \(reason)"

@@ -2,8 +2,8 @@ import BatchCore
 import CMicroHTTPD
 import Glibc
 
-/// An embedded HTTP server (libmicrohttpd): each connection is served on
-/// a thread of its own, by `handler`.
+/// An embedded HTTP server (libmicrohttpd): connections are served by
+/// `handler` on a pool of four threads.
 final class HTTPServer: @unchecked Sendable {
     typealias Handler = @Sendable (HTTPRequest) -> HTTPResponse
 
@@ -31,7 +31,7 @@ final class HTTPServer: @unchecked Sendable {
         port = UInt16(bigEndian: bound.sin_port)
     }
 
-    /// Stops listening and waits for the connections' threads.
+    /// Stops listening and waits for the server's threads.
     func stop() {
         if let daemon { MHD_stop_daemon(daemon) }
         daemon = nil

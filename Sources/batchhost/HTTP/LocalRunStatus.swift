@@ -34,7 +34,7 @@ final class LocalRunStatus: StatusSource, @unchecked Sendable {
         case .documentFinished(let result, let stats):
             if result.status == .failed && journalPath == nil { observed.withLock { $0.failures.add(result) } }
             sample(stats)
-        case .progress(let stats), .finished(let stats), .log(_, _, _, let stats):
+        case .progress(let stats), .finished(let stats), .log(_, _, _, let stats), .notice(_, let stats):
             sample(stats)
         }
     }
