@@ -385,3 +385,11 @@ def test_pages_of_a_million_documents_are_fast_and_memory_stays_flat(tmp_path, m
     finally:
         (held_dir / "release").touch()
         r.stop()
+
+
+def test_rate_limit_waits_and_the_limiter_show(served):
+    r = served("--rate-limit", "40/s")
+    s = held(r)
+    assert s["limiter"]["limits"] == "40/s requests" and s["rate_limit"]["wait_seconds"] > 0
+    waited = re.search(r'batchcore_rate_limit_wait_seconds_total\{batch="out.jsonl"\} (\S+)', r.get("/metrics"))
+    assert waited and float(waited.group(1)) > 0
