@@ -180,21 +180,13 @@ struct RunCommand: ParsableCommand {
         if let isolation { try batch.set("isolation", isolation) }
         try addInputs(batch)
 
-        let scrubber = SecretScrubber(arguments: CommandLine.arguments)
-        let statusServer = try http.map {
-            try StatusServer(address: $0, token: httpToken, batch: batch, name: batchName, journal: journalPath, scrubber: scrubber)
-        }
-        defer { statusServer?.stop() }
-        let eventLog = try logFile.map {
-            try EventLog(path: $0, format: LogFormat(rawValue: logFormat)!, batch: batchName, scrubber: scrubber)
-        }
-        let stages = batch.stageLabels
+        let watchers = try RunWatchers(http: http, token: httpToken, logFile: logFile, logFormat: LogFormat(rawValue: logFormat)!,
+                                       batch: batch, name: batchName, journal: journalPath)
+        defer { watchers.stop() }
         try batch.onEvent(documents: .failed) { event in
             console.handle(event)
-            statusServer?.observe(event)
-            eventLog?.handle(event, stages: stages)
+            watchers.handle(event)
         }
-        eventLog?.runStarted(arguments: CommandLine.arguments)
         if console.progress.mode == .live { try batch.set("progress.interval", "250ms") }
         current.withLock { $0 = batch }
         try batch.start()
