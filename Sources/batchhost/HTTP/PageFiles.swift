@@ -79,15 +79,17 @@ function progressBar(t) {
   return bar;
 }
 
-// Documents a second between samples, over the last ten minutes.
+// Documents a second over the last ten minutes, each point averaged over
+// the 10 s before it (samples come about once a second).
 function drawThroughput(canvas, samples) {
   const width = canvas.width = canvas.clientWidth || 600, height = canvas.height = 120;
   const g = canvas.getContext("2d");
   g.clearRect(0, 0, width, height);
   if (samples.length < 2) return;
   const rates = [];
-  for (let i = 1; i < samples.length; i++) {
-    const [t0, n0] = samples[i - 1], [t1, n1] = samples[i];
+  for (let i = 1, j = 0; i < samples.length; i++) {
+    while (samples[i][0] - samples[j + 1][0] >= 10) j++;
+    const [t0, n0] = samples[j], [t1, n1] = samples[i];
     rates.push([t1, (n1 - n0) / Math.max(t1 - t0, 0.001)]);
   }
   const end = samples[samples.length - 1][0], start = end - 600;
