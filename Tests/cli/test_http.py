@@ -140,8 +140,8 @@ def test_status_moves_mid_run_and_agrees_with_the_final_summary(served, batch_di
     s = held(r)
     assert s["totals"] == {**s["totals"], "total": 44, "ok": 40, "failed": 3, "in_flight": 1, "queued": 0}
     metrics = r.get("/metrics")
-    assert 'batchcore_documents_finished_total{batch="out.jsonl",status="ok"} 40' in metrics
-    assert 'batchcore_documents_in_flight{batch="out.jsonl"} 1' in metrics
+    assert 'batchcore_documents_finished_total{batch="out.jsonl",tenant="default",status="ok"} 40' in metrics
+    assert 'batchcore_documents_in_flight{batch="out.jsonl",tenant="default"} 1' in metrics
     (batch_dir / "release").touch()
     assert r.wait() == 1
     # The summary counts the held document on top of what the server showed.
@@ -156,13 +156,13 @@ def test_metrics_pass_promtool_and_carry_no_document_ids(served):
     metrics = r.get("/metrics")
     check = subprocess.run(["promtool", "check", "metrics"], input=metrics, capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
-    for series in ['batchcore_retries_total{batch="out.jsonl"} 0', 'batchcore_cost_usd_total{batch="out.jsonl"} 0',
-                   'batchcore_budget_spent_ratio{batch="out.jsonl"} 0',
-                   'batchcore_documents_finished_total{batch="out.jsonl",status="partial"} 0',
-                   'batchcore_stage_duration_seconds_count{batch="out.jsonl",stage="exec"} 43']:
+    for series in ['batchcore_retries_total{batch="out.jsonl",tenant="default"} 0', 'batchcore_cost_usd_total{batch="out.jsonl",tenant="default"} 0',
+                   'batchcore_budget_spent_ratio{batch="out.jsonl",tenant="default"} 0',
+                   'batchcore_documents_finished_total{batch="out.jsonl",tenant="default",status="partial"} 0',
+                   'batchcore_stage_duration_seconds_count{batch="out.jsonl",tenant="default",stage="exec"} 43']:
         assert series in metrics
     assert "batchcore_batch_estimated_completion_timestamp_seconds" in metrics
-    assert re.search(r'batchcore_batch_last_success_timestamp_seconds\{batch="out.jsonl"\} 1\d{9}', metrics)
+    assert re.search(r'batchcore_batch_last_success_timestamp_seconds\{batch="out.jsonl",tenant="default"\} 1\d{9}', metrics)
     assert "doc-0" not in metrics and "bad-1" not in metrics
 
 
@@ -392,5 +392,5 @@ def test_rate_limit_waits_and_the_limiter_show(served):
     r = served("--rate-limit", "40/s")
     s = held(r)
     assert s["limiter"]["limits"] == "40/s requests" and s["rate_limit"]["wait_seconds"] > 0
-    waited = re.search(r'batchcore_rate_limit_wait_seconds_total\{batch="out.jsonl"\} (\S+)', r.get("/metrics"))
+    waited = re.search(r'batchcore_rate_limit_wait_seconds_total\{batch="out.jsonl",tenant="default"\} (\S+)', r.get("/metrics"))
     assert waited and float(waited.group(1)) > 0

@@ -63,7 +63,7 @@ final class LocalRunStatus: StatusSource, @unchecked Sendable {
         }
         let failures = journalPath == nil ? tally.largest : journalFailures(now: now)
         return [BatchStatus(
-            name: name, stats: stats, budgetUSD: batch.batchOptions.budget, docsPerSecond: rate,
+            name: name, tenant: batch.batchOptions.tenant, stats: stats, budgetUSD: batch.batchOptions.budget, docsPerSecond: rate,
             estimatedCompletion: eta, lastSuccess: lastSuccess, throughput: history.samples,
             limiter: batch.rateLimiter.map { limiterStatus($0, now: now) }, failures: failures)]
     }

@@ -1,7 +1,7 @@
 import BatchCore
 
 /// The batches' numbers as Prometheus metrics: `batchcore_` names, base
-/// units, `_total` counters, labels bounded to batch, stage and status.
+/// units, `_total` counters, labels bounded to batch, tenant, stage and status.
 enum RunMetrics {
     static func text(for batches: [BatchStatus]) -> String {
         var out = PrometheusWriter()
@@ -19,7 +19,7 @@ enum RunMetrics {
         for batch in batches {
             let s = batch.stats
             for (status, count) in [("ok", s.ok), ("partial", s.partial), ("failed", s.failed), ("skipped", s.skipped)] {
-                out.sample("batchcore_documents_finished_total", [("batch", batch.name), ("status", status)], Double(count))
+                out.sample("batchcore_documents_finished_total", batch.labels + [("status", status)], Double(count))
             }
         }
         let metrics: [Metric] = [
@@ -65,7 +65,7 @@ enum RunMetrics {
         out.family(name, .histogram, help: "How long one call of a stage took on a document (each attempt).")
         for batch in batches {
             for stage in batch.stats.stageDurations {
-                out.histogram(name, [("batch", batch.name), ("stage", stage.stage)], bounds: StageDurations.bounds,
+                out.histogram(name, batch.labels + [("stage", stage.stage)], bounds: StageDurations.bounds,
                               counts: stage.bucketCounts, sum: stage.sumSeconds)
             }
         }
@@ -74,7 +74,11 @@ enum RunMetrics {
     private static func write(_ metrics: [Metric], _ kind: PrometheusWriter.Kind, _ batches: [BatchStatus], _ out: inout PrometheusWriter) {
         for metric in metrics {
             out.family(metric.name, kind, help: metric.help)
-            for batch in batches { out.sample(metric.name, [("batch", batch.name)], metric.value(batch)) }
+            for batch in batches { out.sample(metric.name, batch.labels, metric.value(batch)) }
         }
     }
+}
+
+private extension BatchStatus {
+    var labels: [(String, String)] { [("batch", name), ("tenant", tenant)] }
 }

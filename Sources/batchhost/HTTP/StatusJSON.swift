@@ -11,6 +11,7 @@ enum StatusJSON {
         let s = b.stats
         return .object([
             "name": .string(b.name),
+            "tenant": .string(b.tenant),
             "state": .string(stateName(s.state)),
             "totals": .object([
                 "total": .number(Double(s.total)), "total_known": .bool(s.totalKnown),

@@ -16,6 +16,8 @@ protocol StatusSource: Sendable {
 /// One batch as the server shows it. Times are Unix seconds.
 struct BatchStatus: Sendable {
     var name: String
+    /// Whom the batch runs for (the batch option `tenant`).
+    var tenant: String
     var stats: BatchStats
     var budgetUSD: Double?
     /// Documents finished per second over the last minute.
