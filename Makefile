@@ -26,6 +26,7 @@ deps:
 	@$(STEP) $(if $(STEP),deps --) scripts/install-deps
 
 build: deps
+	@scripts/embed-page
 	@$(STEP) $(if $(STEP),build --) $(SWIFT) build -c release
 	@mkdir -p $(BUILD)/batchcore && cp plugins/*.toml $(BUILD)/batchcore/
 

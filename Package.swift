@@ -31,6 +31,8 @@ let package = Package(
         // Debian's hiredis 0.14 (no TLS), the client of the Redis storage for distributed batches.
         // Not through pkg-config: its only flag, -D_FILE_OFFSET_BITS=64, is one SwiftPM refuses noisily.
         .systemLibrary(name: "CHiredis", path: "Sources/CHiredis", providers: [.apt(["libhiredis-dev"])]),
+        // Debian's libmicrohttpd: the HTTP server of `batchhost run --http`.
+        .systemLibrary(name: "CMicroHTTPD", path: "Sources/CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
         .target(name: "BatchCoreRedis", dependencies: ["CHiredis"], path: "Sources/BatchCoreRedis"),
         .target(
             name: "BatchCore",
@@ -53,9 +55,12 @@ let package = Package(
             name: "batchhost",
             dependencies: [
                 "BatchCore",
+                "CMicroHTTPD",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            path: "Sources/batchhost"
+            path: "Sources/batchhost",
+            // The status page's files, embedded by scripts/embed-page.
+            exclude: ["HTTP/page"]
         ),
         .executableTarget(
             name: "batchcore-worker",

@@ -116,6 +116,13 @@ int bc_engine_register_processor(bc_engine *engine, const bc_processor_def *def)
  * bc_free(). */
 int bc_engine_list_processors(char **out_json, bc_engine *engine);
 
+/* [thread-safe] The engine's numbers now, as a JSON object: "batches" (each
+ * running batch: "tenant", "total", "ok", "partial", "failed", "in_flight",
+ * "workers_in_use", "cost_usd"), "tenants" (the same summed per tenant, the
+ * batch option `tenant`, with "batches"), "workers_in_use" and
+ * "max_workers". *out_json is freed with bc_free(). */
+int bc_engine_stats(char **out_json, bc_engine *engine);
+
 /* [thread-safe] The batch option registry as a JSON array of
  * {"key","default","help"} objects. *out_json is freed with bc_free(). */
 int bc_options_describe(char **out_json);

@@ -44,6 +44,13 @@ import FoundationEssentials
     }
 }
 
+@c public func bc_engine_stats(_ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?, _ engine: OpaquePointer?) -> Int32 {
+    capi {
+        guard let out else { throw invalid("out_json must not be NULL") }
+        out.pointee = mallocString(try borrow(engine, as: Engine.self, "engine").statsJSON())
+    }
+}
+
 @c public func bc_options_describe(_ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
     capi {
         guard let out else { throw invalid("out_json must not be NULL") }

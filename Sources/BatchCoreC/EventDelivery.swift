@@ -23,6 +23,8 @@ final class EventDelivery: @unchecked Sendable {
             send(.init(BC_EVENT_LOG.rawValue), stats, document: document, level: level, message: message)
         case .finished(let stats):
             send(.init(BC_EVENT_FINISHED.rawValue), stats)
+        case .notice:
+            break  // for logs of the CLI; C hosts see retries in the stats
         }
     }
 

@@ -107,6 +107,18 @@ struct RunCommand: ParsableCommand {
     @Option(help: ArgumentHelp(optionHelp("isolation"), valueName: "thread|process|auto"))
     var isolation: String?
 
+    @Option(help: ArgumentHelp("Serve a status page, /metrics and a JSON API while the run goes, on 127.0.0.1 unless a host is given (port 0 picks a free port).", valueName: "[host:]port"))
+    var http: String?
+
+    @Option(name: .customLong("http-token"), help: ArgumentHelp("Allow operator actions (cancel) from the page or the API to whoever sends this token; off loopback, every request needs it.", valueName: "token"))
+    var httpToken: String?
+
+    @Option(name: .customLong("log-file"), help: ArgumentHelp("Append a timestamped line per event to this file: start and end, failures, retries, rate-limit pauses, warnings, stage stderr (secrets masked).", valueName: "file"))
+    var logFile: String?
+
+    @Option(name: .customLong("log-format"), help: ArgumentHelp("The --log-file lines: text or json.", valueName: "format"))
+    var logFormat: String = LogFormat.text.rawValue
+
     @Flag(name: [.short, .long], help: "Print nothing but errors.")
     var quiet = false
 
@@ -116,6 +128,9 @@ struct RunCommand: ParsableCommand {
     func validate() throws {
         guard ProgressMode(rawValue: progress) != nil else {
             throw ValidationError("--progress '\(progress)': expected one of " + ProgressMode.allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        guard LogFormat(rawValue: logFormat) != nil else {
+            throw ValidationError("--log-format '\(logFormat)': expected text or json")
         }
         if noCheckpoint && (checkpoint != nil || resume) {
             throw ValidationError("--no-checkpoint cannot be combined with --checkpoint or --resume")
@@ -177,7 +192,13 @@ struct RunCommand: ParsableCommand {
         if let isolation { try batch.set("isolation", isolation) }
         try addInputs(batch, console: console)
 
-        try batch.onEvent(documents: .failed) { console.handle($0) }
+        let watchers = try RunWatchers(http: http, token: httpToken, logFile: logFile, logFormat: LogFormat(rawValue: logFormat)!,
+                                       batch: batch, name: batchName, journal: journalPath)
+        defer { watchers.stop() }
+        try batch.onEvent(documents: .failed) { event in
+            console.handle(event)
+            watchers.handle(event)
+        }
         if console.progress.mode == .live { try batch.set("progress.interval", "250ms") }
         current.withLock { $0 = batch }
         if output == nil || output == "-" { console.relayResults() }
@@ -204,6 +225,13 @@ struct RunCommand: ParsableCommand {
         var info = stat()
         if stat(output, &info) == 0 && (info.st_mode & S_IFMT) != S_IFREG { return nil }
         return output + ".journal"
+    }
+
+    /// How the status page and metrics name the batch: its journal's
+    /// file name without `.journal` (so, usually, its output's), else "batch".
+    private var batchName: String {
+        guard let journal = journalPath, let file = journal.split(separator: "/").last else { return "batch" }
+        return file.hasSuffix(".journal") ? String(file.dropLast(".journal".count)) : String(file)
     }
 
     private func exitCode(_ stats: BatchStats, error: BatchCoreError?) -> Exit {

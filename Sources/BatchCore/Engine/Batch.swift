@@ -182,6 +182,7 @@ public final class Batch: @unchecked Sendable {
                     c.stats.sampledFrom = UInt64(sample.total)
                 }
                 c.stats.workers = min(options.requestedWorkers, engine.options.maxWorkers)
+                c.stats.stageDurations = config.stages.map { StageDurations(stage: $0.label) }
                 c.stats.state = .running
                 c.startNanos = monotonicNanos()
             }
@@ -402,6 +403,9 @@ public final class Batch: @unchecked Sendable {
         return s
     }
 
+    /// The rate limiter this batch draws from, if it has one.
+    public var rateLimiter: RateLimiter? { config.withLock { $0.state == .new } ? nil : limiter }
+
     /// Results finished so far, in finishing order (when `keep_results`).
     public var finishedResults: [DocumentResult] { results.withLock { $0 } }
 
@@ -446,6 +450,10 @@ public final class Batch: @unchecked Sendable {
             return true
         }
         if first { cancel() }
+    }
+
+    private func notify(_ notice: BatchNotice) {
+        pump?.post(.notice(notice, stats))
     }
 
     fileprivate func log(_ level: Int32, _ message: String, _ document: Document?) {
@@ -565,7 +573,11 @@ extension Batch: Workload {
             let estimate = limited == nil ? 0 : Double(tokenEstimate(job, stage).total)
             if let limited, let until = limited.acquire(estimate: estimate) {
                 job.waitingFor = .rateLimit
-                counters.withLock { $0.stats.rateLimitWaiting += 1 }
+                let wait = Double(until &- min(until, monotonicNanos())) / 1e9
+                counters.withLock { c in
+                    c.stats.rateLimitWaiting += 1
+                    c.stats.rateLimitWaitSeconds += wait
+                }
                 return .rateLimited(job, until: until)
             }
             let document = job.document
@@ -587,7 +599,8 @@ extension Batch: Workload {
                 }
                 engine.watchdog.disarm(call)
             }
-            job.busyNanos &+= monotonicNanos() - began
+            let callNanos = monotonicNanos() - began
+            job.busyNanos &+= callNanos
             job.inputTokens = Count.sum(job.inputTokens, call.inputTokens)
             job.outputTokens = Count.sum(job.outputTokens, call.outputTokens)
             job.units = Count.sum(job.units, call.units)
@@ -596,8 +609,11 @@ extension Batch: Workload {
             if outcome == .retry, let limited, let ms = call.retryAfterMs {
                 // One Retry-After (a 429) pauses everyone on this limiter.
                 limited.pause(until: monotonicNanos() &+ Self.nanos(milliseconds: ms))
+                notify(.rateLimitPause(document: job.document, stage: stage.label, seconds: Double(ms) / 1000))
             }
             counters.withLock { c in
+                if outcome == .retry, limited != nil, call.retryAfterMs != nil { c.stats.rateLimitPauses += 1 }
+                c.stats.stageDurations[job.stage].observe(seconds: Double(callNanos) / 1e9)
                 c.stats.attempts += 1
                 if job.stageAttempts > 1 { c.stats.retries += 1 }
             }
@@ -644,6 +660,8 @@ extension Batch: Workload {
             job.waitingFor = .retry
             counters.withLock { $0.stats.retryWaiting += 1 }
             let delay = retryAfterMs.map(Self.nanos) ?? backoff(attempt: job.stageAttempts)
+            notify(.retry(document: job.document, stage: stages[job.stage].label, attempt: job.stageAttempts + 1,
+                          delaySeconds: Double(delay) / 1e9, reason: reason))
             return .retry(job, afterNanos: delay)
         }
         let attempts = job.stageAttempts == 1 ? "1 attempt" : "\(job.stageAttempts) attempts"
@@ -682,6 +700,7 @@ extension Batch: Workload {
         stuckCalls.withLock { $0[job.stage] += 1 }
         job.busyNanos &+= UInt64(timeout * 1e9)
         counters.withLock { c in
+            c.stats.stageDurations[job.stage].observe(seconds: timeout)
             c.stats.attempts += 1
             c.stats.timeouts += 1
             if job.stageAttempts > 1 { c.stats.retries += 1 }

@@ -128,6 +128,7 @@ public final class Journal: @unchecked Sendable {
                 finished_at REAL NOT NULL,
                 run INTEGER NOT NULL);
             CREATE INDEX IF NOT EXISTS documents_out_seq ON documents(out_seq);
+            CREATE INDEX IF NOT EXISTS documents_status ON documents(status, id);
             CREATE INDEX IF NOT EXISTS documents_hash ON documents(content_hash) WHERE content_hash IS NOT NULL;
             """)
         // Journals written before usage was priced lack these columns.

@@ -5,7 +5,7 @@ import Glibc
 /// `export` and the C API's bc_journal_* functions.
 public final class JournalReader: @unchecked Sendable {
     public let path: String
-    private let db: SQLiteDatabase
+    let db: SQLiteDatabase
 
     public init(path: String) throws {
         guard access(path, F_OK) == 0 else {

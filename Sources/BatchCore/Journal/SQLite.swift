@@ -76,7 +76,10 @@ final class SQLiteStatement {
     deinit { sqlite3_finalize(statement) }
 
     @discardableResult
-    func bind(_ values: SQLiteValue...) -> SQLiteStatement {
+    func bind(_ values: SQLiteValue...) -> SQLiteStatement { bind(values) }
+
+    @discardableResult
+    func bind(_ values: [SQLiteValue]) -> SQLiteStatement {
         sqlite3_reset(statement)
         sqlite3_clear_bindings(statement)
         for (i, value) in values.enumerated() {

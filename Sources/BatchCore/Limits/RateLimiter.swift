@@ -62,6 +62,17 @@ public final class RateLimiter: Sendable {
         state.withLock { $0.pausedUntil = max($0.pausedUntil, until) }
     }
 
+    /// What is left now: the time (monotonic ns) a Retry-After pauses it
+    /// until (0 when not paused), and the tokens available (nil without a token limit).
+    public func available(now: UInt64 = monotonicNanos()) -> (pausedUntil: UInt64, tokens: Double?) {
+        state.withLock { s in
+            let paused = now < s.pausedUntil ? s.pausedUntil : 0
+            guard let tokens else { return (paused, nil) }
+            refill(&s, tokens, now)
+            return (paused, s.tokensAvailable)
+        }
+    }
+
     private func refill(_ s: inout State, _ tokens: Rate, _ now: UInt64) {
         guard now > s.tokensStamp else { return }
         let gained = Double(now - s.tokensStamp) / 1e9 * tokens.perSecond

@@ -33,6 +33,7 @@ public struct BatchOptions: Sendable, Equatable {
     public var rateBurst = 1
     public var limiterName: String? = nil
     public var limitedStage: String? = nil
+    public var tenant = "default"
 
     public init() {}
 
@@ -155,6 +156,11 @@ public struct BatchOptions: Sendable, Equatable {
         OptionSpec("rate_limit.name", default: "",
                    "Name of the limiter: batches of one engine that give the same name share it; empty for one of its own") {
             $0.limiterName = $1.isEmpty ? nil : $1
+        },
+        OptionSpec("tenant", default: "default",
+                   "Who the batch runs for: the engine's stats add up documents and workers per tenant") {
+            guard !$1.isEmpty else { throw BatchCoreError(.option, "tenant must not be empty") }
+            $0.tenant = $1
         },
         OptionSpec("rate_limit.stage", default: "",
                    "Label of the stage the limit applies to; empty for the last stage") {

@@ -24,6 +24,12 @@ public struct BatchStats: Sendable, Equatable {
     public var retries: UInt64 = 0
     /// Attempts that overran `timeout`.
     public var timeouts: UInt64 = 0
+    /// Seconds documents spent waiting for their rate limit (summed over documents).
+    public var rateLimitWaitSeconds = 0.0
+    /// Retry-Afters (429s) that paused the rate limit.
+    public var rateLimitPauses: UInt64 = 0
+    /// How long each stage's calls took, in stage order.
+    public var stageDurations: [StageDurations] = []
     public var inputTokens: UInt64 = 0
     public var outputTokens: UInt64 = 0
     public var elapsedSeconds = 0.0

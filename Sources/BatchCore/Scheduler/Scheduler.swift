@@ -56,6 +56,11 @@ final class Scheduler: @unchecked Sendable {
 
     var isShutDown: Bool { monitor.withLock { shuttingDown } }
 
+    /// The running batches with the workers each uses now, and the workers in use over all.
+    func occupancy() -> (workloads: [(workload: Workload, running: Int)], busy: Int, maxWorkers: Int) {
+        monitor.withLock { (tenants.map { ($0.workload, $0.running) }, busy, maxWorkers) }
+    }
+
     /// Stops every worker thread and joins it. On a worker thread (the last
     /// reference to the engine let go inside a callback) that thread cannot
     /// wait for itself: it is detached and leaves on its own.

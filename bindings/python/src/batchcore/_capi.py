@@ -174,6 +174,7 @@ SIGNATURES: Dict[str, Tuple[Any, Sequence[Any]]] = {
     "bc_engine_set": (CHECKED, (c_void_p, c_char_p, c_char_p)),
     "bc_engine_register_processor": (CHECKED, (c_void_p, POINTER(bc_processor_def))),
     "bc_engine_list_processors": (CHECKED, (_string_out, c_void_p)),
+    "bc_engine_stats": (CHECKED, (_string_out, c_void_p)),
     # batch
     "bc_batch_new": (CHECKED, (_handle_out, c_void_p)),
     "bc_batch_free": (None, (c_void_p,)),

@@ -105,6 +105,15 @@ class Engine(OwnedHandle):
         found: List[Dict[str, Any]] = json.loads(library.take_string(out.value))
         return found
 
+    def stats(self) -> Dict[str, Any]:
+        """The engine's numbers now: each running batch, totals per tenant (the
+        batch option ``tenant``) and the workers in use (see bc_engine_stats)."""
+        library = lib()
+        out = ctypes.c_void_p()
+        library.bc_engine_stats(ctypes.byref(out), self._live())
+        stats: Dict[str, Any] = json.loads(library.take_string(out.value))
+        return stats
+
     # ---- batches ---------------------------------------------------------
 
     def batch(self, processor: Optional["ProcessorSpec"] = None, *,

@@ -1,0 +1,87 @@
+import BatchCore
+
+/// What each path answers: the page, `/metrics`, the JSON API and the
+/// operator actions.
+struct StatusRoutes: Sendable {
+    let source: StatusSource
+    let access: AccessPolicy
+
+    func handle(_ request: HTTPRequest) -> HTTPResponse {
+        guard access.mayRead(request) else {
+            return .error(401, "this server needs its token: send 'Authorization: Bearer TOKEN' or add ?token=TOKEN")
+        }
+        if request.method == "POST" { return act(request) }
+        guard request.method == "GET" || request.method == "HEAD" else {
+            return .error(405, "\(request.method) is not served: read with GET, act with POST")
+        }
+        switch request.path {
+        case "/metrics":
+            return HTTPResponse(contentType: PrometheusWriter.contentType, text: RunMetrics.text(for: source.batches()))
+        case "/api/status":
+            return .json(StatusJSON.status(source.batches(), readOnly: access.readOnly).bytes)
+        case "/api/documents":
+            return documents(request)
+        case let path where path.hasPrefix("/api/documents/"):
+            return document(id: String(path.dropFirst("/api/documents/".count)))
+        default:
+            return PageAssets.response(for: request.path) ?? .error(404, "no such page: \(request.path); see / , /metrics, /api/status, /api/documents")
+        }
+    }
+
+    private func act(_ request: HTTPRequest) -> HTTPResponse {
+        guard request.path == "/api/cancel" else { return .error(404, "no action at \(request.path); actions: POST /api/cancel") }
+        guard access.mayAct(request) else {
+            return .error(403, access.readOnly
+                ? "read-only: this server was started without --http-token, so it takes no actions"
+                : "cancel needs the token: send 'Authorization: Bearer TOKEN'")
+        }
+        return source.cancel() ? .json(JSONValue.object(["cancelled": .bool(true)]).bytes)
+                               : .error(409, "the batch is not running")
+    }
+
+    private func documents(_ request: HTTPRequest) -> HTTPResponse {
+        var filter = JournalReader.DocumentFilter()
+        if let status = request.query("status") {
+            guard let parsed = DocumentStatus.named(status) else {
+                return .error(400, "status '\(status)': expected ok, partial, failed or skipped")
+            }
+            filter.status = parsed
+        }
+        filter.stage = request.query("stage")
+        filter.text = request.query("q")
+        filter.after = request.query("after")
+        if let limit = request.query("limit") {
+            guard let n = Int(limit), (1...1000).contains(n) else { return .error(400, "limit '\(limit)': expected 1 to 1000") }
+            filter.limit = n
+        }
+        do {
+            return .json(StatusJSON.page(try source.documents(filter), limit: filter.limit).bytes)
+        } catch {
+            return notFound(error)
+        }
+    }
+
+    private func document(id: String) -> HTTPResponse {
+        do {
+            guard let found = try source.document(id: id) else { return .error(404, "no finished document with id '\(id)'") }
+            return .json(StatusJSON.document(found).bytes)
+        } catch {
+            return notFound(error)
+        }
+    }
+}
+
+/// A journal that cannot be read, or a run without one.
+private func notFound(_ error: Error) -> HTTPResponse {
+    .error(404, (error as? BatchCoreError)?.message ?? "\(error)")
+}
+
+private extension DocumentStatus {
+    static func named(_ name: String) -> DocumentStatus? {
+        [DocumentStatus.ok, .partial, .failed, .skipped].first { $0.name == name }
+    }
+}
+
+extension JSONValue {
+    var bytes: [UInt8] { Array((text + "\n").utf8) }
+}

@@ -1,0 +1,46 @@
+import BatchCore
+
+/// Where the HTTP server reads what it shows. A run on this machine is one
+/// source (`LocalRunStatus`); a shared store of distributed batches can be another.
+protocol StatusSource: Sendable {
+    /// Every batch the source knows, as it is now.
+    func batches() -> [BatchStatus]
+    /// A page of finished documents, in id order.
+    func documents(_ filter: JournalReader.DocumentFilter) throws -> [DocumentResult]
+    /// One finished document (its last attempt), or nil.
+    func document(id: String) throws -> DocumentResult?
+    /// Stops starting documents (those in flight finish); false when there is nothing to cancel.
+    func cancel() -> Bool
+}
+
+/// One batch as the server shows it. Times are Unix seconds.
+struct BatchStatus: Sendable {
+    var name: String
+    /// Whom the batch runs for (the batch option `tenant`).
+    var tenant: String
+    var stats: BatchStats
+    var budgetUSD: Double?
+    /// Documents finished per second over the last minute.
+    var docsPerSecond: Double
+    var estimatedCompletion: Double?
+    var lastSuccess: Double?
+    var throughput: [ThroughputHistory.Sample]
+    var limiter: LimiterStatus?
+    var failures: [FailureGroup]
+
+    /// Documents not started yet, or waiting for a retry or their rate limit.
+    var queued: UInt64 {
+        guard stats.totalKnown else { return stats.retryWaiting + stats.rateLimitWaiting }
+        let started = stats.finishedCount + stats.inFlight
+        return stats.total > started ? stats.total - started : 0
+    }
+}
+
+/// What a rate limiter has left.
+struct LimiterStatus: Sendable {
+    var name: String
+    var summary: String
+    /// Set while a Retry-After pauses it.
+    var pausedUntil: Double?
+    var tokensAvailable: Double?
+}
