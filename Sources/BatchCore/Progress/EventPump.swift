@@ -87,7 +87,7 @@ final class EventPump: @unchecked Sendable {
 
     private static func isAboutOneDocument(_ event: BatchEvent) -> Bool {
         switch event {
-        case .documentFinished: return true
+        case .documentFinished, .notice: return true
         case .log(_, _, let document, _): return document != nil
         case .progress, .finished: return false
         }
