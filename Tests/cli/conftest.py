@@ -44,12 +44,14 @@ def run(*args, cwd=None, stdin=None, env=None, timeout=120):
 
 
 def wait_for(condition, what, timeout=60):
-    """Waits until condition() is true; fails the test after a generous timeout."""
+    """Waits until condition() gives a true value, and returns it; fails the
+    test after a generous timeout."""
     deadline = time.monotonic() + timeout
-    while not condition():
+    while not (value := condition()):
         if time.monotonic() > deadline:
             pytest.fail(f"waited {timeout} s for {what}")
         time.sleep(0.01)
+    return value
 
 
 class LineReader:

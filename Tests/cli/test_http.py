@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BATCHHOST, ROOT, run
+from conftest import BATCHHOST, ROOT, run, wait_for
 
 # Sleeps a little per document (and waits while the file `pause` exists
 # beside the documents' directory); fails the bad ones; holds the last one
@@ -27,15 +27,6 @@ esac
 cat "$1"
 """
 
-
-def wait_for(condition, timeout=60, what="the condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 class ServedRun:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BATCHHOST, read_jsonl, run
+from conftest import BATCHHOST, read_jsonl, run, wait_for
 from test_journal import FAIL_MARK, calls, check_exactly_once, run_args
 
 
@@ -23,15 +23,6 @@ def padded_manifest(tmp_path, n, pad=400):
             f.write(json.dumps({"id": doc_id, "path": "/dev/null", "metadata": {"pad": "x" * pad}}) + "\n")
     return m
 
-
-def wait_for(condition, what, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def lines(path):
