@@ -111,6 +111,36 @@ final class CallLifetimeTests: XCTestCase {
         let count = Int(dropped.split(separator: " ")[1]) ?? -1
         XCTAssertEqual(UInt64(documents + count), batch.stats.ok)
     }
+
+    func testAHardCancelDropsTheEventsOfCallsEndingAfterIt() throws {
+        let engine = Engine()
+        let inFlight = Atomic<Int>(0)
+        let cancelled = Atomic<Bool>(false)
+        let processor = ClosureProcessor("late") { _, _ in
+            inFlight.add(1, ordering: .relaxed)
+            while !cancelled.load(ordering: .relaxed) { sleepMs(1) }
+            return .done  // once the hard cancel has returned
+        }
+        let batch = try makeBatch(engine, processor, documents: 4, options: ["workers": "4"])
+        let seen = Locked((documents: 0, dropped: ""))
+        try batch.onEvent { event in
+            switch event {
+            case .documentFinished: seen.withLock { $0.documents += 1 }
+            case .log(_, let message, nil, _): seen.withLock { $0.dropped = message }
+            default: break
+            }
+        }
+        try batch.start()
+        XCTAssertTrue(waitUntil { inFlight.load(ordering: .relaxed) == 4 })
+        batch.cancel(hard: true)
+        cancelled.store(true, ordering: .relaxed)
+        XCTAssertTrue(try batch.wait(timeout: 60))
+
+        XCTAssertEqual(batch.stats.ok, 4)
+        let (documents, dropped) = seen.withLock { $0 }
+        XCTAssertEqual(documents, 0, "events of documents finishing after a hard cancel were delivered")
+        XCTAssertTrue(dropped.hasPrefix("cancelled: 4 "), dropped)
+    }
 }
 
 /// A joinable thread for tests.
