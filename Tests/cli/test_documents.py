@@ -151,6 +151,25 @@ def test_names_that_are_not_utf8_round_trip_through_stdin_argv_manifests_and_the
     assert {os.fsencode(rec["id"]) for rec in records(exported.stdout)} == wanted
 
 
+def test_canonically_equivalent_names_are_distinct_documents_through_a_resume(tmp_path):
+    # Precomposed and decomposed "é", a compatibility ideograph and its
+    # canonical twin: four files to the kernel, so four documents.
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    names = ["\u00e9.txt", "e\u0301.txt", "\ufa69.txt", "\u97ff.txt"]
+    for name in names:
+        (folder / name).write_text(name)
+    out = tmp_path / "out.jsonl"
+    first = run("run", folder, "-o", out, "--", "cat", "{}")
+    assert first.code == 0, first
+    again = run("run", folder, "-o", out, "--resume", "--", "cat", "{}")
+    assert again.code == 0, again
+    assert "4 already done" in again.err, again
+    recs = read_jsonl(out)
+    assert sorted(os.path.basename(rec["id"]) for rec in recs) == sorted(names)
+    assert all(rec["output"] == os.path.basename(rec["id"]) for rec in recs)
+
+
 # -- Characters where bytes are meant -----------------------------------------
 
 def test_csv_export_quotes_fields_whatever_follows_the_special_byte(tmp_path):
