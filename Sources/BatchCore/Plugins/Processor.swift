@@ -1,11 +1,3 @@
-/// What a processor returns for one document and stage.
-public enum Outcome: Int32, Sendable {
-    case done = 0
-    case partial = 1
-    case retry = 2
-    case fail = 3
-}
-
 /// Describes a processor for listings and help.
 public struct ProcessorInfo: Sendable, Equatable {
     public enum Kind: String, Sendable { case builtin, plugin, host, declared }
@@ -69,31 +61,6 @@ public protocol ProcessorInstance: AnyObject, Sendable {
 extension ProcessorInstance {
     public func estimate(_ doc: DocumentInput) -> TokenEstimate? { nil }
     public var enforcesDeadline: Bool { false }
-}
-
-/// Tokens a call is expected to use, before it runs.
-public struct TokenEstimate: Sendable, Equatable {
-    public var input: UInt64
-    public var output: UInt64
-    public init(input: UInt64, output: UInt64) {
-        self.input = input
-        self.output = output
-    }
-    public var total: UInt64 { input &+ output }
-}
-
-/// Prices in US dollars per million tokens.
-public struct TokenPrices: Sendable, Equatable {
-    public var input: Double
-    public var output: Double
-    public init(input: Double, output: Double) {
-        self.input = input
-        self.output = output
-    }
-
-    public func cost(input tokens: UInt64, output outTokens: UInt64) -> Double {
-        (Double(tokens) * input + Double(outTokens) * output) / 1_000_000
-    }
 }
 
 /// A document as one stage sees it.
