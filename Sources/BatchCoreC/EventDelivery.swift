@@ -20,7 +20,7 @@ final class EventDelivery: @unchecked Sendable {
         case .progress(let stats):
             send(.init(BC_EVENT_PROGRESS.rawValue), stats)
         case .log(let level, let message, let document, let stats):
-            send(.init(BC_EVENT_LOG.rawValue), stats, document: document, level: level, message: message)
+            send(.init(BC_EVENT_LOG.rawValue), stats, document: document, level: level.rawValue, message: message)
         case .finished(let stats):
             send(.init(BC_EVENT_FINISHED.rawValue), stats)
         case .notice:

@@ -31,8 +31,8 @@ final class Console: @unchecked Sendable {
         case .documentFinished(let result, _) where result.status == .failed && !quiet:
             let error = result.error ?? "no message"
             say("failed", "\(result.document.id): \(error)", ["id": result.document.id, "error": error])
-        case .log(let level, let message, let document, _) where level >= 2 || !quiet:
-            let kind = level >= 3 ? "error" : level == 2 ? "warning" : "info"
+        case .log(let level, let message, let document, _) where level >= .warning || !quiet:
+            let kind = level >= .warning ? level.name : "info"
             let about = document.map { " [\($0.id)]" } ?? ""
             say(kind, message + about, ["message": message, "id": document?.id])
         default:

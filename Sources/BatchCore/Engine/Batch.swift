@@ -266,7 +266,7 @@ public final class Batch: @unchecked Sendable {
             return !c.stats.budgetReached
         }
         guard first else { return }
-        log(Int32(BC_LOG_WARN.rawValue), "budget reached: \(dollars(budget.spent)) spent of \(dollars(budget.limit)); no new document starts, those in flight finish", nil)
+        log(.warning, "budget reached: \(dollars(budget.spent)) spent of \(dollars(budget.limit)); no new document starts, those in flight finish", nil)
         cancel()
     }
 
@@ -315,7 +315,7 @@ public final class Batch: @unchecked Sendable {
         for (index, stage) in stages.enumerated().reversed() {
             if index < stuck.count, stuck[index] > 0 {
                 let calls = stuck[index] == 1 ? "1 timed-out call is" : "\(stuck[index]) timed-out calls are"
-                log(Int32(BC_LOG_WARN.rawValue), "\(stage.label): \(calls) still running; the processor is not stopped", nil)
+                log(.warning, "\(stage.label): \(calls) still running; the processor is not stopped", nil)
             } else {
                 stage.instance.stop()
             }
@@ -456,10 +456,10 @@ public final class Batch: @unchecked Sendable {
         pump?.post(.notice(notice, stats))
     }
 
-    fileprivate func log(_ level: Int32, _ message: String, _ document: Document?) {
+    fileprivate func log(_ level: LogLevel, _ message: String, _ document: Document?) {
         if let pump {
             pump.post(.log(level: level, message: message, document: document, stats))
-        } else if level >= 2 {
+        } else if level >= .warning {
             let about = document.map { " [\($0.id)]" } ?? ""
             Diagnostics.write(message + about)
         }
@@ -507,7 +507,7 @@ extension Batch: Workload {
         case .document, .duplicate:
             return nil
         case .sourceError(let error):
-            log(3, "input: \(error.message)", nil)
+            log(.error, "input: \(error.message)", nil)
             stop(because: error)
             return nil
         case .end:
@@ -707,7 +707,7 @@ extension Batch: Workload {
             c.stats.inFlight -= 1
         }
         let message = CallContext.timeoutMessage(timeout)
-        log(Int32(BC_LOG_WARN.rawValue), "\(stages[job.stage].label): \(message); the call is abandoned and its thread replaced", job.document)
+        log(.warning, "\(stages[job.stage].label): \(message); the call is abandoned and its thread replaced", job.document)
         let outcome = retryOrGiveUp(job, reason: message, retryAfterMs: nil)
         var tenant = ended.withLock { self.tenant }
         while tenant == nil {  // a call can start before `start` has stored the tenant

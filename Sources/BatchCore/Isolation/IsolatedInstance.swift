@@ -102,7 +102,7 @@ final class IsolatedInstance: ProcessorInstance, @unchecked Sendable {
         while true {
             switch wait {
             case .frame(var frame) where frame.kind == .log:
-                if let level = try? frame.i32(), let message = try? frame.string() { call.log(level, message) }
+                if let level = try? frame.i32(), let message = try? frame.string() { call.log(LogLevel(clamping: level), message) }
             case .frame(var frame) where frame.kind == .result:
                 guard let outcome = try? ResultFrame.decode(&frame, into: call) else { return lost(worker, call) }
                 worker.documents += 1

@@ -86,7 +86,7 @@ private final class Server: @unchecked Sendable {
             case .process:
                 let call = CallContext(cancelFlag: cancel) { [fd] level, message in
                     var w = FrameWriter(.log)
-                    w.i32(level)
+                    w.i32(level.rawValue)
                     w.string(message)
                     writeAll(fd, w.frame)
                 }

@@ -21,9 +21,9 @@ public final class CallContext: @unchecked Sendable {
     private let settled = Atomic<UInt8>(Settled.open.rawValue)
     public enum Settled: UInt8, Sendable { case open, returned, timedOut }
     let cancelFlag: CancelFlag
-    let logSink: (@Sendable (Int32, String) -> Void)?
+    let logSink: (@Sendable (LogLevel, String) -> Void)?
 
-    public init(cancelFlag: CancelFlag, logSink: (@Sendable (Int32, String) -> Void)? = nil) {
+    public init(cancelFlag: CancelFlag, logSink: (@Sendable (LogLevel, String) -> Void)? = nil) {
         self.cancelFlag = cancelFlag
         self.logSink = logSink
     }
@@ -65,7 +65,7 @@ public final class CallContext: @unchecked Sendable {
         return true
     }
 
-    public func log(_ level: Int32, _ message: String) {
+    public func log(_ level: LogLevel, _ message: String) {
         logSink?(level, message)
     }
 

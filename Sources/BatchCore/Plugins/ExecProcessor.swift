@@ -196,7 +196,7 @@ final class ExecInstance: ProcessorInstance {
         switch result.exit {
         case .exited(0):
             if !stderrText.isEmpty {
-                call.log(Int32(BC_LOG_DEBUG.rawValue), "stderr: " + stderrText)
+                call.log(.debug, "stderr: " + stderrText)
             }
             if json {
                 if !call.setOutputJSON(result.stdout) {

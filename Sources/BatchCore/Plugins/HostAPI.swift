@@ -46,6 +46,7 @@ public enum HostAPI {
         let text = String(cString: message)
         // The call only lends its log sink: the message is sent outside the
         // handle's lock, so a slow event queue never holds up the call's end.
+        let level = LogLevel(clamping: level)
         let context = call.flatMap { CallHandles.shared.withCall($0) { $0 } }
         if let context {
             context.log(level, text)
@@ -122,9 +123,7 @@ public enum HostAPI {
 
 /// Logs from plugins outside any call (e.g. in create) go to stderr.
 enum PluginLog {
-    static func emit(_ level: Int32, _ text: String) {
-        let names = ["debug", "info", "warning", "error"]
-        let name = (0..<names.count).contains(Int(level)) ? names[Int(level)] : "log"
-        Diagnostics.write("plugin \(name): \(text)")
+    static func emit(_ level: LogLevel, _ text: String) {
+        Diagnostics.write("plugin \(level.name): \(text)")
     }
 }

@@ -77,7 +77,7 @@ final class EventPump: @unchecked Sendable {
     func close(with event: BatchEvent) {
         monitor.withLock {
             if dropped > 0, case .finished(let stats) = event {
-                queue.append(.log(level: 1, message: "cancelled: \(dropped) document event(s) were not delivered; every finished document is still in the output and the results", document: nil, stats))
+                queue.append(.log(level: .info, message: "cancelled: \(dropped) document event(s) were not delivered; every finished document is still in the output and the results", document: nil, stats))
             }
             queue.append(event)
             closed = true

@@ -36,7 +36,7 @@ final class EventLog: @unchecked Sendable {
                   message: "failed: \(result.error ?? "no message")", fields: [("attempts", String(result.attempts))])
         case .log(let level, let message, let document, _):
             let (stage, text) = Self.splitStage(message, stages: stages)
-            write(Self.levelName(level), document: document?.id, stage: stage, message: text)
+            write(level.name, document: document?.id, stage: stage, message: text)
         case .notice(.retry(let document, let stage, let attempt, let delay, let reason), _):
             write("warning", document: document.id, stage: stage, message: "retry: \(reason)",
                   fields: [("attempt", String(attempt)), ("delay_seconds", format(delay, digits: 3))])
@@ -70,14 +70,6 @@ final class EventLog: @unchecked Sendable {
         return (String(message[..<colon]), String(message[message.index(after: colon)...].drop { $0 == " " }))
     }
 
-    private static func levelName(_ level: Int32) -> String {
-        switch level {
-        case ..<1: "debug"
-        case 1: "info"
-        case 2: "warning"
-        default: "error"
-        }
-    }
 }
 
 private extension String {
