@@ -176,7 +176,7 @@ final class IsolatedInstance: ProcessorInstance, @unchecked Sendable {
     /// A hard cancel: the worker gets SIGTERM, so the call sees
     /// `is_cancelled`; an answer within `timeout.grace` still counts.
     private func cancelled(_ worker: WorkerProcess, _ call: CallContext) -> Outcome {
-        ChildProcess.kill(group: worker.pid, signal: SIGTERM)
+        worker.child.signalGroup(SIGTERM)
         let deadline = monotonicNanos() + UInt64(grace * 1e9)
         while case .frame(var frame) = worker.receive(until: deadline) {
             if frame.kind == .result, let outcome = try? ResultFrame.decode(&frame, into: call) {

@@ -215,7 +215,7 @@ final class ExecInstance: ProcessorInstance {
             call.error = withStderr("exit status \(status)")
             return .fail
         case .signaled(let signal, let coreDumped):
-            call.error = withStderr("killed by \(ChildProcess.signalName(signal))" + (coreDumped ? " (core dumped)" : ""))
+            call.error = withStderr("killed by \(ChildExit.signalName(signal))" + (coreDumped ? " (core dumped)" : ""))
             return .fail
         case .unknown:
             call.error = "exit status unknown: the command was reaped elsewhere (is SIGCHLD ignored?)"

@@ -48,15 +48,6 @@ public enum ChildProcess {
         }
     }
 
-    /// How the child ended.
-    public enum Exit: Sendable, Equatable {
-        case exited(Int32)
-        case signaled(Int32, coreDumped: Bool)
-        /// The status was lost: something else reaped the child (a host
-        /// that sets SIGCHLD to SIG_IGN does).
-        case unknown
-    }
-
     /// Why the child was stopped before it ended by itself.
     public enum StopReason: Sendable, Equatable {
         case cancelled
@@ -66,7 +57,7 @@ public enum ChildProcess {
 
     public struct Result: Sendable {
         public var pid: pid_t
-        public var exit: Exit
+        public var exit: ChildExit
         /// Everything written to stdout (at most `maxStdout` bytes).
         public var stdout: [UInt8]
         /// The last `stderrTail` bytes written to stderr.
@@ -109,54 +100,37 @@ public enum ChildProcess {
             pthread_sigmask(SIG_SETMASK, &oldMask, nil)
         }
 
-        var running = try spawn(request)
-        return running.collect(request, isCancelled: isCancelled, sawEPIPE: &sawEPIPE)
-    }
-
-    /// Sends `signal` to every process of group `pgid` (a child's pid, for
-    /// children started here). Returns false when no such group exists.
-    /// [thread-safe] Use it from any thread, e.g. to enforce a timeout; the
-    /// thread in `run` still reaps the child.
-    @discardableResult
-    public static func kill(group pgid: pid_t, signal: Int32 = SIGTERM) -> Bool {
-        guard pgid > 1 else { return false }
-        return Glibc.kill(-pgid, signal) == 0
-    }
-
-    /// A short name for a signal: "SIGSEGV", or "signal 42".
-    public static func signalName(_ signal: Int32) -> String {
-        let names: [Int32: String] = [
-            SIGHUP: "SIGHUP", SIGINT: "SIGINT", SIGQUIT: "SIGQUIT", SIGILL: "SIGILL",
-            SIGTRAP: "SIGTRAP", SIGABRT: "SIGABRT", SIGBUS: "SIGBUS", SIGFPE: "SIGFPE",
-            SIGKILL: "SIGKILL", SIGUSR1: "SIGUSR1", SIGSEGV: "SIGSEGV", SIGUSR2: "SIGUSR2",
-            SIGPIPE: "SIGPIPE", SIGALRM: "SIGALRM", SIGTERM: "SIGTERM", SIGCHLD: "SIGCHLD",
-            SIGCONT: "SIGCONT", SIGSTOP: "SIGSTOP", SIGTSTP: "SIGTSTP", SIGTTIN: "SIGTTIN",
-            SIGTTOU: "SIGTTOU", SIGURG: "SIGURG", SIGXCPU: "SIGXCPU", SIGXFSZ: "SIGXFSZ",
-            SIGVTALRM: "SIGVTALRM", SIGPROF: "SIGPROF", SIGWINCH: "SIGWINCH", SIGIO: "SIGIO",
-            SIGPWR: "SIGPWR", SIGSYS: "SIGSYS",
-        ]
-        return names[signal] ?? "signal \(signal)"
+        let running = try spawn(request)
+        defer { sawEPIPE = running.sawEPIPE }
+        return running.collect(isCancelled: isCancelled)
     }
 
     // MARK: Spawning
 
-    /// Opens a close-on-exec pipe whose ends are not 0, 1 or 2 (so the
-    /// child's dup2 actions cannot clobber one another).
-    private static func makePipe() -> (read: Int32, write: Int32)? {
-        var fds: [Int32] = [-1, -1]
-        guard bc_shim_pipe_cloexec(&fds) == 0 else { return nil }
-        for k in 0..<2 where fds[k] < 3 {
-            let moved = fcntl(fds[k], F_DUPFD_CLOEXEC, 3)
-            let saved = errno
-            close(fds[k])
-            guard moved >= 0 else {
-                close(fds[1 - k])
-                errno = saved
-                return nil
-            }
-            fds[k] = moved
+    private static func spawn(_ request: Request) throws(SpawnError) -> RunningChild {
+        let program = request.argv.first ?? ""
+        guard !program.isEmpty else {
+            throw SpawnError(program: program, errno: ENOENT, message: "cannot run '': the program name is empty")
         }
-        return (fds[0], fds[1])
+        let pipes = try ChildPipes(program: program, withStdin: request.stdin != nil)
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        if let cwd = request.cwd {
+            _ = FileNameBytes.withCString(cwd) { bc_shim_spawn_addchdir(&actions, $0) }
+        }
+        pipes.addChildEnds(to: &actions)
+        _ = bc_shim_spawn_addclosefrom(&actions, 3)
+
+        let spawned = SpawnedChild.spawn(request.argv, searchPath: true, actions: &actions)
+        pipes.closeChildEnds()  // the child holds them now (or never will)
+        switch spawned {
+        case .failure(let failure):
+            pipes.closeParentEnds()
+            throw spawnFailure(program, failure.code, request.cwd)
+        case .success(let child):
+            return RunningChild(child, pipes: pipes, request: request)
+        }
     }
 
     private static func spawnFailure(_ program: String, _ err: Int32, _ cwd: String?) -> SpawnError {
@@ -170,266 +144,55 @@ public enum ChildProcess {
         }
         return SpawnError(program: program, errno: err, message: message)
     }
+}
 
-    private static func spawn(_ request: Request) throws(SpawnError) -> Running {
-        let program = request.argv.first ?? ""
-        func failure(_ what: String, _ err: Int32 = errno) -> SpawnError {
-            SpawnError(program: program, errno: err, message: "cannot run '\(program)': \(what): \(errnoText(err))")
-        }
-        guard !program.isEmpty else {
-            throw SpawnError(program: program, errno: ENOENT, message: "cannot run '': the program name is empty")
-        }
+/// The pipes to a child's stdin (when it is given bytes), stdout and
+/// stderr: the child's end, then ours.
+struct ChildPipes {
+    var stdin: (read: Int32, write: Int32)?
+    var stdout: (read: Int32, write: Int32)
+    var stderr: (read: Int32, write: Int32)
 
-        // Pipes: child's end first, parent's end second.
+    init(program: String, withStdin: Bool) throws(ChildProcess.SpawnError) {
+        func failure() -> ChildProcess.SpawnError {
+            ChildProcess.SpawnError(program: program, errno: errno,
+                                    message: "cannot run '\(program)': cannot create a pipe: \(errnoText())")
+        }
         var opened: [Int32] = []
-        var stdinPipe: (read: Int32, write: Int32)? = nil
-        if request.stdin != nil {
-            guard let p = makePipe() else { throw failure("cannot create a pipe") }
-            stdinPipe = p
-            opened += [p.read, p.write]
+        func open() throws(ChildProcess.SpawnError) -> (read: Int32, write: Int32) {
+            guard let pipe = Descriptors.pipe() else {
+                let error = failure()
+                opened.forEach { close($0) }
+                throw error
+            }
+            opened += [pipe.read, pipe.write]
+            return pipe
         }
-        guard let outPipe = makePipe() else {
-            let e = errno; opened.forEach { close($0) }
-            throw failure("cannot create a pipe", e)
-        }
-        opened += [outPipe.read, outPipe.write]
-        guard let errPipe = makePipe() else {
-            let e = errno; opened.forEach { close($0) }
-            throw failure("cannot create a pipe", e)
-        }
-        opened += [errPipe.read, errPipe.write]
+        stdin = withStdin ? try open() : nil
+        stdout = try open()
+        stderr = try open()
+    }
 
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        if let cwd = request.cwd {
-            _ = FileNameBytes.withCString(cwd) { bc_shim_spawn_addchdir(&actions, $0) }
-        }
-        if let stdinPipe {
-            posix_spawn_file_actions_adddup2(&actions, stdinPipe.read, 0)
+    /// The child's stdin is its pipe or /dev/null; stdout and stderr are pipes.
+    func addChildEnds(to actions: inout posix_spawn_file_actions_t) {
+        if let stdin {
+            posix_spawn_file_actions_adddup2(&actions, stdin.read, 0)
         } else {
             posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         }
-        posix_spawn_file_actions_adddup2(&actions, outPipe.write, 1)
-        posix_spawn_file_actions_adddup2(&actions, errPipe.write, 2)
-        _ = bc_shim_spawn_addclosefrom(&actions, 3)
-
-        let cArgv: [UnsafeMutablePointer<CChar>?] = request.argv.map { FileNameBytes.withCString($0, strdup) } + [nil]
-        defer { cArgv.forEach { free($0) } }
-
-        var pid: pid_t = 0
-        let rc = withChildSpawnAttributes { attr in
-            cArgv.withUnsafeBufferPointer { argv in
-                posix_spawnp(&pid, argv[0]!, &actions, &attr, argv.baseAddress!, bc_shim_environ())
-            }
-        }
-
-        // The child holds its ends now (or never will).
-        close(outPipe.write)
-        close(errPipe.write)
-        if let stdinPipe { close(stdinPipe.read) }
-
-        guard rc == 0 else {
-            close(outPipe.read)
-            close(errPipe.read)
-            if let stdinPipe { close(stdinPipe.write) }
-            throw spawnFailure(program, rc, request.cwd)
-        }
-
-        for fd in [stdinPipe?.write, outPipe.read, errPipe.read].compactMap({ $0 }) {
-            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-        }
-        // Our child stays unreaped until we wait for it, so the pid cannot
-        // be reused before this: the pidfd names exactly this child.
-        let pidfd = bc_shim_pidfd_open(pid)
-        return Running(pid: pid, pidfd: pidfd, stdin: stdinPipe?.write ?? -1, stdout: outPipe.read, stderr: errPipe.read)
+        posix_spawn_file_actions_adddup2(&actions, stdout.write, 1)
+        posix_spawn_file_actions_adddup2(&actions, stderr.write, 2)
     }
 
-    // MARK: Collecting
+    func closeChildEnds() {
+        close(stdout.write)
+        close(stderr.write)
+        if let stdin { close(stdin.read) }
+    }
 
-    private struct Running {
-        let pid: pid_t
-        /// Polls readable when the child exits; -1 where pidfds are missing
-        /// (then the loop polls the child's state with a short back-off).
-        var pidfd: Int32
-        var stdin: Int32
-        var stdout: Int32
-        var stderr: Int32
-        /// Someone else reaped the child: its pid may already name another
-        /// process, so it must not be signalled any more.
-        var reapedElsewhere = false
-
-        init(pid: pid_t, pidfd: Int32, stdin: Int32, stdout: Int32, stderr: Int32) {
-            self.pid = pid
-            self.pidfd = pidfd
-            self.stdin = stdin
-            self.stdout = stdout
-            self.stderr = stderr
-        }
-
-        /// True once the child has exited; it stays a zombie (not reaped),
-        /// so its pid — the group id — cannot be reused while we signal it.
-        mutating func hasExited() -> Bool {
-            var info = siginfo_t()
-            while true {
-                let rc = waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT)
-                if rc == 0 { return bc_shim_siginfo_pid(&info) == pid }
-                if errno == EINTR { continue }
-                // ECHILD: reaped elsewhere (a host with SIGCHLD set to SIG_IGN,
-                // or one that waits for any child); nothing left to wait for.
-                reapedElsewhere = true
-                return true
-            }
-        }
-
-        mutating func closeAll() {
-            for fd in [pidfd, stdin, stdout, stderr] where fd >= 0 { close(fd) }
-            pidfd = -1; stdin = -1; stdout = -1; stderr = -1
-        }
-
-        mutating func collect(_ request: Request, isCancelled: () -> Bool, sawEPIPE: inout Bool) -> Result {
-            let chunk = 64 << 10
-            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 16)
-            defer { buffer.deallocate() }
-
-            var out: [UInt8] = []
-            var err: [UInt8] = []
-            var errCount = 0
-            var written = 0
-            let input = request.stdin ?? []
-            var stopped: StopReason? = nil
-            var killAt: UInt64? = nil       // SIGTERM sent; SIGKILL due then
-            var killed = false
-
-            if stdin >= 0 && input.isEmpty { close(stdin); stdin = -1 }
-
-            func stop(_ reason: StopReason) {
-                guard stopped == nil else { return }
-                stopped = reason
-                if !reapedElsewhere { ChildProcess.kill(group: pid, signal: SIGTERM) }
-                killAt = monotonicNanos() + request.killGraceNanos
-            }
-
-            /// Reads what `fd` has now. Returns false at EOF or on error.
-            func readSome(_ fd: Int32, isStdout: Bool) -> Bool {
-                while true {
-                    let n = read(fd, buffer.baseAddress, chunk)
-                    if n > 0 {
-                        let bytes = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
-                        if isStdout {
-                            if stopped == .outputLimit { continue }  // discard
-                            if out.count + n > request.maxStdout {
-                                out.append(contentsOf: bytes.prefix(request.maxStdout - out.count))
-                                stop(.outputLimit)
-                                return false  // closing our end stops a writer that ignores SIGTERM
-                            }
-                            out.append(contentsOf: bytes)
-                        } else {
-                            errCount += n
-                            err.append(contentsOf: bytes)
-                            if err.count > 2 * request.stderrTail {
-                                err.removeFirst(err.count - request.stderrTail)
-                            }
-                        }
-                        if n < chunk { return true }
-                        continue
-                    }
-                    if n == 0 { return false }
-                    if errno == EINTR { continue }
-                    return errno == EAGAIN || errno == EWOULDBLOCK
-                }
-            }
-
-            func writeSome() {
-                while written < input.count {
-                    let n = input.withUnsafeBytes { raw in
-                        write(stdin, raw.baseAddress! + written, input.count - written)
-                    }
-                    if n > 0 { written += n; continue }
-                    if n < 0 && errno == EINTR { continue }
-                    if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return }
-                    if n < 0 && errno == EPIPE { sawEPIPE = true }
-                    break  // the child closed its stdin: it does not want the rest
-                }
-                close(stdin)
-                stdin = -1
-            }
-
-            var fds = [pollfd](repeating: pollfd(), count: 4)
-            var idleMs: Int32 = 1      // back-off without a pidfd
-            var exited = false
-            while !exited {
-                if stopped == nil {
-                    if isCancelled() { stop(.cancelled) }
-                    else if let deadline = request.deadline, monotonicNanos() >= deadline { stop(.deadline) }
-                }
-                if let due = killAt, !killed, monotonicNanos() >= due {
-                    if !reapedElsewhere { ChildProcess.kill(group: pid, signal: SIGKILL) }
-                    killed = true
-                }
-                if stopped != nil && stdin >= 0 { close(stdin); stdin = -1 }
-
-                var count = 0
-                if stdin >= 0 { fds[count] = pollfd(fd: stdin, events: Int16(POLLOUT), revents: 0); count += 1 }
-                if stdout >= 0 { fds[count] = pollfd(fd: stdout, events: Int16(POLLIN), revents: 0); count += 1 }
-                if stderr >= 0 { fds[count] = pollfd(fd: stderr, events: Int16(POLLIN), revents: 0); count += 1 }
-                if pidfd >= 0 { fds[count] = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0); count += 1 }
-                // Wake at least every 50 ms to see cancellation. Without a
-                // pidfd, the child's exit shows only by asking, so ask soon
-                // once its pipes are closed.
-                var timeout: Int32 = 50
-                if pidfd < 0 && stdout < 0 && stderr < 0 {
-                    timeout = idleMs
-                    idleMs = min(idleMs * 2, 50)
-                }
-                let ready = fds.withUnsafeMutableBufferPointer { poll($0.baseAddress, nfds_t(count), timeout) }
-                if ready <= 0 {
-                    // Timeout or EINTR: look at the child and the flags again.
-                    exited = hasExited()
-                    continue
-                }
-
-                for k in 0..<count where fds[k].revents != 0 {
-                    let fd = fds[k].fd
-                    if fd == stdin {
-                        writeSome()
-                    } else if fd == stdout {
-                        if !readSome(fd, isStdout: true) { close(stdout); stdout = -1 }
-                    } else if fd == stderr {
-                        if !readSome(fd, isStdout: false) { close(stderr); stderr = -1 }
-                    } else if fd == pidfd {
-                        exited = hasExited()
-                    }
-                }
-                if pidfd < 0 && !exited { exited = hasExited() }
-            }
-
-            // The child has exited. Kill what it left in its group, then take
-            // what is still in the pipes, without waiting for writers that
-            // are outside the group.
-            if !reapedElsewhere { ChildProcess.kill(group: pid, signal: SIGKILL) }
-            if stdout >= 0 { _ = readSome(stdout, isStdout: true) }
-            if stderr >= 0 { _ = readSome(stderr, isStdout: false) }
-            closeAll()
-
-            var status: Int32 = 0
-            var exit = Exit.unknown
-            while !reapedElsewhere {
-                let rc = waitpid(pid, &status, 0)
-                if rc == pid {
-                    if bc_shim_wifexited(status) != 0 {
-                        exit = .exited(bc_shim_wexitstatus(status))
-                    } else if bc_shim_wifsignaled(status) != 0 {
-                        exit = .signaled(bc_shim_wtermsig(status), coreDumped: bc_shim_wcoredump(status) != 0)
-                    }
-                    break
-                }
-                if rc < 0 && errno == EINTR { continue }
-                break  // ECHILD: someone else reaped it; the status is unknown
-            }
-
-            if err.count > request.stderrTail { err.removeFirst(err.count - request.stderrTail) }
-            return Result(pid: pid, exit: exit, stdout: out, stderr: err, stderrCount: errCount, stopped: stopped)
-        }
+    func closeParentEnds() {
+        close(stdout.read)
+        close(stderr.read)
+        if let stdin { close(stdin.write) }
     }
 }
