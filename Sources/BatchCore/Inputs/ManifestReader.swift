@@ -116,49 +116,7 @@ final class ManifestReader {
             var s = JSONScanner(buf, at: pos)
             defer { pos = s.pos }
             do {
-                switch state {
-                case .done:
-                    return false
-                case .start:
-                    s.skipByteOrderMark()
-                    s.skipWhitespace()
-                    guard s.current == UInt8(ascii: "[") else {
-                        if s.atEnd {
-                            throw Problem(message: "the file is empty; expected a JSON array of objects such as [\(Self.objectExample)]")
-                        }
-                        let also = s.current == UInt8(ascii: "{")
-                            ? " (for one object per line, name the file .jsonl)" : ""
-                        throw Problem(message: "expected a JSON array of objects, found \(s.kindAtCursor)\(also)")
-                    }
-                    s.pos += 1
-                    s.skipWhitespace()
-                    if s.current == UInt8(ascii: "]") {
-                        s.pos += 1
-                        try finishArray(&s)
-                        return false
-                    }
-                    state = .firstElement
-                case .afterElement:
-                    s.skipWhitespace()
-                    switch s.current {
-                    case UInt8(ascii: ","):
-                        s.pos += 1
-                        s.skipWhitespace()
-                        if s.current == UInt8(ascii: "]") {
-                            throw s.fail("trailing comma before ']'")
-                        }
-                    case UInt8(ascii: "]"):
-                        s.pos += 1
-                        try finishArray(&s)
-                        return false
-                    case nil:
-                        throw s.fail("unexpected end of file; expected ',' or ']' after element \(entry.ordinal)")
-                    default:
-                        throw s.fail("expected ',' or ']' after element \(entry.ordinal)")
-                    }
-                case .firstElement:
-                    break
-                }
+                guard try moveToElement(&s) else { return false }
             } catch let failure as JSONScanner.Failure {
                 state = .done
                 let (line, column) = position(of: failure.offset, in: buf)
@@ -186,6 +144,55 @@ final class ManifestReader {
             state = .afterElement
             return true
         }
+    }
+
+    /// Moves past the array's opening '[' or the ',' after an element;
+    /// false at the closing ']' (then the array is finished).
+    private func moveToElement(_ s: inout JSONScanner) throws -> Bool {
+        switch state {
+        case .done:
+            return false
+        case .start:
+            s.skipByteOrderMark()
+            s.skipWhitespace()
+            guard s.current == UInt8(ascii: "[") else {
+                if s.atEnd {
+                    throw Problem(message: "the file is empty; expected a JSON array of objects such as [\(Self.objectExample)]")
+                }
+                let also = s.current == UInt8(ascii: "{")
+                    ? " (for one object per line, name the file .jsonl)" : ""
+                throw Problem(message: "expected a JSON array of objects, found \(s.kindAtCursor)\(also)")
+            }
+            s.pos += 1
+            s.skipWhitespace()
+            if s.current == UInt8(ascii: "]") {
+                s.pos += 1
+                try finishArray(&s)
+                return false
+            }
+            state = .firstElement
+        case .afterElement:
+            s.skipWhitespace()
+            switch s.current {
+            case UInt8(ascii: ","):
+                s.pos += 1
+                s.skipWhitespace()
+                if s.current == UInt8(ascii: "]") {
+                    throw s.fail("trailing comma before ']'")
+                }
+            case UInt8(ascii: "]"):
+                s.pos += 1
+                try finishArray(&s)
+                return false
+            case nil:
+                throw s.fail("unexpected end of file; expected ',' or ']' after element \(entry.ordinal)")
+            default:
+                throw s.fail("expected ',' or ']' after element \(entry.ordinal)")
+            }
+        case .firstElement:
+            break
+        }
+        return true
     }
 
     /// Only whitespace may follow the closing ']'.
