@@ -55,7 +55,7 @@ public enum Isolation: String, Sendable, CaseIterable {
 /// message naming the signal; one that overruns `call.deadline` is stopped
 /// (SIGTERM, SIGKILL after `timeout.grace`). Either way it is reaped and the
 /// next call starts a fresh one.
-final class IsolatedInstance: ProcessorInstance, @unchecked Sendable {
+final class IsolatedInstance: ProcessorInstance, @unchecked Sendable {  // unchecked: idle workers sit behind a lock; the rest is set once in init
     private let executable: String
     private let request: StartRequest
     private let grace: Double

@@ -9,7 +9,7 @@ import Glibc
 /// The worker runs in a process group of its own, so a Ctrl-C at the
 /// terminal reaches the engine only (it decides what stops), and stopping a
 /// worker stops whatever it started too.
-final class WorkerProcess: @unchecked Sendable {
+final class WorkerProcess: @unchecked Sendable {  // unchecked: checked out by one thread at a time (see above); the pool that hands it over is locked
     let child: SpawnedChild
     private var socket: Int32
     private var inbox = FrameBuffer()

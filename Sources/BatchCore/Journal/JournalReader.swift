@@ -3,7 +3,7 @@ import Glibc
 
 /// Reads a journal without changing it: `batchhost status`, `failed`,
 /// `export` and the C API's bc_journal_* functions.
-public final class JournalReader: @unchecked Sendable {
+public final class JournalReader: @unchecked Sendable {  // unchecked: its SQLite connection is used by one thread at a time (a reader is not shared: the C API says "one at a time")
     public let path: String
     let db: SQLiteDatabase
 
@@ -188,7 +188,7 @@ public final class JournalReader: @unchecked Sendable {
 }
 
 /// A streaming cursor over journal rows.
-public final class JournalCursor: @unchecked Sendable {
+public final class JournalCursor: @unchecked Sendable {  // unchecked: its statement is stepped by one thread at a time, like its reader
     private let statement: SQLiteStatement
     init(_ statement: SQLiteStatement) { self.statement = statement }
 

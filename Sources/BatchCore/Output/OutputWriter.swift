@@ -2,7 +2,7 @@ import Glibc
 
 /// Appends one JSON object per finished document to the output file
 /// (JSON Lines). Shared by the workers; each line is written whole.
-final class OutputWriter: @unchecked Sendable {
+final class OutputWriter: @unchecked Sendable {  // unchecked: the FILE and the first failure are only reached under monitor
     private let file: UnsafeMutablePointer<FILE>
     private let path: String
     private let monitor = Monitor()
