@@ -316,25 +316,14 @@ final class ManifestReader {
     }
 }
 
-/// The whole content of a file (for JSON-array manifests).
+/// The whole content of a file (for JSON-array manifests), with messages
+/// naming `what` it is.
 func readWholeFile(_ path: String, what: String) throws -> [UInt8] {
     let file = try openForReading(path, what: what)
     defer { fclose(file) }
-    var st = stat()
-    var data: [UInt8] = []
-    if fstat(fileno(file), &st) == 0 && st.st_size > 0 {
-        data.reserveCapacity(Int(st.st_size))
-    }
-    var chunk = [UInt8](repeating: 0, count: 1 << 16)
-    while true {
-        let n = fread(&chunk, 1, chunk.count, file)
-        data.append(contentsOf: chunk[0..<n])
-        if n < chunk.count {
-            if ferror(file) != 0 {
-                let err = errno
-                throw BatchCoreError(.io, "cannot read \(what) '\(path)': \(errnoText(err))")
-            }
-            return data
-        }
+    do {
+        return try readAll(fileno(file))
+    } catch {
+        throw BatchCoreError(.io, "cannot read \(what) '\(path)': \(errnoText(error.code))")
     }
 }
