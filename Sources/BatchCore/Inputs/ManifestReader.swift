@@ -117,13 +117,8 @@ final class ManifestReader {
             defer { pos = s.pos }
             do {
                 guard try moveToElement(&s) else { return false }
-            } catch let failure as JSONScanner.Failure {
-                state = .done
-                let (line, column) = position(of: failure.offset, in: buf)
-                throw BatchCoreError(.input, "\(name):\(line): invalid JSON at column \(column): \(failure.reason)")
-            } catch let problem as Problem {
-                state = .done
-                throw BatchCoreError(.input, "\(name):\(line(of: s.pos, in: buf)): \(problem.message)")
+            } catch {
+                throw arrayError(error, in: buf, at: s.pos)
             }
 
             // An element starts at the cursor.
@@ -132,17 +127,30 @@ final class ManifestReader {
             do {
                 try readObject(&s, keepMetadata: keepMetadata,
                                notObjectHint: "expected an object such as \(Self.objectExample)")
-            } catch let failure as JSONScanner.Failure {
-                state = .done
-                let (line, column) = position(of: failure.offset, in: buf)
-                throw BatchCoreError(.input, "\(name):\(line): element \(entry.ordinal): invalid JSON at column \(column): \(failure.reason)")
-            } catch let problem as Problem {
-                state = .done
-                throw BatchCoreError(.input, "\(name):\(line(of: start, in: buf)): element \(entry.ordinal): \(problem.message)")
+            } catch {
+                throw arrayError(error, in: buf, at: start, element: "element \(entry.ordinal): ")
             }
             entry.line = line(of: start, in: buf)
             state = .afterElement
             return true
+        }
+    }
+
+    /// The manifest's error for a scan failure (placed by its offset) or a
+    /// problem (placed at `offset`), which ends the array; `element`
+    /// prefixes the message. Other errors pass as they are.
+    private func arrayError(_ error: any Error, in buf: UnsafeBufferPointer<UInt8>, at offset: Int,
+                            element: String = "") -> any Error {
+        switch error {
+        case let failure as JSONScanner.Failure:
+            state = .done
+            let (line, column) = position(of: failure.offset, in: buf)
+            return BatchCoreError(.input, "\(name):\(line): \(element)invalid JSON at column \(column): \(failure.reason)")
+        case let problem as Problem:
+            state = .done
+            return BatchCoreError(.input, "\(name):\(line(of: offset, in: buf)): \(element)\(problem.message)")
+        default:
+            return error
         }
     }
 
