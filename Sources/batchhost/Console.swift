@@ -5,7 +5,7 @@ import Glibc
 /// happen, plugin warnings, and the final summary. Every line starts with
 /// `batchhost:`; with `--progress json` every line is a JSON object instead,
 /// the summary object last.
-final class Console: @unchecked Sendable {
+final class Console: Sendable {
     let quiet: Bool
     let progress: ProgressDisplay
     private let relay = Locked<ResultRelay?>(nil)

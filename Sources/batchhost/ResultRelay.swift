@@ -4,7 +4,7 @@ import Glibc
 /// Results bound for the terminal the live progress line is drawn on pass
 /// through here: the results' standard output (`StandardOutput`) becomes a pipe, and a thread copies what
 /// arrives to the terminal with the progress line moved out of the way.
-final class ResultRelay: @unchecked Sendable {
+final class ResultRelay: @unchecked Sendable {  // unchecked: the descriptors are set in init; running is only reached under stopped
     private let progress: ProgressDisplay
     /// The terminal standard output was, duplicated.
     private let terminal: Int32

@@ -93,6 +93,26 @@ final class JournalTests: XCTestCase {
         XCTAssertEqual(lines.count, 2_000)
     }
 
+    func testExportedJSONLinesAreTheLiveOutputByteForByte() throws {
+        let p = ClosureProcessor("varied") { call, doc in
+            let id = doc.document.id
+            call.addUsage(input: UInt64(id.count), output: 2)
+            switch id.last {
+            case "1": _ = call.setOutputJSON(Array(#"{"id":"\#(id)","n":[1,2.5]}"#.utf8))
+            case "2": call.setOutput([0xFF, 0x00, 0x0A])
+            case "3": call.error = "bad\t\"\(id)\""; return .fail
+            default: call.setOutput(Array("text, \"quoted\"\n\(id)".utf8))
+            }
+            return .done
+        }
+        _ = try journaledBatch(Engine(), p, resume: false)
+        try JournalReader(path: dir + "/run.journal").export(to: dir + "/export.jsonl", format: .jsonl)
+        let live = try Data(contentsOf: URL(fileURLWithPath: dir + "/out.jsonl"))
+        let exported = try Data(contentsOf: URL(fileURLWithPath: dir + "/export.jsonl"))
+        XCTAssertEqual(live.count, exported.count)
+        XCTAssertTrue(live == exported, "export wrote other bytes than the live output")
+    }
+
     func testRunConfigurationDifferencesAreNamed() {
         let base = RunConfiguration(
             stages: [.init(label: "text", processor: "text", options: ["max_bytes": "1"])],

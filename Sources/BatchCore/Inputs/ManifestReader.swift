@@ -116,56 +116,9 @@ final class ManifestReader {
             var s = JSONScanner(buf, at: pos)
             defer { pos = s.pos }
             do {
-                switch state {
-                case .done:
-                    return false
-                case .start:
-                    s.skipByteOrderMark()
-                    s.skipWhitespace()
-                    guard s.current == UInt8(ascii: "[") else {
-                        if s.atEnd {
-                            throw Problem(message: "the file is empty; expected a JSON array of objects such as [\(Self.objectExample)]")
-                        }
-                        let also = s.current == UInt8(ascii: "{")
-                            ? " (for one object per line, name the file .jsonl)" : ""
-                        throw Problem(message: "expected a JSON array of objects, found \(s.kindAtCursor)\(also)")
-                    }
-                    s.pos += 1
-                    s.skipWhitespace()
-                    if s.current == UInt8(ascii: "]") {
-                        s.pos += 1
-                        try finishArray(&s)
-                        return false
-                    }
-                    state = .firstElement
-                case .afterElement:
-                    s.skipWhitespace()
-                    switch s.current {
-                    case UInt8(ascii: ","):
-                        s.pos += 1
-                        s.skipWhitespace()
-                        if s.current == UInt8(ascii: "]") {
-                            throw s.fail("trailing comma before ']'")
-                        }
-                    case UInt8(ascii: "]"):
-                        s.pos += 1
-                        try finishArray(&s)
-                        return false
-                    case nil:
-                        throw s.fail("unexpected end of file; expected ',' or ']' after element \(entry.ordinal)")
-                    default:
-                        throw s.fail("expected ',' or ']' after element \(entry.ordinal)")
-                    }
-                case .firstElement:
-                    break
-                }
-            } catch let failure as JSONScanner.Failure {
-                state = .done
-                let (line, column) = position(of: failure.offset, in: buf)
-                throw BatchCoreError(.input, "\(name):\(line): invalid JSON at column \(column): \(failure.reason)")
-            } catch let problem as Problem {
-                state = .done
-                throw BatchCoreError(.input, "\(name):\(line(of: s.pos, in: buf)): \(problem.message)")
+                guard try moveToElement(&s) else { return false }
+            } catch {
+                throw arrayError(error, in: buf, at: s.pos)
             }
 
             // An element starts at the cursor.
@@ -174,18 +127,80 @@ final class ManifestReader {
             do {
                 try readObject(&s, keepMetadata: keepMetadata,
                                notObjectHint: "expected an object such as \(Self.objectExample)")
-            } catch let failure as JSONScanner.Failure {
-                state = .done
-                let (line, column) = position(of: failure.offset, in: buf)
-                throw BatchCoreError(.input, "\(name):\(line): element \(entry.ordinal): invalid JSON at column \(column): \(failure.reason)")
-            } catch let problem as Problem {
-                state = .done
-                throw BatchCoreError(.input, "\(name):\(line(of: start, in: buf)): element \(entry.ordinal): \(problem.message)")
+            } catch {
+                throw arrayError(error, in: buf, at: start, element: "element \(entry.ordinal): ")
             }
             entry.line = line(of: start, in: buf)
             state = .afterElement
             return true
         }
+    }
+
+    /// The manifest's error for a scan failure (placed by its offset) or a
+    /// problem (placed at `offset`), which ends the array; `element`
+    /// prefixes the message. Other errors pass as they are.
+    private func arrayError(_ error: any Error, in buf: UnsafeBufferPointer<UInt8>, at offset: Int,
+                            element: String = "") -> any Error {
+        switch error {
+        case let failure as JSONScanner.Failure:
+            state = .done
+            let (line, column) = position(of: failure.offset, in: buf)
+            return BatchCoreError(.input, "\(name):\(line): \(element)invalid JSON at column \(column): \(failure.reason)")
+        case let problem as Problem:
+            state = .done
+            return BatchCoreError(.input, "\(name):\(line(of: offset, in: buf)): \(element)\(problem.message)")
+        default:
+            return error
+        }
+    }
+
+    /// Moves past the array's opening '[' or the ',' after an element;
+    /// false at the closing ']' (then the array is finished).
+    private func moveToElement(_ s: inout JSONScanner) throws -> Bool {
+        switch state {
+        case .done:
+            return false
+        case .start:
+            s.skipByteOrderMark()
+            s.skipWhitespace()
+            guard s.current == UInt8(ascii: "[") else {
+                if s.atEnd {
+                    throw Problem(message: "the file is empty; expected a JSON array of objects such as [\(Self.objectExample)]")
+                }
+                let also = s.current == UInt8(ascii: "{")
+                    ? " (for one object per line, name the file .jsonl)" : ""
+                throw Problem(message: "expected a JSON array of objects, found \(s.kindAtCursor)\(also)")
+            }
+            s.pos += 1
+            s.skipWhitespace()
+            if s.current == UInt8(ascii: "]") {
+                s.pos += 1
+                try finishArray(&s)
+                return false
+            }
+            state = .firstElement
+        case .afterElement:
+            s.skipWhitespace()
+            switch s.current {
+            case UInt8(ascii: ","):
+                s.pos += 1
+                s.skipWhitespace()
+                if s.current == UInt8(ascii: "]") {
+                    throw s.fail("trailing comma before ']'")
+                }
+            case UInt8(ascii: "]"):
+                s.pos += 1
+                try finishArray(&s)
+                return false
+            case nil:
+                throw s.fail("unexpected end of file; expected ',' or ']' after element \(entry.ordinal)")
+            default:
+                throw s.fail("expected ',' or ']' after element \(entry.ordinal)")
+            }
+        case .firstElement:
+            break
+        }
+        return true
     }
 
     /// Only whitespace may follow the closing ']'.
@@ -309,25 +324,14 @@ final class ManifestReader {
     }
 }
 
-/// The whole content of a file (for JSON-array manifests).
+/// The whole content of a file (for JSON-array manifests), with messages
+/// naming `what` it is.
 func readWholeFile(_ path: String, what: String) throws -> [UInt8] {
     let file = try openForReading(path, what: what)
     defer { fclose(file) }
-    var st = stat()
-    var data: [UInt8] = []
-    if fstat(fileno(file), &st) == 0 && st.st_size > 0 {
-        data.reserveCapacity(Int(st.st_size))
-    }
-    var chunk = [UInt8](repeating: 0, count: 1 << 16)
-    while true {
-        let n = fread(&chunk, 1, chunk.count, file)
-        data.append(contentsOf: chunk[0..<n])
-        if n < chunk.count {
-            if ferror(file) != 0 {
-                let err = errno
-                throw BatchCoreError(.io, "cannot read \(what) '\(path)': \(errnoText(err))")
-            }
-            return data
-        }
+    do {
+        return try readAll(fileno(file))
+    } catch {
+        throw BatchCoreError(.io, "cannot read \(what) '\(path)': \(errnoText(error.code))")
     }
 }

@@ -1,51 +1,5 @@
 import Glibc
 
-/// Where a batch runs its processors (batch option `isolation`).
-public enum Isolation: String, Sendable, CaseIterable {
-    /// In the engine's process, on its worker threads.
-    case thread
-    /// Each worker thread talks to a child process of its own (`batchcore-worker`)
-    /// that runs the processor: a crash, a hang or a leak ends that process,
-    /// not the batch.
-    case process
-    /// `process` for plugins that declare they read hostile documents
-    /// (BC_PLUGIN_FLAG_PREFERS_PROCESS), `thread` for every other processor.
-    case auto
-
-    /// Where `info`'s stages run under this setting.
-    func resolved(for info: ProcessorInfo) -> Isolation {
-        self == .auto ? (info.prefersProcess ? .process : .thread) : self
-    }
-
-    /// Starts `processor` for one stage as `options.isolation` says.
-    ///
-    /// In process mode: plugins and declared processors run in worker
-    /// processes; `exec` is unchanged (each command is a child process
-    /// already); a processor the host registered lives in the host's memory,
-    /// so it cannot, and the stage does not start.
-    static func start(_ processor: Processor, config: StageConfig, options: BatchOptions) throws -> ProcessorInstance {
-        let info = processor.info
-        guard options.isolation.resolved(for: info) == .process, info.kind != .builtin else {
-            return try processor.start(config: config)
-        }
-        guard info.kind == .plugin || info.kind == .declared, let path = info.path else {
-            throw BatchCoreError(.option,
-                "stage '\(config.label)': processor '\(info.name)' was registered by the host program and lives in its memory, "
-                + "so it cannot run with isolation=process; use isolation=thread, or make it a plugin")
-        }
-        // One prepare() for the stage, here; every worker's create() gets its bytes.
-        try (processor as? NativePlugin)?.prepare(config: config)
-        let limits = HostileDocumentLimits(for: info, options: options)
-        var request = StartRequest(kind: info.kind, path: path, label: config.label, options: config.values,
-                                   memoryLimit: limits.memoryLimit ?? 0)
-        request.shared = config.shared.bytes
-        let instance = try IsolatedInstance(executable: try WorkerProcess.executable(), request: request,
-                                            options: options, defaultTimeout: limits.defaultTimeout)
-        config.defaultPrices.withLock { $0 = instance.listPrices }
-        return instance
-    }
-}
-
 /// A stage whose processor runs in worker processes. Each call checks out
 /// an idle worker (or starts one), hands it the document, and waits for its
 /// answer; so there is at most one worker per engine worker thread, and the
@@ -55,7 +9,7 @@ public enum Isolation: String, Sendable, CaseIterable {
 /// message naming the signal; one that overruns `call.deadline` is stopped
 /// (SIGTERM, SIGKILL after `timeout.grace`). Either way it is reaped and the
 /// next call starts a fresh one.
-final class IsolatedInstance: ProcessorInstance, @unchecked Sendable {
+final class IsolatedInstance: ProcessorInstance, @unchecked Sendable {  // unchecked: idle workers sit behind a lock; the rest is set once in init
     private let executable: String
     private let request: StartRequest
     private let grace: Double
@@ -176,7 +130,7 @@ final class IsolatedInstance: ProcessorInstance, @unchecked Sendable {
     /// A hard cancel: the worker gets SIGTERM, so the call sees
     /// `is_cancelled`; an answer within `timeout.grace` still counts.
     private func cancelled(_ worker: WorkerProcess, _ call: CallContext) -> Outcome {
-        ChildProcess.kill(group: worker.pid, signal: SIGTERM)
+        worker.child.signalGroup(SIGTERM)
         let deadline = monotonicNanos() + UInt64(grace * 1e9)
         while case .frame(var frame) = worker.receive(until: deadline) {
             if frame.kind == .result, let outcome = try? ResultFrame.decode(&frame, into: call) {

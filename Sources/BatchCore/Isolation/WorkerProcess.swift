@@ -9,14 +9,14 @@ import Glibc
 /// The worker runs in a process group of its own, so a Ctrl-C at the
 /// terminal reaches the engine only (it decides what stops), and stopping a
 /// worker stops whatever it started too.
-final class WorkerProcess: @unchecked Sendable {
-    let pid: pid_t
+final class WorkerProcess: @unchecked Sendable {  // unchecked: checked out by one thread at a time (see above); the pool that hands it over is locked
+    let child: SpawnedChild
     private var socket: Int32
     private var inbox = FrameBuffer()
     private let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 16)
     /// What the worker's crash handler reported before it died.
     private(set) var dying: DyingReport? = nil
-    private var exit: ChildProcess.Exit? = nil
+    private var exit: ChildExit? = nil
     /// Documents this worker has processed (for `worker.max_documents`).
     var documents = 0
     /// The list price the processor's create() gave, if any.
@@ -31,8 +31,8 @@ final class WorkerProcess: @unchecked Sendable {
         case cancelled
     }
 
-    private init(pid: pid_t, socket: Int32) {
-        self.pid = pid
+    private init(_ child: SpawnedChild, socket: Int32) {
+        self.child = child
         self.socket = socket
     }
 
@@ -97,43 +97,27 @@ final class WorkerProcess: @unchecked Sendable {
     }
 
     private static func spawn(_ executable: String) throws -> WorkerProcess {
-        var fds: [Int32] = [-1, -1]
-        guard bc_shim_socketpair_cloexec(&fds) == 0 else {
+        let fd = WorkerServer.socketDescriptor
+        // The child's end must not be fd 3 already: dup2(3, 3) would keep it close-on-exec.
+        guard let (ours, theirs) = Descriptors.socketPair(above: fd) else {
             throw BatchCoreError(.io, "cannot start a worker process: socketpair: \(errnoText())")
         }
-        // The child's end must not be fd 3 already: dup2(3, 3) would keep it close-on-exec.
-        if fds[1] <= WorkerServer.socketDescriptor {
-            let moved = fcntl(fds[1], F_DUPFD_CLOEXEC, WorkerServer.socketDescriptor + 1)
-            close(fds[1])
-            fds[1] = moved
-        }
-        defer { if fds[1] >= 0 { close(fds[1]) } }
-        guard fds[1] >= 0 else {
-            close(fds[0])
-            throw BatchCoreError(.io, "cannot start a worker process: \(errnoText())")
-        }
-
+        defer { close(theirs) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         // What a plugin prints goes to our stderr: our stdout may carry results.
         posix_spawn_file_actions_adddup2(&actions, 2, 1)
-        posix_spawn_file_actions_adddup2(&actions, fds[1], WorkerServer.socketDescriptor)
-        _ = bc_shim_spawn_addclosefrom(&actions, WorkerServer.socketDescriptor + 1)
-
-        let argv: [UnsafeMutablePointer<CChar>?] =
-            [strdup(executable), strdup("--serve-fd"), strdup("\(WorkerServer.socketDescriptor)"), nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        let rc = withChildSpawnAttributes { attr in
-            argv.withUnsafeBufferPointer { posix_spawn(&pid, executable, &actions, &attr, $0.baseAddress!, bc_shim_environ()) }
+        posix_spawn_file_actions_adddup2(&actions, theirs, fd)
+        _ = bc_shim_spawn_addclosefrom(&actions, fd + 1)
+        switch SpawnedChild.spawn([executable, "--serve-fd", "\(fd)"], searchPath: false, actions: &actions) {
+        case .success(let child):
+            return WorkerProcess(child, socket: ours)
+        case .failure(let failure):
+            close(ours)
+            throw BatchCoreError(.io, "cannot start the worker process '\(executable)': \(errnoText(failure.code))")
         }
-        guard rc == 0 else {
-            close(fds[0])
-            throw BatchCoreError(.io, "cannot start the worker process '\(executable)': \(errnoText(rc))")
-        }
-        return WorkerProcess(pid: pid, socket: fds[0])
     }
 
     // MARK: Talking
@@ -191,17 +175,12 @@ final class WorkerProcess: @unchecked Sendable {
     // MARK: Stopping
 
     /// True while the worker has not exited.
-    var isAlive: Bool {
-        guard exit == nil else { return false }
-        var info = siginfo_t()
-        let rc = waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT)
-        return rc == 0 && bc_shim_siginfo_pid(&info) == 0
-    }
+    var isAlive: Bool { exit == nil && child.state() == .running }
 
     /// Lets the worker finish cleanly: closing our end makes it run
     /// destroy() and exit. SIGKILL after `grace` seconds.
     @discardableResult
-    func retire(grace: Double) -> ChildProcess.Exit {
+    func retire(grace: Double) -> ChildExit {
         closeSocket()
         return reap(until: monotonicNanos() + UInt64(grace * 1e9))
     }
@@ -209,8 +188,8 @@ final class WorkerProcess: @unchecked Sendable {
     /// Stops the worker: SIGTERM (a call in progress sees `is_cancelled`),
     /// SIGKILL after `grace` seconds, then reaps it.
     @discardableResult
-    func terminate(grace: Double) -> ChildProcess.Exit {
-        if exit == nil { ChildProcess.kill(group: pid, signal: SIGTERM) }
+    func terminate(grace: Double) -> ChildExit {
+        if exit == nil { child.signalGroup(SIGTERM) }
         let deadline = monotonicNanos() + UInt64(grace * 1e9)
         // Keep reading while it winds down, so a worker writing its last
         // frames is not blocked by a full socket.
@@ -226,39 +205,10 @@ final class WorkerProcess: @unchecked Sendable {
     /// Waits for the worker to exit until `deadline`, then kills its process
     /// group and collects its status. Idempotent.
     @discardableResult
-    func reap(until deadline: UInt64) -> ChildProcess.Exit {
+    func reap(until deadline: UInt64) -> ChildExit {
         if let exit { return exit }
-        var pause: UInt64 = 200_000  // ns, doubling to 20 ms
-        var info = siginfo_t()
-        var reapedElsewhere = false
-        while true {
-            let rc = waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT)
-            if rc == 0 && bc_shim_siginfo_pid(&info) == pid { break }
-            if rc < 0 && errno != EINTR { reapedElsewhere = true; break }  // a host that reaps every child
-            if monotonicNanos() >= deadline { break }
-            sleepSeconds(Double(pause) / 1e9)
-            pause = min(pause * 2, 20_000_000)
-        }
-        var result = ChildProcess.Exit.unknown
-        if !reapedElsewhere {
-            // The leader is a zombie (or still running): its group id cannot
-            // be reused yet, so this reaches only what it started.
-            ChildProcess.kill(group: pid, signal: SIGKILL)
-            var status: Int32 = 0
-            while true {
-                let rc = waitpid(pid, &status, 0)
-                if rc == pid {
-                    if bc_shim_wifexited(status) != 0 {
-                        result = .exited(bc_shim_wexitstatus(status))
-                    } else if bc_shim_wifsignaled(status) != 0 {
-                        result = .signaled(bc_shim_wtermsig(status), coreDumped: bc_shim_wcoredump(status) != 0)
-                    }
-                    break
-                }
-                if rc < 0 && errno == EINTR { continue }
-                break
-            }
-        }
+        let state = child.waitForExit(until: deadline)
+        let result = state == .reapedElsewhere ? .unknown : child.killGroupAndReap()
         closeSocket()
         exit = result
         return result
@@ -267,10 +217,10 @@ final class WorkerProcess: @unchecked Sendable {
     /// Why a worker ended in the middle of a call, in words for the
     /// document's error: "worker crashed: SIGSEGV", "worker exceeded
     /// worker.memory_limit 512MB (SIGABRT)", "worker exited with status 3".
-    func deathMessage(_ exit: ChildProcess.Exit, memoryLimit: UInt64) -> String {
+    func deathMessage(_ exit: ChildExit, memoryLimit: UInt64) -> String {
         let how: String
         switch exit {
-        case .signaled(let signal, _): how = ChildProcess.signalName(signal)
+        case .signaled(let signal, _): how = ChildExit.signalName(signal)
         case .exited(let status): how = "exit status \(status)"
         case .unknown: how = "status unknown"
         }

@@ -37,7 +37,7 @@ public enum WorkerServer {
     }
 }
 
-private final class Server: @unchecked Sendable {
+private final class Server: @unchecked Sendable {  // unchecked: chunk is the serving thread's alone; the watcher thread reads only the atomics
     let fd: Int32
     let cancel = CancelFlag()
     /// True while a processor call runs (read by the watcher thread).
@@ -80,6 +80,14 @@ private final class Server: @unchecked Sendable {
         }
         send(ready.frame)
 
+        serve(instance, &inbox)
+        instance.stop()
+        return 0
+    }
+
+    /// Answers process and estimate frames until the engine closes the
+    /// socket or the worker is told to terminate.
+    private func serve(_ instance: ProcessorInstance, _ inbox: inout FrameBuffer) {
         while !terminating.load(ordering: .relaxed), var frame = receive(&inbox) {
             guard let doc = try? DocumentFrame.decode(&frame) else { break }
             switch frame.kind {
@@ -105,8 +113,6 @@ private final class Server: @unchecked Sendable {
                 break
             }
         }
-        instance.stop()
-        return 0
     }
 
     private func start(_ request: StartRequest, config: StageConfig) throws -> ProcessorInstance {

@@ -12,7 +12,7 @@ import Glibc
 ///
 /// The file holds the owner's pid, start time and progress, for messages
 /// and `status`; it is removed when the run ends.
-final class JournalLock: @unchecked Sendable {
+final class JournalLock: @unchecked Sendable {  // unchecked: update runs on the journal's writer thread, release once it stopped: one thread at a time
     /// The run holding a journal, as its lock file describes it.
     struct Owner: Codable, Sendable {
         var pid: Int32

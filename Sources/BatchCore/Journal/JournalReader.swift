@@ -3,7 +3,7 @@ import Glibc
 
 /// Reads a journal without changing it: `batchhost status`, `failed`,
 /// `export` and the C API's bc_journal_* functions.
-public final class JournalReader: @unchecked Sendable {
+public final class JournalReader: @unchecked Sendable {  // unchecked: its SQLite connection is used by one thread at a time (a reader is not shared: the C API says "one at a time")
     public let path: String
     let db: SQLiteDatabase
 
@@ -157,65 +157,42 @@ public final class JournalReader: @unchecked Sendable {
         return JournalCursor(try db.prepare("SELECT \(JournalRows.columns) FROM documents \(filter) ORDER BY out_seq"))
     }
 
-    public enum ExportFormat: String, CaseIterable, Sendable { case jsonl, json, csv }
+    /// The formats `export` writes, by the name users give.
+    public enum ExportFormat: String, CaseIterable, Sendable {
+        case jsonl, json, csv
+
+        public var format: any ResultFormat {
+            switch self {
+            case .jsonl: JSONLFormat()
+            case .json: JSONArrayFormat()
+            case .csv: CSVFormat()
+            }
+        }
+    }
 
     /// Writes the results (optionally only those with `status`) to `path` ("-" for stdout).
-    public func export(to path: String, format: ExportFormat, status: DocumentStatus? = nil) throws {
+    public func export(to path: String, format name: ExportFormat, status: DocumentStatus? = nil) throws {
+        let format = name.format
         let out = try OutputWriter(path: path)
         let cursor = try results(status: status)
-        var first = true
-        if format == .json { _ = out.write(lines: Array("[\n".utf8)) }
-        if format == .csv { _ = out.write(lines: Array(CSV.header.utf8)) }
+        var empty = true
+        _ = out.write(lines: format.header)
         while let result = try cursor.next() {
-            var line: [UInt8]
-            switch format {
-            case .jsonl: line = OutputWriter.line(for: result)
-            case .json:
-                line = first ? [] : Array(",\n".utf8)
-                line += OutputWriter.line(for: result).dropLast()
-            case .csv: line = Array(CSV.row(result).utf8)
-            }
-            first = false
-            if let error = out.write(lines: line) { throw error }
+            let record = format.record(for: result)
+            if let error = out.write(lines: empty ? record : format.separator + record) { throw error }
+            empty = false
         }
-        if format == .json { _ = out.write(lines: Array((first ? "]\n" : "\n]\n").utf8)) }
+        _ = out.write(lines: format.footer(empty: empty))
         if let error = out.flush() { throw error }
     }
 }
 
 /// A streaming cursor over journal rows.
-public final class JournalCursor: @unchecked Sendable {
+public final class JournalCursor: @unchecked Sendable {  // unchecked: its statement is stepped by one thread at a time, like its reader
     private let statement: SQLiteStatement
     init(_ statement: SQLiteStatement) { self.statement = statement }
 
     public func next() throws -> DocumentResult? {
         try statement.step() ? JournalRows.result(statement) : nil
-    }
-}
-
-/// RFC 4180 CSV for exports.
-enum CSV {
-    static let header = "id,path,status,attempts,error,failed_stage,duration_ms,input_tokens,output_tokens,output\r\n"
-
-    static func row(_ r: DocumentResult) -> String {
-        let output = r.output.map { String(decoding: $0, as: UTF8.self) } ?? ""
-        let fields = [r.document.id, r.document.path ?? "", r.status.name, String(r.attempts), r.error ?? "",
-                      r.failedStageLabel ?? "", String(r.durationMs), String(r.inputTokens), String(r.outputTokens), output]
-        return fields.map(quote).joined(separator: ",") + "\r\n"
-    }
-
-    /// Quotes by bytes, not Characters: "\r\n" and ",\u{301}" are single
-    /// Characters that a Character comparison with "," or "\n" misses.
-    static func quote(_ field: String) -> String {
-        let quote = UInt8(ascii: "\"")
-        let special: [UInt8] = [UInt8(ascii: ","), quote, 0x0A, 0x0D]
-        guard field.utf8.contains(where: special.contains) else { return field }
-        var out: [UInt8] = [quote]
-        for byte in field.utf8 {
-            if byte == quote { out.append(quote) }
-            out.append(byte)
-        }
-        out.append(quote)
-        return String(decoding: out, as: UTF8.self)
     }
 }

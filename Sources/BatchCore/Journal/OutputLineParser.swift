@@ -1,6 +1,6 @@
 import FoundationEssentials
 
-/// Reads back a line of the JSON Lines output (`OutputWriter.line(for:)`)
+/// Reads back a line of the JSON Lines output (`JSONLFormat`)
 /// as the result it was written from: how a lost journal is rebuilt.
 enum OutputLineParser {
     /// The result on `line` (without its newline); throws the reason it is not a result line.

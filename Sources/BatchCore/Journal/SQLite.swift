@@ -2,7 +2,7 @@ import CSQLite
 
 /// A thin layer over one SQLite connection. Each connection is used by one
 /// thread at a time (the journal's writer thread, or a reader under a lock).
-final class SQLiteDatabase: @unchecked Sendable {
+final class SQLiteDatabase: @unchecked Sendable {  // unchecked: a connection is used by one thread at a time (see above); SQLite itself is built thread-safe
     let path: String
     private(set) var handle: OpaquePointer?
 

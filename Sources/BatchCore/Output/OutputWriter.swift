@@ -1,9 +1,8 @@
-import FoundationEssentials
 import Glibc
 
 /// Appends one JSON object per finished document to the output file
 /// (JSON Lines). Shared by the workers; each line is written whole.
-final class OutputWriter: @unchecked Sendable {
+final class OutputWriter: @unchecked Sendable {  // unchecked: the FILE and the first failure are only reached under monitor
     private let file: UnsafeMutablePointer<FILE>
     private let path: String
     private let monitor = Monitor()
@@ -55,45 +54,12 @@ final class OutputWriter: @unchecked Sendable {
         BatchCoreError(.io, "cannot write the output file '\(path)': \(errnoText()); free some space or choose another --output")
     }
 
-    /// `{"id":…,"path":…,"status":…,"output":…,"error":…,"attempts":…,"duration_ms":…}`
-    static func line(for r: DocumentResult) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(128 + (r.output?.count ?? 0))
-        func key(_ k: String) { out.append(contentsOf: Array(k.utf8)) }
-        key("{\"id\":"); appendJSONFileName(r.document.id, to: &out)
-        key(",\"path\":")
-        if let path = r.document.path { appendJSONFileName(path, to: &out) } else { key("null") }
-        key(",\"status\":\""); key(r.status.name); key("\"")
-        key(",\"output\":")
-        if let output = r.output {
-            if r.outputIsJSON {
-                out.append(contentsOf: output.filter { $0 != 0x0A && $0 != 0x0D })
-            } else if let text = String(validating: output, as: UTF8.self) {
-                appendJSONString(text, to: &out)
-            } else {
-                appendJSONString(Data(output).base64EncodedString(), to: &out)
-                key(",\"output_encoding\":\"base64\"")
-            }
-        } else {
-            key("null")
-        }
-        key(",\"error\":")
-        if let error = r.error { appendJSONString(error, to: &out) } else { key("null") }
-        if let stage = r.failedStageLabel { key(",\"failed_stage\":"); appendJSONString(stage, to: &out) }
-        key(",\"attempts\":\(r.attempts)")
-        key(",\"duration_ms\":\((r.durationMs * 1000).rounded() / 1000)")
-        if r.inputTokens > 0 || r.outputTokens > 0 {
-            key(",\"input_tokens\":\(r.inputTokens),\"output_tokens\":\(r.outputTokens)")
-        }
-        if r.units > 0 { key(",\"units\":\(r.units)") }
-        if r.costUSD > 0 { key(",\"cost_usd\":\(r.costUSD)") }
-        if let original = r.duplicateOf {
-            key(",\"duplicate_of\":"); appendJSONFileName(original, to: &out)
-        }
-        if r.document.metadata != "{}" {
-            key(",\"metadata\":"); key(r.document.metadata)
-        }
-        key("}\n")
-        return out
+    /// The output's format: JSON Lines, which resuming (`OutputRecovery`)
+    /// and `JournalRecovery` read back line by line.
+    static let format = JSONLFormat()
+
+    /// One result as the output's line.
+    static func line(for result: DocumentResult) -> [UInt8] {
+        format.record(for: result)
     }
 }

@@ -146,11 +146,7 @@ public struct ArgvTemplate: Sendable, Equatable {
         func finishWord() throws(ArgvTemplateError) {
             guard inWord else { return }
             let s = String(word)
-            if !quoted && shellOperators.contains(s) {
-                throw ArgvTemplateError(
-                    "'\(s)' is a shell operator, but exec runs no shell: quote it to pass it as an argument, "
-                    + "or run a shell yourself, e.g. [\"sh\", \"-c\", \"cmd \\\"$1\\\" | other\", \"sh\", \"{}\"]")
-            }
+            if !quoted { try refuseShellOperator(s) }
             words.append(s)
             word = String.UnicodeScalarView()
             inWord = false
@@ -179,25 +175,7 @@ public struct ArgvTemplate: Sendable, Equatable {
                 i = close + 1
             case "\"":
                 quoted = true
-                let open = i
-                i += 1
-                var closed = false
-                while i < scalars.count {
-                    let d = scalars[i]
-                    if d == "\"" { closed = true; i += 1; break }
-                    if d == "\\", i + 1 < scalars.count {
-                        let next = scalars[i + 1]
-                        if next == "\"" || next == "\\" || next == "$" || next == "`" {
-                            word.append(next); i += 2; continue
-                        }
-                        if next == "\n" { i += 2; continue }  // line continuation
-                    }
-                    word.append(d)
-                    i += 1
-                }
-                guard closed else {
-                    throw ArgvTemplateError("unterminated double quote (opened at character \(open + 1))")
-                }
+                i = try readDoubleQuoted(scalars, from: i, into: &word)
             case "\\":
                 guard i + 1 < scalars.count else {
                     throw ArgvTemplateError("the command ends with a lone backslash")
@@ -213,6 +191,35 @@ public struct ArgvTemplate: Sendable, Equatable {
         try finishWord()
         guard !words.isEmpty else { throw ArgvTemplateError("the command is empty") }
         return words
+    }
+
+    /// An unquoted word that only a shell understands is refused.
+    private static func refuseShellOperator(_ word: String) throws(ArgvTemplateError) {
+        guard shellOperators.contains(word) else { return }
+        throw ArgvTemplateError(
+            "'\(word)' is a shell operator, but exec runs no shell: quote it to pass it as an argument, "
+            + "or run a shell yourself, e.g. [\"sh\", \"-c\", \"cmd \\\"$1\\\" | other\", \"sh\", \"{}\"]")
+    }
+
+    /// Reads the double-quoted text opening at `open` into `word`; returns
+    /// the index past its closing quote.
+    private static func readDoubleQuoted(_ scalars: [Unicode.Scalar], from open: Int,
+                                         into word: inout String.UnicodeScalarView) throws(ArgvTemplateError) -> Int {
+        var i = open + 1
+        while i < scalars.count {
+            let d = scalars[i]
+            if d == "\"" { return i + 1 }
+            if d == "\\", i + 1 < scalars.count {
+                let next = scalars[i + 1]
+                if next == "\"" || next == "\\" || next == "$" || next == "`" {
+                    word.append(next); i += 2; continue
+                }
+                if next == "\n" { i += 2; continue }  // line continuation
+            }
+            word.append(d)
+            i += 1
+        }
+        throw ArgvTemplateError("unterminated double quote (opened at character \(open + 1))")
     }
 
     // MARK: Placeholders

@@ -156,14 +156,11 @@ final class ExecInstance: ProcessorInstance {
             call.error = "cancelled"
             return .retry
         }
-        let path = argumentPath(doc.document)
-        var argv = template.render(path: path, id: doc.document.id, stage: doc.stage, attempt: doc.attempt)
-        if !template.hasPlaceholders && doc.stage == 0 && doc.document.path != nil { argv.append(path) }
+        let argv = argv(for: doc)
         if let bad = argv.firstIndex(where: { $0.utf8.contains(0) }) {
             call.error = "cannot run '\(argv[0])': argv[\(bad)] would contain a NUL character (from the document's id or path)"
             return .fail
         }
-
         let request = ChildProcess.Request(argv: argv, cwd: cwd, stdin: doc.input, maxStdout: maxOutput,
                                            deadline: call.deadline, killGraceNanos: call.killGraceNanos)
         let result: ChildProcess.Result
@@ -173,23 +170,39 @@ final class ExecInstance: ProcessorInstance {
             call.error = error.message
             return .fail
         }
+        if let stopped = result.stopped { return outcome(stoppedBy: stopped, call) }
+        return outcome(of: result, call)
+    }
 
-        let stderrText = ExecInstance.tail(result.stderr, truncated: result.stderrCount > result.stderr.count)
-        switch result.stopped {
-        case .cancelled?:
+    /// The command for `doc`: the template filled in, plus the path of a
+    /// first-stage document when the template names no placeholder.
+    private func argv(for doc: DocumentInput) -> [String] {
+        let path = argumentPath(doc.document)
+        var argv = template.render(path: path, id: doc.document.id, stage: doc.stage, attempt: doc.attempt)
+        if !template.hasPlaceholders && doc.stage == 0 && doc.document.path != nil { argv.append(path) }
+        return argv
+    }
+
+    private func outcome(stoppedBy reason: ChildProcess.StopReason, _ call: CallContext) -> Outcome {
+        switch reason {
+        case .cancelled:
             call.error = "cancelled"
             return .retry
-        case .deadline?:
+        case .deadline:
             call.markOverran()
             return .retry
-        case .outputLimit?:
+        case .outputLimit:
             call.error = "output exceeds max_output (\(maxOutput) bytes): the command was stopped; "
                 + "raise the stage option max_output if such output is expected"
             return .fail
-        case nil:
-            break
         }
+    }
 
+    /// The outcome of a command that ended by itself: its output on exit
+    /// status 0, a retry on 75 (EX_TEMPFAIL), else a failure naming the
+    /// status or signal and the tail of stderr.
+    private func outcome(of result: ChildProcess.Result, _ call: CallContext) -> Outcome {
+        let stderrText = ExecInstance.tail(result.stderr, truncated: result.stderrCount > result.stderr.count)
         func withStderr(_ message: String) -> String {
             stderrText.isEmpty ? message : message + ": " + stderrText
         }
@@ -198,14 +211,14 @@ final class ExecInstance: ProcessorInstance {
             if !stderrText.isEmpty {
                 call.log(.debug, "stderr: " + stderrText)
             }
-            if json {
-                if !call.setOutputJSON(result.stdout) {
-                    call.setOutput(result.stdout)
-                    call.error = "output is not valid JSON"
-                    return .partial
-                }
-            } else {
+            guard json else {
                 call.setOutput(result.stdout)
+                return .done
+            }
+            guard call.setOutputJSON(result.stdout) else {
+                call.setOutput(result.stdout)
+                call.error = "output is not valid JSON"
+                return .partial
             }
             return .done
         case .exited(ExecProcessor.tempFailStatus):
@@ -215,7 +228,7 @@ final class ExecInstance: ProcessorInstance {
             call.error = withStderr("exit status \(status)")
             return .fail
         case .signaled(let signal, let coreDumped):
-            call.error = withStderr("killed by \(ChildProcess.signalName(signal))" + (coreDumped ? " (core dumped)" : ""))
+            call.error = withStderr("killed by \(ChildExit.signalName(signal))" + (coreDumped ? " (core dumped)" : ""))
             return .fail
         case .unknown:
             call.error = "exit status unknown: the command was reaped elsewhere (is SIGCHLD ignored?)"

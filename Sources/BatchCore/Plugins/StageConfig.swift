@@ -3,7 +3,7 @@ import Glibc
 /// The options of one stage, as plugins read them through `config_get`.
 /// Values are kept as C strings so the pointers plugins receive stay valid
 /// until the stage stops.
-public final class StageConfig: @unchecked Sendable {
+public final class StageConfig: @unchecked Sendable {  // unchecked: its C strings are written in init and only read after; the rest is locked
     public let label: String
     public let values: [String: String]
     private let cValues: [String: UnsafeMutablePointer<CChar>]
@@ -40,7 +40,7 @@ public final class StageConfig: @unchecked Sendable {
 /// The bytes a plugin's prepare() gives every create() of its stage. Kept
 /// in one allocation so the pointer create() borrows stays valid until the
 /// stage stops.
-final class SharedBytes: @unchecked Sendable {
+final class SharedBytes: @unchecked Sendable {  // unchecked: storage is only reached under lock
     private let lock = Monitor()
     private var storage: UnsafeMutableRawBufferPointer? = nil
     /// prepare() ran (here, or in the engine for a worker process).

@@ -11,7 +11,7 @@ import Glibc
 /// posted later, are counted instead of delivered (one log event says how
 /// many), progress ticks stop, and only batch-wide events and the last one
 /// remain.
-final class EventPump: @unchecked Sendable {
+final class EventPump: @unchecked Sendable {  // unchecked: the queue, the flags and the thread are only reached under monitor
     typealias Handler = @Sendable (BatchEvent) -> Void
 
     private let monitor = Monitor()

@@ -2,7 +2,7 @@ import Glibc
 
 /// A value behind a pthread mutex. Preferred over Synchronization's `Mutex`
 /// because ThreadSanitizer understands pthread locks, not raw futexes.
-public final class Locked<Value>: @unchecked Sendable {
+public final class Locked<Value>: @unchecked Sendable {  // unchecked: the value is only reached under the mutex
     private var value: Value
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
 

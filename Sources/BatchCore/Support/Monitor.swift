@@ -2,7 +2,7 @@ import Glibc
 
 /// A mutex with a condition variable: the scheduler and the queues block on it.
 /// (Synchronization's `Mutex` has no condition variable; pthread's does.)
-public final class Monitor: @unchecked Sendable {
+public final class Monitor: @unchecked Sendable {  // unchecked: a pthread mutex and condition variable are made to be shared
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 

@@ -31,7 +31,7 @@ struct JoinableThread: Sendable {
 }
 
 private func spawnThread(name: String, detached: Bool, _ body: @escaping @Sendable () -> Void) -> pthread_t {
-    final class Box: @unchecked Sendable {
+    final class Box: Sendable {
         let body: @Sendable () -> Void
         let name: String
         init(_ body: @escaping @Sendable () -> Void, _ name: String) { self.body = body; self.name = name }

@@ -4,7 +4,7 @@ import Glibc
 
 /// An embedded HTTP server (libmicrohttpd): connections are served by
 /// `handler` on a pool of four threads.
-final class HTTPServer: @unchecked Sendable {
+final class HTTPServer: @unchecked Sendable {  // unchecked: daemon and port are set in init; stop() runs once, from the owner, and waits for the handler threads
     typealias Handler = @Sendable (HTTPRequest) -> HTTPResponse
 
     private let handler: Handler

@@ -4,7 +4,7 @@ import Glibc
 /// The status of the batch this process runs: its live counters, its
 /// journal (read on a connection of its own per request) and what its
 /// events told (throughput, failures when there is no journal).
-final class LocalRunStatus: StatusSource, @unchecked Sendable {
+final class LocalRunStatus: StatusSource, Sendable {
     private let batch: Batch
     private let name: String
     private let journalPath: String?

@@ -4,7 +4,7 @@ import Glibc
 /// `--log-file`: one timestamped line per event of the run (start and end,
 /// failures, retries, rate-limit pauses, warnings, stage stderr lines),
 /// appended to a file, secrets scrubbed.
-final class EventLog: @unchecked Sendable {
+final class EventLog: @unchecked Sendable {  // unchecked: the FILE is only written under lock, and closed when no one holds the log
     private let file: UnsafeMutablePointer<FILE>
     private let lineFormat: LogFormat
     private let batch: String

@@ -19,6 +19,11 @@ struct Declaration: Sendable {
     var cleanup: CallDeclaration?
 
     var hasHandle: Bool { !initCalls.isEmpty }
+
+    /// An error about `field` of this file: "crc32.toml: process.function: …".
+    func error(_ field: String, _ message: String) -> BatchCoreError {
+        BatchCoreError(.plugin, "\(file): \(field): \(message)")
+    }
 }
 
 /// One C function to call, and how to read its result.

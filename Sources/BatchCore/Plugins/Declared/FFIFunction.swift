@@ -15,16 +15,13 @@ enum CValue {
 /// A C function bound to its address, with the libffi call interface
 /// (`ffi_cif`) prepared once at load. `call` only reads the cif, so it may
 /// run on many threads at once.
-final class FFIFunction: @unchecked Sendable {
+final class FFIFunction: @unchecked Sendable {  // unchecked: the cif and its types are written once in init and only read after (see above)
     let name: String
     let returns: CType
     let parameters: [CType]
     private let entry: @convention(c) () -> Void
     private let cif: UnsafeMutablePointer<ffi_cif>
     private let parameterTypes: UnsafeMutablePointer<UnsafeMutablePointer<ffi_type>?>
-
-    /// Every argument gets an 8-byte, 8-aligned slot: no supported type is larger.
-    private static let slotSize = 8
 
     /// - Throws: a message when libffi refuses the signature.
     init(name: String, address: UnsafeMutableRawPointer, returns: CType, parameters: [CType]) throws(FFIError) {
@@ -62,6 +59,7 @@ final class FFIFunction: @unchecked Sendable {
     func call(_ arguments: [CValue]) -> Result {
         precondition(arguments.count == parameters.count, "\(name) takes \(parameters.count) arguments, got \(arguments.count)")
         let count = parameters.count
+        // Every argument gets an 8-byte, 8-aligned slot: no supported type is larger.
         return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: max(1, count)) { slots in
             withUnsafeTemporaryAllocation(of: UnsafeMutableRawPointer?.self, capacity: max(1, count)) { pointers in
                 for index in 0..<count {
@@ -71,7 +69,8 @@ final class FFIFunction: @unchecked Sendable {
                 }
                 // libffi writes integer results narrower than a register as a
                 // whole ffi_arg; 16 bytes hold any supported result.
-                return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 2) { result in
+                // Every argument gets an 8-byte, 8-aligned slot: no supported type is larger.
+        return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 2) { result in
                     result.initialize(repeating: 0)
                     ffi_call(cif, entry, UnsafeMutableRawPointer(result.baseAddress!), pointers.baseAddress)
                     let error = Glibc.errno

@@ -9,11 +9,11 @@ import Glibc
 /// per stage instance), never stored in the threads themselves. A thread
 /// that starts after another ended may get its pthread_t, and so its handle:
 /// still one thread at a time.
-final class HandlePool: @unchecked Sendable {
+final class HandlePool: Sendable {
     typealias Handle = UnsafeMutableRawPointer
 
-    private let create: () throws -> Handle
-    private let destroy: (Handle) -> Void
+    private let create: @Sendable () throws -> Handle
+    private let destroy: @Sendable (Handle) -> Void
     private let state = Locked(State())
 
     private struct State {
@@ -22,7 +22,7 @@ final class HandlePool: @unchecked Sendable {
         var stopped = false
     }
 
-    init(create: @escaping () throws -> Handle, destroy: @escaping (Handle) -> Void) {
+    init(create: @escaping @Sendable () throws -> Handle, destroy: @escaping @Sendable (Handle) -> Void) {
         self.create = create
         self.destroy = destroy
     }

@@ -1,5 +1,5 @@
-/// Parsers shared by every option. Each error names the key, the value and
-/// what was expected.
+/// Parsers of option values: batch, engine and stage options and rate
+/// limits. Each error names the key, the value and what was expected.
 public enum ValueParser {
     static func invalid(_ key: String, _ value: String, _ expected: String) -> BatchCoreError {
         BatchCoreError(.option, "invalid value '\(value)' for option '\(key)': expected \(expected)")

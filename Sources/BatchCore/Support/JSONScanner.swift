@@ -232,6 +232,20 @@ struct JSONScanner {
 
     // MARK: Values
 
+    /// Steps over the opening bracket of an object or array at the cursor;
+    /// false when the container is empty (its closing bracket is passed too).
+    private mutating func open(_ opening: Unicode.Scalar, closing: Unicode.Scalar, depth: Int,
+                               emit: Bool, into out: inout [UInt8]) throws(Failure) -> Bool {
+        guard depth < Self.maxDepth else { throw fail("nested deeper than \(Self.maxDepth) levels") }
+        pos += 1
+        if emit { out.append(UInt8(ascii: opening)) }
+        skipWhitespace()
+        guard current == UInt8(ascii: closing) else { return true }
+        pos += 1
+        if emit { out.append(UInt8(ascii: closing)) }
+        return false
+    }
+
     /// Scans any value at the cursor. When `emit` is set, appends its compact
     /// text to `out`.
     mutating func scanValue(emit: Bool, into out: inout [UInt8], depth: Int = 0) throws(Failure) {
@@ -239,15 +253,7 @@ struct JSONScanner {
         let start = pos
         switch bytes[pos] {
         case UInt8(ascii: "{"):
-            guard depth < Self.maxDepth else { throw fail("nested deeper than \(Self.maxDepth) levels") }
-            pos += 1
-            if emit { out.append(UInt8(ascii: "{")) }
-            skipWhitespace()
-            if current == UInt8(ascii: "}") {
-                pos += 1
-                if emit { out.append(UInt8(ascii: "}")) }
-                return
-            }
+            guard try open("{", closing: "}", depth: depth, emit: emit, into: &out) else { return }
             while true {
                 guard current == UInt8(ascii: "\"") else { throw fail("expected a string key in double quotes") }
                 let keyStart = pos
@@ -262,15 +268,7 @@ struct JSONScanner {
                 if try scanSeparator(closing: "}", after: "an object member", emit: emit, into: &out) { return }
             }
         case UInt8(ascii: "["):
-            guard depth < Self.maxDepth else { throw fail("nested deeper than \(Self.maxDepth) levels") }
-            pos += 1
-            if emit { out.append(UInt8(ascii: "[")) }
-            skipWhitespace()
-            if current == UInt8(ascii: "]") {
-                pos += 1
-                if emit { out.append(UInt8(ascii: "]")) }
-                return
-            }
+            guard try open("[", closing: "]", depth: depth, emit: emit, into: &out) else { return }
             while true {
                 try scanValue(emit: emit, into: &out, depth: depth + 1)
                 if try scanSeparator(closing: "]", after: "an array element", emit: emit, into: &out) { return }

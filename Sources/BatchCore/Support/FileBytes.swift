@@ -5,12 +5,17 @@ struct ReadError: Error {
     let code: Int32
 }
 
-/// The whole content of a file. Documents passed to declared functions as
-/// `bytes` are read this way, as is the declaration itself.
+/// The whole content of a file: a manifest holding a JSON array, a
+/// declaration, or a document passed to a declared function as `bytes`.
 func readWholeFile(_ path: String) throws(ReadError) -> [UInt8] {
     let fd = FileNameBytes.withCString(path) { open($0, O_RDONLY | O_CLOEXEC) }
     guard fd >= 0 else { throw ReadError(code: errno) }
     defer { close(fd) }
+    return try readAll(fd)
+}
+
+/// Everything left to read from `fd`, in one array sized from fstat.
+func readAll(_ fd: Int32) throws(ReadError) -> [UInt8] {
     var info = stat()
     var bytes: [UInt8] = []
     if fstat(fd, &info) == 0 && info.st_size > 0 { bytes.reserveCapacity(Int(info.st_size)) }
