@@ -4,7 +4,7 @@ import Glibc
 
 /// What bc_batch* points to.
 final class BatchHandle {
-    var batch: Batch
+    let batch: Batch
     init(_ batch: Batch) { self.batch = batch }
 }
 
@@ -25,15 +25,10 @@ private func batchOf(_ pointer: OpaquePointer?) throws -> Batch {
     // Wait until processors stopped and the last event was delivered, so no
     // callback outlives the handle. From the batch's own event handler or
     // processor calls this is impossible (BC_ESTATE): the batch, cancelled
-    // hard, then ends in the background and the engine lets go of it.
-    if stopAndWait(handle.batch) {
-        // A worker thread lets go of a finished batch a moment after it ends.
-        // Wait for that, so the engine — and a processor's release() — goes
-        // away by the time the caller's last free returns, not later on a worker.
-        for _ in 0..<50_000 where !isKnownUniquelyReferenced(&handle.batch) {
-            usleep(100)
-        }
-    }
+    // hard, then ends in the background and the engine lets go of it. A
+    // run that ended has stopped its processors and holds neither the batch
+    // nor the engine: freeing the handle frees them now.
+    _ = stopAndWait(handle.batch)
     release(pointer, as: BatchHandle.self)
 }
 

@@ -101,7 +101,7 @@ final class NativePlugin: Processor, @unchecked Sendable {
     }
 
     fileprivate func process(_ state: UnsafeMutableRawPointer?, _ call: CallContext, _ doc: DocumentInput) -> Outcome {
-        let raw = call.withHandle { handle in withCDocument(doc) { descriptor.pointee.process(state, handle, $0) } }
+        let raw = call.withProcessHandle { handle in withCDocument(doc) { descriptor.pointee.process(state, handle, $0) } }
         return outcomeFromC(raw, call, processor: info.name)
     }
 
