@@ -28,21 +28,15 @@ private func batchOf(_ pointer: OpaquePointer?) throws -> Batch {
     // hard, then ends in the background and the engine lets go of it. A
     // run that ended has stopped its processors and holds neither the batch
     // nor the engine: freeing the handle frees them now.
-    _ = stopAndWait(handle.batch)
+    stopAndWait(handle.batch)
     release(pointer, as: BatchHandle.self)
 }
 
-/// Cancels a running batch and waits for it; false when it cannot be waited for.
-private func stopAndWait(_ batch: Batch) -> Bool {
+/// Cancels a running batch and waits for it, unless that is impossible
+/// (called from the batch's own event handler or processor call).
+private func stopAndWait(_ batch: Batch) {
     if batch.isRunning { batch.cancel(hard: true) }
-    do {
-        _ = try batch.wait()
-        return true
-    } catch let error as BatchCoreError {
-        return error.code != .state || !batch.isRunning
-    } catch {
-        return false
-    }
+    _ = try? batch.wait()
 }
 
 @c public func bc_batch_set(_ batch: OpaquePointer?, _ key: UnsafePointer<CChar>?, _ value: UnsafePointer<CChar>?) -> Int32 {
