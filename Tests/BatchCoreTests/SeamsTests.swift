@@ -109,13 +109,16 @@ final class SeamsTests: XCTestCase {
         try batch.addStage(processor: "budgeted")
         try batch.add(ArraySource(documents: documents))
         try batch.set("sequential", "true")
-        try batch.start(seams: RunSeams(queue: MemoryQueue(documents), store: MemoryStore(), budget: ledger))
+        let queue = MemoryQueue(documents)
+        try batch.start(seams: RunSeams(queue: queue, store: MemoryStore(), budget: ledger))
         XCTAssertTrue(try batch.wait(timeout: 60))
         let stats = batch.stats
         XCTAssertTrue(stats.budgetReached)
         XCTAssertEqual(stats.ok, 3)
         XCTAssertEqual(ledger.state.withLock { $0.committed }, 3)
         XCTAssertEqual(ledger.state.withLock { $0.open }, 0)
+        // What was claimed and not run went back to the queue: none is lost.
+        XCTAssertEqual(queue.acknowledged.count + queue.waiting, 10)
     }
 
     // MARK: Helpers
@@ -185,6 +188,9 @@ private final class MemoryQueue: WorkQueue, @unchecked Sendable {  // @unchecked
     }
 
     func renew(_ jobs: [ClaimedJob]) -> [ClaimedJob] { jobs }
+
+    /// Jobs not claimed, or given back.
+    var waiting: Int { lock.withLock { fresh.count + delayed.count } }
 }
 
 /// Results in a dictionary.

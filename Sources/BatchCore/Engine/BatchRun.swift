@@ -182,6 +182,12 @@ final class BatchRun: Workload, StageCallOwner, ResultWriterDelegate, @unchecked
     /// Called once by the scheduler: nothing runs any more.
     func finished(cancelled: Bool) {
         stopStages()
+        // Claimed ahead and never started: back to the queue, for another claimer.
+        let unstarted: [ClaimedJob] = claimed.withLock { jobs in
+            defer { jobs = [] }
+            return jobs
+        }
+        unstarted.forEach { queue.giveBack($0, notBefore: monotonicNanos()) }
         let writeError = writer.close(state: cancelled ? "stopped" : "finished")
         store?.close()
         let state: BatchState = cancelled ? .cancelled : .finished
