@@ -19,7 +19,7 @@ final class SeamsTests: XCTestCase {
             Document(id: "copy", path: try write(dir, "copy", same)),
             Document(id: "done-before", path: try write(dir, "done-before", "d")),
         ]
-        let queue = MemoryQueue(documents)
+        let queue = MemoryQueue(documents, leaseRenewal: 0.005)
         let store = MemoryStore()
         store.seed(StoredResult(id: "earlier", status: .ok, output: Array("from earlier".utf8), outputIsJSON: false),
                    hash: DedupeIndex.contentHash(of: documents[4].path!)!)
@@ -34,6 +34,11 @@ final class SeamsTests: XCTestCase {
                 return t[doc.document.id]!
             }
             switch doc.document.id {
+            case "plain":
+                // Runs until the lease keeper has renewed this job's lease.
+                XCTAssertTrue(waitUntil { queue.renewed.contains("plain") })
+                call.setOutput(Array("plain done".utf8))
+                return .done
             case "flaky" where attempt == 1:
                 return .retry
             case "busy" where attempt == 1:
@@ -152,12 +157,21 @@ private final class MemoryQueue: WorkQueue, @unchecked Sendable {  // @unchecked
     private var fresh: [Document]
     private var delayed: [(due: UInt64, job: ClaimedJob)] = []
     private var nextLease: UInt64 = 1
-    private(set) var acknowledged: [String] = []
-    private(set) var givenBack = 0
-    private(set) var claimsOfSeveral = 0
+    private var acks: [String] = []
+    private var givenBackCount = 0
+    private var severalCount = 0
+    private var renewals: Set<String> = []
+    var acknowledged: [String] { lock.withLock { acks } }
+    var givenBack: Int { lock.withLock { givenBackCount } }
+    var claimsOfSeveral: Int { lock.withLock { severalCount } }
+    var renewed: Set<String> { lock.withLock { renewals } }
     let claimSize = 3
+    let leaseRenewal: Double?
 
-    init(_ documents: [Document]) { fresh = documents.reversed() }
+    init(_ documents: [Document], leaseRenewal: Double? = nil) {
+        fresh = documents.reversed()
+        self.leaseRenewal = leaseRenewal
+    }
 
     func claim(upTo count: Int, now: UInt64) -> Claim {
         lock.withLock {
@@ -169,7 +183,7 @@ private final class MemoryQueue: WorkQueue, @unchecked Sendable {  // @unchecked
                 nextLease += 1
                 jobs.append(ClaimedJob(job: Job(document: document), lease: nextLease, isNew: true))
             }
-            if jobs.count > 1 { claimsOfSeveral += 1 }
+            if jobs.count > 1 { severalCount += 1 }
             if !jobs.isEmpty { return .jobs(jobs) }
             if let due = delayed.map(\.due).min() { return .wait(until: due) }
             return .drained
@@ -177,17 +191,20 @@ private final class MemoryQueue: WorkQueue, @unchecked Sendable {  // @unchecked
     }
 
     func acknowledge(_ job: ClaimedJob) {
-        lock.withLock { acknowledged.append(job.job.document.id) }
+        lock.withLock { acks.append(job.job.document.id) }
     }
 
     func giveBack(_ job: ClaimedJob, notBefore: UInt64) {
         lock.withLock {
-            givenBack += 1
+            givenBackCount += 1
             delayed.append((notBefore, job))
         }
     }
 
-    func renew(_ jobs: [ClaimedJob]) -> [ClaimedJob] { jobs }
+    func renew(_ jobs: [ClaimedJob]) -> [ClaimedJob] {
+        lock.withLock { renewals.formUnion(jobs.map(\.job.document.id)) }
+        return jobs
+    }
 
     /// Jobs not claimed, or given back.
     var waiting: Int { lock.withLock { fresh.count + delayed.count } }
@@ -198,8 +215,10 @@ private final class MemoryStore: ResultStore, @unchecked Sendable {  // @uncheck
     private let lock = Monitor()
     private var finished: [String: DocumentStatus] = [:]
     private var byHash: [String: StoredResult] = [:]
-    private(set) var committed: [DocumentResult] = []
-    private(set) var runs: [String] = []
+    private var commits: [DocumentResult] = []
+    private var runRecords: [String] = []
+    var committed: [DocumentResult] { lock.withLock { commits } }
+    var runs: [String] { lock.withLock { runRecords } }
 
     func seed(_ result: StoredResult, hash: String) { lock.withLock { byHash[hash] = result } }
     func seedFinished(_ id: String) { lock.withLock { finished[id] = .ok } }
@@ -207,15 +226,15 @@ private final class MemoryStore: ResultStore, @unchecked Sendable {  // @uncheck
     func status(of id: String) -> DocumentStatus? { lock.withLock { finished[id] } }
     func firstResult(withHash hash: String) -> StoredResult? { lock.withLock { byHash[hash] } }
     var spentBefore: (cost: Double, documents: UInt64) { (0, 0) }
-    func beginRun() throws { lock.withLock { runs.append("begin") } }
-    func endRun(state: String) throws { lock.withLock { runs.append("end \(state)") } }
+    func beginRun() throws { lock.withLock { runRecords.append("begin") } }
+    func endRun(state: String) throws { lock.withLock { runRecords.append("end \(state)") } }
     func close() {}
 
     func commit(_ group: [DocumentResult], output: OutputPosition?) throws {
         lock.withLock {
             for result in group where finished[result.document.id] == nil {  // first commit wins
                 finished[result.document.id] = result.status
-                committed.append(result)
+                commits.append(result)
             }
         }
     }
@@ -226,8 +245,10 @@ private final class MemoryLimiter: Limiter, @unchecked Sendable {  // @unchecked
     private let lock = Monitor()
     private var holdFirst: Bool
     private var pausedUntil: UInt64 = 0
-    private(set) var pauses = 0
-    private(set) var settled = 0
+    private var pauseCount = 0
+    private var settleCount = 0
+    var pauses: Int { lock.withLock { pauseCount } }
+    var settled: Int { lock.withLock { settleCount } }
     let requests: Rate? = nil
 
     init(holdFirst: Bool) { self.holdFirst = holdFirst }
@@ -241,8 +262,8 @@ private final class MemoryLimiter: Limiter, @unchecked Sendable {  // @unchecked
         }
     }
 
-    func pause(until: UInt64) { lock.withLock { pauses += 1; pausedUntil = max(pausedUntil, until) } }
-    func settle(estimate: Double, actual: Double) { lock.withLock { settled += 1 } }
+    func pause(until: UInt64) { lock.withLock { pauseCount += 1; pausedUntil = max(pausedUntil, until) } }
+    func settle(estimate: Double, actual: Double) { lock.withLock { settleCount += 1 } }
 }
 
 /// Allows a number of documents, whatever they cost.

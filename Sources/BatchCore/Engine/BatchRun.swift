@@ -12,6 +12,8 @@ final class BatchRun: Workload, StageCallOwner, ResultWriterDelegate, @unchecked
     let tenant: Tenant
     let options: BatchOptions
     let queue: any WorkQueue
+    /// Renews the leases of claimed jobs, when the queue's leases expire.
+    private let leaseKeeper: LeaseKeeper?
     let store: (any ResultStore)?
     let limiter: (any Limiter)?
     let budget: (any BudgetLedger)?
@@ -38,7 +40,8 @@ final class BatchRun: Workload, StageCallOwner, ResultWriterDelegate, @unchecked
     init(_ parts: RunParts, config: BatchConfiguration, engine: Engine) {
         options = parts.options
         tenant = Tenant(cap: options.requestedWorkers)
-        queue = parts.queue
+        leaseKeeper = parts.queue.leaseRenewal.map { LeaseKeeper(parts.queue, every: $0) }
+        queue = leaseKeeper ?? parts.queue
         store = parts.store
         limiter = parts.limiter
         budget = parts.budget
@@ -87,6 +90,11 @@ final class BatchRun: Workload, StageCallOwner, ResultWriterDelegate, @unchecked
 
     /// Starts the writer and the events, then hands the run to the scheduler.
     func start() {
+        leaseKeeper?.start { [weak self] lost in
+            for job in lost {
+                self?.log(.warning, "the lease of this job was lost: another worker may run it too", job.job.document)
+            }
+        }
         writer.start(delegate: self)
         pump?.start()
         scheduler.add(self)
@@ -188,6 +196,7 @@ final class BatchRun: Workload, StageCallOwner, ResultWriterDelegate, @unchecked
             return jobs
         }
         unstarted.forEach { queue.giveBack($0, notBefore: monotonicNanos()) }
+        leaseKeeper?.stop()
         let writeError = writer.close(state: cancelled ? "stopped" : "finished")
         store?.close()
         let state: BatchState = cancelled ? .cancelled : .finished

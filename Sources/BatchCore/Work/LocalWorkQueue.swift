@@ -8,6 +8,7 @@ import HeapModule
 /// one, so documents run one at a time in input order.
 final class LocalWorkQueue: WorkQueue {
     let claimSize = 1
+    let leaseRenewal: Double? = nil
     private let inOrder: Bool
     private let sample: SampleSelection?
     private let state: Locked<State>

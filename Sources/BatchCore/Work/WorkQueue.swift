@@ -7,6 +7,9 @@ public protocol WorkQueue: AnyObject, Sendable {
     /// How many jobs a claim asks for at once: 1 locally; more where each
     /// claim is a round trip.
     var claimSize: Int { get }
+    /// Seconds between renewals of the leases of claimed jobs; nil when
+    /// leases do not expire (locally).
+    var leaseRenewal: Double? { get }
     /// Claims up to `count` jobs (`now`: monotonic ns).
     func claim(upTo count: Int, now: UInt64) -> Claim
     /// A claimed job reached its final status.
