@@ -381,7 +381,7 @@ int bc_journal_export(bc_journal *journal, const char *path, const char *format,
 const bc_host_api *bc_host_api_get(void);
 
 /* Only while the process() call that received `call` runs (from any thread
- * during it). Same semantics as the bc_host_api members of the same names:
+ * during it; after BC_OUTCOME_PENDING, until bc_call_finish). Same semantics as the bc_host_api members of the same names:
  * once the call has returned they return BC_ESTATE (bc_call_is_cancelled
  * too) and change nothing. A failure sets bc_error_message. Token and unit
  * counts are unsigned; sums saturate at INT64_MAX. */

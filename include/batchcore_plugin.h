@@ -110,7 +110,8 @@ typedef struct bc_doc {
 /* Services the host offers a plugin. Every function is [thread-safe] unless
  * stated. Functions return 0 or a negative error code.
  *
- * A bc_call is valid only while the process() call that received it runs.
+ * A bc_call is valid only while the process() call that received it runs
+ * (after BC_OUTCOME_PENDING: until finish).
  * During it, its functions may be called from any thread (they are
  * serialised). Once process() has returned, every function taking that
  * bc_call returns BC_PLUGIN_ESTATE and changes nothing (is_cancelled
@@ -186,8 +187,8 @@ typedef struct bc_host_api {
      * call's worker slot stays taken until then, and its timeout applies:
      * past it the call counts as timed out and a late finish returns
      * BC_PLUGIN_ESTATE. BC_PLUGIN_EINVAL for a NULL call or an outcome
-     * other than done, partial, retry or fail. Not available to plugins
-     * run with isolation=process. */
+     * other than done, partial, retry or fail. With isolation=process the
+     * worker process waits for the finish before answering the host. */
     int (*finish)(bc_call *call, int outcome);
 } bc_host_api;
 
