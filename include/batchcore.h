@@ -381,7 +381,7 @@ int bc_journal_export(bc_journal *journal, const char *path, const char *format,
 const bc_host_api *bc_host_api_get(void);
 
 /* Only while the process() call that received `call` runs (from any thread
- * during it). Same semantics as the bc_host_api members of the same names:
+ * during it; after BC_OUTCOME_PENDING, until bc_call_finish). Same semantics as the bc_host_api members of the same names:
  * once the call has returned they return BC_ESTATE (bc_call_is_cancelled
  * too) and change nothing. A failure sets bc_error_message. Token and unit
  * counts are unsigned; sums saturate at INT64_MAX. */
@@ -393,6 +393,11 @@ int bc_call_add_units(bc_call *call, uint64_t units);
 int bc_call_retry_after(bc_call *call, uint64_t ms);
 int bc_call_is_cancelled(const bc_call *call);
 void bc_call_log(bc_call *call, int level, const char *message);
+/* Since 0.2. Finish a call whose process callback returned
+ * BC_OUTCOME_PENDING, from any thread, once (see bc_host_api.finish).
+ * BC_EINVAL: NULL call or an outcome other than done, partial, retry, fail;
+ * BC_ESTATE: the call already finished, timed out, or was not pending. */
+int bc_call_finish(bc_call *call, bc_outcome outcome);
 
 #ifdef __cplusplus
 }

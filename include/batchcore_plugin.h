@@ -76,7 +76,8 @@ typedef enum bc_outcome {
     BC_OUTCOME_DONE = 0,    /* the document is processed; output is final */
     BC_OUTCOME_PARTIAL = 1, /* usable output, but incomplete; the batch goes on */
     BC_OUTCOME_RETRY = 2,   /* transient failure: try again under the retry policy */
-    BC_OUTCOME_FAIL = 3     /* permanent failure: never retried */
+    BC_OUTCOME_FAIL = 3,    /* permanent failure: never retried */
+    BC_OUTCOME_PENDING = 4  /* since 0.2: finished later with bc_host_api.finish */
 } bc_outcome;
 
 /* Log levels for bc_host_api.log. */
@@ -109,7 +110,8 @@ typedef struct bc_doc {
 /* Services the host offers a plugin. Every function is [thread-safe] unless
  * stated. Functions return 0 or a negative error code.
  *
- * A bc_call is valid only while the process() call that received it runs.
+ * A bc_call is valid only while the process() call that received it runs
+ * (after BC_OUTCOME_PENDING: until finish).
  * During it, its functions may be called from any thread (they are
  * serialised). Once process() has returned, every function taking that
  * bc_call returns BC_PLUGIN_ESTATE and changes nothing (is_cancelled
@@ -177,6 +179,17 @@ typedef struct bc_host_api {
      * length in *len; NULL (and *len 0) when there are none. Borrowed:
      * valid until destroy(). */
     const void *(*shared)(const bc_config *config, size_t *len);
+
+    /* Since 0.2 (check struct_size). Finish a call whose process() returned
+     * BC_OUTCOME_PENDING, from any thread, once: the document goes on as if
+     * process() had returned `outcome`. Report output, errors and usage
+     * through `call` before finishing it; the handle is invalid after. The
+     * call's worker slot stays taken until then, and its timeout applies:
+     * past it the call counts as timed out and a late finish returns
+     * BC_PLUGIN_ESTATE. BC_PLUGIN_EINVAL for a NULL call or an outcome
+     * other than done, partial, retry or fail. With isolation=process the
+     * worker process waits for the finish before answering the host. */
+    int (*finish)(bc_call *call, int outcome);
 } bc_host_api;
 
 /* Error codes returned by bc_host_api functions (same values as BC_E* in

@@ -4,7 +4,7 @@ import Glibc
 
 /// What bc_batch* points to.
 final class BatchHandle {
-    var batch: Batch
+    let batch: Batch
     init(_ batch: Batch) { self.batch = batch }
 }
 
@@ -25,29 +25,18 @@ private func batchOf(_ pointer: OpaquePointer?) throws -> Batch {
     // Wait until processors stopped and the last event was delivered, so no
     // callback outlives the handle. From the batch's own event handler or
     // processor calls this is impossible (BC_ESTATE): the batch, cancelled
-    // hard, then ends in the background and the engine lets go of it.
-    if stopAndWait(handle.batch) {
-        // A worker thread lets go of a finished batch a moment after it ends.
-        // Wait for that, so the engine — and a processor's release() — goes
-        // away by the time the caller's last free returns, not later on a worker.
-        for _ in 0..<50_000 where !isKnownUniquelyReferenced(&handle.batch) {
-            usleep(100)
-        }
-    }
+    // hard, then ends in the background and the engine lets go of it. A
+    // run that ended has stopped its processors and holds neither the batch
+    // nor the engine: freeing the handle frees them now.
+    stopAndWait(handle.batch)
     release(pointer, as: BatchHandle.self)
 }
 
-/// Cancels a running batch and waits for it; false when it cannot be waited for.
-private func stopAndWait(_ batch: Batch) -> Bool {
+/// Cancels a running batch and waits for it, unless that is impossible
+/// (called from the batch's own event handler or processor call).
+private func stopAndWait(_ batch: Batch) {
     if batch.isRunning { batch.cancel(hard: true) }
-    do {
-        _ = try batch.wait()
-        return true
-    } catch let error as BatchCoreError {
-        return error.code != .state || !batch.isRunning
-    } catch {
-        return false
-    }
+    _ = try? batch.wait()
 }
 
 @c public func bc_batch_set(_ batch: OpaquePointer?, _ key: UnsafePointer<CChar>?, _ value: UnsafePointer<CChar>?) -> Int32 {

@@ -38,6 +38,16 @@ import CBatchCore
     HostAPI.log(call, level, message)
 }
 
+@c public func bc_call_finish(_ call: OpaquePointer?, _ outcome: bc_outcome) -> Int32 {
+    let rc = HostAPI.finish(call, Int32(bitPattern: outcome.rawValue))
+    if rc == BC_ESTATE {
+        fail(BatchCoreError(.state, "bc_call_finish: this bc_call is not pending: it finished already, timed out, or its process callback did not return BC_OUTCOME_PENDING"))
+    } else if rc < 0 {
+        fail(invalid("bc_call_finish: the call is NULL, or \(outcome.rawValue) is not BC_OUTCOME_DONE, _PARTIAL, _RETRY or _FAIL"))
+    }
+    return rc
+}
+
 /// A bc_call_* result, with bc_error_message saying what went wrong.
 private func reported(_ rc: Int32, _ function: String) -> Int32 {
     if rc == BC_ESTATE {

@@ -30,7 +30,7 @@ final class HostProcessor: Processor, ProcessorInstance, @unchecked Sendable {
     func start(config: StageConfig) throws -> ProcessorInstance { self }
 
     func process(_ call: CallContext, _ doc: DocumentInput) -> Outcome {
-        let raw = call.withHandle { handle in withCDocument(doc) { callback(handle, $0, userData) } }
+        let raw = call.withProcessHandle { handle in withCDocument(doc) { callback(handle, $0, userData) } }
         return outcomeFromC(raw, call, processor: info.name)
     }
 

@@ -96,7 +96,7 @@ if command -v timeout >/dev/null 2>&1; then runner+=(timeout 600); fi
 
 for name in ${programs[@]+"${programs[@]}"}; do
     args=()
-    [[ $name == test_plugins ]] && args=("$plugins")
+    [[ $name == test_plugins || $name == test_pending ]] && args=("$plugins")
     echo "== $name"
     log=$tmp/$name.log
     "${runner[@]}" "$out/$name" ${args[@]+"${args[@]}"} 2>&1 | tee "$log"

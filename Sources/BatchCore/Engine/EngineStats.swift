@@ -6,9 +6,9 @@ extension Engine {
         var batches: [JSONValue] = []
         var tenants: [String: TenantTotals] = [:]
         for (workload, running) in occupancy.workloads {
-            guard let batch = workload as? Batch else { continue }
-            let stats = batch.stats
-            let tenant = batch.batchOptions.tenant
+            guard let run = workload as? BatchRun else { continue }
+            let stats = run.stats.snapshot
+            let tenant = run.options.tenant
             tenants[tenant, default: TenantTotals()].add(stats, workers: running)
             var own = TenantTotals()
             own.add(stats, workers: running)

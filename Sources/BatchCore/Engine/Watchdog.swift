@@ -1,10 +1,11 @@
 /// Abandons processor calls that overrun their deadline. One thread per
 /// engine, started on first use, asleep until the earliest deadline.
 ///
-/// A call is armed when it starts and disarmed when it returns; whichever
-/// of the worker and the watchdog claims the call first (`CallContext.claim`)
-/// decides what happens to its document, so a call is never both.
-final class Watchdog: @unchecked Sendable {
+/// A call is armed when it starts and disarmed when it returns (a pending
+/// call: when it finishes); whichever of the worker (or the finisher) and
+/// the watchdog claims the call first (`CallContext.claim`) decides what
+/// happens to its document, so a call is never both.
+final class Watchdog: @unchecked Sendable {  // @unchecked: every field guarded by `monitor`
     private let monitor = Monitor()
     private var armed: [ObjectIdentifier: Entry] = [:]
     private var wakeAt: UInt64? = nil

@@ -99,7 +99,7 @@ private final class Server: @unchecked Sendable {  // unchecked: chunk is the se
                     writeAll(fd, w.frame)
                 }
                 busy.store(true, ordering: .relaxed)
-                let outcome = instance.process(call, doc)
+                let outcome = call.waitForFinish(instance.process(call, doc))
                 busy.store(false, ordering: .relaxed)
                 guard send(ResultFrame.encode(outcome, call)) else { break }
             case .estimate:

@@ -8,13 +8,18 @@ import Glibc
 ///
 /// Two connections: the writer thread's (`JournalWriter`), and one for
 /// lookups made while reading documents (resume skips, dedupe), under a lock.
-public final class Journal: @unchecked Sendable {
+// @unchecked: the reader connection is used under `readerLock`, the writer
+// connection by one thread at a time (start, then the committing thread, then close).
+public final class Journal: ResultStore, @unchecked Sendable {
     public let path: String
     let writerDB: SQLiteDatabase
     private let readerDB: SQLiteDatabase
     private let readerLock = Monitor()
     private var statusLookup: SQLiteStatement?
     private var hashLookup: SQLiteStatement?
+    /// The writer's statements and next output sequence number; used only by
+    /// the one thread that commits (see `ResultStore.commit`).
+    private var writer: JournalCommitter? = nil
     /// This run's ownership of the journal, until `close`.
     let lock: JournalLock
     /// Number of this run in the journal (1 for the first, 2 for the first resume, …).
@@ -86,7 +91,7 @@ public final class Journal: @unchecked Sendable {
 
     /// Records this run in the journal. Called once the output has been
     /// checked too, so a run refused at start leaves no trace.
-    func beginRun() throws {
+    public func beginRun() throws {
         let db = writerDB
         try db.transaction {
             if replacesConfiguration { try Self.setMeta(db, "configuration", configuration.json) }
@@ -158,7 +163,8 @@ public final class Journal: @unchecked Sendable {
 
     /// Closes both connections (SQLite then removes the WAL files) and
     /// lets go of the journal.
-    func close() {
+    public func close() {
+        writer = nil
         readerLock.withLock {
             statusLookup = nil
             hashLookup = nil
@@ -169,7 +175,7 @@ public final class Journal: @unchecked Sendable {
     }
 
     /// Final status recorded for `id`, if any.
-    func status(of id: String) -> DocumentStatus? {
+    public func status(of id: String) -> DocumentStatus? {
         readerLock.withLock {
             guard let statusLookup else { return nil }
             statusLookup.bind(.text(id))
@@ -180,14 +186,68 @@ public final class Journal: @unchecked Sendable {
     }
 
     /// A finished (ok or partial) document with this content hash.
-    func finished(withHash hash: String) -> (id: String, status: DocumentStatus, output: [UInt8]?, json: Bool)? {
+    public func firstResult(withHash hash: String) -> StoredResult? {
         readerLock.withLock {
             guard let hashLookup else { return nil }
             hashLookup.bind(.text(hash))
             defer { hashLookup.reset() }
             guard (try? hashLookup.step()) == true, let id = hashLookup.text(0),
                   let status = DocumentStatus(rawValue: Int32(hashLookup.int(1))) else { return nil }
-            return (id, status, hashLookup.blob(2), hashLookup.int(3) != 0)
+            return StoredResult(id: id, status: status, output: hashLookup.blob(2), outputIsJSON: hashLookup.int(3) != 0)
         }
+    }
+
+    public func commit(_ group: [DocumentResult], output: OutputPosition?) throws {
+        if writer == nil { writer = try JournalCommitter(writerDB) }
+        try writer!.commit(group, output: output, run: run)
+    }
+
+    public func endRun(state: String) throws {
+        try writerDB.prepare("UPDATE runs SET ended_at = ?, state = ? WHERE run = ?")
+            .bind(.double(Date().timeIntervalSince1970), .text(state), .int(run)).run()
+        try writerDB.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    }
+
+    public func reportProgress(total: UInt64?, inFlight: UInt64) {
+        lock.update(total: total, inFlight: inFlight)
+    }
+}
+
+/// The statements of a group commit: the rows, the output's offset and the
+/// run's count in one transaction.
+private struct JournalCommitter {
+    let db: SQLiteDatabase
+    let insert: SQLiteStatement
+    let setOffset: SQLiteStatement
+    let countProcessed: SQLiteStatement
+    var nextSeq: Int64
+
+    init(_ db: SQLiteDatabase) throws {
+        self.db = db
+        insert = try db.prepare(JournalRows.insert)
+        setOffset = try db.prepare(
+            "INSERT INTO meta (key, value) VALUES ('output_offset', ?), ('output_path', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+        countProcessed = try db.prepare("UPDATE runs SET processed = processed + ? WHERE run = ?")
+        let max = try db.prepare("SELECT coalesce(max(out_seq), 0) FROM documents")
+        nextSeq = try max.step() ? max.int(0) + 1 : 1
+    }
+
+    mutating func commit(_ group: [DocumentResult], output: OutputPosition?, run: Int64) throws {
+        let now = Date().timeIntervalSince1970
+        var seq = nextSeq
+        try db.transaction {
+            for result in group {
+                JournalRows.bindInsert(insert, result, seq: seq, run: run, now: now)
+                try insert.run()
+                seq += 1
+            }
+            if let output {
+                setOffset.bind(.text(String(output.offset)), .text(output.path))
+                try setOffset.run()
+            }
+            countProcessed.bind(.int(Int64(group.count)), .int(run))
+            try countProcessed.run()
+        }
+        nextSeq = seq
     }
 }

@@ -5,7 +5,7 @@
 /// any has finished: the estimate its processors give). Documents started
 /// and not finished yet hold that much each, so many workers starting at
 /// once cannot overshoot together.
-final class Budget: Sendable {
+final class Budget: BudgetLedger {
     let limit: Double
     private let state: Locked<State>
 
@@ -14,6 +14,7 @@ final class Budget: Sendable {
         var finished: UInt64
         var open: UInt64 = 0
         var reached = false
+        var lastID: UInt64 = 0
     }
 
     /// `spent` and `finished`: what earlier runs of the journal already used.
@@ -22,25 +23,25 @@ final class Budget: Sendable {
         state = Locked(State(spent: spent, finished: finished))
     }
 
-    /// Reserves room for one more document; false (for good) once the next
-    /// one would likely cross the limit. `firstGuess` (asking processors for
-    /// estimates) runs only until a document has finished, and outside the lock.
-    func admit(firstGuess: () -> Double) -> Bool {
-        let guess = state.withLock { $0.finished } > 0 ? 0 : firstGuess()
+    /// Refused for good once the next document would likely cross the
+    /// limit. The estimate runs only until a document has finished, and
+    /// outside the lock.
+    func reserve(estimate: () -> Double) -> BudgetReservation? {
+        let guess = state.withLock { $0.finished } > 0 ? 0 : estimate()
         return state.withLock { s in
-            guard !s.reached else { return false }
+            guard !s.reached else { return nil }
             let expected = s.finished > 0 ? s.spent / Double(s.finished) : guess
             if s.spent + Double(s.open + 1) * expected > limit {
                 s.reached = true
-                return false
+                return nil
             }
             s.open += 1
-            return true
+            s.lastID += 1
+            return BudgetReservation(id: s.lastID, amount: expected)
         }
     }
 
-    /// An admitted document finished, having cost `cost`.
-    func finished(cost: Double) {
+    func commit(_ reservation: BudgetReservation, cost: Double) {
         state.withLock { s in
             if s.open > 0 { s.open -= 1 }
             s.spent += cost
@@ -48,6 +49,11 @@ final class Budget: Sendable {
         }
     }
 
+    func release(_ reservation: BudgetReservation) {
+        state.withLock { s in
+            if s.open > 0 { s.open -= 1 }
+        }
+    }
+
     var spent: Double { state.withLock { $0.spent } }
-    var reached: Bool { state.withLock { $0.reached } }
 }

@@ -21,37 +21,12 @@ public struct Job: Sendable {
     public var busyNanos: UInt64 = 0
     /// SHA-256 of the content, when dedupe computed it.
     public var contentHash: String? = nil
-    /// Why the job sits in the delay heap, if it does.
+    /// Why the job was given back to its queue, if it was.
     public var waitingFor: Wait? = nil
+    /// Money the budget holds for this document until it finishes.
+    public var reservation: BudgetReservation? = nil
 
     public enum Wait: Sendable { case retry, rateLimit }
 
     public init(document: Document) { self.document = document }
-}
-
-/// What executing a job leads to.
-public enum JobOutcome: Sendable {
-    /// The document reached its final status.
-    case finished
-    /// Run the job again no sooner than `afterNanos` from now.
-    case retry(Job, afterNanos: UInt64)
-    /// The rate limit said wait: run it at `until` (monotonic ns), and start
-    /// nothing else of this batch before then.
-    case rateLimited(Job, until: UInt64)
-    /// The job was not run to the end because the batch stopped; it stays pending.
-    case abandoned
-    /// The call overran its deadline and the watchdog moved the document on
-    /// without this worker, which must now leave.
-    case detached
-}
-
-/// What the scheduler needs from a running batch. Called without any
-/// scheduler lock held.
-protocol Workload: AnyObject, Sendable {
-    /// The next new document, or nil when the sources are exhausted.
-    func nextJob() -> Job?
-    /// Runs a job through its stages.
-    func execute(_ job: Job) -> JobOutcome
-    /// Called once, when nothing is in flight and nothing more will run.
-    func finished(cancelled: Bool)
 }

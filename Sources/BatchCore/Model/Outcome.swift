@@ -4,4 +4,7 @@ public enum Outcome: Int32, Sendable {
     case partial = 1
     case retry = 2
     case fail = 3
+    /// The call goes on after `process` returned: it completes later, from
+    /// any thread, with `CallContext.finish`. Its worker slot stays taken.
+    case pending = 4
 }

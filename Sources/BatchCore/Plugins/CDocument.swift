@@ -42,6 +42,6 @@ func withOptionalBytes<R>(_ bytes: [UInt8]?, _ body: (UnsafePointer<UInt8>?, Int
 /// Maps a raw outcome from C onto `Outcome`; anything else fails the document.
 public func outcomeFromC(_ raw: Int32, _ call: CallContext, processor: String) -> Outcome {
     if let outcome = Outcome(rawValue: raw) { return outcome }
-    call.error = "processor '\(processor)' returned \(raw), which is not a bc_outcome (0 done, 1 partial, 2 retry, 3 fail)"
+    call.error = "processor '\(processor)' returned \(raw), which is not a bc_outcome (0 done, 1 partial, 2 retry, 3 fail, 4 pending)"
     return .fail
 }

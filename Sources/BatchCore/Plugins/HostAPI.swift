@@ -39,6 +39,17 @@ public enum HostAPI {
         return CallHandles.shared.withCall(call) { $0.isCancelled ? 1 : 0 } ?? ended
     }
 
+    /// Finishes a call whose process() returned BC_OUTCOME_PENDING (or is
+    /// about to): BC_EINVAL for a NULL call or an outcome other than done,
+    /// partial, retry or fail; BC_ESTATE when the call is not pending any
+    /// more (finished, timed out) or returned another outcome.
+    public static func finish(_ call: OpaquePointer?, _ outcome: Int32) -> Int32 {
+        guard let call, let outcome = Outcome(rawValue: outcome), outcome != .pending else { return invalid }
+        // Taken out of the handle's lock first: finishing closes the handle.
+        guard let context = CallHandles.shared.withCall(call, { $0 }) else { return ended }
+        return context.finish(outcome) ? 0 : ended
+    }
+
     /// A message about the call's document; without a call (NULL, or one that
     /// has ended) it goes to standard error, attributed to no document.
     public static func log(_ call: OpaquePointer?, _ level: Int32, _ message: UnsafePointer<CChar>?) {
@@ -115,7 +126,8 @@ public enum HostAPI {
             add_units: { addUnits($0, $1) },
             set_prices: { setPrices($0, $1, $2) },
             set_shared: { setShared($0, $1, $2) },
-            shared: { shared($0, $1) }
+            shared: { shared($0, $1) },
+            finish: { finish($0, $1) }
         ))
         return UnsafePointer(table)
     }()

@@ -3,7 +3,7 @@ import Glibc
 
 /// A processor from a shared object that exports `batchcore_plugin_entry`.
 /// Loaded once per engine and never unloaded while the engine lives.
-final class NativePlugin: Processor, @unchecked Sendable {
+final class NativePlugin: Processor, @unchecked Sendable {  // @unchecked: constants only; the descriptor and handle are read-only C memory
     let info: ProcessorInfo
     private let descriptor: UnsafePointer<bc_plugin>
     private let handle: UnsafeMutableRawPointer
@@ -101,7 +101,7 @@ final class NativePlugin: Processor, @unchecked Sendable {
     }
 
     fileprivate func process(_ state: UnsafeMutableRawPointer?, _ call: CallContext, _ doc: DocumentInput) -> Outcome {
-        let raw = call.withHandle { handle in withCDocument(doc) { descriptor.pointee.process(state, handle, $0) } }
+        let raw = call.withProcessHandle { handle in withCDocument(doc) { descriptor.pointee.process(state, handle, $0) } }
         return outcomeFromC(raw, call, processor: info.name)
     }
 
@@ -120,7 +120,7 @@ final class NativePlugin: Processor, @unchecked Sendable {
     }
 }
 
-private final class NativeInstance: ProcessorInstance, @unchecked Sendable {
+private final class NativeInstance: ProcessorInstance, @unchecked Sendable {  // @unchecked: constants; the plugin's state is its own to guard ([thread-safe] process)
     let plugin: NativePlugin
     let state: UnsafeMutableRawPointer?
     let config: StageConfig  // keeps config_get's strings alive

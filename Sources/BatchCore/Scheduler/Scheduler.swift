@@ -4,11 +4,17 @@
 ///   most a batch's own cap within it;
 /// - free workers go round-robin over the batches that can take one, so
 ///   every batch makes progress;
-/// - documents waiting for a retry sit in their batch's delay heap and hold
-///   no worker.
-final class Scheduler: @unchecked Sendable {
+/// - documents waiting for a retry sit in their run's work queue and hold
+///   no worker; a call pending (finished later by another thread) holds its
+///   slot but not a thread.
+///
+/// The scheduler holds a run while it runs and lets go of it when it ends.
+final class Scheduler: @unchecked Sendable {  // @unchecked: every field guarded by `monitor`
     private let monitor = Monitor()
-    private var tenants: [Tenant] = []
+    private var runs: [Workload] = []
+    /// Runs that ended away from a worker, for a worker to finish: never on
+    /// a processor's own thread, which `finished` may have to join.
+    private var ending: [Workload] = []
     private var cursor = 0
     private var maxWorkers: Int
     private var busy = 0
@@ -32,25 +38,24 @@ final class Scheduler: @unchecked Sendable {
         monitor.broadcast()
     }
 
-    /// Starts running a batch; returns its tenant handle.
-    func add(_ workload: Workload, cap: Int, inOrder: Bool = false) -> Tenant {
-        let tenant = Tenant(workload: workload, cap: cap, inOrder: inOrder)
+    /// Starts giving the run worker slots.
+    func add(_ run: Workload) {
         monitor.withLock {
-            tenants.append(tenant)
+            runs.append(run)
             spawnThreadsIfNeeded()
         }
         monitor.broadcast()
-        return tenant
     }
 
-    /// Stops dispatching the tenant's documents; in-flight ones finish.
-    func cancel(_ tenant: Tenant) {
+    /// Stops dispatching the run's documents; in-flight ones finish.
+    func cancel(_ run: Workload) {
         let completeNow: Bool = monitor.withLock {
+            let tenant = run.tenant
             guard !tenant.cancelled, !tenant.done else { return false }
             tenant.cancelled = true
-            return completeIfDone(tenant)
+            return completeIfDone(run)
         }
-        if completeNow { tenant.workload.finished(cancelled: true) }
+        if completeNow { run.finished(cancelled: true) }
         monitor.broadcast()
     }
 
@@ -58,7 +63,7 @@ final class Scheduler: @unchecked Sendable {
 
     /// The running batches with the workers each uses now, and the workers in use over all.
     func occupancy() -> (workloads: [(workload: Workload, running: Int)], busy: Int, maxWorkers: Int) {
-        monitor.withLock { (tenants.map { ($0.workload, $0.running) }, busy, maxWorkers) }
+        monitor.withLock { (runs.map { ($0, $0.tenant.running) }, busy, maxWorkers) }
     }
 
     /// Stops every worker thread and joins it. On a worker thread (the last
@@ -78,10 +83,10 @@ final class Scheduler: @unchecked Sendable {
         gone.forEach { $0.join() }
     }
 
-    /// Threads wanted: enough for every batch's cap, within the global cap.
-    /// Threads beyond it wait, idle, for the next batch or for shutdown.
+    /// Threads wanted: enough for every run's cap, within the global cap.
+    /// Threads beyond it wait, idle, for the next run or for shutdown.
     private var wantedThreads: Int {
-        min(maxWorkers, tenants.reduce(0) { $0 + $1.cap })
+        min(maxWorkers, runs.reduce(0) { $0 + $1.tenant.cap })
     }
 
     private func spawnThreadsIfNeeded() {
@@ -91,68 +96,64 @@ final class Scheduler: @unchecked Sendable {
         }
     }
 
-    /// Removes a finished tenant; true when the caller must call `finished`.
-    private func completeIfDone(_ tenant: Tenant) -> Bool {
+    /// Removes a finished run; true when the caller must call `finished`.
+    private func completeIfDone(_ run: Workload) -> Bool {
+        let tenant = run.tenant
         guard !tenant.done, tenant.isComplete else { return false }
         tenant.done = true
-        tenants.removeAll { $0 === tenant }
-        if cursor >= tenants.count { cursor = 0 }
+        runs.removeAll { $0 === run }
+        if cursor >= runs.count { cursor = 0 }
         return true
     }
 
-    /// Picks the next tenant with work, round-robin, and reserves a slot.
-    private func pick(now: UInt64) -> (Tenant, Job?)? {
-        guard busy < maxWorkers, !tenants.isEmpty else { return nil }
-        for step in 0..<tenants.count {
-            let index = (cursor + step) % tenants.count
-            let tenant = tenants[index]
+    /// Picks the next run that may take a worker, round-robin, and reserves a slot.
+    private func pick(now: UInt64) -> Workload? {
+        guard busy < maxWorkers, !runs.isEmpty else { return nil }
+        for step in 0..<runs.count {
+            let index = (cursor + step) % runs.count
+            let tenant = runs[index].tenant
             guard tenant.canDispatch(now: now) else { continue }
-            cursor = (index + 1) % tenants.count
+            cursor = (index + 1) % runs.count
             tenant.running += 1
             busy += 1
-            if let first = tenant.retries.min, first.due <= now {
-                return (tenant, tenant.retries.removeMin().job)
-            }
-            return (tenant, nil)
+            return runs[index]
         }
         return nil
     }
 
-    /// Earliest time a waiting tenant may have something to start.
+    /// Earliest time a waiting run may have something to start.
     private func nextDue(now: UInt64) -> UInt64? {
-        tenants.compactMap { $0.nextStart(now: now) }.filter { $0 > now }.min()
+        runs.compactMap(\.tenant.nextStart).filter { $0 > now }.min()
     }
 
     private func workerLoop() {
         monitor.lock()
         while !shuttingDown {
-            guard let (tenant, retryJob) = pick(now: monitorNow()) else {
-                if let due = nextDue(now: monitorNow()) {
+            if let run = ending.popLast() {
+                monitor.unlock()
+                run.finished(cancelled: run.tenant.cancelled)
+                monitor.lock()
+                continue
+            }
+            guard let run = pick(now: monotonicNanos()) else {
+                if let due = nextDue(now: monotonicNanos()) {
                     monitor.wait(until: due)
                 } else {
                     monitor.wait()
                 }
                 continue
             }
+            let version = run.tenant.version
             monitor.unlock()
-
-            var outcome = JobOutcome.abandoned
-            var exhausted = false
-            if let job = retryJob ?? tenant.workload.nextJob() {
-                outcome = tenant.workload.execute(job)
-            } else {
-                exhausted = true
-            }
-            if case .detached = outcome {  // replaced by `replaceStuckWorker`
+            let step = run.runNext()
+            if case .ran(.detached) = step {  // replaced by `replaceStuckWorker`
                 monitor.withLock { leave(stuck: true) }
                 return
             }
-
             monitor.lock()
-            if exhausted { tenant.exhausted = true }
-            if settle(tenant, outcome) {
+            if settle(run, step, claimedAt: version) {
                 monitor.unlock()
-                tenant.workload.finished(cancelled: tenant.cancelled)
+                run.finished(cancelled: run.tenant.cancelled)
                 monitor.lock()
                 monitor.broadcast()
             }
@@ -174,36 +175,45 @@ final class Scheduler: @unchecked Sendable {
     }
 
     /// A worker is stuck in a call that overran its deadline: its document
-    /// moves on with `outcome` as if the call had returned, and a new thread
+    /// moved on with `outcome` as if the call had returned, and a new thread
     /// takes its place. The stuck thread leaves when its call returns.
-    func replaceStuckWorker(_ tenant: Tenant, _ outcome: JobOutcome) {
-        let completeNow: Bool = monitor.withLock {
+    func replaceStuckWorker(_ run: Workload, _ outcome: JobOutcome) {
+        monitor.withLock {
             threads -= 1
             spawnThreadsIfNeeded()
-            return settle(tenant, outcome)
         }
-        if completeNow { tenant.workload.finished(cancelled: tenant.cancelled) }
+        complete(run, outcome)
+    }
+
+    /// A call that held its slot away from a worker (pending, or abandoned
+    /// by the watchdog) ended with `outcome`: the slot is free again. When
+    /// that ends the run, a worker finishes it.
+    func complete(_ run: Workload, _ outcome: JobOutcome) {
+        monitor.withLock {
+            if settle(run, .ran(outcome), claimedAt: run.tenant.version) { ending.append(run) }
+        }
         monitor.broadcast()
     }
 
-    /// Frees the worker slot of a finished call and queues what comes next;
-    /// true when the batch is over and the caller must call `finished`.
-    private func settle(_ tenant: Tenant, _ outcome: JobOutcome) -> Bool {
+    /// Frees the slot of a worker's turn and notes what the queue said; true
+    /// when the run is over and the caller must call `finished`. A claim's
+    /// "nothing" is stale when a job was given back since it started.
+    private func settle(_ run: Workload, _ step: WorkStep, claimedAt version: UInt64) -> Bool {
+        let tenant = run.tenant
+        if case .ran(.pending) = step { return false }  // the slot stays taken
         tenant.running -= 1
         busy -= 1
-        switch outcome {
-        case .retry(let job, let after):
-            tenant.delay(job, until: monotonicNanos() &+ after)
+        switch step {
+        case .ran(.gaveBack):
+            tenant.wake()
             monitor.broadcast()  // a sleeping worker may need to wake sooner
-        case .rateLimited(let job, let until):
-            tenant.delay(job, until: until)
-            tenant.notBefore = max(tenant.notBefore, until)
-            monitor.broadcast()
-        case .finished, .abandoned, .detached:
+        case .wait(let until) where tenant.version == version:
+            tenant.idleUntil = until
+        case .drained where tenant.version == version:
+            tenant.drained = true
+        default:
             break
         }
-        return completeIfDone(tenant)
+        return completeIfDone(run)
     }
-
-    @inline(__always) private func monitorNow() -> UInt64 { monotonicNanos() }
 }

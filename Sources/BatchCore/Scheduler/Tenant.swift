@@ -1,66 +1,43 @@
-import HeapModule
-
-/// A batch as the scheduler sees it. Every field is guarded by the
-/// scheduler's monitor.
-final class Tenant: @unchecked Sendable {
-    let workload: Workload
+/// A run's share of the worker slots, as the scheduler sees it. Every
+/// field is guarded by the scheduler's monitor. It holds no jobs and no
+/// reference to its run: the run's work queue holds the jobs.
+final class Tenant: @unchecked Sendable {  // @unchecked: fields guarded by the scheduler's monitor
     let cap: Int
-    /// Sequential: a document waiting for its retry holds back the next one,
-    /// so documents run one at a time in input order.
-    let inOrder: Bool
+    /// Slots taken: calls running, or pending (finished later from another thread).
     var running = 0
-    var exhausted = false
     var cancelled = false
     var done = false
-    /// Nothing of this batch starts before this time (its rate limit).
-    var notBefore: UInt64 = 0
-    var retries = Heap<DelayedJob>()
-    private var sequence: UInt64 = 0
+    /// The queue said nothing ever again (until a job is given back).
+    var drained = false
+    /// The queue said nothing before this time.
+    var idleUntil: UInt64 = 0
+    /// Counts jobs given back: an answer from a claim that started before
+    /// the last one is stale.
+    var version: UInt64 = 0
 
-    init(workload: Workload, cap: Int, inOrder: Bool = false) {
-        self.workload = workload
+    init(cap: Int) {
         self.cap = cap
-        self.inOrder = inOrder
     }
 
-    func delay(_ job: Job, until due: UInt64) {
-        sequence += 1
-        retries.insert(DelayedJob(due: due, sequence: sequence, job: job))
-    }
-
-    /// May a worker start something here now? (Retry due, or new documents.)
+    /// May a worker ask the run for work now?
     func canDispatch(now: UInt64) -> Bool {
-        guard !cancelled, running < cap, now >= notBefore else { return false }
-        if let first = retries.min {
-            if first.due <= now { return true }
-            if inOrder { return false }
-        }
-        return !exhausted
+        !cancelled && !done && !drained && running < cap && now >= idleUntil
     }
 
     /// When this tenant may next have something to start, if ever.
-    func nextStart(now: UInt64) -> UInt64? {
-        guard !cancelled else { return nil }
-        let work = exhausted || (inOrder && !retries.isEmpty) ? retries.min?.due : now
-        return work.map { max($0, notBefore) }
+    var nextStart: UInt64? {
+        cancelled || drained ? nil : idleUntil
     }
 
-    /// Nothing in flight and nothing left: the batch is over.
+    /// A job was given back: ask the queue again.
+    func wake() {
+        version &+= 1
+        drained = false
+        idleUntil = 0
+    }
+
+    /// Nothing in flight and nothing left: the run is over.
     var isComplete: Bool {
-        running == 0 && (cancelled || (exhausted && retries.isEmpty))
-    }
-}
-
-struct DelayedJob: Comparable, @unchecked Sendable {
-    let due: UInt64
-    let sequence: UInt64
-    let job: Job
-
-    static func < (a: DelayedJob, b: DelayedJob) -> Bool {
-        (a.due, a.sequence) < (b.due, b.sequence)
-    }
-
-    static func == (a: DelayedJob, b: DelayedJob) -> Bool {
-        a.due == b.due && a.sequence == b.sequence
+        running == 0 && (cancelled || drained)
     }
 }

@@ -1,0 +1,138 @@
+import Glibc
+
+/// The seams a run goes through; nil picks the local implementation.
+struct RunSeams: Sendable {
+    var queue: (any WorkQueue)? = nil
+    var store: (any ResultStore)? = nil
+    var limiter: (any Limiter)? = nil
+    var budget: (any BudgetLedger)? = nil
+}
+
+/// Everything a run is made of, built and checked before anything runs: a
+/// stage that refuses, a journal that cannot resume, an output that would
+/// be lost each stop the start with nothing left behind.
+struct RunParts {
+    let options: BatchOptions
+    var stages: [RunningStage] = []
+    var queue: any WorkQueue
+    var store: (any ResultStore)? = nil
+    var output: OutputWriter? = nil
+    var limiter: (any Limiter)? = nil
+    var limitedStage = 0
+    var budget: (any BudgetLedger)? = nil
+    var sample: SampleSelection? = nil
+    var knownCounts: [Int?]
+    var stageLabels: [String]
+
+    /// Starts the stages and opens the store and the output. `name` names
+    /// the run's own rate limiter.
+    static func make(_ config: BatchConfiguration, engine: Engine, seams: RunSeams, name: String) throws -> RunParts {
+        let options = config.options
+        // Duplicate ids are refused before anything starts.
+        var reader = SourceReader(sources: config.sources)
+        try reader.checkUniqueIds()
+        let counts = config.sources.map(\.knownCount)
+        let sample = try options.sample.map { try sampleSelection(size: $0, counts: counts) }
+        var parts = RunParts(options: options,
+                             queue: seams.queue ?? LocalWorkQueue(reader: reader, sample: sample, inOrder: options.sequential),
+                             sample: sample, knownCounts: counts, stageLabels: config.stages.map(\.label))
+        try parts.configureRateLimit(config, engine: engine, seams: seams, name: name)
+        // Stages start before the store records the run: a stage that
+        // refuses (say, an option holding what should have been a secret)
+        // leaves nothing on disk.
+        parts.stages = try startStages(config.stages, engine: engine, options: options)
+        do {
+            try parts.openStoreAndOutput(config, seams: seams)
+        } catch {
+            parts.stages.reversed().forEach { $0.instance.stop() }
+            parts.store?.close()
+            throw error
+        }
+        return parts
+    }
+
+    private static func sampleSelection(size: Int, counts: [Int?]) throws -> SampleSelection {
+        guard counts.allSatisfy({ $0 != nil }) else {
+            throw BatchCoreError(.option, "sample needs to know how many documents there are before it starts, and paths on standard input are read only once: write them to a file and pass that file (a manifest or a list) instead")
+        }
+        return SampleSelection(size: size, of: counts.reduce(0) { $0 + $1! })
+    }
+
+    /// The engine's limiter this run draws from, and the stage it guards.
+    private mutating func configureRateLimit(_ config: BatchConfiguration, engine: Engine, seams: RunSeams, name: String) throws {
+        guard seams.limiter != nil || options.rateLimit != nil || options.tokenLimit != nil else { return }
+        if let label = options.limitedStage {
+            guard let index = config.stages.firstIndex(where: { $0.label == label }) else {
+                throw BatchCoreError(.option, "rate_limit.stage '\(label)' is not a stage; stages: "
+                    + config.stages.map(\.label).joined(separator: ", "))
+            }
+            limitedStage = index
+        } else {
+            limitedStage = config.stages.count - 1
+        }
+        limiter = try seams.limiter ?? engine.limiter(named: options.limiterName ?? name, requests: options.rateLimit,
+                                                      tokens: options.tokenLimit, burst: options.rateBurst)
+    }
+
+    private static func startStages(_ specs: [StageSpec], engine: Engine, options: BatchOptions) throws -> [RunningStage] {
+        var started: [RunningStage] = []
+        do {
+            for spec in specs {
+                let processor = try engine.processor(named: spec.processor)
+                let stageConfig = StageConfig(label: spec.label, values: spec.options)
+                try stageConfig.validate(against: processor.info)
+                let instance = try Isolation.start(processor, config: stageConfig, options: options)
+                let prices = options.explicitPrices ?? stageConfig.defaultPrices.withLock { $0 }
+                started.append(RunningStage(label: spec.label, name: processor.info.name, instance: instance, prices: prices))
+            }
+        } catch {
+            started.reversed().forEach { $0.instance.stop() }
+            throw error
+        }
+        return started
+    }
+
+    private mutating func openStoreAndOutput(_ config: BatchConfiguration, seams: RunSeams) throws {
+        let journal = seams.store == nil ? try Self.openJournal(config) : nil
+        store = seams.store ?? journal
+        try configureBudget(seams)
+        output = try OutputRecovery.open(path: options.output, journal: journal, resuming: options.resume,
+                                         retryFailed: options.retryFailed, overwrite: options.overwrite,
+                                         groupLimit: ResultWriter.groupLimit(every: options.checkpointEvery))
+        try store?.beginRun()
+    }
+
+    /// Opens (or resumes) the journal when a checkpoint is set.
+    private static func openJournal(_ config: BatchConfiguration) throws -> Journal? {
+        let options = config.options
+        guard let path = options.checkpoint else {
+            for (flag, on) in [("resume", options.resume), ("dedupe", options.dedupe)] where on {
+                throw BatchCoreError(.option, "option '\(flag)' needs a journal: set 'checkpoint' (--checkpoint FILE)")
+            }
+            return nil
+        }
+        if !options.resume, !options.overwrite, let output = options.output, access(path, F_OK) != 0 {
+            // Refused before the journal is created, so nothing is left behind.
+            try OutputRecovery.refuseUnrecorded(output, journal: path, tail: nil)
+        }
+        let run = RunConfiguration(
+            stages: config.stages.map { .init(label: $0.label, processor: $0.processor, options: $0.options) },
+            inputs: config.sources.map(\.identity),
+            dedupe: options.dedupe)
+        return try Journal(path: path, configuration: run, resume: options.resume, force: options.forceResume,
+                           output: options.output)
+    }
+
+    /// The budget, with what earlier runs of the store spent.
+    private mutating func configureBudget(_ seams: RunSeams) throws {
+        guard let limit = options.budget else {
+            budget = seams.budget
+            return
+        }
+        guard stages.contains(where: { $0.prices != nil }) else {
+            throw BatchCoreError(.option, "a budget needs prices: no stage knows what its tokens cost; set price.input and price.output (--price-input, --price-output) in US dollars per million tokens")
+        }
+        let before = store?.spentBefore ?? (cost: 0, documents: 0)
+        budget = seams.budget ?? Budget(limit: limit, spent: before.cost, finished: before.documents)
+    }
+}

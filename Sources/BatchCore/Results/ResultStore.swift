@@ -1,0 +1,54 @@
+/// Where finished documents are recorded for good: which documents are
+/// done, the first result for each content (dedupe), and the runs. A group
+/// of results is committed atomically with the output's position after
+/// them, so the output and the store agree after a crash. The local
+/// implementation is the SQLite `Journal`.
+public protocol ResultStore: AnyObject, Sendable {
+    /// The final status committed for `id`, if any.
+    func status(of id: String) -> DocumentStatus?
+    /// The first committed ok or partial result with this content hash.
+    func firstResult(withHash hash: String) -> StoredResult?
+    /// What earlier runs spent, and on how many documents.
+    var spentBefore: (cost: Double, documents: UInt64) { get }
+    /// Records that a run starts.
+    func beginRun() throws
+    /// Commits `group` at once, with the output's position after its lines
+    /// (nil without an output). Called by one thread at a time.
+    func commit(_ group: [DocumentResult], output: OutputPosition?) throws
+    /// Records how the run ended ("finished", "stopped", "failed", …).
+    func endRun(state: String) throws
+    /// The run's progress, for observers of the store (optional).
+    func reportProgress(total: UInt64?, inFlight: UInt64)
+    /// Lets go of the store; nothing is called after.
+    func close()
+}
+
+extension ResultStore {
+    public func reportProgress(total: UInt64?, inFlight: UInt64) {}
+}
+
+/// A committed result, as dedupe lends it to a document with the same content.
+public struct StoredResult: Sendable, Equatable {
+    public let id: String
+    public let status: DocumentStatus
+    public let output: [UInt8]?
+    public let outputIsJSON: Bool
+
+    public init(id: String, status: DocumentStatus, output: [UInt8]?, outputIsJSON: Bool) {
+        self.id = id
+        self.status = status
+        self.output = output
+        self.outputIsJSON = outputIsJSON
+    }
+}
+
+/// How far an output file was written: where a resume cuts it back to.
+public struct OutputPosition: Sendable, Equatable {
+    public let path: String
+    public let offset: Int64
+
+    public init(path: String, offset: Int64) {
+        self.path = path
+        self.offset = offset
+    }
+}
