@@ -2,7 +2,8 @@
  * test_register.c — a host registers processors in its own process.
  *
  *  - a bc_plugin descriptor (the one plugins export) with user_data:
- *    create() finds *state set to user_data; declared options are checked;
+ *    create() finds *state set to user_data and the bytes prepare() left
+ *    for it; declared options are checked;
  *    estimate() is asked under a token limit; list prices from create()
  *    turn usage into cost; destroy() then release() run once each;
  *  - the results carry what the output line carries: JSON output, units,
@@ -24,7 +25,15 @@ typedef struct counters {
     int state_was_user_data;
     unsigned long estimates, destroys, releases;
     char greeting[32];
+    char shared[32];
 } counters;
+
+static int greeter_prepare(const bc_host_api *host, const bc_config *config, char *errbuf,
+                           size_t errbuf_size) {
+    (void)errbuf;
+    (void)errbuf_size;
+    return host->set_shared(config, "prepared", 8);
+}
 
 static int greeter_create(const bc_host_api *host, const bc_config *config, void **state,
                           char *errbuf, size_t errbuf_size) {
@@ -35,6 +44,9 @@ static int greeter_create(const bc_host_api *host, const bc_config *config, void
     }
     c->state_was_user_data = 1;
     c->host = host;
+    size_t len = 0;
+    const char *shared = host->shared(config, &len);
+    if (shared != NULL && len < sizeof c->shared) memcpy(c->shared, shared, len);
     const char *greeting = host->config_get(config, "greeting");
     snprintf(c->greeting, sizeof c->greeting, "%s", greeting ? greeting : "hello");
     return host->set_prices(config, 2.0, 8.0); /* $ per million tokens */
@@ -91,6 +103,7 @@ static int register_greeter(bc_engine *engine, counters *c) {
     plugin.process = greeter_process;
     plugin.destroy = greeter_destroy;
     plugin.estimate = greeter_estimate;
+    plugin.prepare = greeter_prepare;
     return bc_engine_register_plugin(engine, &plugin, counters_release, c);
 }
 
@@ -189,6 +202,7 @@ static void test_descriptor(void) {
         bc_batch_free(batch);
     }
     CHECK(c.state_was_user_data, "create() did not find *state set to user_data");
+    CHECK(strcmp(c.shared, "prepared") == 0, "create() found '%s' from prepare()", c.shared);
     CHECK(c.estimates >= 3, "estimate() called %lu times for 3 documents", c.estimates);
     CHECK(c.destroys == 1, "destroy() ran %lu times", c.destroys);
     CHECK(c.releases == 0, "release() ran %lu times while the engine lives", c.releases);

@@ -71,6 +71,22 @@ def test_results_carry_what_the_output_line_carries(engine, make_docs, tmp_path)
     assert results["plain"].cost_usd == pytest.approx((100 * 2.0 + 50 * 8.0) / 1e6)  # metered's list prices
 
 
+def test_a_reused_result_names_its_original(engine, tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name in ["a.txt", "b.txt"]:
+        (docs / name).write_text("same content\n")
+    output = tmp_path / "out.jsonl"
+    with engine.batch("text", output=output, checkpoint=tmp_path / "journal", dedupe=True, sequential=True) as batch:
+        batch.add(docs / "a.txt", id="a")
+        batch.add(docs / "b.txt", id="b")
+        batch.run()
+        results = {r.id: r for r in batch.results()}
+    lines = {record["id"]: record for record in map(json.loads, output.read_text().splitlines())}
+    assert (results["a"].duplicate_of, results["b"].duplicate_of) == (None, "a")
+    assert lines["b"]["duplicate_of"] == "a" and "duplicate_of" not in lines["a"]
+
+
 def test_output_file_and_results_agree(engine, tmp_path):
     output = tmp_path / "results.jsonl"
     with engine.batch("text", output=output, workers=4) as batch:
