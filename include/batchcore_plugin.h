@@ -64,15 +64,16 @@ extern "C" {
 
 /* ---- Declaration macros (shared with batchcore.h) ---------------------- */
 
-/* Marks a function the library (or, for batchcore_plugin_entry, a plugin)
- * exports: default visibility, so builds with -fvisibility=hidden still see
- * it, and C linkage when included from C++. since 0.2 */
-#ifndef BC_EXTERN
 #if defined(__GNUC__) || defined(__clang__)
 #define BC_VISIBLE_ __attribute__((visibility("default")))
 #else
 #define BC_VISIBLE_
 #endif
+
+/* Marks a function the library (or, for batchcore_plugin_entry, a plugin)
+ * exports: default visibility, so builds with -fvisibility=hidden still see
+ * it, and C linkage when included from C++. since 0.2 */
+#ifndef BC_EXTERN
 #ifdef __cplusplus
 #define BC_EXTERN extern "C" BC_VISIBLE_
 #else
@@ -107,7 +108,11 @@ extern "C" {
 #define BC_PLUGIN_ABI_MINOR 1
 
 /* Deprecated: the ABI major, under its first name. since 0.1 */
-enum { BC_PLUGIN_ABI_VERSION BC_DEPRECATED("use BC_PLUGIN_ABI_MAJOR, and set bc_plugin.abi_minor to BC_PLUGIN_ABI_MINOR (BC_PLUGIN_INIT sets both)") = BC_PLUGIN_ABI_MAJOR };
+enum {
+    BC_PLUGIN_ABI_VERSION BC_DEPRECATED("use BC_PLUGIN_ABI_MAJOR, and set bc_plugin.abi_minor to "
+                                        "BC_PLUGIN_ABI_MINOR (BC_PLUGIN_ABI_FIELDS sets both)") =
+        BC_PLUGIN_ABI_MAJOR
+};
 
 /* Outcome of one process() call. since 0.1 */
 typedef enum bc_outcome {
