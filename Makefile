@@ -91,7 +91,7 @@ install: build
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 755 $(BUILD)/libbatchcore.so $(BUILD)/libbatchcore-*.so $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(BUILD)/batchhost $(DESTDIR)$(PREFIX)/bin/
-	install -m 644 include/batchcore.h include/batchcore_plugin.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 include/batchcore.h include/batchcore_plugin.h include/batchcore_version.h $(DESTDIR)$(PREFIX)/include/
 	install -d $(DESTDIR)$(PREFIX)/lib/batchcore
 	install -m 644 plugins/*.toml $(DESTDIR)$(PREFIX)/lib/batchcore/
 	install -m 755 $(BUILD)/batchcore-worker $(DESTDIR)$(PREFIX)/lib/batchcore/

@@ -13,7 +13,10 @@
  *    time; [one at a time] from any thread, but not concurrently for the same
  *    handle.
  *  - Structs that may grow start with `uint32_t struct_size`: the caller sets
- *    it to sizeof(struct) and the library reads or writes no further.
+ *    it to sizeof(struct) (the BC_*_INIT initialisers do) and the library
+ *    reads or writes no further. Members are only ever appended.
+ *  - Every declaration says since which version it exists ("since 0.1").
+ *    Exported functions are declared BC_EXTERN; replaced ones BC_DEPRECATED.
  */
 #ifndef BATCHCORE_H
 #define BATCHCORE_H
@@ -22,6 +25,7 @@
 #include <stdint.h>
 
 #include "batchcore_plugin.h"
+#include "batchcore_version.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -29,20 +33,18 @@ extern "C" {
 
 /* ---- Versions --------------------------------------------------------- */
 
-#define BC_VERSION_MAJOR 0
-#define BC_VERSION_MINOR 1
-#define BC_VERSION_PATCH 0
-/* MAJOR * 10000 + MINOR * 100 + PATCH */
-#define BC_VERSION_NUMBER (BC_VERSION_MAJOR * 10000 + BC_VERSION_MINOR * 100 + BC_VERSION_PATCH)
+/* BC_VERSION_MAJOR/MINOR/PATCH, BC_VERSION_NUMBER and BC_VERSION_STRING are
+ * in batchcore_version.h, included above. */
 
 /* [thread-safe] The library's version as "MAJOR.MINOR.PATCH". Static. */
-const char *bc_version_string(void);
+BC_EXTERN const char *bc_version_string(void); /* since 0.1 */
 
 /* [thread-safe] The library's BC_VERSION_NUMBER, to compare with the header's. */
-int bc_version_number(void);
+BC_EXTERN int bc_version_number(void); /* since 0.1 */
 
 /* ---- Errors ----------------------------------------------------------- */
 
+/* Error codes. since 0.1 */
 #define BC_OK 0
 #define BC_ERROR (-1)     /* unspecified failure */
 #define BC_EINVAL (-2)    /* invalid argument (NULL handle, bad enum, ...) */
@@ -55,33 +57,34 @@ int bc_version_number(void);
 #define BC_ETIMEOUT (-9)  /* bc_batch_wait timed out; the batch still runs */
 #define BC_EIO (-10)      /* read or write failure (output file, ...) */
 
+
 /* [thread-safe] Message of the last failure on this thread: what was wrong,
  * where, and what to do. Never NULL; empty before the first failure; a
  * successful call leaves it unchanged. Borrowed: valid until the next
  * failing batchcore call on this thread. */
-const char *bc_error_message(void);
+BC_EXTERN const char *bc_error_message(void); /* since 0.1 */
 
 /* [thread-safe] Short static name of an error code, e.g. "BC_EOPTION". */
-const char *bc_error_name(int code);
+BC_EXTERN const char *bc_error_name(int code); /* since 0.1 */
 
 /* [thread-safe] Free memory the library returned (JSON strings, ...).
  * NULL is ignored. */
-void bc_free(void *ptr);
+BC_EXTERN void bc_free(void *ptr); /* since 0.1 */
 
 /* ---- Engine ----------------------------------------------------------- */
 
 /* An engine owns the worker threads, the global worker cap and the loaded
  * processors. Batches keep their engine alive: the engine is released when
- * bc_engine_free() was called and its last batch is freed. */
+ * bc_engine_free() was called and its last batch is freed. since 0.1 */
 typedef struct bc_engine bc_engine;
 
 /* [thread-safe] Create an engine. *out is freed with bc_engine_free(). */
-int bc_engine_new(bc_engine **out);
+BC_EXTERN int bc_engine_new(bc_engine **out); /* since 0.1 */
 
 /* [thread-safe] Release the caller's reference. NULL is ignored. When this
  * and the last bc_batch_free of the engine's batches have returned, the
  * engine is gone and every registered processor's release() has run. */
-void bc_engine_free(bc_engine *engine);
+BC_EXTERN void bc_engine_free(bc_engine *engine); /* since 0.1 */
 
 /* [thread-safe] Set an engine option (copied):
  *   "max_workers"  global cap on worker threads over all batches (default 256)
@@ -89,11 +92,14 @@ void bc_engine_free(bc_engine *engine);
  *                  searched before $BATCHCORE_PLUGIN_PATH, ./plugins and the
  *                  directory holding libbatchcore.so)
  * BC_EOPTION names the key, the value and what was expected. */
-int bc_engine_set(bc_engine *engine, const char *key, const char *value);
+BC_EXTERN int bc_engine_set(bc_engine *engine, const char *key, const char *value); /* since 0.1 */
 
-/* A processor implemented by the host, called in-process. */
+/* A processor implemented by the host, called in-process: the first and
+ * simplest form of bc_engine_register_plugin (below), which it is a thin
+ * wrapper of. Start from BC_PROCESSOR_DEF_INIT. since 0.1 */
 typedef struct bc_processor_def {
-    uint32_t struct_size;    /* sizeof(bc_processor_def) */
+    uint32_t struct_size;    /* sizeof(bc_processor_def); any size from the
+                                0.1 struct's on is accepted */
     uint32_t reserved;
     const char *name;        /* copied at registration */
     const char *description; /* one line, copied; may be NULL */
@@ -108,47 +114,76 @@ typedef struct bc_processor_def {
 /* [thread-safe] Register an in-process processor under def->name. It shadows
  * plugins of the same name. BC_EINVAL if the name is taken by another
  * registered processor. `def` is copied; user_data must live until release. */
-int bc_engine_register_processor(bc_engine *engine, const bc_processor_def *def);
+BC_EXTERN int bc_engine_register_processor(bc_engine *engine, const bc_processor_def *def); /* since 0.1 */
+
+/* [thread-safe] Register an in-process processor described by the same
+ * bc_plugin descriptor a plugin exports (start from BC_PLUGIN_INIT), so it
+ * declares options, estimates tokens, gives list prices (set_prices from
+ * create), and may have prepare() and destroy(). Checked as a plugin's:
+ * BC_EABI for another ABI major, a newer minor or a struct_size too small,
+ * naming both versions; BC_EINVAL without a name or process(), or when the
+ * name is taken by another registered processor. It shadows plugins of the
+ * same name.
+ *
+ * user_data reaches the callbacks as their state: create() is called with
+ * *state set to user_data, and may keep it or replace it; a NULL create()
+ * keeps it. process(), estimate() and destroy() then receive that state.
+ * prepare() has no state; do the work that needs user_data in create().
+ * Report through the host vtable create() receives or the bc_call_*
+ * functions below, which are the same.
+ *
+ * The descriptor is copied within its struct_size, with its strings and its
+ * options array: it may be a local. The functions and user_data must stay
+ * valid until release(user_data) runs, once, when the engine no longer
+ * needs them (after the last destroy()); release may be NULL. A processor
+ * registered here lives in the host's memory, so it cannot run with
+ * isolation=process, and BC_PLUGIN_FLAG_PREFERS_PROCESS does not apply. */
+BC_EXTERN int bc_engine_register_plugin(bc_engine *engine, const bc_plugin *plugin,
+                                        void (*release)(void *user_data),
+                                        void *user_data); /* since 0.2 */
 
 /* [thread-safe] Describe every processor the engine can find, as a JSON
  * array of {"name","version","description","kind","path","options"} objects
  * (plugins that fail to load carry "error"). *out_json is freed with
  * bc_free(). */
-int bc_engine_list_processors(char **out_json, bc_engine *engine);
+BC_EXTERN int bc_engine_list_processors(char **out_json, bc_engine *engine); /* since 0.1 */
 
 /* [thread-safe] The engine's numbers now, as a JSON object: "batches" (each
  * running batch: "tenant", "total", "ok", "partial", "failed", "in_flight",
  * "workers_in_use", "cost_usd"), "tenants" (the same summed per tenant, the
  * batch option `tenant`, with "batches"), "workers_in_use" and
  * "max_workers". *out_json is freed with bc_free(). */
-int bc_engine_stats(char **out_json, bc_engine *engine);
+BC_EXTERN int bc_engine_stats(char **out_json, bc_engine *engine); /* since 0.1 */
 
 /* [thread-safe] The batch option registry as a JSON array of
  * {"key","default","help"} objects. *out_json is freed with bc_free(). */
-int bc_options_describe(char **out_json);
+BC_EXTERN int bc_options_describe(char **out_json); /* since 0.1 */
 
 /* ---- Batch ------------------------------------------------------------ */
 
+/* A set of documents and stages. since 0.1 */
 typedef struct bc_batch bc_batch;
 
 /* [thread-safe] Create a batch on `engine` (the batch keeps it alive).
  * *out is freed with bc_batch_free(). */
-int bc_batch_new(bc_batch **out, bc_engine *engine);
+BC_EXTERN int bc_batch_new(bc_batch **out, bc_engine *engine); /* since 0.1 */
 
 /* [one at a time] Free a batch. A running batch is cancelled hard and waited
- * for first. NULL is ignored.
+ * for first; document events not yet delivered to a slow callback are
+ * dropped, as after a hard cancel, even when every document is done.
+ * NULL is ignored.
  * From inside one of this batch's own processor calls or event callbacks it
  * does not wait (that would wait for itself): it cancels the batch hard and
  * returns at once. The batch then ends in the background and the engine
  * releases it; its event callback still receives events up to
  * BC_EVENT_FINISHED, so keep the callback's user_data valid until then. */
-void bc_batch_free(bc_batch *batch);
+BC_EXTERN void bc_batch_free(bc_batch *batch); /* since 0.1 */
 
 /* [one at a time] Set a batch option from the registry (see
  * bc_options_describe, README "Options"), e.g. ("workers", "8"). Before
  * bc_batch_start only. BC_EOPTION names the key, the value and what was
  * expected. */
-int bc_batch_set(bc_batch *batch, const char *key, const char *value);
+BC_EXTERN int bc_batch_set(bc_batch *batch, const char *key, const char *value); /* since 0.1 */
 
 /* [one at a time] Append a stage running `processor` (a registered name, a
  * plugin name, "exec", or a path to a plugin file). `label` names the stage
@@ -157,23 +192,23 @@ int bc_batch_set(bc_batch *batch, const char *key, const char *value);
  * nowhere is BC_ENOTFOUND (the message lists where it looked), a path that
  * does not exist BC_ENOTFOUND, a file that is no usable plugin BC_EPLUGIN,
  * a descriptor of another ABI version or too small BC_EABI. */
-int bc_batch_add_stage(bc_batch *batch, const char *processor, const char *label);
+BC_EXTERN int bc_batch_add_stage(bc_batch *batch, const char *processor, const char *label); /* since 0.1 */
 
 /* [one at a time] Set option `key` of the stage labelled `stage` (NULL: the
  * last stage added). Checked against the processor's declared options at
  * bc_batch_start. */
-int bc_batch_set_stage(bc_batch *batch, const char *stage, const char *key, const char *value);
+BC_EXTERN int bc_batch_set_stage(bc_batch *batch, const char *stage, const char *key, const char *value); /* since 0.1 */
 
 /* [one at a time] Add one file. `id` defaults to the path; `metadata_json`
  * (a JSON object) may be NULL, else BC_EINPUT when it is not an object.
  * The file need not exist yet: a missing file fails that document, not the
  * batch. All strings copied. */
-int bc_batch_add_file(bc_batch *batch, const char *path, const char *id, const char *metadata_json);
+BC_EXTERN int bc_batch_add_file(bc_batch *batch, const char *path, const char *id, const char *metadata_json); /* since 0.1 */
 
 /* [one at a time] Add every regular file under `dir`, recursively, in a
  * stable (sorted) order. `glob` (fnmatch pattern on the path relative to
  * `dir`, or on the file name when it has no '/') may be NULL. */
-int bc_batch_add_dir(bc_batch *batch, const char *dir, const char *glob);
+BC_EXTERN int bc_batch_add_dir(bc_batch *batch, const char *dir, const char *glob); /* since 0.1 */
 
 /* [one at a time] Add the documents of a manifest: `.jsonl` (one object per
  * line) or `.json` (an array of objects); each object has "path", optional
@@ -182,13 +217,13 @@ int bc_batch_add_dir(bc_batch *batch, const char *dir, const char *glob);
  * manifest's directory. Validated now: BC_ENOTFOUND when the manifest does
  * not exist, BC_EINPUT naming the file, line and problem when it is
  * malformed (duplicate ids included). */
-int bc_batch_add_manifest(bc_batch *batch, const char *path);
+BC_EXTERN int bc_batch_add_manifest(bc_batch *batch, const char *path); /* since 0.1 */
 
 /* [one at a time] Add newline-separated paths read from `path` ("-" reads
  * standard input, streamed while the batch runs). */
-int bc_batch_add_list(bc_batch *batch, const char *path);
+BC_EXTERN int bc_batch_add_list(bc_batch *batch, const char *path); /* since 0.1 */
 
-/* Events delivered to the callback. */
+/* Events delivered to the callback. since 0.1 */
 typedef enum bc_event_type {
     BC_EVENT_DOC_FINISHED = 1, /* a document reached its final status */
     BC_EVENT_PROGRESS = 2,     /* periodic; every "progress.interval" */
@@ -196,7 +231,7 @@ typedef enum bc_event_type {
     BC_EVENT_FINISHED = 4      /* the batch ended; the last event */
 } bc_event_type;
 
-/* Document status. */
+/* Document status. since 0.1 */
 typedef enum bc_status {
     BC_STATUS_PENDING = 0,
     BC_STATUS_OK = 1,
@@ -205,7 +240,7 @@ typedef enum bc_status {
     BC_STATUS_SKIPPED = 4
 } bc_status;
 
-/* Batch state. */
+/* Batch state. since 0.1 */
 typedef enum bc_batch_state {
     BC_BATCH_NEW = 0,
     BC_BATCH_RUNNING = 1,
@@ -213,7 +248,7 @@ typedef enum bc_batch_state {
     BC_BATCH_CANCELLED = 3  /* stopped early by bc_batch_cancel */
 } bc_batch_state;
 
-/* A statistics snapshot. */
+/* A statistics snapshot. Start from BC_STATS_INIT. since 0.1 */
 typedef struct bc_stats {
     uint32_t struct_size;   /* set by the caller: sizeof(bc_stats) */
     uint32_t state;         /* bc_batch_state */
@@ -244,7 +279,8 @@ typedef struct bc_stats {
     double projected_cost_usd; /* "sample": what the whole input would cost */
 } bc_stats;
 
-/* An event. Every pointer is borrowed for the duration of the callback. */
+/* An event. Every pointer is borrowed for the duration of the callback.
+ * since 0.1 */
 typedef struct bc_event {
     uint32_t struct_size;      /* sizeof(bc_event) as the library knows it */
     uint32_t type;             /* bc_event_type */
@@ -261,14 +297,14 @@ typedef struct bc_event {
     const char *message;
 } bc_event;
 
-typedef void (*bc_event_fn)(const bc_event *event, void *user_data);
+typedef void (*bc_event_fn)(const bc_event *event, void *user_data); /* since 0.1 */
 
 /* [one at a time] Receive events on a thread owned by the batch, one event at
  * a time, in order, with no engine lock held: the callback may call
  * bc_batch_stats and bc_batch_cancel. bc_batch_wait from it returns
  * BC_ESTATE; bc_batch_free from it does not wait (see bc_batch_free).
  * Before bc_batch_start only. */
-int bc_batch_set_event_callback(bc_batch *batch, bc_event_fn callback, void *user_data);
+BC_EXTERN int bc_batch_set_event_callback(bc_batch *batch, bc_event_fn callback, void *user_data); /* since 0.1 */
 
 /* [one at a time] Resolve the stages (load plugins, run their create) and
  * start processing. Returns at once. BC_ENOTFOUND/BC_EPLUGIN/BC_EABI/
@@ -276,15 +312,15 @@ int bc_batch_set_event_callback(bc_batch *batch, bc_event_fn callback, void *use
  * checkpoint: BC_ESTATE when another batch (of any process) holds the journal
  * (the message names its pid and start time) or the output holds results the
  * journal does not record; BC_EINPUT when the journal is damaged. */
-int bc_batch_start(bc_batch *batch);
+BC_EXTERN int bc_batch_start(bc_batch *batch); /* since 0.1 */
 
 /* [thread-safe] Wait until the batch ends and every event was delivered.
  * timeout_ms < 0 waits forever; BC_ETIMEOUT when time ran out first.
  * BC_ESTATE (at once) from this batch's own event callback or from inside
  * one of its processor calls, where the wait would never end. */
-int bc_batch_wait(bc_batch *batch, int64_t timeout_ms);
+BC_EXTERN int bc_batch_wait(bc_batch *batch, int64_t timeout_ms); /* since 0.1 */
 
-/* Cancel modes. */
+/* Cancel modes. since 0.1 */
 #define BC_CANCEL_GRACEFUL 0 /* dispatch nothing new; in-flight documents finish */
 #define BC_CANCEL_HARD 1     /* also ask in-flight calls to stop (is_cancelled), and
                                 stop delivering events about single documents */
@@ -300,15 +336,16 @@ int bc_batch_wait(bc_batch *batch, int64_t timeout_ms);
  * end by the callback in flight and those last events, not by the backlog;
  * the results, the output and the journal still hold every finished
  * document. */
-int bc_batch_cancel(bc_batch *batch, int mode);
+BC_EXTERN int bc_batch_cancel(bc_batch *batch, int mode); /* since 0.1 */
 
 /* [thread-safe] Copy a statistics snapshot into *out (set out->struct_size). */
-int bc_batch_stats(bc_stats *out, const bc_batch *batch);
+BC_EXTERN int bc_batch_stats(bc_stats *out, const bc_batch *batch); /* since 0.1 */
 
 /* ---- Results ---------------------------------------------------------- */
 
-/* One document's result. Pointers are borrowed until the next
- * bc_results_next or bc_results_free on the same iterator. */
+/* One document's result: what its line of the JSONL output holds. Pointers
+ * are borrowed until the next bc_results_next or bc_results_free on the
+ * same iterator. Start from BC_RESULT_INIT. since 0.1 */
 typedef struct bc_result {
     uint32_t struct_size;  /* set by the caller: sizeof(bc_result) */
     uint32_t status;       /* bc_status */
@@ -321,38 +358,48 @@ typedef struct bc_result {
     uint32_t failed_stage; /* index of the stage that failed, when failed */
     double duration_ms;
     uint64_t input_tokens, output_tokens;
+    /* since 0.2: */
+    uint32_t output_is_json; /* 1 when output is JSON text (set_output_json) */
+    uint32_t reserved;
+    uint64_t units;          /* free-form units reported (bc_call_add_units) */
+    double cost_usd;         /* what the tokens cost at the stages' prices */
+    const char *failed_stage_label; /* label of the stage that failed; NULL unless failed */
+    const char *metadata_json; /* the document's metadata (a JSON object); NULL when none */
+    const char *duplicate_of;  /* id of the document whose result was reused ("dedupe"); NULL when none */
 } bc_result;
 
+/* An iterator over results. since 0.1 */
 typedef struct bc_results bc_results;
 
 /* [thread-safe] An iterator over the results finished so far, in finishing
  * order (kept in memory unless "keep_results" is false). *out is freed with
  * bc_results_free(). */
-int bc_batch_results(bc_results **out, bc_batch *batch);
+BC_EXTERN int bc_batch_results(bc_results **out, bc_batch *batch); /* since 0.1 */
 
 /* [one at a time] Fill *out with the next result: returns 1 when it did,
  * 0 at the end, negative on error. */
-int bc_results_next(bc_result *out, bc_results *results);
+BC_EXTERN int bc_results_next(bc_result *out, bc_results *results); /* since 0.1 */
 
 /* [one at a time] Free an iterator. NULL is ignored. */
-void bc_results_free(bc_results *results);
+BC_EXTERN void bc_results_free(bc_results *results); /* since 0.1 */
 
 /* ---- Journals ---------------------------------------------------------- */
 
 /* A batch with the "checkpoint" option records every finished document in a
  * journal (SQLite); with "resume" it continues that run (see README,
  * "Checkpoint and resume"). These functions read a journal without changing
- * it, while its run goes on or after it ended. */
+ * it, while its run goes on or after it ended. since 0.1 */
 typedef struct bc_journal bc_journal;
 
 /* [thread-safe] Open a journal read-only. BC_ENOTFOUND when `path` does not
  * exist, BC_EINPUT when it is not a batchcore journal. *out is freed with
  * bc_journal_free(). */
-int bc_journal_open(bc_journal **out, const char *path);
+BC_EXTERN int bc_journal_open(bc_journal **out, const char *path); /* since 0.1 */
 
 /* [one at a time] Close a journal. NULL is ignored. */
-void bc_journal_free(bc_journal *journal);
+BC_EXTERN void bc_journal_free(bc_journal *journal); /* since 0.1 */
 
+/* A journal's counts. Start from BC_JOURNAL_SUMMARY_INIT. since 0.1 */
 typedef struct bc_journal_summary {
     uint32_t struct_size;  /* set by the caller: sizeof(bc_journal_summary) */
     uint32_t runs;         /* runs recorded: the first and each resume */
@@ -363,41 +410,52 @@ typedef struct bc_journal_summary {
 } bc_journal_summary;
 
 /* [one at a time] Counts of a journal. */
-int bc_journal_summary_get(bc_journal_summary *out, bc_journal *journal);
+BC_EXTERN int bc_journal_summary_get(bc_journal_summary *out, bc_journal *journal); /* since 0.1 */
 
 /* [one at a time] Iterate the journal's results in output order, read from
  * the journal as you go (never all in memory); `status` is a bc_status to
  * keep only those (e.g. BC_STATUS_FAILED), or 0 for all. Use
  * bc_results_next and bc_results_free; the iterator keeps the journal open. */
-int bc_journal_results(bc_results **out, bc_journal *journal, int status);
+BC_EXTERN int bc_journal_results(bc_results **out, bc_journal *journal, int status); /* since 0.1 */
 
 /* [one at a time] Write the results to `path` ("-" for stdout) as "jsonl",
  * "json" (one array) or "csv". `status`: as for bc_journal_results. */
-int bc_journal_export(bc_journal *journal, const char *path, const char *format, int status);
+BC_EXTERN int bc_journal_export(bc_journal *journal, const char *path, const char *format, int status); /* since 0.1 */
 
 /* ---- In a process callback -------------------------------------------- */
 
 /* The host vtable handed to plugins; the same functions as below. Static. */
-const bc_host_api *bc_host_api_get(void);
+BC_EXTERN const bc_host_api *bc_host_api_get(void); /* since 0.1 */
 
 /* Only while the process() call that received `call` runs (from any thread
  * during it; after BC_OUTCOME_PENDING, until bc_call_finish). Same semantics as the bc_host_api members of the same names:
  * once the call has returned they return BC_ESTATE (bc_call_is_cancelled
  * too) and change nothing. A failure sets bc_error_message. Token and unit
  * counts are unsigned; sums saturate at INT64_MAX. */
-int bc_call_set_output(bc_call *call, const void *data, size_t len);
-int bc_call_set_output_json(bc_call *call, const char *json, size_t len);
-int bc_call_set_error(bc_call *call, const char *message);
-int bc_call_add_usage(bc_call *call, uint64_t input_tokens, uint64_t output_tokens);
-int bc_call_add_units(bc_call *call, uint64_t units);
-int bc_call_retry_after(bc_call *call, uint64_t ms);
-int bc_call_is_cancelled(const bc_call *call);
-void bc_call_log(bc_call *call, int level, const char *message);
-/* Since 0.2. Finish a call whose process callback returned
- * BC_OUTCOME_PENDING, from any thread, once (see bc_host_api.finish).
- * BC_EINVAL: NULL call or an outcome other than done, partial, retry, fail;
- * BC_ESTATE: the call already finished, timed out, or was not pending. */
-int bc_call_finish(bc_call *call, bc_outcome outcome);
+BC_EXTERN int bc_call_set_output(bc_call *call, const void *data, size_t len); /* since 0.1 */
+BC_EXTERN int bc_call_set_output_json(bc_call *call, const char *json, size_t len); /* since 0.1 */
+BC_EXTERN int bc_call_set_error(bc_call *call, const char *message); /* since 0.1 */
+BC_EXTERN int bc_call_add_usage(bc_call *call, uint64_t input_tokens, uint64_t output_tokens); /* since 0.1 */
+BC_EXTERN int bc_call_add_units(bc_call *call, uint64_t units); /* since 0.1 */
+BC_EXTERN int bc_call_retry_after(bc_call *call, uint64_t ms); /* since 0.1 */
+BC_EXTERN int bc_call_is_cancelled(const bc_call *call); /* since 0.1 */
+BC_EXTERN void bc_call_log(bc_call *call, int level, const char *message); /* since 0.1 */
+/* Finish a call whose process callback returned BC_OUTCOME_PENDING, from
+ * any thread, once (see bc_host_api.finish). BC_EINVAL: NULL call or an
+ * outcome other than done, partial, retry, fail; BC_ESTATE: the call
+ * already finished, timed out, or was not pending. */
+BC_EXTERN int bc_call_finish(bc_call *call, bc_outcome outcome); /* since 0.2 */
+
+/* ---- Initialisers ------------------------------------------------------ */
+
+/* struct_size set to this header's sizeof, every other member zero (see
+ * BC_PLUGIN_INIT in batchcore_plugin.h), e.g. `bc_stats s = BC_STATS_INIT;`.
+ * since 0.2 */
+#define BC_PROCESSOR_DEF_INIT BC_SIZED_INIT_(bc_processor_def)
+#define BC_STATS_INIT BC_SIZED_INIT_(bc_stats)
+#define BC_EVENT_INIT BC_SIZED_INIT_(bc_event)
+#define BC_RESULT_INIT BC_SIZED_INIT_(bc_result)
+#define BC_JOURNAL_SUMMARY_INIT BC_SIZED_INIT_(bc_journal_summary)
 
 #ifdef __cplusplus
 }

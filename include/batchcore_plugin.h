@@ -12,8 +12,11 @@
  * A plugin never links against libbatchcore. It talks back to the host
  * through the bc_host_api vtable handed to create(), in the manner of
  * SQLite's sqlite3_api_routines. The vtable only grows at its end within one
- * ABI version: check `host->struct_size` before using a member added after
+ * ABI major: check `host->struct_size` before using a member added after
  * the one you were built against (BC_HOST_HAS(host, member)).
+ *
+ * Versions: see "ABI version" below for which plugins a host loads. Every
+ * declaration says since which batchcore version it exists ("since 0.1").
  *
  * Thread annotations used below:
  *   [main]        called on one thread at a time, never concurrently with
@@ -59,19 +62,59 @@
 extern "C" {
 #endif
 
-/* Version of the plugin ABI this header describes. A host refuses a plugin
- * whose descriptor carries another value, naming both versions. */
-#define BC_PLUGIN_ABI_VERSION 1
+/* ---- Declaration macros (shared with batchcore.h) ---------------------- */
 
-/* Visibility for the entry point, so plugins built with -fvisibility=hidden
- * still export it. */
 #if defined(__GNUC__) || defined(__clang__)
-#define BC_PLUGIN_EXPORT __attribute__((visibility("default")))
+#define BC_VISIBLE_ __attribute__((visibility("default")))
 #else
-#define BC_PLUGIN_EXPORT
+#define BC_VISIBLE_
 #endif
 
-/* Outcome of one process() call. */
+/* Marks a function the library (or, for batchcore_plugin_entry, a plugin)
+ * exports: default visibility, so builds with -fvisibility=hidden still see
+ * it, and C linkage when included from C++. since 0.2 */
+#ifndef BC_EXTERN
+#ifdef __cplusplus
+#define BC_EXTERN extern "C" BC_VISIBLE_
+#else
+#define BC_EXTERN extern BC_VISIBLE_
+#endif
+#endif
+
+/* Marks a declaration that is kept for old callers; using it warns with
+ * `msg`, which says what to use instead. since 0.2 */
+#ifndef BC_DEPRECATED
+#if defined(__GNUC__) || defined(__clang__)
+#define BC_DEPRECATED(msg) __attribute__((deprecated(msg)))
+#else
+#define BC_DEPRECATED(msg)
+#endif
+#endif
+
+/* Visibility for the definition of the entry point in a plugin, so plugins
+ * built with -fvisibility=hidden still export it. since 0.1 */
+#define BC_PLUGIN_EXPORT BC_VISIBLE_
+
+/* ---- ABI version ------------------------------------------------------- */
+
+/* The plugin ABI this header describes, as MAJOR.MINOR. A descriptor
+ * carries the ABI it was built for (bc_plugin.abi_version is the major,
+ * bc_plugin.abi_minor the minor). A host loads a plugin of its own major and
+ * any minor up to its own: a minor only appends members and flags, which
+ * the host reads within the descriptor's struct_size. It refuses, with
+ * BC_EABI naming both versions, a plugin of another major or of a newer
+ * minor (built against a newer batchcore than the host). since 0.2 */
+#define BC_PLUGIN_ABI_MAJOR 1
+#define BC_PLUGIN_ABI_MINOR 1
+
+/* Deprecated: the ABI major, under its first name. since 0.1 */
+enum {
+    BC_PLUGIN_ABI_VERSION BC_DEPRECATED("use BC_PLUGIN_ABI_MAJOR, and set bc_plugin.abi_minor to "
+                                        "BC_PLUGIN_ABI_MINOR (BC_PLUGIN_ABI_FIELDS sets both)") =
+        BC_PLUGIN_ABI_MAJOR
+};
+
+/* Outcome of one process() call. since 0.1 */
 typedef enum bc_outcome {
     BC_OUTCOME_DONE = 0,    /* the document is processed; output is final */
     BC_OUTCOME_PARTIAL = 1, /* usable output, but incomplete; the batch goes on */
@@ -80,7 +123,7 @@ typedef enum bc_outcome {
     BC_OUTCOME_PENDING = 4  /* since 0.2: finished later with bc_host_api.finish */
 } bc_outcome;
 
-/* Log levels for bc_host_api.log. */
+/* Log levels for bc_host_api.log. since 0.1 */
 typedef enum bc_log_level {
     BC_LOG_DEBUG = 0,
     BC_LOG_INFO = 1,
@@ -88,12 +131,13 @@ typedef enum bc_log_level {
     BC_LOG_ERROR = 3
 } bc_log_level;
 
-/* Opaque handles owned by the host. */
+/* Opaque handles owned by the host. since 0.1 */
 typedef struct bc_call bc_call;     /* one process() call; valid until it returns (see bc_host_api) */
 typedef struct bc_config bc_config; /* the options of one stage; valid from create() to destroy() */
 
 /* One document as a processor sees it. Every pointer is borrowed: valid for
- * the duration of the process() call only; copy what you keep. */
+ * the duration of the process() call only; copy what you keep. Filled by the
+ * host. since 0.1 */
 typedef struct bc_doc {
     uint32_t struct_size;        /* sizeof(bc_doc) as the host knows it */
     uint32_t stage;              /* 0-based index of this stage in the batch */
@@ -118,10 +162,10 @@ typedef struct bc_doc {
  * returns it too, which is non-zero: stop), and log() writes to stderr,
  * attributed to no document: a handle kept for later can never reach
  * another document's call. Work that outlives the call reports nothing
- * through it. */
+ * through it. Filled by the host. since 0.1 */
 typedef struct bc_host_api {
     uint32_t struct_size;  /* sizeof(bc_host_api) as the host knows it */
-    uint32_t abi_version;  /* BC_PLUGIN_ABI_VERSION of the host */
+    uint32_t abi_version;  /* the host's BC_PLUGIN_ABI_MAJOR */
 
     /* Set the document's output for this stage. The bytes are copied; a later
      * call replaces an earlier one. */
@@ -193,15 +237,16 @@ typedef struct bc_host_api {
 } bc_host_api;
 
 /* Error codes returned by bc_host_api functions (same values as BC_E* in
- * batchcore.h). */
+ * batchcore.h). since 0.1 */
 #define BC_PLUGIN_EINVAL (-2) /* a NULL argument, or output that is not JSON */
 #define BC_PLUGIN_ESTATE (-8) /* the call has ended: its process() returned */
 
-/* True when the host's vtable is new enough to hold `member`. */
+/* True when the host's vtable is new enough to hold `member`. since 0.1 */
 #define BC_HOST_HAS(host, member) \
     ((host)->struct_size >= offsetof(bc_host_api, member) + sizeof((host)->member))
 
-/* An option a plugin understands. Arrays of these end with a {NULL} entry. */
+/* An option a plugin understands. Arrays of these end with a {NULL} entry.
+ * since 0.1 */
 typedef struct bc_plugin_option {
     const char *name;          /* key, e.g. "encoding" */
     const char *default_value; /* shown in help; NULL when none */
@@ -209,7 +254,7 @@ typedef struct bc_plugin_option {
 } bc_plugin_option;
 
 /* Plugin flags, OR-ed into bc_plugin.flags. New bits are only ever
- * appended; a host ignores the bits it does not know. */
+ * appended; a host ignores the bits it does not know. since 0.1 */
 #define BC_PLUGIN_FLAG_NONE 0u
 
 /* The plugin reads documents from outside with a library that may crash,
@@ -218,21 +263,33 @@ typedef struct bc_plugin_option {
  * worker processes, as with isolation=process; an explicit isolation=thread
  * keeps them in the engine's process. A stage that runs in worker processes
  * for such a plugin also gets the host's limits for hostile documents when
- * the user set none: timeout 2m per attempt and worker.memory_limit 2GiB. */
+ * the user set none: timeout 2m per attempt and worker.memory_limit 2GiB.
+ * since 0.1 */
 #define BC_PLUGIN_FLAG_PREFERS_PROCESS (1u << 0)
 
 /* The descriptor a plugin returns from batchcore_plugin_entry(). It must
  * stay valid and unchanged until the library is unloaded (a static const).
- * Fill it with designated initializers: members a later header appends
- * then stay NULL in your source. */
+ * Fill it with designated initializers starting with BC_PLUGIN_ABI_FIELDS:
+ * members a later header appends then stay NULL in your source.
+ *
+ *     static const bc_plugin descriptor = {
+ *         BC_PLUGIN_ABI_FIELDS, .name = "my", .create = create, ...
+ *     };
+ *
+ * A host reads it only within struct_size: members past it (appended by a
+ * later minor of the ABI than the plugin was built for) read as NULL/0.
+ *
+ * A host program may register the same descriptor for a processor that runs
+ * in its own process (bc_engine_register_plugin in batchcore.h); see there
+ * how its user_data reaches the callbacks. since 0.1 */
 typedef struct bc_plugin {
     uint32_t struct_size;  /* sizeof(bc_plugin) */
-    uint32_t abi_version;  /* BC_PLUGIN_ABI_VERSION */
+    uint32_t abi_version;  /* BC_PLUGIN_ABI_MAJOR */
     const char *name;        /* processor name, e.g. "text" */
     const char *version;     /* the plugin's own version, e.g. "1.0.0" */
     const char *description; /* one line */
     uint32_t flags;          /* BC_PLUGIN_FLAG_* */
-    uint32_t reserved;
+    uint32_t abi_minor;      /* BC_PLUGIN_ABI_MINOR (since 0.2; 0 before: ABI 1.0) */
 
     /* Options the plugin reads, ending with {NULL}. When non-NULL the host
      * refuses any other key, naming the known ones. NULL accepts any key. */
@@ -244,8 +301,10 @@ typedef struct bc_plugin {
      * what process() needs in *state (shared by every worker thread: treat
      * it as read-only or lock it).
      * On failure write a NUL-terminated message into errbuf (errbuf_size
-     * bytes) and return non-zero; the batch does not start. Required: it
-     * is where the plugin keeps `host` for process(). */
+     * bytes) and return non-zero; the batch does not start. Required in
+     * a plugin: it is where the plugin keeps `host` for process(). A
+     * descriptor a host registers may leave it NULL (see
+     * bc_engine_register_plugin). */
     int (*create)(const bc_host_api *host, const bc_config *config,
                   void **state, char *errbuf, size_t errbuf_size);
 
@@ -281,13 +340,48 @@ typedef struct bc_plugin {
                    char *errbuf, size_t errbuf_size);
 } bc_plugin;
 
+/* The members saying which ABI a descriptor was built for, to start a
+ * designated initializer of a static descriptor (C99, see bc_plugin).
+ * since 0.2 */
+#define BC_PLUGIN_ABI_FIELDS \
+    .struct_size = sizeof(bc_plugin), .abi_version = BC_PLUGIN_ABI_MAJOR, \
+    .abi_minor = BC_PLUGIN_ABI_MINOR
+
 /* The one symbol a plugin exports. Declared here so the compiler checks a
- * plugin's definition (and -Wmissing-prototypes stays quiet). */
-BC_PLUGIN_EXPORT const bc_plugin *batchcore_plugin_entry(void);
-typedef const bc_plugin *(*bc_plugin_entry_fn)(void);
-#define BC_PLUGIN_ENTRY_SYMBOL "batchcore_plugin_entry"
+ * plugin's definition (and -Wmissing-prototypes stays quiet). since 0.1 */
+BC_EXTERN const bc_plugin *batchcore_plugin_entry(void);
+typedef const bc_plugin *(*bc_plugin_entry_fn)(void); /* since 0.1 */
+#define BC_PLUGIN_ENTRY_SYMBOL "batchcore_plugin_entry" /* since 0.1 */
+
+/* Initialisers for the structs that start with struct_size: struct_size set
+ * to this header's sizeof, every other member zero (for bc_plugin, the ABI
+ * members set too), e.g. `bc_plugin p = BC_PLUGIN_INIT;` then fill p member
+ * by member. Valid in C99 and C++. since 0.2 */
+#ifdef __cplusplus
+#define BC_SIZED_INIT_(type) (::bc_sized_init_<type>())
+#define BC_PLUGIN_INIT (::bc_plugin_init_())
+#else
+#define BC_SIZED_INIT_(type) { .struct_size = sizeof(type) }
+#define BC_PLUGIN_INIT { BC_PLUGIN_ABI_FIELDS }
+#endif
+#define BC_DOC_INIT BC_SIZED_INIT_(bc_doc)
+#define BC_HOST_API_INIT BC_SIZED_INIT_(bc_host_api)
 
 #ifdef __cplusplus
+}
+
+/* What the *_INIT macros expand to in C++ (before C++20, C++ has no
+ * designated initializers). */
+template <typename T> inline T bc_sized_init_() {
+    T value = T();
+    value.struct_size = sizeof(T);
+    return value;
+}
+inline bc_plugin bc_plugin_init_() {
+    bc_plugin value = bc_sized_init_<bc_plugin>();
+    value.abi_version = BC_PLUGIN_ABI_MAJOR;
+    value.abi_minor = BC_PLUGIN_ABI_MINOR;
+    return value;
 }
 #endif
 

@@ -32,10 +32,12 @@ private func batchOf(_ pointer: OpaquePointer?) throws -> Batch {
     release(pointer, as: BatchHandle.self)
 }
 
-/// Cancels a running batch and waits for it, unless that is impossible
-/// (called from the batch's own event handler or processor call).
+/// Cancels the batch hard and waits for it, unless that is impossible
+/// (called from the batch's own event handler or processor call). Hard even
+/// when every document is done: the events still queued for a slow handler
+/// are dropped rather than waited for.
 private func stopAndWait(_ batch: Batch) {
-    if batch.isRunning { batch.cancel(hard: true) }
+    batch.cancel(hard: true)
     _ = try? batch.wait()
 }
 

@@ -23,9 +23,16 @@ import FoundationEssentials
     capi {
         let engine = try borrow(engine, as: Engine.self, "engine")
         guard let def else { throw invalid("def must not be NULL") }
-        let processor = try HostProcessor(def.pointee)
-        try engine.register(processor)
-        processor.owned = true
+        try ProcessorDefinition(def).register(on: engine)
+    }
+}
+
+@c public func bc_engine_register_plugin(_ engine: OpaquePointer?, _ plugin: UnsafePointer<bc_plugin>?,
+                                         _ release: HostUserData.Release?, _ userData: UnsafeMutableRawPointer?) -> Int32 {
+    capi {
+        let engine = try borrow(engine, as: Engine.self, "engine")
+        guard let plugin else { throw invalid("plugin must not be NULL") }
+        try registerDescriptor(plugin, on: engine, userData: HostUserData(userData, release: release))
     }
 }
 

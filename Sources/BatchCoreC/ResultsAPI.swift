@@ -59,7 +59,14 @@ final class ResultsCursor {
             failed_stage: UInt32(r.failedStage ?? 0),
             duration_ms: r.durationMs,
             input_tokens: r.inputTokens,
-            output_tokens: r.outputTokens)
+            output_tokens: r.outputTokens,
+            output_is_json: r.outputIsJSON ? 1 : 0,
+            reserved: 0,
+            units: r.units,
+            cost_usd: r.costUSD,
+            failed_stage_label: keep(r.failedStageLabel),
+            metadata_json: keep(r.document.metadata == "{}" ? nil : r.document.metadata),
+            duplicate_of: keep(r.duplicateOf))
     }
 }
 

@@ -2,11 +2,10 @@ import BatchCore
 import CBatchCore
 
 @c public func bc_version_number() -> Int32 {
+    // BC_VERSION_NUMBER, which Swift cannot import (an expression).
     Int32(BC_VERSION_MAJOR * 10000 + BC_VERSION_MINOR * 100 + BC_VERSION_PATCH)
 }
 
-private let versionString: StaticString = "0.1.0"
-
 @c public func bc_version_string() -> UnsafePointer<CChar> {
-    UnsafeRawPointer(versionString.utf8Start).assumingMemoryBound(to: CChar.self)
+    bc_shim_version_string()
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import BatchCore
 
 /// The shell host of batchcore. Thin: it turns flags into engine calls.
 struct BatchHost: ParsableCommand {
@@ -10,7 +11,7 @@ struct BatchHost: ParsableCommand {
         Exit codes: 0 every document ok (or partial), 1 some documents failed, \
         2 usage or configuration error, 3 stopped early (interrupted).
         """,
-        version: "batchhost 0.1.0",
+        version: "batchhost \(batchcoreVersion)",
         subcommands: [RunCommand.self, StatusCommand.self, FailedCommand.self, ExportCommand.self, RecoverCommand.self, PluginsCommand.self, OptionsCommand.self],
         defaultSubcommand: nil)
 }

@@ -27,10 +27,40 @@ int cpp_process(void *, bc_call *, const bc_doc *) { return BC_OUTCOME_DONE; }
 
 const bc_plugin_option cpp_options[] = {{"key", nullptr, "help"}, {nullptr, nullptr, nullptr}};
 const bc_plugin cpp_plugin = {
-    sizeof(bc_plugin), BC_PLUGIN_ABI_VERSION, "cpp", "1.0.0", "C++ plugin",
-    BC_PLUGIN_FLAG_NONE, 0, cpp_options, cpp_create, cpp_process, nullptr, nullptr, nullptr,
+    sizeof(bc_plugin), BC_PLUGIN_ABI_MAJOR, "cpp", "1.0.0", "C++ plugin",
+    BC_PLUGIN_FLAG_NONE, BC_PLUGIN_ABI_MINOR, cpp_options, cpp_create, cpp_process, nullptr, nullptr, nullptr,
 };
+
+// The same descriptor filled member by member from BC_PLUGIN_INIT.
+bc_plugin filled_plugin() {
+    bc_plugin plugin = BC_PLUGIN_INIT;
+    plugin.name = "cpp";
+    plugin.create = cpp_create;
+    plugin.process = cpp_process;
+    return plugin;
+}
 } // namespace
+
+BC_EXTERN int headers_cpp_exported();
+BC_EXTERN int headers_cpp_old() BC_DEPRECATED("use headers_cpp_exported");
+
+// Every *_INIT is valid C++ and sets struct_size.
+int headers_cpp_inits();
+int headers_cpp_inits() {
+    bc_plugin plugin = filled_plugin();
+    bc_doc doc = BC_DOC_INIT;
+    bc_host_api host = BC_HOST_API_INIT;
+    bc_processor_def def = BC_PROCESSOR_DEF_INIT;
+    bc_stats stats = BC_STATS_INIT;
+    bc_event event = BC_EVENT_INIT;
+    bc_result result = BC_RESULT_INIT;
+    bc_journal_summary summary = BC_JOURNAL_SUMMARY_INIT;
+    return plugin.struct_size == sizeof plugin && plugin.abi_version == BC_PLUGIN_ABI_MAJOR &&
+           plugin.abi_minor == BC_PLUGIN_ABI_MINOR && doc.struct_size == sizeof doc &&
+           host.struct_size == sizeof host && def.struct_size == sizeof def &&
+           stats.struct_size == sizeof stats && event.struct_size == sizeof event &&
+           result.struct_size == sizeof result && summary.struct_size == sizeof summary;
+}
 
 extern "C" BC_PLUGIN_EXPORT const bc_plugin *batchcore_plugin_entry(void) { return &cpp_plugin; }
 

@@ -4,7 +4,8 @@
 #   Tests/c/run.sh [BUILD_DIR]        BUILD_DIR defaults to .build/release
 #
 # Builds, from the repository root:
-#   - Tests/c/headers.c (C99) and Tests/c/headers.cpp (C++17), strict flags;
+#   - Tests/c/headers.c (C99) and Tests/c/headers.cpp (C++17), strict flags,
+#     and a use of the deprecated BC_PLUGIN_ABI_VERSION (compiles, warns);
 #   - the example plugin examples/plugin/upper.c and the broken plugins of
 #     Tests/c/plugins/ into a temporary plugin directory;
 #   - the test programs Tests/c/test_*.c into .build/ctests/, linked against
@@ -66,6 +67,13 @@ echo "== headers"
 step "headers.c (C99)" "$CC" "${strict[@]}" -c Tests/c/headers.c -o "$tmp/headers_c.o"
 step "headers.cpp (C++17)" "$CXX" -std=c++17 -Wall -Wextra -Werror -pedantic -Iinclude \
     -c Tests/c/headers.cpp -o "$tmp/headers_cpp.o"
+
+# The ABI major's deprecated first name still compiles, and warns.
+printf '#include "batchcore_plugin.h"\nint old_abi(void);\nint old_abi(void) { return BC_PLUGIN_ABI_VERSION; }\n' >"$tmp/old_abi.c"
+step "BC_PLUGIN_ABI_VERSION still compiles" "$CC" -std=c99 -Iinclude -Wno-deprecated-declarations \
+    -c "$tmp/old_abi.c" -o "$tmp/old_abi.o"
+step "BC_PLUGIN_ABI_VERSION warns as deprecated" bash -c '! "$@" 2>/dev/null' - "$CC" -std=c99 -Iinclude \
+    -Werror=deprecated-declarations -c "$tmp/old_abi.c" -o "$tmp/old_abi.o"
 
 echo "== plugins -> $plugins"
 # The tutorial's own command, then with strict flags.

@@ -565,6 +565,19 @@ static void test_hard_cancel_skips_the_backlog(void) {
         double took = now_seconds() - began;
         CHECK(took < 5, "bc_batch_free took %.1f s on a backlogged batch", took);
     }
+
+    /* Every document done, the events still queued: free drops them too. */
+    memset(&slow, 0, sizeof slow);
+    pthread_mutex_init(&slow.lock, NULL);
+    batch = engine == NULL ? NULL : backlogged_batch(engine);
+    if (batch != NULL) {
+        for (int i = 0; i < 3000 && stats_of(batch).ok < 3000; i++) sleep_ms(10);
+        CHECK(stats_of(batch).ok == 3000, "3000 quick documents not done in 30 s");
+        double began = now_seconds();
+        bc_batch_free(batch);
+        double took = now_seconds() - began;
+        CHECK(took < 5, "bc_batch_free took %.1f s on a finished batch with a backlog of events", took);
+    }
     bc_engine_free(engine);
     proc_destroy(&p);
 }

@@ -27,6 +27,8 @@ static void test_versions(void) {
     const char *got = bc_version_string();
     CHECK(got != NULL && strcmp(got, want) == 0, "bc_version_string() is '%s', expected '%s'",
           got ? got : "(NULL)", want);
+    CHECK(strcmp(BC_VERSION_STRING, want) == 0, "BC_VERSION_STRING is '%s', expected '%s'",
+          BC_VERSION_STRING, want);
     CHECK(bc_error_message() != NULL, "bc_error_message() is NULL before any failure");
     CHECK(bc_error_name(BC_EOPTION) != NULL && strcmp(bc_error_name(BC_EOPTION), "BC_EOPTION") == 0,
           "bc_error_name(BC_EOPTION) is '%s'", check_name(BC_EOPTION));

@@ -179,7 +179,7 @@ static int process(void *s, bc_call *call, const bc_doc *d) {
     return BC_OUTCOME_DONE;
 }
 static const bc_plugin plugin = {
-    .struct_size = sizeof(bc_plugin), .abi_version = BC_PLUGIN_ABI_VERSION, .name = "pid",
+    BC_PLUGIN_ABI_FIELDS, .name = "pid",
     .flags = FLAGS, .create = create, .process = process,
 };
 BC_PLUGIN_EXPORT const bc_plugin *batchcore_plugin_entry(void) { return &plugin; }

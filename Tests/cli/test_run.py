@@ -1,6 +1,7 @@
 """batchhost run: inputs, stages, output, exit codes."""
 import hashlib
 import json
+import re
 import signal
 import subprocess
 import time
@@ -11,6 +12,7 @@ import pytest
 from conftest import BATCHHOST, ROOT, compile_plugin, read_jsonl, run, wait_for
 
 SAMPLES = ROOT / "samples"
+PLUGIN_HEADER = (ROOT / "include" / "batchcore_plugin.h").read_text()
 
 
 def test_text_plugin_over_samples_writes_one_record_per_document(tmp_path):
@@ -192,7 +194,8 @@ def test_wrong_abi_plugin_is_refused_naming_both_versions(docs, tmp_path, abi):
     compile_plugin(ROOT / "Tests" / "c" / "plugins" / "wrong_abi.c", tmp_path / "wrong_abi.so", f"-DBUILT_FOR_ABI={abi}")
     r = run("run", docs, "-p", tmp_path / "wrong_abi.so")
     assert r.code == 2, r
-    assert f"plugin 'wrong_abi' ({tmp_path / 'wrong_abi.so'}) was built for ABI {abi}, this host speaks ABI 1" in r.err, r
+    host = ".".join(re.search(rf"#define BC_PLUGIN_ABI_{part} (\d+)", PLUGIN_HEADER).group(1) for part in ("MAJOR", "MINOR"))
+    assert f"plugin 'wrong_abi' ({tmp_path / 'wrong_abi.so'}) was built for ABI {abi}.0, this host speaks ABI {host}" in r.err, r
 
 
 def test_plugins_lists_bundled_text_plugin():

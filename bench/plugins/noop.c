@@ -23,8 +23,7 @@ static int process(void *state, bc_call *call, const bc_doc *doc) {
 static const bc_plugin_option options[] = {{NULL, NULL, NULL}};
 
 static const bc_plugin descriptor = {
-    .struct_size = sizeof(bc_plugin),
-    .abi_version = BC_PLUGIN_ABI_VERSION,
+    BC_PLUGIN_ABI_FIELDS,
     .name = "noop",
     .version = "1.0.0",
     .description = "Does nothing (benchmarks the engine itself)",

@@ -51,8 +51,7 @@ static const bc_plugin_option options[] = {
 };
 
 static const bc_plugin descriptor = {
-    .struct_size = sizeof(bc_plugin),
-    .abi_version = BC_PLUGIN_ABI_VERSION,
+    BC_PLUGIN_ABI_FIELDS,
     .name = "sleep",
     .version = "1.0.0",
     .description = "Waits a fixed time per document (simulated I/O latency)",

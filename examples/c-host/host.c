@@ -83,11 +83,9 @@ static int run_batch(bc_engine *engine, const char *dir, const char *processor) 
      * BC_ETIMEOUT while the batch keeps running, e.g. to print progress. */
     if (failed(bc_batch_wait(batch, -1), "bc_batch_wait")) goto done;
 
-    /* A snapshot of the counters. Set struct_size so that an older program
-     * keeps working with a newer library that knows more fields. */
-    bc_stats stats;
-    memset(&stats, 0, sizeof stats);
-    stats.struct_size = sizeof stats;
+    /* A snapshot of the counters. BC_STATS_INIT sets struct_size, so that an
+     * older program keeps working with a newer library that knows more fields. */
+    bc_stats stats = BC_STATS_INIT;
     if (failed(bc_batch_stats(&stats, batch), "bc_batch_stats")) goto done;
     printf("%" PRIu64 " documents: %" PRIu64 " ok, %" PRIu64 " partial, %" PRIu64 " failed"
            " in %.3f s (%.0f docs/min)\n",
@@ -97,9 +95,7 @@ static int run_batch(bc_engine *engine, const char *dir, const char *processor) 
     /* The results, in the order documents finished. Every pointer in a
      * bc_result is borrowed until the next bc_results_next call. */
     if (failed(bc_batch_results(&results, batch), "bc_batch_results")) goto done;
-    bc_result r;
-    memset(&r, 0, sizeof r);
-    r.struct_size = sizeof r;
+    bc_result r = BC_RESULT_INIT;
     int rc;
     while ((rc = bc_results_next(&r, results)) == 1) {
         if (r.status == BC_STATUS_FAILED) {
@@ -140,9 +136,7 @@ int main(int argc, char **argv) {
 
     /* Register our processor under a name stages can use. The definition
      * is copied; user_data (none here) must live until release is called. */
-    bc_processor_def def;
-    memset(&def, 0, sizeof def);
-    def.struct_size = sizeof def;
+    bc_processor_def def = BC_PROCESSOR_DEF_INIT;
     def.name = "id-length";
     def.description = "Outputs the length of the document id";
     def.process = id_length_process;

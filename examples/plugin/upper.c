@@ -249,12 +249,12 @@ static const bc_plugin_option upper_options[] = {
  * 5. The descriptor and the entry point
  *
  * A static const: it must stay valid for as long as the plugin is loaded.
- * struct_size and abi_version let the host refuse a plugin built against
- * another version of the header instead of crashing on it.
+ * BC_PLUGIN_ABI_FIELDS sets struct_size and the ABI version (major and
+ * minor) this header describes: a host loads the plugin if it speaks that
+ * major and at least that minor, and refuses it, saying why, otherwise.
  * ------------------------------------------------------------------------ */
 static const bc_plugin upper_plugin = {
-    .struct_size = sizeof(bc_plugin),
-    .abi_version = BC_PLUGIN_ABI_VERSION,
+    BC_PLUGIN_ABI_FIELDS,
     .name = "upper",        /* what users pass to --processor */
     .version = "1.0.0",     /* your plugin's own */
     .description = "Upper-cases ASCII letters of each document, after an optional prefix",

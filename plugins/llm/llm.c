@@ -235,7 +235,7 @@ static void init_curl(void) { curl_init_code = curl_global_init(CURL_GLOBAL_DEFA
 
 static int llm_create(const bc_host_api *host, const bc_config *config, void **state,
                       char *errbuf, size_t errbuf_size) {
-    if (host == NULL || host->abi_version != BC_PLUGIN_ABI_VERSION || !BC_HOST_HAS(host, config_get)) {
+    if (host == NULL || host->abi_version != BC_PLUGIN_ABI_MAJOR || !BC_HOST_HAS(host, config_get)) {
         snprintf(errbuf, errbuf_size, "llm: the host's service table is too old for this plugin");
         return -1;
     }
@@ -297,8 +297,7 @@ static const bc_plugin_option llm_options[] = {
 };
 
 static const bc_plugin llm_plugin = {
-    .struct_size = sizeof(bc_plugin),
-    .abi_version = BC_PLUGIN_ABI_VERSION,
+    BC_PLUGIN_ABI_FIELDS,
     .name = "llm",
     .version = "1.0.0",
     .description = "Asks a language model about each document (OpenAI-compatible or Anthropic APIs)",

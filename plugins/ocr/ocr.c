@@ -229,7 +229,7 @@ static void ocr_destroy(void *state) {
 
 static int ocr_create(const bc_host_api *host, const bc_config *config, void **state,
                       char *errbuf, size_t errbuf_size) {
-    if (host == NULL || host->abi_version != BC_PLUGIN_ABI_VERSION || !BC_HOST_HAS(host, add_units)) {
+    if (host == NULL || host->abi_version != BC_PLUGIN_ABI_MAJOR || !BC_HOST_HAS(host, add_units)) {
         snprintf(errbuf, errbuf_size, "ocr: the host's service table is too old for this plugin");
         return -1;
     }
@@ -263,8 +263,7 @@ static const bc_plugin_option ocr_options[] = {
 };
 
 static const bc_plugin ocr_plugin = {
-    .struct_size = sizeof(bc_plugin),
-    .abi_version = BC_PLUGIN_ABI_VERSION,
+    BC_PLUGIN_ABI_FIELDS,
     .name = "ocr",
     .version = "1.0.0",
     .description = "Reads the text of scans (PNG, JPEG, TIFF, PDF pages) with tesseract",

@@ -328,7 +328,7 @@ static int load_ocr(pdf_state *st, const char *lang, char *errbuf, size_t size) 
 
 static int pdf_create(const bc_host_api *host, const bc_config *config, void **state,
                       char *errbuf, size_t errbuf_size) {
-    if (host == NULL || host->abi_version != BC_PLUGIN_ABI_VERSION || !BC_HOST_HAS(host, add_units)) {
+    if (host == NULL || host->abi_version != BC_PLUGIN_ABI_MAJOR || !BC_HOST_HAS(host, add_units)) {
         snprintf(errbuf, errbuf_size, "pdf: the host's service table is too old for this plugin");
         return -1;
     }
@@ -375,8 +375,7 @@ static const bc_plugin_option pdf_options[] = {
 };
 
 static const bc_plugin pdf_plugin = {
-    .struct_size = sizeof(bc_plugin),
-    .abi_version = BC_PLUGIN_ABI_VERSION,
+    BC_PLUGIN_ABI_FIELDS,
     .name = "pdf",
     .version = "1.0.0",
     .description = "Extracts the text and metadata of PDF files with poppler, page by page",

@@ -383,7 +383,7 @@ static int parse_byte_count(const char *text, uint64_t *out) {
 
 static int text_create(const bc_host_api *host, const bc_config *config,
                        void **state, char *errbuf, size_t errbuf_size) {
-    if (host == NULL || host->abi_version != BC_PLUGIN_ABI_VERSION ||
+    if (host == NULL || host->abi_version != BC_PLUGIN_ABI_MAJOR ||
         !BC_HOST_HAS(host, config_get)) {
         snprintf(errbuf, errbuf_size, "text: the host's service table is too old for this plugin");
         return -1;
@@ -423,13 +423,11 @@ static const bc_plugin_option text_options[] = {
 };
 
 static const bc_plugin text_plugin = {
-    .struct_size = sizeof(bc_plugin),
-    .abi_version = BC_PLUGIN_ABI_VERSION,
+    BC_PLUGIN_ABI_FIELDS,
     .name = "text",
     .version = "1.0.0",
     .description = "Counts bytes, lines, words and characters, checks UTF-8 and hashes with SHA-256",
     .flags = BC_PLUGIN_FLAG_NONE,
-    .reserved = 0,
     .options = text_options,
     .create = text_create,
     .process = text_process,

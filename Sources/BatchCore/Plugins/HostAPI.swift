@@ -114,7 +114,7 @@ public enum HostAPI {
         let table = UnsafeMutablePointer<bc_host_api>.allocate(capacity: 1)
         table.initialize(to: bc_host_api(
             struct_size: UInt32(MemoryLayout<bc_host_api>.size),
-            abi_version: UInt32(BC_PLUGIN_ABI_VERSION),
+            abi_version: UInt32(BC_PLUGIN_ABI_MAJOR),
             set_output: { setOutput($0, $1, $2) },
             set_output_json: { setOutputJSON($0, $1, $2) },
             set_error: { setError($0, $1) },

@@ -7,6 +7,13 @@
 #include <unistd.h>
 #include <sys/prctl.h>
 
+#include "../../../include/batchcore_version.h"
+
+/* BC_VERSION_STRING, which Swift cannot expand. Static storage. */
+static inline const char *bc_shim_version_string(void) {
+    return BC_VERSION_STRING;
+}
+
 static inline char **bc_shim_environ(void) {
     extern char **environ;
     return environ;

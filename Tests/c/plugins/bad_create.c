@@ -27,7 +27,7 @@ static int never_process(void *state, bc_call *call, const bc_doc *doc) {
 
 static const bc_plugin descriptor = {
     sizeof(bc_plugin),
-    BC_PLUGIN_ABI_VERSION,
+    BC_PLUGIN_ABI_MAJOR,
     "bad_create",
     "1.0.0",
     "create() always fails",

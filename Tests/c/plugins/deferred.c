@@ -115,8 +115,7 @@ static const bc_plugin_option deferred_options[] = {
 };
 
 static const bc_plugin deferred_plugin = {
-    .struct_size = sizeof(bc_plugin),
-    .abi_version = BC_PLUGIN_ABI_VERSION,
+    BC_PLUGIN_ABI_FIELDS,
     .name = "deferred",
     .version = "1.0.0",
     .description = "Finishes its calls later, from its own thread",

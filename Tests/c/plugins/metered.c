@@ -51,8 +51,7 @@ static const bc_plugin_option metered_options[] = {
 };
 
 static const bc_plugin metered_plugin = {
-    .struct_size = sizeof(bc_plugin),
-    .abi_version = BC_PLUGIN_ABI_VERSION,
+    BC_PLUGIN_ABI_FIELDS,
     .name = "metered",
     .version = "1.0.0",
     .description = "Reports usage at a list price",

@@ -26,7 +26,7 @@ static int never_process(void *state, bc_call *call, const bc_doc *doc) {
 
 static const bc_plugin descriptor = {
     offsetof(bc_plugin, options), /* stops before the options and the vtable */
-    BC_PLUGIN_ABI_VERSION,
+    BC_PLUGIN_ABI_MAJOR,
     "small_struct",
     "1.0.0",
     "Descriptor too small for the vtable",

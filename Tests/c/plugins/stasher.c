@@ -105,8 +105,7 @@ static void stasher_destroy(void *state) {
 }
 
 static const bc_plugin stasher_plugin = {
-    .struct_size = sizeof(bc_plugin),
-    .abi_version = BC_PLUGIN_ABI_VERSION,
+    BC_PLUGIN_ABI_FIELDS,
     .name = "stasher",
     .version = "1.0.0",
     .description = "Keeps its call handles and uses them after the call (a misuse test)",

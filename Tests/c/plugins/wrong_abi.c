@@ -1,12 +1,12 @@
 /*
- * wrong_abi — a plugin built for the next plugin ABI (or, compiled with
+ * wrong_abi — a plugin built for the next plugin ABI major (or, compiled with
  * -DBUILT_FOR_ABI=N, for ABI N). The host must refuse it from the
  * descriptor alone, naming both versions, and call nothing.
  */
 #include "batchcore_plugin.h"
 
 #ifndef BUILT_FOR_ABI
-#define BUILT_FOR_ABI (BC_PLUGIN_ABI_VERSION + 1)
+#define BUILT_FOR_ABI (BC_PLUGIN_ABI_MAJOR + 1)
 #endif
 
 #include <stdlib.h>

@@ -35,8 +35,7 @@ static void chatty_destroy(void *state) {
 }
 
 static const bc_plugin chatty_plugin = {
-    .struct_size = sizeof(bc_plugin),
-    .abi_version = BC_PLUGIN_ABI_VERSION,
+    BC_PLUGIN_ABI_FIELDS,
     .name = "chatty",
     .version = "1.0.0",
     .description = "Prints to stdout while it works",

@@ -68,8 +68,7 @@ static const bc_plugin_option options[] = {
 };
 
 static const bc_plugin descriptor = {
-    .struct_size = sizeof(bc_plugin),
-    .abi_version = BC_PLUGIN_ABI_VERSION,
+    BC_PLUGIN_ABI_FIELDS,
     .name = "faulty",
     .version = "1.0.0",
     .description = "Test plugin: crashes, aborts, hangs or leaks on request",

@@ -77,7 +77,7 @@ def test_a_library_of_another_major_version_is_refused(package_copy, tmp_path):
     code = "import batchcore\ntry:\n    batchcore.library_path()\nexcept batchcore.LibraryError as e:\n    print(e)"
     proc = run_python(code, cwd=tmp_path, package_parent=package_copy, BATCHCORE_LIBRARY=str(future))
     assert f"{future} is libbatchcore 1.2.3, but the batchcore Python package" in proc.stdout
-    assert "needs 0.x from 0.1.0 on" in proc.stdout
+    assert "needs 0.x from 0.2.0 on" in proc.stdout
 
 
 def test_a_library_that_is_not_libbatchcore_is_refused(package_copy, tmp_path):

@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from conftest import SAMPLES, batchcore
+from conftest import ROOT, SAMPLES, batchcore, compile_c
 
 
 def test_result_fields(engine, make_docs):
@@ -34,6 +34,57 @@ def test_result_fields(engine, make_docs):
     assert bad.text == ""
     with pytest.raises(ValueError, match="'bad' has no output"):
         bad.json()
+
+
+def test_results_carry_what_the_output_line_carries(engine, make_docs, tmp_path):
+    # metered reports units and gives list prices; shape returns JSON and fails "bad".
+    metered = compile_c(ROOT / "Tests" / "c" / "plugins" / "metered.c", tmp_path / "metered.so")
+    paths = make_docs(3)
+
+    @batchcore.processor
+    def shape(doc):
+        if doc.id == "bad":
+            raise RuntimeError("no shape")
+        return {"bytes": len(doc.input)}
+
+    output = tmp_path / "out.jsonl"
+    with engine.batch(stages=[str(metered), shape], output=output) as batch:
+        batch.add(paths[0], id="plain")
+        batch.add(paths[1], id="tagged", metadata={"lang": "en"})
+        batch.add(paths[2], id="bad")
+        batch.run()
+        results = {r.id: r for r in batch.results()}
+    lines = {record["id"]: record for record in map(json.loads, output.read_text().splitlines())}
+
+    assert sorted(results) == sorted(lines) == ["bad", "plain", "tagged"]
+    for id, result in results.items():
+        line = lines[id]
+        assert result.output_is_json == isinstance(line["output"], dict), id
+        assert result.units == line.get("units", 0) == 2, id  # metered's 2 units a call
+        assert result.cost_usd == pytest.approx(line.get("cost_usd", 0)), id
+        assert result.failed_stage_label == line.get("failed_stage"), id
+        assert result.metadata == line.get("metadata"), id
+        assert result.duplicate_of is None and "duplicate_of" not in line, id
+    assert results["tagged"].metadata == {"lang": "en"} and results["plain"].metadata is None
+    assert results["bad"].failed_stage_label == "shape" and not results["bad"].output_is_json
+    assert results["plain"].output_is_json and results["plain"].json() == {"bytes": 6}
+    assert results["plain"].cost_usd == pytest.approx((100 * 2.0 + 50 * 8.0) / 1e6)  # metered's list prices
+
+
+def test_a_reused_result_names_its_original(engine, tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name in ["a.txt", "b.txt"]:
+        (docs / name).write_text("same content\n")
+    output = tmp_path / "out.jsonl"
+    with engine.batch("text", output=output, checkpoint=tmp_path / "journal", dedupe=True, sequential=True) as batch:
+        batch.add(docs / "a.txt", id="a")
+        batch.add(docs / "b.txt", id="b")
+        batch.run()
+        results = {r.id: r for r in batch.results()}
+    lines = {record["id"]: record for record in map(json.loads, output.read_text().splitlines())}
+    assert (results["a"].duplicate_of, results["b"].duplicate_of) == (None, "a")
+    assert lines["b"]["duplicate_of"] == "a" and "duplicate_of" not in lines["a"]
 
 
 def test_output_file_and_results_agree(engine, tmp_path):

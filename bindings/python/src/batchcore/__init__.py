@@ -16,10 +16,9 @@ Python bindings over ctypes for libbatchcore (see docs/python.md)::
 """
 from __future__ import annotations
 
-from typing import List
+from typing import Any, List
 
 from ._capi import lib as _lib
-from ._version import __version__
 from .batch import Batch
 from .doc import Doc
 from .engine import Engine
@@ -51,6 +50,14 @@ def library_version() -> str:
     return str(_lib().bc_version_string().decode("ascii"))
 
 
+def __getattr__(name: str) -> Any:
+    # __version__ is the library's, read when first asked for (PEP 562): the
+    # package takes its version from the engine it drives.
+    if name == "__version__":
+        return library_version()
+    raise AttributeError(f"module 'batchcore' has no attribute {name!r}")
+
+
 def library_path() -> str:
     """Where the loaded libbatchcore was found (see docs/python.md, "How the library is found")."""
     return str(_lib().path)
@@ -65,6 +72,6 @@ __all__ = [
     "AbiError", "Batch", "BatchIOError", "BatchState", "BatchcoreError", "Doc", "DocumentResult",
     "Engine", "Event", "EventKind", "InputError", "InvalidArgumentError", "LibraryError",
     "NotFoundError", "OptionError", "OptionInfo", "PluginError", "Processor", "Result", "Retry",
-    "Stage", "StateError", "Stats", "Status", "WaitTimeout", "__version__", "library_path",
+    "Stage", "StateError", "Stats", "Status", "WaitTimeout", "library_path",
     "library_version", "options", "processor",
 ]

@@ -141,6 +141,14 @@ class bc_result(Structure):
         ("duration_ms", c_double),
         ("input_tokens", c_uint64),
         ("output_tokens", c_uint64),
+        # since 0.2
+        ("output_is_json", c_uint32),
+        ("reserved", c_uint32),
+        ("units", c_uint64),
+        ("cost_usd", c_double),
+        ("failed_stage_label", c_char_p),
+        ("metadata_json", c_char_p),
+        ("duplicate_of", c_char_p),
     ]
 
 

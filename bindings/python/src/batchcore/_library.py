@@ -26,7 +26,7 @@ import threading
 from pathlib import Path
 from typing import Iterator, List, Optional, Tuple
 
-from ._version import LIBRARY_MAJOR, LIBRARY_MINIMUM, __version__
+from ._version import LIBRARY_MAJOR, LIBRARY_MINIMUM
 from .errors import LibraryError
 
 LIBRARY_FILE = "libbatchcore.dylib" if sys.platform == "darwin" else "libbatchcore.so"
@@ -120,5 +120,5 @@ def _check_version(library: ctypes.CDLL, location: str) -> None:
     if number // 10000 != LIBRARY_MAJOR or number < LIBRARY_MINIMUM:
         minimum = f"{LIBRARY_MINIMUM // 10000}.{LIBRARY_MINIMUM // 100 % 100}.{LIBRARY_MINIMUM % 100}"
         raise LibraryError(
-            f"{location} is libbatchcore {found}, but the batchcore Python package {__version__} "
+            f"{location} is libbatchcore {found}, but the batchcore Python package "
             f"needs {LIBRARY_MAJOR}.x from {minimum} on; install matching versions of both")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import ctypes
 import json
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
 from ._capi import decode, decode_name
 from ._enum import StrEnum
@@ -41,6 +41,12 @@ class DocumentResult:
     duration_ms: float
     input_tokens: int
     output_tokens: int
+    output_is_json: bool = False          # the output is JSON text (a dict or list was returned)
+    units: int = 0                        # free-form units the processors reported
+    cost_usd: float = 0.0                 # what the tokens cost at the stages' prices
+    failed_stage_label: Optional[str] = None  # label of the stage that failed, when failed
+    metadata: Optional[Dict[str, Any]] = None  # the document's metadata, when it has some
+    duplicate_of: Optional[str] = None    # id of the document whose result was reused (dedupe)
 
     @property
     def text(self) -> str:
@@ -66,4 +72,10 @@ class DocumentResult:
             failed_stage=raw.failed_stage if status is Status.FAILED else None,
             duration_ms=raw.duration_ms,
             input_tokens=raw.input_tokens,
-            output_tokens=raw.output_tokens)
+            output_tokens=raw.output_tokens,
+            output_is_json=bool(raw.output_is_json),
+            units=raw.units,
+            cost_usd=raw.cost_usd,
+            failed_stage_label=decode(raw.failed_stage_label),
+            metadata=json.loads(raw.metadata_json) if raw.metadata_json else None,
+            duplicate_of=decode_name(raw.duplicate_of))
