@@ -18,7 +18,7 @@ SUITE := scripts/run-suite $(if $(V),--verbose)
 # Under make test the build steps are quiet too (STEP is empty otherwise).
 test: STEP = $(SUITE) --step
 
-.PHONY: all build deps demo test test-swift test-tsan test-c test-cli test-python test-install test-bench stress bench bench-quick install clean mutants
+.PHONY: all build deps demo test test-sizes test-swift test-tsan test-c test-cli test-python test-install test-bench stress bench bench-quick install clean mutants
 
 all: build
 
@@ -39,7 +39,11 @@ demo: build
 	@echo
 	@echo "Results of $$(wc -l < $(OUT)/demo.jsonl) documents are in $(OUT)/demo.jsonl"
 
-test: build test-swift test-tsan test-c test-cli test-python test-install test-bench
+test: build test-sizes test-swift test-tsan test-c test-cli test-python test-install test-bench
+
+# The engine's files stay under 400 lines and its functions under 60.
+test-sizes:
+	@$(SUITE) --step sizes -- scripts/check-sizes
 
 test-swift:
 	@$(SUITE) swift -- $(SWIFT) test

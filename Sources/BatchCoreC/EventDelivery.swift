@@ -3,6 +3,7 @@ import CBatchCore
 
 /// Turns engine events into bc_event structs for a C callback.
 final class EventDelivery: @unchecked Sendable {
+    // @unchecked: constants; the callback and its user_data are the host's, called from the one event thread.
     private let callback: bc_event_fn
     private let userData: UnsafeMutableRawPointer?
 

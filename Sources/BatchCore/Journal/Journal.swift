@@ -24,8 +24,6 @@ public final class Journal: ResultStore, @unchecked Sendable {
     let lock: JournalLock
     /// Number of this run in the journal (1 for the first, 2 for the first resume, …).
     public private(set) var run: Int64 = 0
-    /// Documents the journal already held when this run started.
-    public let documentsBefore: Int64
     /// What earlier runs spent, and on how many documents.
     public let spentBefore: (cost: Double, documents: UInt64)
 
@@ -78,7 +76,6 @@ public final class Journal: ResultStore, @unchecked Sendable {
         self.configuration = configuration
         replacesConfiguration = recorded == nil || force || done == 0
         isNew = recorded == nil
-        documentsBefore = done
         let spent = try db.prepare("SELECT coalesce(sum(cost_usd), 0), count(*) FROM documents")
         spentBefore = try spent.step() ? (spent.double(0), UInt64(spent.int(1))) : (0, 0)
         writerDB = db

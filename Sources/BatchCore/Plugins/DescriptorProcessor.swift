@@ -4,6 +4,7 @@ import CBatchCore
 /// exports (`NativePlugin`), or one a host program registered with its
 /// user_data (`init(registered:userData:)`).
 public class DescriptorProcessor: Processor, @unchecked Sendable {
+    // @unchecked: constants set in init; the descriptor is a private copy, read only.
     public let info: ProcessorInfo
     private let descriptor: PluginDescriptor
     private let userData: HostUserData?
@@ -80,6 +81,7 @@ public class DescriptorProcessor: Processor, @unchecked Sendable {
 /// engine no longer needs it: when the processor and every instance of it
 /// are gone, so after the last destroy().
 public final class HostUserData: @unchecked Sendable {
+    // @unchecked: the pointer is the host's to guard; `owned` is set once, before the processor is shared.
     public typealias Release = @convention(c) (UnsafeMutableRawPointer?) -> Void
     let pointer: UnsafeMutableRawPointer?
     private let release: Release?
@@ -95,6 +97,7 @@ public final class HostUserData: @unchecked Sendable {
 }
 
 private final class DescriptorInstance: ProcessorInstance, @unchecked Sendable {
+    // @unchecked: constants; the state is the processor's own to guard (process() is [thread-safe]).
     let processor: DescriptorProcessor
     let state: UnsafeMutableRawPointer?
     let config: StageConfig  // keeps config_get's strings alive

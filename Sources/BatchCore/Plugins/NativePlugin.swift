@@ -4,6 +4,7 @@ import Glibc
 /// A processor from a shared object that exports `batchcore_plugin_entry`.
 /// Loaded once per engine and never unloaded while the engine lives.
 final class NativePlugin: DescriptorProcessor, @unchecked Sendable {
+    // @unchecked: adds one constant, the dlopen handle.
     private let handle: UnsafeMutableRawPointer
 
     /// Loads and checks a plugin file; on any problem closes it and throws an

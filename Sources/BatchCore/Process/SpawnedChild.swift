@@ -57,14 +57,23 @@ struct SpawnedChild: Sendable {
     }
 
     /// Waits until the child exits or `deadline` (monotonic nanoseconds)
-    /// passes, polling with a back-off from 0.2 to 20 ms.
+    /// passes: on a pidfd, which becomes readable when the child exits, or
+    /// on a kernel without pidfds, polling with a back-off from 0.2 to 20 ms.
     func waitForExit(until deadline: UInt64) -> State {
+        let pidfd = bc_shim_pidfd_open(pid)
+        defer { if pidfd >= 0 { close(pidfd) } }
         var pause: UInt64 = 200_000
         while true {
             let state = state()
-            if state != .running || monotonicNanos() >= deadline { return state }
-            sleepSeconds(Double(pause) / 1e9)
-            pause = min(pause * 2, 20_000_000)
+            let now = monotonicNanos()
+            if state != .running || now >= deadline { return state }
+            if pidfd >= 0 {
+                var watched = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+                _ = poll(&watched, 1, Int32(min((deadline - now) / 1_000_000 + 1, 60_000)))
+            } else {
+                sleepSeconds(Double(pause) / 1e9)
+                pause = min(pause * 2, 20_000_000)
+            }
         }
     }
 
