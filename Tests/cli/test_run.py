@@ -2,6 +2,7 @@
 import hashlib
 import json
 import re
+import resource
 import signal
 import subprocess
 import time
@@ -268,3 +269,19 @@ def test_attempts_count_retries_of_the_document_not_its_stages(tmp_path, countin
     assert "; 1 retry" in r.err and "retries" not in r.err, r.err
     status = json.loads(run("status", f"{out}.journal", "--json").out)
     assert status["attempts"] == 4, status  # the journal agrees with the output
+
+
+@pytest.mark.parametrize("output", ["stdout", "device", "journaled file"])
+def test_a_run_waiting_on_its_processor_uses_almost_no_cpu(tmp_path, output):
+    # Two documents that each sleep 1 s: the engine's own threads (the
+    # result writer, the workers, the event pump) must sleep too, not spin.
+    # A regular output file has a journal beside it; stdout and a device do not.
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.txt").write_text(name)
+    where = {"stdout": [], "device": ["-o", "/dev/null"], "journaled file": ["-o", tmp_path / "out.jsonl"]}[output]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    r = run("run", tmp_path / "a.txt", tmp_path / "b.txt", "-w", "1", *where, "--", "sh", "-c", "sleep 1")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    assert r.code == 0, r
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    assert cpu < 0.5, f"{cpu:.2f} s of CPU over 2 s of sleeping documents"

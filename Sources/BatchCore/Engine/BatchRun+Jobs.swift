@@ -21,8 +21,9 @@ extension BatchRun {
     /// is dealt with here.
     private func claimNext() -> Next {
         while true {
-            let claim = claimed.withLock { $0.popLast() }.map { Claim.jobs([$0]) }
-                ?? queue.claim(upTo: queue.claimSize, now: monotonicNanos())
+            // Jobs claimed ahead are run first (only a queue that claims several has any).
+            let ahead = queue.claimSize > 1 ? claimed.withLock { $0.popLast() } : nil
+            let claim = ahead.map { Claim.jobs([$0]) } ?? queue.claim(upTo: queue.claimSize, now: monotonicNanos())
             switch claim {
             case .jobs(var jobs):
                 guard !jobs.isEmpty else { continue }

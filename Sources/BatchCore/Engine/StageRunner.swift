@@ -4,7 +4,7 @@ import Glibc
 /// limit, the deadline (and the watchdog that enforces it), the call itself,
 /// and then its accounting — tokens, units, cost, the limiter's correction,
 /// a Retry-After that pauses everyone on the limiter.
-struct StageRunner: Sendable {
+final class StageRunner: Sendable {  // a class: one per stage, shared by every call, never copied
     let stage: RunningStage
     let index: Int
     /// The limiter this stage draws from, if it is the limited one.
@@ -13,6 +13,17 @@ struct StageRunner: Sendable {
     let graceNanos: UInt64
     let watchdog: Watchdog
     let retry: RetryPolicy
+
+    init(stage: RunningStage, index: Int, limiter: (any Limiter)?, timeout: Double?, graceNanos: UInt64,
+         watchdog: Watchdog, retry: RetryPolicy) {
+        self.stage = stage
+        self.index = index
+        self.limiter = limiter
+        self.timeout = timeout
+        self.graceNanos = graceNanos
+        self.watchdog = watchdog
+        self.retry = retry
+    }
 
     /// How a call began.
     enum Start {

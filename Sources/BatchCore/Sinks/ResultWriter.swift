@@ -35,6 +35,7 @@ final class ResultWriter: ResultSink, @unchecked Sendable {  // @unchecked: muta
     /// Starts the thread; `delegate` hears of commits and failures.
     func start(delegate: ResultWriterDelegate) {
         self.delegate = delegate
+        guard store != nil || output != nil else { return }  // nothing to write
         thread = startJoinableThread(name: "bc-journal") { [self] in run() }
     }
 
@@ -46,12 +47,17 @@ final class ResultWriter: ResultSink, @unchecked Sendable {  // @unchecked: muta
 
     /// Queues a result; waits while the queue is full (back-pressure).
     func accept(_ result: DocumentResult, persisted: Bool) {
-        guard persisted else { return }
-        monitor.withLock {
+        guard persisted, store != nil || output != nil else { return }
+        let wake: Bool = monitor.withLock {
             while queue.count >= capacity && !stopped { monitor.wait() }
-            if !stopped { queue.append(result) }
+            guard !stopped else { return false }
+            queue.append(result)
+            // The writer waits for a first result, then for a full group (or
+            // its interval): waking it for every result would cost a
+            // context switch a document.
+            return queue.count == 1 || queue.count == every
         }
-        monitor.broadcast()
+        if wake { monitor.broadcast() }
     }
 
     /// Writes what is queued, records how the run ended, stops the thread.
@@ -101,7 +107,10 @@ final class ResultWriter: ResultSink, @unchecked Sendable {  // @unchecked: muta
     /// when it is only time to report progress.
     private func nextGroup() -> [DocumentResult]? {
         monitor.withLock {
-            if queue.isEmpty && !closing { monitor.wait(until: nextProgressReport) }
+            if queue.isEmpty && !closing {
+                // Without a store there is no progress to report: sleep until a result comes.
+                if store == nil { monitor.wait() } else { monitor.wait(until: nextProgressReport) }
+            }
             if queue.isEmpty && !closing { return nil }
             let deadline = monotonicNanos() + interval
             while queue.count < every && !closing && monotonicNanos() < deadline {
