@@ -91,6 +91,9 @@ BC_EXTERN void bc_engine_free(bc_engine *engine); /* since 0.1 */
  *   "plugin_dir"   add a directory to the plugin search path (repeatable;
  *                  searched before $BATCHCORE_PLUGIN_PATH, ./plugins and the
  *                  directory holding libbatchcore.so)
+ *   "tenant.max_workers"  "TENANT=N": at most N workers over all batches of
+ *                  that tenant (the batch option "tenant"); N=0 removes the
+ *                  cap (repeatable, one tenant each; since 0.2)
  * BC_EOPTION names the key, the value and what was expected. */
 BC_EXTERN int bc_engine_set(bc_engine *engine, const char *key, const char *value); /* since 0.1 */
 
@@ -151,7 +154,8 @@ BC_EXTERN int bc_engine_list_processors(char **out_json, bc_engine *engine); /* 
 /* [thread-safe] The engine's numbers now, as a JSON object: "batches" (each
  * running batch: "tenant", "total", "ok", "partial", "failed", "in_flight",
  * "workers_in_use", "cost_usd"), "tenants" (the same summed per tenant, the
- * batch option `tenant`, with "batches"), "workers_in_use" and
+ * batch option `tenant`, with "batches" and, since 0.2, "max_workers": the
+ * tenant's cap or null), "workers_in_use" and
  * "max_workers". *out_json is freed with bc_free(). */
 BC_EXTERN int bc_engine_stats(char **out_json, bc_engine *engine); /* since 0.1 */
 

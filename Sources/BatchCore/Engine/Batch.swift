@@ -105,6 +105,7 @@ public final class Batch: Sendable {
             }
             let name = "batch-\(UInt(bitPattern: ObjectIdentifier(self).hashValue))"
             let parts = try RunParts.make(config, engine: engine, seams: seams, name: name)
+            if let cap = parts.options.tenantMaxWorkers { engine.scheduler.setTenantCap(parts.options.tenant, cap) }
             let run = BatchRun(parts, config: config, engine: engine)
             config.run = run
             run.start()

@@ -39,7 +39,7 @@ final class BatchRun: Workload, StageCallOwner, ResultWriterDelegate, @unchecked
 
     init(_ parts: RunParts, config: BatchConfiguration, engine: Engine) {
         options = parts.options
-        tenant = Tenant(cap: options.requestedWorkers)
+        tenant = Tenant(cap: options.requestedWorkers, name: options.tenant)
         leaseKeeper = parts.queue.leaseRenewal.map { LeaseKeeper(parts.queue, every: $0) }
         queue = leaseKeeper ?? parts.queue
         store = parts.store

@@ -69,6 +69,12 @@ class Engine(OwnedHandle):
         """Sets an engine option ("max_workers", "plugin_dir"); OptionError names what was wrong."""
         lib().bc_engine_set(self._live(), encode(key), encode(option_value(value)))
 
+    def set_tenant(self, tenant: str, *, max_workers: Optional[int]) -> None:
+        """Caps the workers of every batch of ``tenant`` together (the batch
+        option ``tenant``); None removes the cap. A batch's own
+        ``tenant_max_workers`` sets the same cap when it starts."""
+        self.set("tenant.max_workers", f"{tenant}={max_workers or 0}")
+
     def register(self, proc: Union[Processor, ProcessorFunction]) -> Processor:
         """Makes a Python processor available to this engine's batches under its name.
 
