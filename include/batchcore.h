@@ -209,6 +209,16 @@ BC_EXTERN int bc_batch_set_stage(bc_batch *batch, const char *stage, const char 
  * batch. All strings copied. */
 BC_EXTERN int bc_batch_add_file(bc_batch *batch, const char *path, const char *id, const char *metadata_json); /* since 0.1 */
 
+/* [one at a time] Add one document held in memory: `len` bytes at `data`
+ * (NULL when len is 0), copied, under `id` (required; unique in the batch).
+ * Processors see the bytes instead of a file: plugins in bc_doc.content,
+ * exec commands on stdin, or in a temporary file when the template names
+ * {}. Dedupe hashes them; a resumed batch skips the ids already finished.
+ * BC_EINPUT when len is over the batch option content.max_size (16 MiB by
+ * default), or `metadata_json` (may be NULL) is not an object. */
+BC_EXTERN int bc_batch_add_content(bc_batch *batch, const char *id, const void *data, size_t len,
+                                   const char *metadata_json); /* since 0.2 */
+
 /* [one at a time] Add every regular file under `dir`, recursively, in a
  * stable (sorted) order. `glob` (fnmatch pattern on the path relative to
  * `dir`, or on the file name when it has no '/') may be NULL. */
@@ -217,7 +227,9 @@ BC_EXTERN int bc_batch_add_dir(bc_batch *batch, const char *dir, const char *glo
 /* [one at a time] Add the documents of a manifest: `.jsonl` (one object per
  * line) or `.json` (an array of objects); each object has "path", optional
  * "id" and optional "metadata" (an object); an entry with an "id" and no
- * "path" is a document without a file. Relative paths are relative to the
+ * "path" is a document without a file; since 0.2, "content" (text) or
+ * "content_base64" (bytes) with an "id" in place of "path" is a document
+ * held in memory (see bc_batch_add_content). Relative paths are relative to the
  * manifest's directory. Validated now: BC_ENOTFOUND when the manifest does
  * not exist, BC_EINPUT naming the file, line and problem when it is
  * malformed (duplicate ids included). */

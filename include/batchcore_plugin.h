@@ -149,7 +149,15 @@ typedef struct bc_doc {
     const unsigned char *input;  /* previous stage's output: NULL in the first stage,
                                     never NULL after it (an empty output is length 0) */
     size_t input_len;            /* length of input in bytes */
+    /* since 0.2 (read them only when BC_DOC_HAS(doc, content)): */
+    const unsigned char *content; /* the document's bytes when it is held in memory
+                                    (no file: path is NULL); NULL otherwise */
+    size_t content_len;          /* length of content in bytes */
 } bc_doc;
+
+/* True when the host's bc_doc is new enough to hold `member`. since 0.2 */
+#define BC_DOC_HAS(doc, member) \
+    ((doc)->struct_size >= offsetof(bc_doc, member) + sizeof((doc)->member))
 
 /* Services the host offers a plugin. Every function is [thread-safe] unless
  * stated. Functions return 0 or a negative error code.

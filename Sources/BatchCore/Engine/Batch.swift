@@ -60,7 +60,10 @@ public final class Batch: Sendable {
     public var stageLabels: [String] { config.withLock { $0.stages.map(\.label) } }
 
     public func add(_ source: DocumentSource) throws {
-        try configure("add documents") { $0.sources.append(source) }
+        try configure("add documents") {
+            try ContentLimit.check(source, limit: $0.options.contentMaxSize)
+            $0.sources.append(source)
+        }
     }
 
     /// Which documents produce a `.documentFinished` event.

@@ -28,6 +28,7 @@ struct RunParts {
     /// the run's own rate limiter.
     static func make(_ config: BatchConfiguration, engine: Engine, seams: RunSeams, name: String) throws -> RunParts {
         let options = config.options
+        for source in config.sources { try ContentLimit.check(source, limit: options.contentMaxSize) }
         // Duplicate ids are refused before anything starts.
         var reader = SourceReader(sources: config.sources)
         try reader.checkUniqueIds()

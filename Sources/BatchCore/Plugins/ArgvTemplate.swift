@@ -69,6 +69,11 @@ public struct ArgvTemplate: Sendable, Equatable {
         self.arguments = arguments
     }
 
+    /// True if any element names the document's path (`{}`, `{path}`).
+    public var usesPath: Bool {
+        arguments.contains { $0.contains(.placeholder(.path)) }
+    }
+
     /// True if any element holds a placeholder.
     public var hasPlaceholders: Bool {
         arguments.contains { $0.contains { if case .placeholder = $0 { true } else { false } } }

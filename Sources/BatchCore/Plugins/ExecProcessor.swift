@@ -23,8 +23,12 @@ import Glibc
 /// A relative path that starts with "-" is passed as "./-…", so it never
 /// reads as an option.
 ///
+/// A document held in memory (no file) reaches the command on stdin in the
+/// first stage, and, when the template names `{}`/`{path}`, as a private
+/// temporary file removed after the call.
+///
 /// Per document: stdin is the previous stage's output (stages after the
-/// first) or `/dev/null`. Exit 0 is `.done` with stdout as the output;
+/// first), the document's content, or `/dev/null`. Exit 0 is `.done` with stdout as the output;
 /// exit 75 (`EX_TEMPFAIL`) is `.retry` with stderr as the error; any other
 /// exit, a signal, or a command that cannot be started is `.fail` with a
 /// message that says which. Cancellation, and an attempt that overruns the
@@ -156,12 +160,23 @@ final class ExecInstance: ProcessorInstance {
             call.error = "cancelled"
             return .retry
         }
-        let argv = argv(for: doc)
+        var contentFile: ContentFile? = nil
+        if let content = doc.document.content, template.usesPath {
+            do {
+                contentFile = try ContentFile(content)
+            } catch {
+                call.error = error.message
+                return .retry
+            }
+        }
+        defer { contentFile?.remove() }
+        let argv = argv(for: doc, path: contentFile?.path ?? argumentPath(doc.document))
         if let bad = argv.firstIndex(where: { $0.utf8.contains(0) }) {
             call.error = "cannot run '\(argv[0])': argv[\(bad)] would contain a NUL character (from the document's id or path)"
             return .fail
         }
-        let request = ChildProcess.Request(argv: argv, cwd: cwd, stdin: doc.input, maxStdout: maxOutput,
+        let stdin = doc.stage == 0 ? doc.document.content : doc.input
+        let request = ChildProcess.Request(argv: argv, cwd: cwd, stdin: stdin, maxStdout: maxOutput,
                                            deadline: call.deadline, killGraceNanos: call.killGraceNanos)
         let result: ChildProcess.Result
         do {
@@ -176,8 +191,7 @@ final class ExecInstance: ProcessorInstance {
 
     /// The command for `doc`: the template filled in, plus the path of a
     /// first-stage document when the template names no placeholder.
-    private func argv(for doc: DocumentInput) -> [String] {
-        let path = argumentPath(doc.document)
+    private func argv(for doc: DocumentInput, path: String) -> [String] {
         var argv = template.render(path: path, id: doc.document.id, stage: doc.stage, attempt: doc.attempt)
         if !template.hasPlaceholders && doc.stage == 0 && doc.document.path != nil { argv.append(path) }
         return argv

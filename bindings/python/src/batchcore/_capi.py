@@ -54,6 +54,8 @@ class bc_doc(Structure):
         ("metadata_json", c_char_p),
         ("input", c_void_p),  # an address, so the bytes are copied once with string_at
         ("input_len", c_size_t),
+        ("content", c_void_p),  # since 0.2: an in-memory document's bytes
+        ("content_len", c_size_t),
     ]
 
 
@@ -190,6 +192,7 @@ SIGNATURES: Dict[str, Tuple[Any, Sequence[Any]]] = {
     "bc_batch_add_stage": (CHECKED, (c_void_p, c_char_p, c_char_p)),
     "bc_batch_set_stage": (CHECKED, (c_void_p, c_char_p, c_char_p, c_char_p)),
     "bc_batch_add_file": (CHECKED, (c_void_p, c_char_p, c_char_p, c_char_p)),
+    "bc_batch_add_content": (CHECKED, (c_void_p, c_char_p, c_char_p, c_size_t, c_char_p)),
     "bc_batch_add_dir": (CHECKED, (c_void_p, c_char_p, c_char_p)),
     "bc_batch_add_manifest": (CHECKED, (c_void_p, c_char_p)),
     "bc_batch_add_list": (CHECKED, (c_void_p, c_char_p)),

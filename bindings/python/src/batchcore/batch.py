@@ -102,11 +102,25 @@ class Batch(OwnedHandle):
         lib().bc_batch_set_stage(self._live(), encode(label), encode(key), encode(option_value(value)))
         return self
 
-    def add(self, path: PathArgument, id: Optional[str] = None,
-            metadata: Union[Mapping[str, Any], str, None] = None) -> "Batch":
-        """Adds one file; `id` defaults to the path, `metadata` is a dict (or JSON object text)."""
+    def add(self, path: Optional[PathArgument] = None, id: Optional[str] = None,
+            metadata: Union[Mapping[str, Any], str, None] = None, *,
+            content: Union[bytes, str, None] = None) -> "Batch":
+        """Adds one file, or with `content=` (bytes, or str kept as UTF-8) one
+        document held in memory, which needs an `id`. `id` defaults to the
+        path; `metadata` is a dict (or JSON object text). Content over the
+        option content.max_size (16 MiB by default) raises InputError."""
         metadata_json = metadata if metadata is None or isinstance(metadata, str) else json.dumps(metadata)
-        lib().bc_batch_add_file(self._live(), _path(path), encode(id), encode(metadata_json))
+        if content is None:
+            if path is None:
+                raise TypeError("add() needs a path, or content= and id= for a document held in memory")
+            lib().bc_batch_add_file(self._live(), _path(path), encode(id), encode(metadata_json))
+            return self
+        if path is not None:
+            raise TypeError("give either a path or content=, not both")
+        if id is None:
+            raise TypeError("a document given by its content needs an id=")
+        data = content.encode("utf-8") if isinstance(content, str) else bytes(content)
+        lib().bc_batch_add_content(self._live(), encode(id), data, len(data), encode(metadata_json))
         return self
 
     def add_dir(self, dir: PathArgument, glob: Optional[str] = None) -> "Batch":
