@@ -112,6 +112,9 @@ typedef struct bc_processor_def {
     /* Called once when the engine no longer needs user_data. May be NULL. */
     void (*release)(void *user_data);
     void *user_data;
+    /* since 0.2: BC_PLUGIN_FLAG_* bits (batchcore_plugin.h), such as
+     * BC_PLUGIN_FLAG_NONBLOCKING for a process() that only starts the work */
+    uint32_t flags;
 } bc_processor_def;
 
 /* [thread-safe] Register an in-process processor under def->name. It shadows

@@ -275,6 +275,14 @@ typedef struct bc_plugin_option {
  * since 0.1 */
 #define BC_PLUGIN_FLAG_PREFERS_PROCESS (1u << 0)
 
+/* process() never blocks: it starts the work, returns (usually
+ * BC_OUTCOME_PENDING) and finishes the call later from a thread of its own
+ * (an event loop). A pending call holds a worker slot, never a thread; with
+ * this flag the engine also starts no extra thread while process() runs, so
+ * thousands of calls in flight need only a few threads. Ignored for stages
+ * that run in worker processes. since 0.2 */
+#define BC_PLUGIN_FLAG_NONBLOCKING (1u << 1)
+
 /* The descriptor a plugin returns from batchcore_plugin_entry(). It must
  * stay valid and unchanged until the library is unloaded (a static const).
  * Fill it with designated initializers starting with BC_PLUGIN_ABI_FIELDS:

@@ -84,7 +84,8 @@ struct RunParts {
                 try stageConfig.validate(against: processor.info)
                 let instance = try Isolation.start(processor, config: stageConfig, options: options)
                 let prices = options.explicitPrices ?? stageConfig.defaultPrices.withLock { $0 }
-                started.append(RunningStage(label: spec.label, name: processor.info.name, instance: instance, prices: prices))
+                started.append(RunningStage(label: spec.label, name: processor.info.name, instance: instance, prices: prices,
+                                            nonBlocking: processor.info.nonBlocking && !(instance is IsolatedInstance)))
             }
         } catch {
             started.reversed().forEach { $0.instance.stop() }

@@ -7,7 +7,11 @@
 ///   then over that tenant's batches, so every batch makes progress;
 /// - documents waiting for a retry sit in their run's work queue and hold
 ///   no worker; a call pending (finished later by another thread) holds its
-///   slot but not a thread.
+///   slot but not a thread;
+/// - threads are started as calls take them: one spare beyond those in a
+///   call that may block, up to the slots the runs may use, so the calls of
+///   a non-blocking processor (thousands of asynchronous calls in flight)
+///   need only a few threads.
 ///
 /// The scheduler holds a run while it runs and lets go of it when it ends.
 final class Scheduler: @unchecked Sendable {  // @unchecked: every field guarded by `monitor`
@@ -22,6 +26,8 @@ final class Scheduler: @unchecked Sendable {  // @unchecked: every field guarded
     private var maxWorkers: Int
     private var busy = 0
     private var threads = 0
+    /// Threads inside a run's `runNext` (the others are spare).
+    private var inCalls = 0
     private var shuttingDown = false
     /// Worker threads stay until shutdown, which joins them: none may still
     /// be ending (running its thread-exit handlers) when the engine is gone.
@@ -115,14 +121,15 @@ final class Scheduler: @unchecked Sendable {  // @unchecked: every field guarded
         gone.forEach { $0.join() }
     }
 
-    /// Threads wanted: enough for every tenant's cap, within the global cap.
-    /// Threads beyond it wait, idle, for the next run or for shutdown.
+    /// Most threads wanted: enough for every tenant's cap, within the global
+    /// cap. Threads beyond it wait, idle, for the next run or for shutdown.
     private var wantedThreads: Int {
         min(maxWorkers, active.reduce(0) { $0 + $1.wantedThreads })
     }
 
+    /// Keeps one spare thread beyond those in a call, within `wantedThreads`.
     private func spawnThreadsIfNeeded() {
-        while threads < wantedThreads {
+        while threads - inCalls < 1 && threads < wantedThreads {
             threads += 1
             running.append(startJoinableThread(name: "bc-worker") { [self] in workerLoop() })
         }
@@ -168,9 +175,11 @@ final class Scheduler: @unchecked Sendable {  // @unchecked: every field guarded
         monitor.lock()
         while !shuttingDown {
             if let run = ending.popLast() {
+                enterCall()
                 monitor.unlock()
                 run.finished(cancelled: run.tenant.cancelled)
                 monitor.lock()
+                inCalls -= 1
                 continue
             }
             guard let run = pick(now: monotonicNanos()) else {
@@ -182,6 +191,8 @@ final class Scheduler: @unchecked Sendable {  // @unchecked: every field guarded
                 continue
             }
             let version = run.tenant.version
+            let counted = run.callsBlockThreads
+            if counted { enterCall() }
             monitor.unlock()
             let step = run.runNext()
             if case .ran(.detached) = step {  // replaced by `replaceStuckWorker`
@@ -189,17 +200,25 @@ final class Scheduler: @unchecked Sendable {  // @unchecked: every field guarded
                 return
             }
             monitor.lock()
-            if settle(run, step, claimedAt: version) {
+            let ended = settle(run, step, claimedAt: version)
+            if ended {
                 monitor.unlock()
                 run.finished(cancelled: run.tenant.cancelled)
                 monitor.lock()
-                monitor.broadcast()
             }
+            if counted { inCalls -= 1 }
+            if ended { monitor.broadcast() }
         }
         threads -= 1
         leave()
         monitor.unlock()
         monitor.broadcast()  // shutdown waits for the last thread
+    }
+
+    /// The calling thread goes into a call: a spare takes its place if the runs may use one.
+    private func enterCall() {
+        inCalls += 1
+        spawnThreadsIfNeeded()
     }
 
     /// The calling worker's thread is about to end: `shutdown` joins it. A
@@ -218,6 +237,7 @@ final class Scheduler: @unchecked Sendable {  // @unchecked: every field guarded
     func replaceStuckWorker(_ run: Workload, _ outcome: JobOutcome) {
         monitor.withLock {
             threads -= 1
+            if run.callsBlockThreads { inCalls -= 1 }  // the stuck thread no longer counts
             spawnThreadsIfNeeded()
         }
         complete(run, outcome)

@@ -31,6 +31,9 @@ BC_OUTCOME_DONE = 0
 BC_OUTCOME_PARTIAL = 1
 BC_OUTCOME_RETRY = 2
 BC_OUTCOME_FAIL = 3
+BC_OUTCOME_PENDING = 4
+
+BC_PLUGIN_FLAG_NONBLOCKING = 1 << 1
 
 BC_EVENT_DOC_FINISHED = 1
 BC_EVENT_PROGRESS = 2
@@ -72,6 +75,7 @@ class bc_processor_def(Structure):
         ("process", bc_process_fn),
         ("release", bc_release_fn),
         ("user_data", c_void_p),
+        ("flags", c_uint32),  # since 0.2: BC_PLUGIN_FLAG_*
     ]
 
 
@@ -214,6 +218,7 @@ SIGNATURES: Dict[str, Tuple[Any, Sequence[Any]]] = {
     "bc_call_retry_after": (c_int, (c_void_p, c_uint64)),
     "bc_call_is_cancelled": (c_int, (c_void_p,)),
     "bc_call_log": (None, (c_void_p, c_int, c_char_p)),
+    "bc_call_finish": (c_int, (c_void_p, c_int)),
 }
 
 

@@ -8,7 +8,7 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Union
 
-from . import _capi, _threadstate
+from . import _aio, _capi, _threadstate
 from ._capi import encode, lib
 from ._handle import OwnedHandle
 from .options import option_value
@@ -51,6 +51,9 @@ class Engine(OwnedHandle):
         self._processors: Dict[str, Processor] = {}
         self._wrapped: Dict[ProcessorFunction, Processor] = {}  # plain functions, wrapped once
         self._lock = threading.Lock()
+        # The event loop of async processors, started on first use; stopped when the engine is collected.
+        self._loop = _aio.LazyEventLoop()
+        weakref.finalize(self, self._loop.close)
         try:
             if workers is not None:
                 self.set("max_workers", workers)
@@ -93,7 +96,7 @@ class Engine(OwnedHandle):
                 proc = wrapped
             if self._processors.get(proc.name) is proc:
                 return proc
-            register_processor(self._live(), proc)
+            register_processor(self._live(), proc, self._loop.get)
             self._processors[proc.name] = proc
         return proc
 
