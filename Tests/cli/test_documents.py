@@ -302,3 +302,27 @@ def test_manifest_content_over_the_size_limit_is_refused_before_the_run(tmp_path
     assert r.records == []
     r = run("run", "--manifest", "m.jsonl", "-O", "content.max_size=8", "--", "cat", cwd=tmp_path)
     assert r.code == 0 and len(r.records) == 2, r
+
+
+# -- Set-up once per stage ----------------------------------------------------
+
+def test_exec_prepare_runs_once_and_every_call_reads_its_output(tmp_path):
+    for i in range(6):
+        (tmp_path / f"cv-{i}.txt").write_text(f"cv {i}\n")
+    prepare = "sh -c 'echo run >> prepared.log; echo ACME'"
+    command = ["sh", "-c", 'printf "%s|%s|%s" "$(cat "$1")" "$(cat "$2")" "$(cat "$BATCHCORE_SHARED")"',
+               "sh", "{}", "{shared}"]
+    r = run("run", ".", "-w", "3", "--glob", "*.txt", "-p", "exec", "--set", "command=" + json.dumps(command),
+            "--set", "prepare=" + prepare, cwd=tmp_path)
+    assert r.code == 0, r
+    assert (tmp_path / "prepared.log").read_text() == "run\n"
+    outputs = {rec["id"]: rec["output"] for rec in r.records}
+    assert len(outputs) == 6 and outputs["./cv-4.txt"] == "cv 4|ACME|ACME", outputs
+
+
+def test_a_failing_exec_prepare_stops_the_batch_before_any_document(tmp_path):
+    (tmp_path / "a.txt").write_text("a")
+    r = run("run", "a.txt", "-p", "exec", "--set", "command=cat", "--set", "prepare=sh -c 'echo no network >&2; exit 3'",
+            cwd=tmp_path)
+    assert r.code != 0 and r.records == []
+    assert "prepare 'sh' failed (exit status 3): no network" in r.err and r.err.startswith("batchhost:"), r

@@ -15,6 +15,11 @@ import Glibc
 ///   so `{path}` names the same file the engine reads.
 /// - `max_output` (default 64MiB): most stdout bytes kept; a command that
 ///   writes more is stopped and the document fails.
+/// - `prepare`: a command (same syntax, no per-document placeholders) run
+///   once when the stage starts, before any document. Its stdout is the
+///   stage's shared data: each call finds it in a file named by the
+///   `{shared}` placeholder and by `$BATCHCORE_SHARED`. A prepare that
+///   fails (non-zero exit, a signal) stops the batch from starting.
 ///
 /// A template without any placeholder gets the document's path appended as
 /// its last argument in the first stage, as xargs and GNU parallel do
@@ -46,13 +51,15 @@ public final class ExecProcessor: Processor {
         options: [
             StageOption(name: "command", defaultValue: nil,
                         help: "the command: a JSON array [\"wc\",\"-l\",\"{}\"] or words 'wc -l {}' (no shell); "
-                            + "placeholders {} {path} {id} {stage} {attempt}, {{ }} for literal braces"),
+                            + "placeholders {} {path} {id} {stage} {attempt} {shared}, {{ }} for literal braces"),
             StageOption(name: "json", defaultValue: "false",
                         help: "the command prints JSON (output that does not parse makes the document partial)"),
             StageOption(name: "cwd", defaultValue: nil,
                         help: "working directory of the command"),
             StageOption(name: "max_output", defaultValue: "64MiB",
                         help: "most stdout bytes kept per document (e.g. 512KiB, 64MiB); more fails the document"),
+            StageOption(name: "prepare", defaultValue: nil,
+                        help: "a command run once when the stage starts; its stdout reaches every call as the file {shared} and $BATCHCORE_SHARED"),
         ])
 
     /// Exit status a command uses to ask for a retry (sysexits.h EX_TEMPFAIL).
@@ -112,7 +119,44 @@ public final class ExecProcessor: Processor {
             baseDir = here
         }
 
-        return ExecInstance(template: template, json: json, cwd: cwd, baseDir: baseDir, maxOutput: maxOutput)
+        let shared = try prepare(config, stage: stage, cwd: cwd)
+        return ExecInstance(template: template, json: json, cwd: cwd, baseDir: baseDir, maxOutput: maxOutput,
+                            shared: shared)
+    }
+
+    /// Runs the stage's `prepare` command once, and keeps its stdout in a
+    /// file for every call; nil without one.
+    private func prepare(_ config: StageConfig, stage: String, cwd: String?) throws -> ContentFile? {
+        guard let command = config["prepare"] else { return nil }
+        let argv: [String]
+        do {
+            argv = try ArgvTemplate(command: command).render(path: "", id: "", stage: 0, attempt: 1)
+        } catch {
+            throw BatchCoreError(.option, "\(stage): invalid option 'prepare' (\(command)): \(error.message)")
+        }
+        guard !argv.isEmpty, !argv[0].isEmpty else {
+            throw BatchCoreError(.option, "\(stage): option 'prepare' is empty; give the command to run once, or leave it out")
+        }
+        let result: ChildProcess.Result
+        do {
+            result = try ChildProcess.run(ChildProcess.Request(argv: argv, cwd: cwd), isCancelled: { false })
+        } catch {
+            throw BatchCoreError(.plugin, "\(stage): cannot run prepare '\(argv[0])': \(error.message)")
+        }
+        let ending: String
+        switch result.exit {
+        case .exited(0): ending = ""
+        case .exited(let status): ending = "exit status \(status)"
+        case .signaled(let signal, _): ending = "killed by \(ChildExit.signalName(signal))"
+        case .unknown: ending = "an unknown exit status"
+        }
+        guard ending.isEmpty else {
+            let stderrText = ExecInstance.tail(result.stderr, truncated: result.stderrCount > result.stderr.count)
+            throw BatchCoreError(.plugin, "\(stage): prepare '\(argv[0])' failed (\(ending))"
+                + (stderrText.isEmpty ? "" : ": \(stderrText)") + "; the batch does not start")
+        }
+        config.shared.set(result.stdout)
+        return try ContentFile(result.stdout)
     }
 
     /// The JSON array form of an argv, as the `command` option takes it:
@@ -147,12 +191,16 @@ final class ExecInstance: ProcessorInstance {
     /// How much of stderr goes into an error message.
     static let errorTail = 4096
 
-    init(template: ArgvTemplate, json: Bool, cwd: String?, baseDir: String?, maxOutput: Int) {
+    /// The `prepare` output, in a file for `{shared}` and `$BATCHCORE_SHARED`.
+    let shared: ContentFile?
+
+    init(template: ArgvTemplate, json: Bool, cwd: String?, baseDir: String?, maxOutput: Int, shared: ContentFile?) {
         self.template = template
         self.json = json
         self.cwd = cwd
         self.baseDir = baseDir
         self.maxOutput = maxOutput
+        self.shared = shared
     }
 
     func process(_ call: CallContext, _ doc: DocumentInput) -> Outcome {
@@ -176,8 +224,9 @@ final class ExecInstance: ProcessorInstance {
             return .fail
         }
         let stdin = doc.stage == 0 ? doc.document.content : doc.input
-        let request = ChildProcess.Request(argv: argv, cwd: cwd, stdin: stdin, maxStdout: maxOutput,
+        var request = ChildProcess.Request(argv: argv, cwd: cwd, stdin: stdin, maxStdout: maxOutput,
                                            deadline: call.deadline, killGraceNanos: call.killGraceNanos)
+        if let shared { request.environment = ["BATCHCORE_SHARED=" + shared.path] }
         let result: ChildProcess.Result
         do {
             result = try ChildProcess.run(request, isCancelled: { call.isCancelled })
@@ -192,7 +241,8 @@ final class ExecInstance: ProcessorInstance {
     /// The command for `doc`: the template filled in, plus the path of a
     /// first-stage document when the template names no placeholder.
     private func argv(for doc: DocumentInput, path: String) -> [String] {
-        var argv = template.render(path: path, id: doc.document.id, stage: doc.stage, attempt: doc.attempt)
+        var argv = template.render(path: path, id: doc.document.id, stage: doc.stage, attempt: doc.attempt,
+                                   shared: shared?.path ?? "")
         if !template.hasPlaceholders && doc.stage == 0 && doc.document.path != nil { argv.append(path) }
         return argv
     }
@@ -260,7 +310,7 @@ final class ExecInstance: ProcessorInstance {
         return path.hasBytePrefix("-") ? "./" + path : path
     }
 
-    func stop() {}
+    func stop() { shared?.remove() }
 
     /// The child's process group is stopped at the deadline (SIGTERM, then
     /// SIGKILL), and the call marked as overrun.

@@ -11,7 +11,7 @@ import os
 import threading
 import time
 import weakref
-from typing import Any, AsyncIterator, Callable, Deque, Dict, Iterator, Mapping, Optional, Tuple, Union
+from typing import Any, AsyncIterator, Callable, Deque, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
 from . import _capi, _threadstate
 from ._capi import encode, lib
@@ -58,6 +58,7 @@ class Batch(OwnedHandle):
         self._output: Optional[str] = None
         self._checkpoint: Union[str, bool, None] = None  # None: the default (beside the output)
         self._workers_set = False
+        self._prepared: List[Processor] = []  # stages whose prepare() runs at start
         self._async_concurrency = 0  # the largest concurrency of its async stages
         self._events = _EventSink(handle)
         # Frees the handle exactly once (close(), collection or exit).
@@ -88,9 +89,15 @@ class Batch(OwnedHandle):
         return self
 
     def add_stage(self, processor: StageSpec, options: Optional[Mapping[str, Any]] = None,
-                  label: Optional[str] = None) -> "Batch":
-        """Appends a stage: a processor name ("text"), a plugin path, or a Python processor, with its options."""
+                  label: Optional[str] = None, prepare: Optional[Callable[[], Any]] = None) -> "Batch":
+        """Appends a stage: a processor name ("text"), a plugin path, or a Python processor, with its options.
+
+        ``prepare`` (a Python processor's, or given here) runs once for this
+        stage when the batch starts; its value is each call's ``doc.shared``.
+        """
         stage = Stage.of(processor)
+        if prepare is not None or getattr(stage.processor, "prepare", None) is not None:
+            stage = dataclasses.replace(stage, processor=self._stage_processor(stage.processor, prepare))
         if options:
             stage = dataclasses.replace(stage, options={**stage.options, **options})
         if label is not None:
@@ -105,6 +112,16 @@ class Batch(OwnedHandle):
         for key, value in stage.options.items():
             self.set_stage(stage.label, key, value)
         return self
+
+    def _stage_processor(self, spec: Any, prepare: Optional[Callable[[], Any]]) -> Processor:
+        """A processor of this stage alone, so its prepare() value is the stage's own."""
+        if not (isinstance(spec, Processor) or callable(spec)):
+            raise TypeError("prepare= is for Python processors; a plugin prepares with its own prepare()")
+        base = spec if isinstance(spec, Processor) else Processor(spec)
+        own = Processor(base.function, self.engine._unique_name(base.name), base.description,
+                        base.concurrency if base.is_async else None, prepare or base.prepare)
+        self._prepared.append(own)
+        return own
 
     def set_stage(self, label: Optional[str], key: str, value: Any) -> "Batch":
         """Sets an option of the stage labelled `label` (None: the last stage added)."""
@@ -178,6 +195,8 @@ class Batch(OwnedHandle):
     def start(self) -> "Batch":
         """Loads and starts every stage, then returns at once; nothing runs if a stage cannot start."""
         handle = self._live()
+        for proc in self._prepared if not self._started else []:
+            proc.shared = proc.prepare()  # type: ignore[misc]  # every prepared stage has one
         if self._async_concurrency and not self._workers_set:
             # Slots for every coroutine in flight: a pending call holds a slot, not a thread.
             lib().bc_batch_set(handle, b"workers", str(self._async_concurrency).encode())

@@ -100,6 +100,11 @@ class Engine(OwnedHandle):
             self._processors[proc.name] = proc
         return proc
 
+    def _unique_name(self, base: str) -> str:
+        """A processor name no registration of this engine uses yet."""
+        with self._lock:
+            return self._free_name(base)
+
     def _free_name(self, base: str) -> str:
         name, n = base, 2
         while name in self._processors:

@@ -32,8 +32,12 @@ class Processor:
     """A Python function the engine can run as a stage. Calling it calls the function."""
 
     def __init__(self, function: ProcessorFunction, name: Optional[str] = None,
-                 description: Optional[str] = None, concurrency: Optional[int] = None) -> None:
+                 description: Optional[str] = None, concurrency: Optional[int] = None,
+                 prepare: Optional[Callable[[], Any]] = None) -> None:
         self.function = function
+        # Run once per batch stage when the batch starts; its value is every call's doc.shared.
+        self.prepare = prepare
+        self.shared: Any = None
         self.is_async = inspect.iscoroutinefunction(function)
         if concurrency is not None and (not self.is_async or isinstance(concurrency, bool) or concurrency < 1):
             raise ValueError("concurrency is for async def processors: a whole number from 1"
@@ -59,22 +63,26 @@ def processor(function: ProcessorFunction) -> Processor: ...
 
 @overload
 def processor(*, name: Optional[str] = None, description: Optional[str] = None,
-              concurrency: Optional[int] = None) -> Callable[[ProcessorFunction], Processor]: ...
+              concurrency: Optional[int] = None,
+              prepare: Optional[Callable[[], Any]] = None) -> Callable[[ProcessorFunction], Processor]: ...
 
 
 def processor(function: Optional[ProcessorFunction] = None, *, name: Optional[str] = None,
-              description: Optional[str] = None, concurrency: Optional[int] = None) -> Any:
+              description: Optional[str] = None, concurrency: Optional[int] = None,
+              prepare: Optional[Callable[[], Any]] = None) -> Any:
     """Makes a function a processor: ``@processor`` or ``@processor(name="...")``.
 
     The name (default: the function's name) is how stages and
     `batchhost plugins`-style listings (Engine.processors) refer to it; the
     description defaults to the docstring's first line. An ``async def``
     function runs on the engine's event loop, at most ``concurrency``
-    (default 100) at once per stage.
+    (default 100) at once per stage. ``prepare`` is a function run once per
+    batch stage when the batch starts; what it returns is every call's
+    ``doc.shared``.
     """
     if function is not None:
-        return Processor(function, name, description, concurrency)
-    return lambda f: Processor(f, name, description, concurrency)
+        return Processor(function, name, description, concurrency, prepare)
+    return lambda f: Processor(f, name, description, concurrency, prepare)
 
 
 # ---- Registration --------------------------------------------------------
@@ -103,9 +111,10 @@ def register(engine_handle: int, proc: Processor, loop: Callable[[], "_aio.Event
     def process(call: int, raw_doc: Any, user_data: Optional[int]) -> int:
         try:
             _threadstate.keep_for_this_thread()
+            doc = Doc(call, raw_doc.contents, proc.shared)
             if proc.is_async:
-                return loop().start(stage, call, Doc(call, raw_doc.contents))
-            return _run(function, call, raw_doc.contents)
+                return loop().start(stage, call, doc)
+            return _run(function, call, doc)
         except BaseException:  # nothing may cross into C; the document fails
             return _capi.BC_OUTCOME_FAIL
 
@@ -136,8 +145,7 @@ _OUTCOMES = {
 }
 
 
-def _run(function: ProcessorFunction, call: int, raw_doc: Any) -> int:
-    doc = Doc(call, raw_doc)
+def _run(function: ProcessorFunction, call: int, doc: Doc) -> int:
     try:
         return _report(lib(), call, function(doc))
     except BaseException as error:
