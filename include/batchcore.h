@@ -91,6 +91,9 @@ BC_EXTERN void bc_engine_free(bc_engine *engine); /* since 0.1 */
  *   "plugin_dir"   add a directory to the plugin search path (repeatable;
  *                  searched before $BATCHCORE_PLUGIN_PATH, ./plugins and the
  *                  directory holding libbatchcore.so)
+ *   "tenant.max_workers"  "TENANT=N": at most N workers over all batches of
+ *                  that tenant (the batch option "tenant"); N=0 removes the
+ *                  cap (repeatable, one tenant each; since 0.2)
  * BC_EOPTION names the key, the value and what was expected. */
 BC_EXTERN int bc_engine_set(bc_engine *engine, const char *key, const char *value); /* since 0.1 */
 
@@ -109,6 +112,9 @@ typedef struct bc_processor_def {
     /* Called once when the engine no longer needs user_data. May be NULL. */
     void (*release)(void *user_data);
     void *user_data;
+    /* since 0.2: BC_PLUGIN_FLAG_* bits (batchcore_plugin.h), such as
+     * BC_PLUGIN_FLAG_NONBLOCKING for a process() that only starts the work */
+    uint32_t flags;
 } bc_processor_def;
 
 /* [thread-safe] Register an in-process processor under def->name. It shadows
@@ -151,7 +157,8 @@ BC_EXTERN int bc_engine_list_processors(char **out_json, bc_engine *engine); /* 
 /* [thread-safe] The engine's numbers now, as a JSON object: "batches" (each
  * running batch: "tenant", "total", "ok", "partial", "failed", "in_flight",
  * "workers_in_use", "cost_usd"), "tenants" (the same summed per tenant, the
- * batch option `tenant`, with "batches"), "workers_in_use" and
+ * batch option `tenant`, with "batches" and, since 0.2, "max_workers": the
+ * tenant's cap or null), "workers_in_use" and
  * "max_workers". *out_json is freed with bc_free(). */
 BC_EXTERN int bc_engine_stats(char **out_json, bc_engine *engine); /* since 0.1 */
 
@@ -205,6 +212,16 @@ BC_EXTERN int bc_batch_set_stage(bc_batch *batch, const char *stage, const char 
  * batch. All strings copied. */
 BC_EXTERN int bc_batch_add_file(bc_batch *batch, const char *path, const char *id, const char *metadata_json); /* since 0.1 */
 
+/* [one at a time] Add one document held in memory: `len` bytes at `data`
+ * (NULL when len is 0), copied, under `id` (required; unique in the batch).
+ * Processors see the bytes instead of a file: plugins in bc_doc.content,
+ * exec commands on stdin, or in a temporary file when the template names
+ * {}. Dedupe hashes them; a resumed batch skips the ids already finished.
+ * BC_EINPUT when len is over the batch option content.max_size (16 MiB by
+ * default), or `metadata_json` (may be NULL) is not an object. */
+BC_EXTERN int bc_batch_add_content(bc_batch *batch, const char *id, const void *data, size_t len,
+                                   const char *metadata_json); /* since 0.2 */
+
 /* [one at a time] Add every regular file under `dir`, recursively, in a
  * stable (sorted) order. `glob` (fnmatch pattern on the path relative to
  * `dir`, or on the file name when it has no '/') may be NULL. */
@@ -213,7 +230,9 @@ BC_EXTERN int bc_batch_add_dir(bc_batch *batch, const char *dir, const char *glo
 /* [one at a time] Add the documents of a manifest: `.jsonl` (one object per
  * line) or `.json` (an array of objects); each object has "path", optional
  * "id" and optional "metadata" (an object); an entry with an "id" and no
- * "path" is a document without a file. Relative paths are relative to the
+ * "path" is a document without a file; since 0.2, "content" (text) or
+ * "content_base64" (bytes) with an "id" in place of "path" is a document
+ * held in memory (see bc_batch_add_content). Relative paths are relative to the
  * manifest's directory. Validated now: BC_ENOTFOUND when the manifest does
  * not exist, BC_EINPUT naming the file, line and problem when it is
  * malformed (duplicate ids included). */

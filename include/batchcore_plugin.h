@@ -149,7 +149,15 @@ typedef struct bc_doc {
     const unsigned char *input;  /* previous stage's output: NULL in the first stage,
                                     never NULL after it (an empty output is length 0) */
     size_t input_len;            /* length of input in bytes */
+    /* since 0.2 (read them only when BC_DOC_HAS(doc, content)): */
+    const unsigned char *content; /* the document's bytes when it is held in memory
+                                    (no file: path is NULL); NULL otherwise */
+    size_t content_len;          /* length of content in bytes */
 } bc_doc;
+
+/* True when the host's bc_doc is new enough to hold `member`. since 0.2 */
+#define BC_DOC_HAS(doc, member) \
+    ((doc)->struct_size >= offsetof(bc_doc, member) + sizeof((doc)->member))
 
 /* Services the host offers a plugin. Every function is [thread-safe] unless
  * stated. Functions return 0 or a negative error code.
@@ -266,6 +274,14 @@ typedef struct bc_plugin_option {
  * the user set none: timeout 2m per attempt and worker.memory_limit 2GiB.
  * since 0.1 */
 #define BC_PLUGIN_FLAG_PREFERS_PROCESS (1u << 0)
+
+/* process() never blocks: it starts the work, returns (usually
+ * BC_OUTCOME_PENDING) and finishes the call later from a thread of its own
+ * (an event loop). A pending call holds a worker slot, never a thread; with
+ * this flag the engine also starts no extra thread while process() runs, so
+ * thousands of calls in flight need only a few threads. Ignored for stages
+ * that run in worker processes. since 0.2 */
+#define BC_PLUGIN_FLAG_NONBLOCKING (1u << 1)
 
 /* The descriptor a plugin returns from batchcore_plugin_entry(). It must
  * stay valid and unchanged until the library is unloaded (a static const).

@@ -65,6 +65,17 @@ private func stopAndWait(_ batch: Batch) {
     }
 }
 
+@c public func bc_batch_add_content(_ batch: OpaquePointer?, _ id: UnsafePointer<CChar>?, _ data: UnsafeRawPointer?,
+                                    _ length: Int, _ metadata: UnsafePointer<CChar>?) -> Int32 {
+    capi {
+        let batch = try batchOf(batch)
+        guard data != nil || length == 0 else { throw invalid("data is NULL but len is \(length)") }
+        let content = data.map { Array(UnsafeRawBufferPointer(start: $0, count: length)) } ?? []
+        try batch.add(ContentSource(id: fileName(id, "id"), content: content,
+                                    metadata: metadata.map { String(cString: $0) }))
+    }
+}
+
 @c public func bc_batch_add_dir(_ batch: OpaquePointer?, _ dir: UnsafePointer<CChar>?, _ glob: UnsafePointer<CChar>?) -> Int32 {
     capi {
         let batch = try batchOf(batch)

@@ -40,6 +40,7 @@ final class ProcessorDefinition {
         descriptor.abi_minor = UInt32(BC_PLUGIN_ABI_MINOR)
         descriptor.name = def.name
         descriptor.description = def.description
+        descriptor.flags = def.flags & BC_PLUGIN_FLAG_NONBLOCKING  // a host processor runs in this process
         descriptor.process = { state, call, doc in
             let definition = Unmanaged<ProcessorDefinition>.fromOpaque(state!).takeUnretainedValue().def
             return definition.process(call, doc, definition.user_data)

@@ -39,6 +39,22 @@ const char *bc_shim_image_path(void) {
 #include <openssl/evp.h>
 #include <unistd.h>
 
+static void hex_digest(const unsigned char digest[32], char out_hex[65]) {
+    static const char hex[] = "0123456789abcdef";
+    for (unsigned int i = 0; i < 32; i++) {
+        out_hex[2 * i] = hex[digest[i] >> 4];
+        out_hex[2 * i + 1] = hex[digest[i] & 15];
+    }
+    out_hex[64] = 0;
+}
+
+void bc_shim_sha256(const void *data, size_t len, char out_hex[65]) {
+    unsigned char digest[32];
+    unsigned int length = 0;
+    EVP_Digest(data, len, digest, &length, EVP_sha256(), NULL);
+    hex_digest(digest, out_hex);
+}
+
 int bc_shim_sha256_file(const char *path, char out_hex[65]) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return errno;
@@ -58,12 +74,7 @@ int bc_shim_sha256_file(const char *path, char out_hex[65]) {
     EVP_DigestFinal_ex(ctx, digest, &length);
     EVP_MD_CTX_free(ctx);
     if (err) return err;
-    static const char hex[] = "0123456789abcdef";
-    for (unsigned int i = 0; i < 32; i++) {
-        out_hex[2 * i] = hex[digest[i] >> 4];
-        out_hex[2 * i + 1] = hex[digest[i] & 15];
-    }
-    out_hex[64] = 0;
+    hex_digest(digest, out_hex);
     return 0;
 }
 

@@ -115,7 +115,7 @@ final class ExecProcessorTests: XCTestCase {
         XCTAssertEqual(info.kind, .builtin)
         XCTAssertEqual(info.version, "1.0.0")
         XCTAssertEqual(info.description, "Runs a command per document (argv template; {} {path} {id})")
-        XCTAssertEqual(info.options?.map(\.name), ["command", "json", "cwd", "max_output"])
+        XCTAssertEqual(info.options?.map(\.name), ["command", "json", "cwd", "max_output", "prepare"])
         XCTAssertEqual(info.options?.first { $0.name == "json" }?.defaultValue, "false")
         XCTAssertEqual(info.options?.first { $0.name == "max_output" }?.defaultValue, "64MiB")
     }

@@ -22,7 +22,7 @@ final class SeamsTests: XCTestCase {
         let queue = MemoryQueue(documents, leaseRenewal: 0.005)
         let store = MemoryStore()
         store.seed(StoredResult(id: "earlier", status: .ok, output: Array("from earlier".utf8), outputIsJSON: false),
-                   hash: DedupeIndex.contentHash(of: documents[4].path!)!)
+                   hash: DedupeIndex.contentHash(of: documents[4])!)
         store.seedFinished("done-before")
         let limiter = MemoryLimiter(holdFirst: true)
         let ledger = MemoryLedger(allow: 100)

@@ -256,3 +256,73 @@ def test_manifest_with_missing_files_is_refused_before_the_run_listing_the_first
     assert "m.jsonl: 7 of 8 files do not exist: m.jsonl:2: \"gone-0.txt\"" in r.err, r
     assert 'm.jsonl:6: "gone-4.txt", and 2 more' in r.err and "gone-5" not in r.err, r
     assert not marker.exists()
+
+
+# -- In-memory documents ------------------------------------------------------
+
+def test_manifest_content_reaches_commands_on_stdin_and_as_a_temporary_file(tmp_path):
+    blob = bytes([0, 1, 254, 255])
+    (tmp_path / "m.jsonl").write_text(
+        json.dumps({"id": "mail", "content": "Héllo\n", "metadata": {"from": "ann"}}) + "\n"
+        + json.dumps({"id": "blob", "content_base64": base64.b64encode(blob).decode()}) + "\n")
+    r = run("run", "--manifest", "m.jsonl", "--", "cat", cwd=tmp_path)
+    assert r.code == 0, r
+    assert {rec["id"]: output_bytes(rec) for rec in r.records} == {"mail": "Héllo\n".encode(), "blob": blob}
+    assert all(rec.get("path") is None for rec in r.records)
+
+    # {} names a private temporary file, removed after the call.
+    r = run("run", "--manifest", "m.jsonl", "--", "sh", "-c", 'cat "$1"; echo "$1" >> seen.txt', "sh", "{}",
+            cwd=tmp_path)
+    assert r.code == 0, r
+    assert {rec["id"]: output_bytes(rec) for rec in r.records} == {"mail": "Héllo\n".encode(), "blob": blob}
+    seen = (tmp_path / "seen.txt").read_text().split()
+    assert len(seen) == 2 and not any(os.path.exists(path) for path in seen)
+
+
+def test_bad_manifest_content_is_refused_naming_the_line(tmp_path):
+    cases = {
+        '{"content": "x"}': 'needs an "id"',
+        '{"id": "a", "path": "a.txt", "content": "x"}': 'either "path" or the content',
+        '{"id": "a", "content_base64": "*not base64*"}': "not valid base64",
+        '{"id": "a", "content": 7}': '"content" must be a string',
+        '{"id": "a", "content": "x", "content_base64": "eA=="}': "give the content twice",
+    }
+    (tmp_path / "a.txt").write_text("a")
+    for line, message in cases.items():
+        (tmp_path / "m.jsonl").write_text('{"id": "ok", "content": "fine"}\n' + line + "\n")
+        r = run("run", "--manifest", "m.jsonl", "--", "cat", cwd=tmp_path)
+        assert r.code != 0 and "m.jsonl:2:" in r.err and message in r.err, (line, r.err)
+        assert r.err.startswith("batchhost:"), r.err
+
+
+def test_manifest_content_over_the_size_limit_is_refused_before_the_run(tmp_path):
+    (tmp_path / "m.jsonl").write_text('{"id": "small", "content": "abc"}\n{"id": "big", "content": "abcdefgh"}\n')
+    r = run("run", "--manifest", "m.jsonl", "-O", "content.max_size=4", "--", "cat", cwd=tmp_path)
+    assert r.code != 0 and "m.jsonl:2: the content is 8 bytes" in r.err and "content.max_size" in r.err, r
+    assert r.records == []
+    r = run("run", "--manifest", "m.jsonl", "-O", "content.max_size=8", "--", "cat", cwd=tmp_path)
+    assert r.code == 0 and len(r.records) == 2, r
+
+
+# -- Set-up once per stage ----------------------------------------------------
+
+def test_exec_prepare_runs_once_and_every_call_reads_its_output(tmp_path):
+    for i in range(6):
+        (tmp_path / f"cv-{i}.txt").write_text(f"cv {i}\n")
+    prepare = "sh -c 'echo run >> prepared.log; echo ACME'"
+    command = ["sh", "-c", 'printf "%s|%s|%s" "$(cat "$1")" "$(cat "$2")" "$(cat "$BATCHCORE_SHARED")"',
+               "sh", "{}", "{shared}"]
+    r = run("run", ".", "-w", "3", "--glob", "*.txt", "-p", "exec", "--set", "command=" + json.dumps(command),
+            "--set", "prepare=" + prepare, cwd=tmp_path)
+    assert r.code == 0, r
+    assert (tmp_path / "prepared.log").read_text() == "run\n"
+    outputs = {rec["id"]: rec["output"] for rec in r.records}
+    assert len(outputs) == 6 and outputs["./cv-4.txt"] == "cv 4|ACME|ACME", outputs
+
+
+def test_a_failing_exec_prepare_stops_the_batch_before_any_document(tmp_path):
+    (tmp_path / "a.txt").write_text("a")
+    r = run("run", "a.txt", "-p", "exec", "--set", "command=cat", "--set", "prepare=sh -c 'echo no network >&2; exit 3'",
+            cwd=tmp_path)
+    assert r.code != 0 and r.records == []
+    assert "prepare 'sh' failed (exit status 3): no network" in r.err and r.err.startswith("batchhost:"), r

@@ -60,7 +60,10 @@ public final class Batch: Sendable {
     public var stageLabels: [String] { config.withLock { $0.stages.map(\.label) } }
 
     public func add(_ source: DocumentSource) throws {
-        try configure("add documents") { $0.sources.append(source) }
+        try configure("add documents") {
+            try ContentLimit.check(source, limit: $0.options.contentMaxSize)
+            $0.sources.append(source)
+        }
     }
 
     /// Which documents produce a `.documentFinished` event.
@@ -105,6 +108,7 @@ public final class Batch: Sendable {
             }
             let name = "batch-\(UInt(bitPattern: ObjectIdentifier(self).hashValue))"
             let parts = try RunParts.make(config, engine: engine, seams: seams, name: name)
+            if let cap = parts.options.tenantMaxWorkers { engine.scheduler.setTenantCap(parts.options.tenant, cap) }
             let run = BatchRun(parts, config: config, engine: engine)
             config.run = run
             run.start()

@@ -50,8 +50,9 @@ extension BatchRun {
 
     /// Dedupe: a finished document with the same content lends its result.
     func reuseIdenticalContent(_ claimed: inout ClaimedJob) -> Bool {
-        guard let dedupe, let path = claimed.job.document.path,
-              let hash = DedupeIndex.contentHash(of: path) else { return false }  // unreadable: the processor reports it
+        guard let dedupe, let hash = DedupeIndex.contentHash(of: claimed.job.document) else {
+            return false  // unreadable: the processor reports it
+        }
         claimed.job.contentHash = hash
         guard let original = dedupe.firstResult(withHash: hash) else { return false }
         stats.update { $0.stats.deduplicated += 1 }

@@ -25,6 +25,7 @@ final class BatchRun: Workload, StageCallOwner, ResultWriterDelegate, @unchecked
     let cancelFlag = CancelFlag()
     let scheduler: Scheduler
     let stageLabels: [String]
+    let callsBlockThreads: Bool
     /// The stages' runners; emptied at the end, which lets go of the processors.
     private let runners: Locked<[StageRunner]>
     private let writer: ResultWriter
@@ -39,7 +40,7 @@ final class BatchRun: Workload, StageCallOwner, ResultWriterDelegate, @unchecked
 
     init(_ parts: RunParts, config: BatchConfiguration, engine: Engine) {
         options = parts.options
-        tenant = Tenant(cap: options.requestedWorkers)
+        tenant = Tenant(cap: options.requestedWorkers, name: options.tenant)
         leaseKeeper = parts.queue.leaseRenewal.map { LeaseKeeper(parts.queue, every: $0) }
         queue = leaseKeeper ?? parts.queue
         store = parts.store
@@ -48,6 +49,7 @@ final class BatchRun: Workload, StageCallOwner, ResultWriterDelegate, @unchecked
         retry = RetryPolicy(options: options)
         scheduler = engine.scheduler
         stageLabels = parts.stageLabels
+        callsBlockThreads = !parts.stages.allSatisfy(\.nonBlocking)
         let stats = RunStats(requestRate: parts.limiter?.requests)
         self.stats = stats
         kept = options.keepResults ? KeptResults() : nil

@@ -34,13 +34,18 @@ public final class Engine: Sendable {
 
     public var options: EngineOptions { state.withLock { $0.options } }
 
-    /// Sets an engine option (`max_workers`, `plugin_dir`).
+    /// Sets an engine option (`max_workers`, `plugin_dir`, `tenant.max_workers`).
     public func set(_ key: String, _ value: String) throws {
-        let maxWorkers = try state.withLock { state in
+        let (before, after) = try state.withLock { state in
+            let before = state.options
             try EngineOptions.table.set(key, value, on: &state.options)
-            return state.options.maxWorkers
+            return (before, state.options)
         }
-        scheduler.setMaxWorkers(maxWorkers)
+        scheduler.setMaxWorkers(after.maxWorkers)
+        for tenant in Set(before.tenantMaxWorkers.keys).union(after.tenantMaxWorkers.keys)
+        where before.tenantMaxWorkers[tenant] != after.tenantMaxWorkers[tenant] {
+            scheduler.setTenantCap(tenant, after.tenantMaxWorkers[tenant])
+        }
     }
 
     /// Registers a host processor under its name; it shadows plugins.

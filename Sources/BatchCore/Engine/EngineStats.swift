@@ -16,7 +16,10 @@ extension Engine {
             json["batches"] = nil
             batches.append(.object(json))
         }
-        let tenantList = tenants.keys.sorted().map { name in JSONValue.object(tenants[name]!.json.merging(["tenant": .string(name)])) }
+        let tenantList = tenants.keys.sorted().map { name in
+            let cap = occupancy.tenantCaps[name].map { JSONValue.number(Double($0)) } ?? .null
+            return JSONValue.object(tenants[name]!.json.merging(["tenant": .string(name), "max_workers": cap]))
+        }
         return JSONValue.object([
             "batches": .array(batches),
             "tenants": .array(tenantList),

@@ -28,6 +28,7 @@ struct RunParts {
     /// the run's own rate limiter.
     static func make(_ config: BatchConfiguration, engine: Engine, seams: RunSeams, name: String) throws -> RunParts {
         let options = config.options
+        for source in config.sources { try ContentLimit.check(source, limit: options.contentMaxSize) }
         // Duplicate ids are refused before anything starts.
         var reader = SourceReader(sources: config.sources)
         try reader.checkUniqueIds()
@@ -83,7 +84,8 @@ struct RunParts {
                 try stageConfig.validate(against: processor.info)
                 let instance = try Isolation.start(processor, config: stageConfig, options: options)
                 let prices = options.explicitPrices ?? stageConfig.defaultPrices.withLock { $0 }
-                started.append(RunningStage(label: spec.label, name: processor.info.name, instance: instance, prices: prices))
+                started.append(RunningStage(label: spec.label, name: processor.info.name, instance: instance, prices: prices,
+                                            nonBlocking: processor.info.nonBlocking && !(instance is IsolatedInstance)))
             }
         } catch {
             started.reversed().forEach { $0.instance.stop() }

@@ -12,6 +12,8 @@ struct RunningStage: Sendable {
     let instance: ProcessorInstance
     /// What its tokens cost: the batch's prices, else the plugin's own.
     let prices: TokenPrices?
+    /// Its calls never block the worker's thread (a non-blocking processor in this process).
+    let nonBlocking: Bool
 }
 
 extension StageSpec {

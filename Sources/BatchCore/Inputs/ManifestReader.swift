@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 
 /// How a manifest is laid out.
@@ -22,6 +23,9 @@ struct ManifestEntry {
     /// Compact JSON text; filled only when the reader is asked to keep metadata.
     var metadata: [UInt8] = []
     var hasMetadata = false
+    /// The document's bytes ("content" as UTF-8, or "content_base64" decoded).
+    var content: [UInt8] = []
+    var hasContent = false
 
     /// The id bytes: "id" when given, else "path".
     var idBytes: [UInt8] { hasId ? id : path }
@@ -30,6 +34,8 @@ struct ManifestEntry {
         path.removeAll(keepingCapacity: true)
         id.removeAll(keepingCapacity: true)
         metadata.removeAll(keepingCapacity: true)
+        content.removeAll(keepingCapacity: true)
+        hasContent = false
         hasPath = false
         hasId = false
         hasMetadata = false
@@ -264,6 +270,8 @@ final class ManifestReader {
                 } else if key.elementsEqual("id".utf8) {
                     try readString(&s, field: "id", example: "invoice-17", seen: entry.hasId, into: &entry.id)
                     entry.hasId = true
+                } else if key.elementsEqual("content".utf8) || key.elementsEqual("content_base64".utf8) {
+                    try readContent(&s, base64: key.count > "content".count)
                 } else if key.elementsEqual("metadata".utf8) {
                     if entry.hasMetadata { throw Problem(message: duplicateKey("metadata")) }
                     guard s.current == UInt8(ascii: "{") else {
@@ -292,9 +300,34 @@ final class ManifestReader {
                 }
             }
         }
-        guard entry.hasPath || entry.hasId else {
-            throw Problem(message: "missing \"path\"; expected a \"path\" string (or an \"id\" for a document without a file)")
+        if entry.hasContent {
+            guard !entry.hasPath else {
+                throw Problem(message: "give either \"path\" or the content (\"content\", \"content_base64\"), not both")
+            }
+            guard entry.hasId else {
+                throw Problem(message: "a document given by its content needs an \"id\"; expected e.g. {\"id\": \"mail-1\", \"content\": \"Hello\"}")
+            }
         }
+        guard entry.hasPath || entry.hasId else {
+            throw Problem(message: "missing \"path\"; expected a \"path\" string (or an \"id\" for a document without a file, or \"content\" with an \"id\")")
+        }
+    }
+
+    /// "content" (text, kept as UTF-8) or "content_base64" (bytes).
+    private func readContent(_ s: inout JSONScanner, base64: Bool) throws {
+        let field = base64 ? "content_base64" : "content"
+        if entry.hasContent { throw Problem(message: "\"content\" and \"content_base64\" give the content twice; expected one of them once") }
+        guard s.current == UInt8(ascii: "\"") else {
+            try probe(s)
+            throw Problem(message: "\"\(field)\" must be a string, not \(s.kindAtCursor)")
+        }
+        try s.scanString(.key, into: &entry.content)
+        entry.hasContent = true
+        guard base64 else { return }
+        guard let bytes = Data(base64Encoded: Data(entry.content)) else {
+            throw Problem(message: "\"content_base64\" is not valid base64 (RFC 4648, with padding)")
+        }
+        entry.content = Array(bytes)
     }
 
     private func readString(_ s: inout JSONScanner, field: String, example: String, seen: Bool, into out: inout [UInt8]) throws {

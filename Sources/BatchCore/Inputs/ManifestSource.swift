@@ -13,6 +13,9 @@ import Glibc
 /// - `"id"`: the document's unique name (a string). Defaults to `"path"`
 ///   exactly as written in the manifest (before resolution), so ids do not
 ///   change with the directory a batch is started from.
+/// - `"content"` (text) or `"content_base64"` (bytes) instead of `"path"`:
+///   a document held in memory, which needs an `"id"` (see `ContentSource`
+///   for how processors see it; `content.max_size` limits its size).
 /// - `"metadata"`: a JSON object handed to processors, kept as compact JSON
 ///   text (whitespace removed; key order, numbers and escapes as written).
 ///   Defaults to `{}`.
@@ -46,6 +49,8 @@ public struct ManifestSource: DocumentSource {
     public let path: String
     /// The number of entries, counted while validating.
     public let knownCount: Int?
+    /// The largest "content" or "content_base64", found while validating.
+    public let largestContent: (bytes: Int, place: String)?
 
     let format: ManifestFormat
     /// Prefix for relative "path" values: the manifest's directory with a
@@ -60,7 +65,7 @@ public struct ManifestSource: DocumentSource {
         } else {
             baseDirectory = ""
         }
-        knownCount = try Self.validate(path, format, baseDirectory: baseDirectory)
+        (knownCount, largestContent) = try Self.validate(path, format, baseDirectory: baseDirectory)
     }
 
     public func makeIterator() throws -> any DocumentIterator {
@@ -84,10 +89,12 @@ public struct ManifestSource: DocumentSource {
         }
     }
 
-    /// Reads every entry once; returns the count or throws the first error.
+    /// Reads every entry once; returns the count and the largest content, or
+    /// throws the first error.
     /// Missing files are reported after the whole manifest has been read,
     /// so a syntax error anywhere wins and every missing file is counted.
-    private static func validate(_ path: String, _ format: ManifestFormat, baseDirectory: String) throws -> Int {
+    private static func validate(_ path: String, _ format: ManifestFormat,
+                                 baseDirectory: String) throws -> (Int, (bytes: Int, place: String)?) {
         let reader = try ManifestReader(path: path, format: format)
         // Duplicate ids are found by hash: one Int per entry instead of the id
         // itself. A repeated hash is confirmed by re-reading the earlier entry,
@@ -96,8 +103,12 @@ public struct ManifestSource: DocumentSource {
         var moreByHash: [Int: [Int32]] = [:]
         var missing = MissingFiles(manifest: path, baseDirectory: baseDirectory)
         var count = 0
+        var largest: (bytes: Int, place: String)? = nil
         while try reader.next(keepMetadata: false) {
             count = reader.entry.ordinal
+            if reader.entry.hasContent, reader.entry.content.count > largest?.bytes ?? -1 {
+                largest = (reader.entry.content.count, "\(path):\(reader.entry.line): the content")
+            }
             guard count < Int(Int32.max) else {
                 throw BatchCoreError(.input, "\(path): more than \(Int32.max) entries; split the manifest")
             }
@@ -119,7 +130,7 @@ public struct ManifestSource: DocumentSource {
             moreByHash[hash, default: []].append(Int32(count))
         }
         try missing.refuseIfAny(of: count)
-        return count
+        return (count, largest)
     }
 
     /// The entry at 1-based position `ordinal`.
@@ -206,7 +217,7 @@ final class ManifestIterator: DocumentIterator {
         let path = entry.hasPath ? ManifestSource.resolve(entry.path, against: baseDirectory) : nil
         let id = FileNameBytes.string(entry.idBytes)
         let metadata = entry.hasMetadata ? String(decoding: entry.metadata, as: UTF8.self) : "{}"
-        return Document(id: id, path: path, metadata: metadata)
+        return Document(id: id, path: path, metadata: metadata, content: entry.hasContent ? entry.content : nil)
     }
 
     var line: Int { reader.entry.line }

@@ -19,3 +19,8 @@ extension ManifestSource {
 extension ListSource {
     public var identity: String { path == "-" ? "paths from standard input" : "list \(path)" }
 }
+
+extension ContentSource {
+    public var identity: String { "content \(document.id)" }
+    public var idsAreUnique: Bool { true }
+}

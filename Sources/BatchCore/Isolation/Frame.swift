@@ -201,6 +201,7 @@ enum DocumentFrame {
         w.u32(UInt32(doc.stage))
         w.u32(UInt32(doc.attempt))
         w.optional(doc.input) { $0.data($1) }
+        w.optional(doc.document.content) { $0.data($1) }
         return w.frame
     }
 
@@ -211,7 +212,8 @@ enum DocumentFrame {
         let stage = Int(try r.u32())
         let attempt = Int(try r.u32())
         let input = try r.optional { try $0.data() }
-        return DocumentInput(document: Document(id: id, path: path, metadata: metadata),
+        let content = try r.optional { try $0.data() }
+        return DocumentInput(document: Document(id: id, path: path, metadata: metadata, content: content),
                              stage: stage, attempt: attempt, input: input)
     }
 }

@@ -6,11 +6,14 @@ public struct Document: Sendable, Equatable {
     public var path: String?
     /// A JSON object as text ("{}" when none).
     public var metadata: String
+    /// The document's bytes, for a document held in memory instead of a file.
+    public var content: [UInt8]?
 
-    public init(id: String, path: String?, metadata: String = "{}") {
+    public init(id: String, path: String?, metadata: String = "{}", content: [UInt8]? = nil) {
         self.id = id
         self.path = path
         self.metadata = metadata
+        self.content = content
     }
 }
 
@@ -29,10 +32,13 @@ public protocol DocumentSource: Sendable {
     /// True when the source never yields one id twice (a directory, a
     /// validated manifest): a batch of that source alone needs no check.
     var idsAreUnique: Bool { get }
+    /// The largest in-memory content it yields, and where, for the size limit.
+    var largestContent: (bytes: Int, place: String)? { get }
 }
 
 extension DocumentSource {
     public var idsAreUnique: Bool { false }
+    public var largestContent: (bytes: Int, place: String)? { nil }
 }
 
 public protocol DocumentIterator: AnyObject {

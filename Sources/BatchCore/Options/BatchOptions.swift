@@ -34,6 +34,10 @@ public struct BatchOptions: Sendable, Equatable {
     public var limiterName: String? = nil
     public var limitedStage: String? = nil
     public var tenant = "default"
+    /// Sets the engine-wide cap of `tenant` when the batch starts.
+    public var tenantMaxWorkers: Int? = nil
+    /// Largest in-memory document (content instead of a file).
+    public var contentMaxSize = ContentLimit.defaultBytes
 
     public init() {}
 
@@ -161,6 +165,14 @@ public struct BatchOptions: Sendable, Equatable {
                    "Who the batch runs for: the engine's stats add up documents and workers per tenant") {
             guard !$1.isEmpty else { throw BatchCoreError(.option, "tenant must not be empty") }
             $0.tenant = $1
+        },
+        OptionSpec("content.max_size", default: "16MiB",
+                   "Largest document given by its content instead of a file (bc_batch_add_content, a manifest's content or content_base64), e.g. 64MiB") {
+            $0.contentMaxSize = try ValueParser.byteSize("content.max_size", $1, in: 0...(1 << 31))
+        },
+        OptionSpec("tenant.max_workers", default: "",
+                   "Cap on the workers of the batch's tenant over all its batches on the engine, set when the batch starts (the engine option tenant.max_workers NAME=N sets it too); empty leaves the engine's setting") {
+            $0.tenantMaxWorkers = $1.isEmpty ? nil : try ValueParser.integer("tenant.max_workers", $1, in: 1...maxWorkersLimit)
         },
         OptionSpec("rate_limit.stage", default: "",
                    "Label of the stage the limit applies to; empty for the last stage") {

@@ -26,6 +26,7 @@
 /// | `{id}` | the document's id |
 /// | `{stage}` | the stage number (0 for the first stage) |
 /// | `{attempt}` | the attempt number |
+/// | `{shared}` | the file holding the stage's `prepare` output (empty without one) |
 /// | `{{`, `}}` | a literal `{` or `}` |
 ///
 /// Any other brace text is kept as written, so `awk '{print $1}'` needs no
@@ -33,7 +34,7 @@
 public struct ArgvTemplate: Sendable, Equatable {
     /// What a placeholder stands for.
     public enum Placeholder: String, Sendable, CaseIterable {
-        case path, id, stage, attempt
+        case path, id, stage, attempt, shared
     }
 
     /// A run of literal text or one placeholder.
@@ -69,14 +70,19 @@ public struct ArgvTemplate: Sendable, Equatable {
         self.arguments = arguments
     }
 
+    /// True if any element names the document's path (`{}`, `{path}`).
+    public var usesPath: Bool {
+        arguments.contains { $0.contains(.placeholder(.path)) }
+    }
+
     /// True if any element holds a placeholder.
     public var hasPlaceholders: Bool {
         arguments.contains { $0.contains { if case .placeholder = $0 { true } else { false } } }
     }
 
     /// The argv for one document. `path` is what `{}` and `{path}` become
-    /// (pass the id when the document has no path).
-    public func render(path: String, id: String, stage: Int, attempt: Int) -> [String] {
+    /// (pass the id when the document has no path), `shared` what `{shared}` becomes.
+    public func render(path: String, id: String, stage: Int, attempt: Int, shared: String = "") -> [String] {
         arguments.map { pieces in
             if pieces.count == 1, case .text(let text) = pieces[0] { return text }
             var out = ""
@@ -87,6 +93,7 @@ public struct ArgvTemplate: Sendable, Equatable {
                 case .placeholder(.id): out += id
                 case .placeholder(.stage): out += String(stage)
                 case .placeholder(.attempt): out += String(attempt)
+                case .placeholder(.shared): out += shared
                 }
             }
             return out

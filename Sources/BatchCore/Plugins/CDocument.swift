@@ -6,17 +6,21 @@ public func withCDocument<R>(_ doc: DocumentInput, _ body: (UnsafePointer<bc_doc
         withOptionalFileName(doc.document.path) { path in
             doc.document.metadata.withCString { metadata in
                 withOptionalBytes(doc.input) { input, length in
-                    var cdoc = bc_doc(
-                        struct_size: UInt32(MemoryLayout<bc_doc>.size),
-                        stage: UInt32(doc.stage),
-                        attempt: UInt32(doc.attempt),
-                        reserved: 0,
-                        id: id,
-                        path: path,
-                        metadata_json: metadata,
-                        input: input,
-                        input_len: length)
-                    return withUnsafePointer(to: &cdoc) { body($0) }
+                    withOptionalBytes(doc.document.content) { content, contentLength in
+                        var cdoc = bc_doc(
+                            struct_size: UInt32(MemoryLayout<bc_doc>.size),
+                            stage: UInt32(doc.stage),
+                            attempt: UInt32(doc.attempt),
+                            reserved: 0,
+                            id: id,
+                            path: path,
+                            metadata_json: metadata,
+                            input: input,
+                            input_len: length,
+                            content: content,
+                            content_len: contentLength)
+                        return withUnsafePointer(to: &cdoc) { body($0) }
+                    }
                 }
             }
         }

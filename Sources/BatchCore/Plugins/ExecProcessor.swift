@@ -15,6 +15,11 @@ import Glibc
 ///   so `{path}` names the same file the engine reads.
 /// - `max_output` (default 64MiB): most stdout bytes kept; a command that
 ///   writes more is stopped and the document fails.
+/// - `prepare`: a command (same syntax, no per-document placeholders) run
+///   once when the stage starts, before any document. Its stdout is the
+///   stage's shared data: each call finds it in a file named by the
+///   `{shared}` placeholder and by `$BATCHCORE_SHARED`. A prepare that
+///   fails (non-zero exit, a signal) stops the batch from starting.
 ///
 /// A template without any placeholder gets the document's path appended as
 /// its last argument in the first stage, as xargs and GNU parallel do
@@ -23,8 +28,12 @@ import Glibc
 /// A relative path that starts with "-" is passed as "./-…", so it never
 /// reads as an option.
 ///
+/// A document held in memory (no file) reaches the command on stdin in the
+/// first stage, and, when the template names `{}`/`{path}`, as a private
+/// temporary file removed after the call.
+///
 /// Per document: stdin is the previous stage's output (stages after the
-/// first) or `/dev/null`. Exit 0 is `.done` with stdout as the output;
+/// first), the document's content, or `/dev/null`. Exit 0 is `.done` with stdout as the output;
 /// exit 75 (`EX_TEMPFAIL`) is `.retry` with stderr as the error; any other
 /// exit, a signal, or a command that cannot be started is `.fail` with a
 /// message that says which. Cancellation, and an attempt that overruns the
@@ -42,13 +51,15 @@ public final class ExecProcessor: Processor {
         options: [
             StageOption(name: "command", defaultValue: nil,
                         help: "the command: a JSON array [\"wc\",\"-l\",\"{}\"] or words 'wc -l {}' (no shell); "
-                            + "placeholders {} {path} {id} {stage} {attempt}, {{ }} for literal braces"),
+                            + "placeholders {} {path} {id} {stage} {attempt} {shared}, {{ }} for literal braces"),
             StageOption(name: "json", defaultValue: "false",
                         help: "the command prints JSON (output that does not parse makes the document partial)"),
             StageOption(name: "cwd", defaultValue: nil,
                         help: "working directory of the command"),
             StageOption(name: "max_output", defaultValue: "64MiB",
                         help: "most stdout bytes kept per document (e.g. 512KiB, 64MiB); more fails the document"),
+            StageOption(name: "prepare", defaultValue: nil,
+                        help: "a command run once when the stage starts; its stdout reaches every call as the file {shared} and $BATCHCORE_SHARED"),
         ])
 
     /// Exit status a command uses to ask for a retry (sysexits.h EX_TEMPFAIL).
@@ -108,7 +119,44 @@ public final class ExecProcessor: Processor {
             baseDir = here
         }
 
-        return ExecInstance(template: template, json: json, cwd: cwd, baseDir: baseDir, maxOutput: maxOutput)
+        let shared = try prepare(config, stage: stage, cwd: cwd)
+        return ExecInstance(template: template, json: json, cwd: cwd, baseDir: baseDir, maxOutput: maxOutput,
+                            shared: shared)
+    }
+
+    /// Runs the stage's `prepare` command once, and keeps its stdout in a
+    /// file for every call; nil without one.
+    private func prepare(_ config: StageConfig, stage: String, cwd: String?) throws -> ContentFile? {
+        guard let command = config["prepare"] else { return nil }
+        let argv: [String]
+        do {
+            argv = try ArgvTemplate(command: command).render(path: "", id: "", stage: 0, attempt: 1)
+        } catch {
+            throw BatchCoreError(.option, "\(stage): invalid option 'prepare' (\(command)): \(error.message)")
+        }
+        guard !argv.isEmpty, !argv[0].isEmpty else {
+            throw BatchCoreError(.option, "\(stage): option 'prepare' is empty; give the command to run once, or leave it out")
+        }
+        let result: ChildProcess.Result
+        do {
+            result = try ChildProcess.run(ChildProcess.Request(argv: argv, cwd: cwd), isCancelled: { false })
+        } catch {
+            throw BatchCoreError(.plugin, "\(stage): cannot run prepare '\(argv[0])': \(error.message)")
+        }
+        let ending: String
+        switch result.exit {
+        case .exited(0): ending = ""
+        case .exited(let status): ending = "exit status \(status)"
+        case .signaled(let signal, _): ending = "killed by \(ChildExit.signalName(signal))"
+        case .unknown: ending = "an unknown exit status"
+        }
+        guard ending.isEmpty else {
+            let stderrText = ExecInstance.tail(result.stderr, truncated: result.stderrCount > result.stderr.count)
+            throw BatchCoreError(.plugin, "\(stage): prepare '\(argv[0])' failed (\(ending))"
+                + (stderrText.isEmpty ? "" : ": \(stderrText)") + "; the batch does not start")
+        }
+        config.shared.set(result.stdout)
+        return try ContentFile(result.stdout)
     }
 
     /// The JSON array form of an argv, as the `command` option takes it:
@@ -143,12 +191,16 @@ final class ExecInstance: ProcessorInstance {
     /// How much of stderr goes into an error message.
     static let errorTail = 4096
 
-    init(template: ArgvTemplate, json: Bool, cwd: String?, baseDir: String?, maxOutput: Int) {
+    /// The `prepare` output, in a file for `{shared}` and `$BATCHCORE_SHARED`.
+    let shared: ContentFile?
+
+    init(template: ArgvTemplate, json: Bool, cwd: String?, baseDir: String?, maxOutput: Int, shared: ContentFile?) {
         self.template = template
         self.json = json
         self.cwd = cwd
         self.baseDir = baseDir
         self.maxOutput = maxOutput
+        self.shared = shared
     }
 
     func process(_ call: CallContext, _ doc: DocumentInput) -> Outcome {
@@ -156,13 +208,25 @@ final class ExecInstance: ProcessorInstance {
             call.error = "cancelled"
             return .retry
         }
-        let argv = argv(for: doc)
+        var contentFile: ContentFile? = nil
+        if let content = doc.document.content, template.usesPath {
+            do {
+                contentFile = try ContentFile(content)
+            } catch {
+                call.error = error.message
+                return .retry
+            }
+        }
+        defer { contentFile?.remove() }
+        let argv = argv(for: doc, path: contentFile?.path ?? argumentPath(doc.document))
         if let bad = argv.firstIndex(where: { $0.utf8.contains(0) }) {
             call.error = "cannot run '\(argv[0])': argv[\(bad)] would contain a NUL character (from the document's id or path)"
             return .fail
         }
-        let request = ChildProcess.Request(argv: argv, cwd: cwd, stdin: doc.input, maxStdout: maxOutput,
+        let stdin = doc.stage == 0 ? doc.document.content : doc.input
+        var request = ChildProcess.Request(argv: argv, cwd: cwd, stdin: stdin, maxStdout: maxOutput,
                                            deadline: call.deadline, killGraceNanos: call.killGraceNanos)
+        if let shared { request.environment = ["BATCHCORE_SHARED=" + shared.path] }
         let result: ChildProcess.Result
         do {
             result = try ChildProcess.run(request, isCancelled: { call.isCancelled })
@@ -176,9 +240,9 @@ final class ExecInstance: ProcessorInstance {
 
     /// The command for `doc`: the template filled in, plus the path of a
     /// first-stage document when the template names no placeholder.
-    private func argv(for doc: DocumentInput) -> [String] {
-        let path = argumentPath(doc.document)
-        var argv = template.render(path: path, id: doc.document.id, stage: doc.stage, attempt: doc.attempt)
+    private func argv(for doc: DocumentInput, path: String) -> [String] {
+        var argv = template.render(path: path, id: doc.document.id, stage: doc.stage, attempt: doc.attempt,
+                                   shared: shared?.path ?? "")
         if !template.hasPlaceholders && doc.stage == 0 && doc.document.path != nil { argv.append(path) }
         return argv
     }
@@ -246,7 +310,7 @@ final class ExecInstance: ProcessorInstance {
         return path.hasBytePrefix("-") ? "./" + path : path
     }
 
-    func stop() {}
+    func stop() { shared?.remove() }
 
     /// The child's process group is stopped at the deadline (SIGTERM, then
     /// SIGKILL), and the call marked as overrun.

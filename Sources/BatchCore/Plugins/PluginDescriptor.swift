@@ -53,7 +53,8 @@ struct PluginDescriptor {
             kind: kind,
             path: path,
             options: raw.options.map(Self.options),
-            prefersProcess: kind == .plugin && raw.flags & BC_PLUGIN_FLAG_PREFERS_PROCESS != 0)
+            prefersProcess: kind == .plugin && raw.flags & BC_PLUGIN_FLAG_PREFERS_PROCESS != 0,
+            nonBlocking: raw.flags & BC_PLUGIN_FLAG_NONBLOCKING != 0)
     }
 
     private static func options(_ list: UnsafePointer<bc_plugin_option>) -> [StageOption] {

@@ -12,9 +12,12 @@ public struct ProcessorInfo: Sendable, Equatable {
     /// The plugin reads hostile input (BC_PLUGIN_FLAG_PREFERS_PROCESS): with
     /// isolation=auto it runs in worker processes.
     public var prefersProcess: Bool
+    /// Its calls never block a thread (BC_PLUGIN_FLAG_NONBLOCKING).
+    public var nonBlocking: Bool
 
     public init(name: String, version: String, description: String, kind: Kind,
-                path: String? = nil, options: [StageOption]? = nil, prefersProcess: Bool = false) {
+                path: String? = nil, options: [StageOption]? = nil, prefersProcess: Bool = false,
+                nonBlocking: Bool = false) {
         self.name = name
         self.version = version
         self.description = description
@@ -22,6 +25,7 @@ public struct ProcessorInfo: Sendable, Equatable {
         self.path = path
         self.options = options
         self.prefersProcess = prefersProcess
+        self.nonBlocking = nonBlocking
     }
 }
 

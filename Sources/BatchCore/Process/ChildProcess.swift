@@ -34,6 +34,8 @@ public enum ChildProcess {
         public var deadline: UInt64?
         /// Time between SIGTERM and SIGKILL when the child is stopped.
         public var killGraceNanos: UInt64
+        /// "KEY=VALUE" entries added to the inherited environment.
+        public var environment: [String] = []
 
         public init(argv: [String], cwd: String? = nil, stdin: [UInt8]? = nil,
                     maxStdout: Int = 64 << 20, stderrTail: Int = 64 << 10,
@@ -122,7 +124,7 @@ public enum ChildProcess {
         pipes.addChildEnds(to: &actions)
         _ = bc_shim_spawn_addclosefrom(&actions, 3)
 
-        let spawned = SpawnedChild.spawn(request.argv, searchPath: true, actions: &actions)
+        let spawned = SpawnedChild.spawn(request.argv, searchPath: true, environment: request.environment, actions: &actions)
         pipes.closeChildEnds()  // the child holds them now (or never will)
         switch spawned {
         case .failure(let failure):

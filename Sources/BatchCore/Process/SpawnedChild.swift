@@ -25,20 +25,41 @@ struct SpawnedChild: Sendable {
     /// posix_spawn, `actions` giving its descriptors. It inherits the
     /// environment, an empty signal mask and the usual signals at their
     /// defaults — hosts such as Python ignore SIGPIPE, and ignored signals
-    /// survive exec. Returns the errno of a failed spawn.
-    static func spawn(_ argv: [String], searchPath: Bool,
+    /// survive exec; `environment` ("KEY=VALUE") adds to it or replaces
+    /// those keys. Returns the errno of a failed spawn.
+    static func spawn(_ argv: [String], searchPath: Bool, environment: [String] = [],
                       actions: inout posix_spawn_file_actions_t) -> Result<SpawnedChild, SpawnErrno> {
         let cArgv: [UnsafeMutablePointer<CChar>?] = argv.map { FileNameBytes.withCString($0, strdup) } + [nil]
         defer { cArgv.forEach { free($0) } }
+        let cEnv: [UnsafeMutablePointer<CChar>?] = environment.isEmpty ? [] : mergedEnvironment(environment)
+        defer { cEnv.forEach { free($0) } }
+        let envp = environment.isEmpty ? bc_shim_environ() : nil
         var pid: pid_t = 0
         let rc = withSpawnAttributes { attr in
             cArgv.withUnsafeBufferPointer { argv in
-                searchPath
-                    ? posix_spawnp(&pid, argv[0]!, &actions, &attr, argv.baseAddress!, bc_shim_environ())
-                    : posix_spawn(&pid, argv[0]!, &actions, &attr, argv.baseAddress!, bc_shim_environ())
+                cEnv.withUnsafeBufferPointer { env in
+                    let environ = envp ?? UnsafeMutablePointer(mutating: env.baseAddress!)
+                    return searchPath
+                        ? posix_spawnp(&pid, argv[0]!, &actions, &attr, argv.baseAddress!, environ)
+                        : posix_spawn(&pid, argv[0]!, &actions, &attr, argv.baseAddress!, environ)
+                }
             }
         }
         return rc == 0 ? .success(SpawnedChild(pid: pid)) : .failure(SpawnErrno(code: rc))
+    }
+
+    /// This process's environment with `extra` added (replacing the same
+    /// keys), as strdup'ed C strings ending with NULL.
+    private static func mergedEnvironment(_ extra: [String]) -> [UnsafeMutablePointer<CChar>?] {
+        let keys = Set(extra.map { $0.prefix { $0 != "=" } + "=" })
+        var merged: [UnsafeMutablePointer<CChar>?] = extra.map { strdup($0) }
+        var entry = bc_shim_environ()
+        while let pointer = entry?.pointee {
+            let text = String(cString: pointer)
+            if !keys.contains(String(text.prefix { $0 != "=" }) + "=") { merged.append(strdup(pointer)) }
+            entry = entry! + 1
+        }
+        return merged + [nil]
     }
 
     /// The errno of a spawn that failed.

@@ -1,17 +1,24 @@
 /// Runs the batches of one engine on a shared pool of worker threads.
 ///
-/// - at most `maxWorkers` documents run at once over all batches, and at
-///   most a batch's own cap within it;
-/// - free workers go round-robin over the batches that can take one, so
-///   every batch makes progress;
+/// - at most `maxWorkers` documents run at once over all batches, at most a
+///   tenant's cap (`tenant.max_workers`) over its batches, and at most a
+///   batch's own cap within it;
+/// - free workers go round-robin first over the tenants that can take one,
+///   then over that tenant's batches, so every batch makes progress;
 /// - documents waiting for a retry sit in their run's work queue and hold
 ///   no worker; a call pending (finished later by another thread) holds its
-///   slot but not a thread.
+///   slot but not a thread;
+/// - threads are started as calls take them: one spare beyond those in a
+///   call that may block, up to the slots the runs may use, so the calls of
+///   a non-blocking processor (thousands of asynchronous calls in flight)
+///   need only a few threads.
 ///
 /// The scheduler holds a run while it runs and lets go of it when it ends.
 final class Scheduler: @unchecked Sendable {  // @unchecked: every field guarded by `monitor`
     private let monitor = Monitor()
-    private var runs: [Workload] = []
+    /// Every tenant named so far (a cap outlives its batches); `active` holds those with runs.
+    private var groups: [String: TenantGroup] = [:]
+    private var active: [TenantGroup] = []
     /// Runs that ended away from a worker, for a worker to finish: never on
     /// a processor's own thread, which `finished` may have to join.
     private var ending: [Workload] = []
@@ -19,6 +26,8 @@ final class Scheduler: @unchecked Sendable {  // @unchecked: every field guarded
     private var maxWorkers: Int
     private var busy = 0
     private var threads = 0
+    /// Threads inside a run's `runNext` (the others are spare).
+    private var inCalls = 0
     private var shuttingDown = false
     /// Worker threads stay until shutdown, which joins them: none may still
     /// be ending (running its thread-exit handlers) when the engine is gone.
@@ -38,13 +47,31 @@ final class Scheduler: @unchecked Sendable {  // @unchecked: every field guarded
         monitor.broadcast()
     }
 
-    /// Starts giving the run worker slots.
-    func add(_ run: Workload) {
+    /// Caps the slots of every run of `tenant` together (nil: no cap of its own).
+    func setTenantCap(_ tenant: String, _ cap: Int?) {
         monitor.withLock {
-            runs.append(run)
+            group(tenant).cap = cap
             spawnThreadsIfNeeded()
         }
         monitor.broadcast()
+    }
+
+    /// Starts giving the run worker slots.
+    func add(_ run: Workload) {
+        monitor.withLock {
+            let group = group(run.tenant.name)
+            if group.runs.isEmpty { active.append(group) }
+            group.add(run)
+            spawnThreadsIfNeeded()
+        }
+        monitor.broadcast()
+    }
+
+    private func group(_ tenant: String) -> TenantGroup {
+        if let group = groups[tenant] { return group }
+        let group = TenantGroup(name: tenant)
+        groups[tenant] = group
+        return group
     }
 
     /// Stops dispatching the run's documents; in-flight ones finish.
@@ -61,9 +88,20 @@ final class Scheduler: @unchecked Sendable {  // @unchecked: every field guarded
 
     var isShutDown: Bool { monitor.withLock { shuttingDown } }
 
-    /// The running batches with the workers each uses now, and the workers in use over all.
-    func occupancy() -> (workloads: [(workload: Workload, running: Int)], busy: Int, maxWorkers: Int) {
-        monitor.withLock { (runs.map { ($0, $0.tenant.running) }, busy, maxWorkers) }
+    /// The running batches with the workers each uses now, the tenants' caps,
+    /// and the workers in use over all.
+    func occupancy() -> Occupancy {
+        monitor.withLock {
+            Occupancy(workloads: active.flatMap(\.runs).map { ($0, $0.tenant.running) },
+                      tenantCaps: groups.compactMapValues(\.cap), busy: busy, maxWorkers: maxWorkers)
+        }
+    }
+
+    struct Occupancy {
+        var workloads: [(workload: Workload, running: Int)]
+        var tenantCaps: [String: Int]
+        var busy: Int
+        var maxWorkers: Int
     }
 
     /// Stops every worker thread and joins it. On a worker thread (the last
@@ -83,14 +121,15 @@ final class Scheduler: @unchecked Sendable {  // @unchecked: every field guarded
         gone.forEach { $0.join() }
     }
 
-    /// Threads wanted: enough for every run's cap, within the global cap.
-    /// Threads beyond it wait, idle, for the next run or for shutdown.
+    /// Most threads wanted: enough for every tenant's cap, within the global
+    /// cap. Threads beyond it wait, idle, for the next run or for shutdown.
     private var wantedThreads: Int {
-        min(maxWorkers, runs.reduce(0) { $0 + $1.tenant.cap })
+        min(maxWorkers, active.reduce(0) { $0 + $1.wantedThreads })
     }
 
+    /// Keeps one spare thread beyond those in a call, within `wantedThreads`.
     private func spawnThreadsIfNeeded() {
-        while threads < wantedThreads {
+        while threads - inCalls < 1 && threads < wantedThreads {
             threads += 1
             running.append(startJoinableThread(name: "bc-worker") { [self] in workerLoop() })
         }
@@ -101,38 +140,46 @@ final class Scheduler: @unchecked Sendable {  // @unchecked: every field guarded
         let tenant = run.tenant
         guard !tenant.done, tenant.isComplete else { return false }
         tenant.done = true
-        runs.removeAll { $0 === run }
-        if cursor >= runs.count { cursor = 0 }
+        let group = group(tenant.name)
+        group.remove(run)
+        if group.runs.isEmpty {
+            active.removeAll { $0 === group }
+            if cursor >= active.count { cursor = 0 }
+        }
         return true
     }
 
-    /// Picks the next run that may take a worker, round-robin, and reserves a slot.
+    /// Picks the next run that may take a worker, round-robin over the
+    /// tenants then within the tenant, and reserves a slot.
     private func pick(now: UInt64) -> Workload? {
-        guard busy < maxWorkers, !runs.isEmpty else { return nil }
-        for step in 0..<runs.count {
-            let index = (cursor + step) % runs.count
-            let tenant = runs[index].tenant
-            guard tenant.canDispatch(now: now) else { continue }
-            cursor = (index + 1) % runs.count
-            tenant.running += 1
+        guard busy < maxWorkers, !active.isEmpty else { return nil }
+        for step in 0..<active.count {
+            let index = (cursor + step) % active.count
+            let group = active[index]
+            guard let run = group.pick(now: now) else { continue }
+            cursor = (index + 1) % active.count
+            run.tenant.running += 1
+            group.running += 1
             busy += 1
-            return runs[index]
+            return run
         }
         return nil
     }
 
     /// Earliest time a waiting run may have something to start.
     private func nextDue(now: UInt64) -> UInt64? {
-        runs.compactMap(\.tenant.nextStart).filter { $0 > now }.min()
+        active.flatMap(\.runs).compactMap { $0.tenant.nextStart }.filter { $0 > now }.min()
     }
 
     private func workerLoop() {
         monitor.lock()
         while !shuttingDown {
             if let run = ending.popLast() {
+                enterCall()
                 monitor.unlock()
                 run.finished(cancelled: run.tenant.cancelled)
                 monitor.lock()
+                inCalls -= 1
                 continue
             }
             guard let run = pick(now: monotonicNanos()) else {
@@ -144,6 +191,8 @@ final class Scheduler: @unchecked Sendable {  // @unchecked: every field guarded
                 continue
             }
             let version = run.tenant.version
+            let counted = run.callsBlockThreads
+            if counted { enterCall() }
             monitor.unlock()
             let step = run.runNext()
             if case .ran(.detached) = step {  // replaced by `replaceStuckWorker`
@@ -151,17 +200,25 @@ final class Scheduler: @unchecked Sendable {  // @unchecked: every field guarded
                 return
             }
             monitor.lock()
-            if settle(run, step, claimedAt: version) {
+            let ended = settle(run, step, claimedAt: version)
+            if ended {
                 monitor.unlock()
                 run.finished(cancelled: run.tenant.cancelled)
                 monitor.lock()
-                monitor.broadcast()
             }
+            if counted { inCalls -= 1 }
+            if ended { monitor.broadcast() }
         }
         threads -= 1
         leave()
         monitor.unlock()
         monitor.broadcast()  // shutdown waits for the last thread
+    }
+
+    /// The calling thread goes into a call: a spare takes its place if the runs may use one.
+    private func enterCall() {
+        inCalls += 1
+        spawnThreadsIfNeeded()
     }
 
     /// The calling worker's thread is about to end: `shutdown` joins it. A
@@ -180,6 +237,7 @@ final class Scheduler: @unchecked Sendable {  // @unchecked: every field guarded
     func replaceStuckWorker(_ run: Workload, _ outcome: JobOutcome) {
         monitor.withLock {
             threads -= 1
+            if run.callsBlockThreads { inCalls -= 1 }  // the stuck thread no longer counts
             spawnThreadsIfNeeded()
         }
         complete(run, outcome)
@@ -202,6 +260,7 @@ final class Scheduler: @unchecked Sendable {  // @unchecked: every field guarded
         let tenant = run.tenant
         if case .ran(.pending) = step { return false }  // the slot stays taken
         tenant.running -= 1
+        group(tenant.name).running -= 1
         busy -= 1
         switch step {
         case .ran(.gaveBack):

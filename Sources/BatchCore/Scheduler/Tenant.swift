@@ -3,6 +3,8 @@
 /// reference to its run: the run's work queue holds the jobs.
 final class Tenant: @unchecked Sendable {  // @unchecked: fields guarded by the scheduler's monitor
     let cap: Int
+    /// Whom the run works for: its runs share the tenant's cap (`TenantGroup`).
+    let name: String
     /// Slots taken: calls running, or pending (finished later from another thread).
     var running = 0
     var cancelled = false
@@ -15,8 +17,9 @@ final class Tenant: @unchecked Sendable {  // @unchecked: fields guarded by the 
     /// the last one is stale.
     var version: UInt64 = 0
 
-    init(cap: Int) {
+    init(cap: Int, name: String) {
         self.cap = cap
+        self.name = name
     }
 
     /// May a worker ask the run for work now?

@@ -3,6 +3,9 @@
 protocol Workload: AnyObject, Sendable {
     /// Its share of the worker slots.
     var tenant: Tenant { get }
+    /// False when no call of it blocks a thread: the scheduler then starts
+    /// no spare thread while a worker is in one of its calls.
+    var callsBlockThreads: Bool { get }
     /// Claims one job and runs it, or says why there is none.
     func runNext() -> WorkStep
     /// Called once, when nothing is in flight and nothing more will run.

@@ -31,11 +31,18 @@ final class DedupeIndex: ResultSink {
         uncommitted.withLock { $0[hash] } ?? store.firstResult(withHash: hash)
     }
 
-    /// SHA-256 of a file's content in hex; nil when it cannot be read (the
-    /// processor then reports why).
-    static func contentHash(of path: String) -> String? {
+    /// SHA-256 of a document's content in hex, in memory or in its file;
+    /// nil when it has neither or the file cannot be read (the processor
+    /// then reports why).
+    static func contentHash(of document: Document) -> String? {
         var hex = [CChar](repeating: 0, count: 65)
-        guard FileNameBytes.withCString(path, { bc_shim_sha256_file($0, &hex) }) == 0 else { return nil }
+        if let content = document.content {
+            content.withUnsafeBytes { bc_shim_sha256($0.baseAddress, $0.count, &hex) }
+        } else if let path = document.path {
+            guard FileNameBytes.withCString(path, { bc_shim_sha256_file($0, &hex) }) == 0 else { return nil }
+        } else {
+            return nil
+        }
         return String(decoding: hex.prefix(64).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

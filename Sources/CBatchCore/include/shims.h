@@ -30,6 +30,9 @@ const char *bc_shim_image_path(void);
 /* SHA-256 of a file's content as 64 hex digits (OpenSSL); 0 or an errno. */
 int bc_shim_sha256_file(const char *path, char out_hex[65]);
 
+/* SHA-256 of `len` bytes as 64 hex digits (OpenSSL). */
+void bc_shim_sha256(const void *data, size_t len, char out_hex[65]);
+
 /* ---- Child processes (the exec processor) ------------------------------ */
 
 #include <errno.h>

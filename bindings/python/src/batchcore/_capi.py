@@ -31,6 +31,9 @@ BC_OUTCOME_DONE = 0
 BC_OUTCOME_PARTIAL = 1
 BC_OUTCOME_RETRY = 2
 BC_OUTCOME_FAIL = 3
+BC_OUTCOME_PENDING = 4
+
+BC_PLUGIN_FLAG_NONBLOCKING = 1 << 1
 
 BC_EVENT_DOC_FINISHED = 1
 BC_EVENT_PROGRESS = 2
@@ -54,6 +57,8 @@ class bc_doc(Structure):
         ("metadata_json", c_char_p),
         ("input", c_void_p),  # an address, so the bytes are copied once with string_at
         ("input_len", c_size_t),
+        ("content", c_void_p),  # since 0.2: an in-memory document's bytes
+        ("content_len", c_size_t),
     ]
 
 
@@ -70,6 +75,7 @@ class bc_processor_def(Structure):
         ("process", bc_process_fn),
         ("release", bc_release_fn),
         ("user_data", c_void_p),
+        ("flags", c_uint32),  # since 0.2: BC_PLUGIN_FLAG_*
     ]
 
 
@@ -190,6 +196,7 @@ SIGNATURES: Dict[str, Tuple[Any, Sequence[Any]]] = {
     "bc_batch_add_stage": (CHECKED, (c_void_p, c_char_p, c_char_p)),
     "bc_batch_set_stage": (CHECKED, (c_void_p, c_char_p, c_char_p, c_char_p)),
     "bc_batch_add_file": (CHECKED, (c_void_p, c_char_p, c_char_p, c_char_p)),
+    "bc_batch_add_content": (CHECKED, (c_void_p, c_char_p, c_char_p, c_size_t, c_char_p)),
     "bc_batch_add_dir": (CHECKED, (c_void_p, c_char_p, c_char_p)),
     "bc_batch_add_manifest": (CHECKED, (c_void_p, c_char_p)),
     "bc_batch_add_list": (CHECKED, (c_void_p, c_char_p)),
@@ -211,6 +218,7 @@ SIGNATURES: Dict[str, Tuple[Any, Sequence[Any]]] = {
     "bc_call_retry_after": (c_int, (c_void_p, c_uint64)),
     "bc_call_is_cancelled": (c_int, (c_void_p,)),
     "bc_call_log": (None, (c_void_p, c_int, c_char_p)),
+    "bc_call_finish": (c_int, (c_void_p, c_int)),
 }
 
 

@@ -1,6 +1,8 @@
 """A batch: documents, stages and options, run on an engine."""
 from __future__ import annotations
 
+import asyncio
+import collections
 import ctypes
 import dataclasses
 import itertools
@@ -9,14 +11,14 @@ import os
 import threading
 import time
 import weakref
-from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Union
+from typing import Any, AsyncIterator, Callable, Deque, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
 from . import _capi, _threadstate
 from ._capi import encode, lib
 from .engine import Engine, PathArgument
 from ._handle import OwnedHandle
 from .errors import BatchcoreError, StateError, WaitTimeout
-from .events import Event
+from .events import Event, EventKind
 from .options import option_value, registry_key
 from .processors import Processor
 from .results import DocumentResult
@@ -55,6 +57,9 @@ class Batch(OwnedHandle):
         self._started = False
         self._output: Optional[str] = None
         self._checkpoint: Union[str, bool, None] = None  # None: the default (beside the output)
+        self._workers_set = False
+        self._prepared: List[Processor] = []  # stages whose prepare() runs at start
+        self._async_concurrency = 0  # the largest concurrency of its async stages
         self._events = _EventSink(handle)
         # Frees the handle exactly once (close(), collection or exit).
         self._finalizer = weakref.finalize(self, _free, library, handle, self._events)
@@ -75,38 +80,73 @@ class Batch(OwnedHandle):
             self._checkpoint = False  # no journal, not even the default one
             return self
         lib().bc_batch_set(self._live(), encode(key), encode(option_value(value)))
-        if key == "output":
+        if key == "workers":
+            self._workers_set = True
+        elif key == "output":
             self._output = option_value(value)
         elif key == "checkpoint":
             self._checkpoint = option_value(value)
         return self
 
     def add_stage(self, processor: StageSpec, options: Optional[Mapping[str, Any]] = None,
-                  label: Optional[str] = None) -> "Batch":
-        """Appends a stage: a processor name ("text"), a plugin path, or a Python processor, with its options."""
+                  label: Optional[str] = None, prepare: Optional[Callable[[], Any]] = None) -> "Batch":
+        """Appends a stage: a processor name ("text"), a plugin path, or a Python processor, with its options.
+
+        ``prepare`` (a Python processor's, or given here) runs once for this
+        stage when the batch starts; its value is each call's ``doc.shared``.
+        """
         stage = Stage.of(processor)
+        if prepare is not None or getattr(stage.processor, "prepare", None) is not None:
+            stage = dataclasses.replace(stage, processor=self._stage_processor(stage.processor, prepare))
         if options:
             stage = dataclasses.replace(stage, options={**stage.options, **options})
         if label is not None:
             stage = dataclasses.replace(stage, label=label)
         name = stage.processor
         if isinstance(name, Processor) or callable(name):
-            name = self.engine.register(name).name
+            registered = self.engine.register(name)
+            name = registered.name
+            if registered.is_async:
+                self._async_concurrency = max(self._async_concurrency, registered.concurrency)
         lib().bc_batch_add_stage(self._live(), encode(os.fspath(name)), encode(stage.label))
         for key, value in stage.options.items():
             self.set_stage(stage.label, key, value)
         return self
+
+    def _stage_processor(self, spec: Any, prepare: Optional[Callable[[], Any]]) -> Processor:
+        """A processor of this stage alone, so its prepare() value is the stage's own."""
+        if not (isinstance(spec, Processor) or callable(spec)):
+            raise TypeError("prepare= is for Python processors; a plugin prepares with its own prepare()")
+        base = spec if isinstance(spec, Processor) else Processor(spec)
+        own = Processor(base.function, self.engine._unique_name(base.name), base.description,
+                        base.concurrency if base.is_async else None, prepare or base.prepare)
+        self._prepared.append(own)
+        return own
 
     def set_stage(self, label: Optional[str], key: str, value: Any) -> "Batch":
         """Sets an option of the stage labelled `label` (None: the last stage added)."""
         lib().bc_batch_set_stage(self._live(), encode(label), encode(key), encode(option_value(value)))
         return self
 
-    def add(self, path: PathArgument, id: Optional[str] = None,
-            metadata: Union[Mapping[str, Any], str, None] = None) -> "Batch":
-        """Adds one file; `id` defaults to the path, `metadata` is a dict (or JSON object text)."""
+    def add(self, path: Optional[PathArgument] = None, id: Optional[str] = None,
+            metadata: Union[Mapping[str, Any], str, None] = None, *,
+            content: Union[bytes, str, None] = None) -> "Batch":
+        """Adds one file, or with `content=` (bytes, or str kept as UTF-8) one
+        document held in memory, which needs an `id`. `id` defaults to the
+        path; `metadata` is a dict (or JSON object text). Content over the
+        option content.max_size (16 MiB by default) raises InputError."""
         metadata_json = metadata if metadata is None or isinstance(metadata, str) else json.dumps(metadata)
-        lib().bc_batch_add_file(self._live(), _path(path), encode(id), encode(metadata_json))
+        if content is None:
+            if path is None:
+                raise TypeError("add() needs a path, or content= and id= for a document held in memory")
+            lib().bc_batch_add_file(self._live(), _path(path), encode(id), encode(metadata_json))
+            return self
+        if path is not None:
+            raise TypeError("give either a path or content=, not both")
+        if id is None:
+            raise TypeError("a document given by its content needs an id=")
+        data = content.encode("utf-8") if isinstance(content, str) else bytes(content)
+        lib().bc_batch_add_content(self._live(), encode(id), data, len(data), encode(metadata_json))
         return self
 
     def add_dir(self, dir: PathArgument, glob: Optional[str] = None) -> "Batch":
@@ -155,6 +195,11 @@ class Batch(OwnedHandle):
     def start(self) -> "Batch":
         """Loads and starts every stage, then returns at once; nothing runs if a stage cannot start."""
         handle = self._live()
+        for proc in self._prepared if not self._started else []:
+            proc.shared = proc.prepare()  # type: ignore[misc]  # every prepared stage has one
+        if self._async_concurrency and not self._workers_set:
+            # Slots for every coroutine in flight: a pending call holds a slot, not a thread.
+            lib().bc_batch_set(handle, b"workers", str(self._async_concurrency).encode())
         journal = _default_journal(self._output) if self._checkpoint is None else None
         if journal is not None:
             lib().bc_batch_set(handle, b"checkpoint", os.fsencode(journal))
@@ -178,6 +223,20 @@ class Batch(OwnedHandle):
         _wait_for_end(self._live(), timeout)
         self._events.raise_error()
         return self.stats()
+
+    async def wait_async(self, timeout: Optional[float] = None) -> Stats:
+        """wait() for asyncio hosts: awaits the end without blocking the event
+        loop (the wait runs on the loop's default executor)."""
+        return await asyncio.get_running_loop().run_in_executor(None, self.wait, timeout)
+
+    def events(self) -> AsyncIterator[Event]:
+        """The batch's events for ``async for``, ending with the FINISHED event.
+
+        Call it before start() (it takes the batch's event callback, as
+        on_event does); the first iteration starts the batch if it has not
+        started yet: ``async for event in batch.events(): ...``.
+        """
+        return _AsyncEvents(self)
 
     def cancel(self, hard: bool = False) -> None:
         """Stops dispatching documents; `hard` also asks calls in flight to stop (Doc.cancelled).
@@ -350,3 +409,46 @@ _DELIVER = _capi.bc_event_fn(_deliver)
 
 _KNOWN_EVENTS = {_capi.BC_EVENT_DOC_FINISHED, _capi.BC_EVENT_PROGRESS, _capi.BC_EVENT_LOG,
                  _capi.BC_EVENT_FINISHED}
+
+
+class _AsyncEvents:
+    """Events delivered on the batch's event thread, handed to a coroutine."""
+
+    def __init__(self, batch: Batch) -> None:
+        self._batch = batch
+        self._lock = threading.Lock()
+        self._pending: Deque[Event] = collections.deque()
+        self._waker: Optional[Tuple[asyncio.AbstractEventLoop, asyncio.Event]] = None
+        self._done = False
+        batch.on_event(self._push)
+
+    def _push(self, event: Event) -> None:
+        with self._lock:
+            self._pending.append(event)
+            waker = self._waker
+        if waker is not None:
+            try:
+                waker[0].call_soon_threadsafe(waker[1].set)
+            except RuntimeError:  # the loop was closed: nobody iterates any more
+                pass
+
+    def __aiter__(self) -> "_AsyncEvents":
+        return self
+
+    async def __anext__(self) -> Event:
+        if self._done:
+            raise StopAsyncIteration
+        with self._lock:
+            if self._waker is None:
+                self._waker = (asyncio.get_running_loop(), asyncio.Event())
+            waker = self._waker[1]
+        if not self._batch._started:
+            self._batch.start()
+        while True:
+            with self._lock:
+                if self._pending:
+                    event = self._pending.popleft()
+                    self._done = event.kind is EventKind.FINISHED
+                    return event
+                waker.clear()  # under the lock: a later push sets it again
+            await waker.wait()

@@ -19,13 +19,17 @@ class Doc:
     report to the engine (add_usage, log, cancelled) work only during it.
     """
 
-    __slots__ = ("id", "path", "input", "stage", "attempt", "_metadata_json", "_metadata", "_call")
+    __slots__ = ("id", "path", "input", "content", "shared", "stage", "attempt", "_metadata_json", "_metadata", "_call")
 
-    def __init__(self, call: int, raw: Any) -> None:
+    def __init__(self, call: int, raw: Any, shared: Any = None) -> None:
         self.id: str = raw.id.decode("utf-8", "surrogateescape")
         self.path: Optional[str] = raw.path.decode("utf-8", "surrogateescape") if raw.path else None
         # The previous stage's output; None in the first stage.
         self.input: Optional[bytes] = _bytes_at(raw.input, raw.input_len) if raw.stage > 0 else None
+        # The bytes of a document held in memory (Batch.add(content=...)); None for files.
+        self.content: Optional[bytes] = _bytes_at(raw.content, raw.content_len) if raw.content else None
+        # What the processor's prepare() returned for this batch stage; None without one.
+        self.shared: Any = shared
         self.stage: int = raw.stage      # 0-based index of this stage
         self.attempt: int = raw.attempt  # 1 on the first try, 2 on the first retry, ...
         self._metadata_json: bytes = raw.metadata_json or b"{}"
@@ -40,9 +44,11 @@ class Doc:
         return self._metadata
 
     def read(self) -> bytes:
-        """The previous stage's output, or in the first stage the file's contents."""
+        """The previous stage's output, or in the first stage the document's content or file."""
         if self.input is not None:
             return self.input
+        if self.content is not None:
+            return self.content
         if self.path is None:
             raise ValueError(f"document '{self.id}' has no file and no input")
         with open(self.path, "rb") as file:

@@ -8,7 +8,7 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Union
 
-from . import _capi, _threadstate
+from . import _aio, _capi, _threadstate
 from ._capi import encode, lib
 from ._handle import OwnedHandle
 from .options import option_value
@@ -51,6 +51,9 @@ class Engine(OwnedHandle):
         self._processors: Dict[str, Processor] = {}
         self._wrapped: Dict[ProcessorFunction, Processor] = {}  # plain functions, wrapped once
         self._lock = threading.Lock()
+        # The event loop of async processors, started on first use; stopped when the engine is collected.
+        self._loop = _aio.LazyEventLoop()
+        weakref.finalize(self, self._loop.close)
         try:
             if workers is not None:
                 self.set("max_workers", workers)
@@ -68,6 +71,12 @@ class Engine(OwnedHandle):
     def set(self, key: str, value: Any) -> None:
         """Sets an engine option ("max_workers", "plugin_dir"); OptionError names what was wrong."""
         lib().bc_engine_set(self._live(), encode(key), encode(option_value(value)))
+
+    def set_tenant(self, tenant: str, *, max_workers: Optional[int]) -> None:
+        """Caps the workers of every batch of ``tenant`` together (the batch
+        option ``tenant``); None removes the cap. A batch's own
+        ``tenant_max_workers`` sets the same cap when it starts."""
+        self.set("tenant.max_workers", f"{tenant}={max_workers or 0}")
 
     def register(self, proc: Union[Processor, ProcessorFunction]) -> Processor:
         """Makes a Python processor available to this engine's batches under its name.
@@ -87,9 +96,14 @@ class Engine(OwnedHandle):
                 proc = wrapped
             if self._processors.get(proc.name) is proc:
                 return proc
-            register_processor(self._live(), proc)
+            register_processor(self._live(), proc, self._loop.get)
             self._processors[proc.name] = proc
         return proc
+
+    def _unique_name(self, base: str) -> str:
+        """A processor name no registration of this engine uses yet."""
+        with self._lock:
+            return self._free_name(base)
 
     def _free_name(self, base: str) -> str:
         name, n = base, 2

@@ -3,17 +3,20 @@
 A processor is a function ``(doc) -> output``. The engine calls it from its
 worker threads through a C function pointer (each call takes the GIL);
 whatever happens in it becomes a well-formed outcome for C: never an
-exception crossing into the engine, never an undefined return value.
+exception crossing into the engine, never an undefined return value. An
+``async def`` processor runs on the engine's event loop instead (see _aio).
 """
 from __future__ import annotations
 
+import asyncio
 import ctypes
+import inspect
 import itertools
 import json
 import traceback
 from typing import Any, Callable, Dict, Optional, Union, overload
 
-from . import _capi, _threadstate
+from . import _aio, _capi, _threadstate
 from ._capi import lib
 from ._counts import count
 from .doc import Doc
@@ -22,13 +25,25 @@ from .results import Status
 
 ProcessorFunction = Callable[[Doc], Union[Output, Result]]
 
+DEFAULT_CONCURRENCY = 100
+
 
 class Processor:
     """A Python function the engine can run as a stage. Calling it calls the function."""
 
     def __init__(self, function: ProcessorFunction, name: Optional[str] = None,
-                 description: Optional[str] = None) -> None:
+                 description: Optional[str] = None, concurrency: Optional[int] = None,
+                 prepare: Optional[Callable[[], Any]] = None) -> None:
         self.function = function
+        # Run once per batch stage when the batch starts; its value is every call's doc.shared.
+        self.prepare = prepare
+        self.shared: Any = None
+        self.is_async = inspect.iscoroutinefunction(function)
+        if concurrency is not None and (not self.is_async or isinstance(concurrency, bool) or concurrency < 1):
+            raise ValueError("concurrency is for async def processors: a whole number from 1"
+                             if self.is_async else f"concurrency applies to async def processors; {function!r} is not one")
+        # Most coroutines of this processor running at once, per stage.
+        self.concurrency: int = concurrency or DEFAULT_CONCURRENCY
         self.name: str = name or str(getattr(function, "__name__", type(function).__name__))
         if description is None:
             doc = (getattr(function, "__doc__", None) or "").strip()
@@ -47,21 +62,27 @@ def processor(function: ProcessorFunction) -> Processor: ...
 
 
 @overload
-def processor(*, name: Optional[str] = None,
-              description: Optional[str] = None) -> Callable[[ProcessorFunction], Processor]: ...
+def processor(*, name: Optional[str] = None, description: Optional[str] = None,
+              concurrency: Optional[int] = None,
+              prepare: Optional[Callable[[], Any]] = None) -> Callable[[ProcessorFunction], Processor]: ...
 
 
 def processor(function: Optional[ProcessorFunction] = None, *, name: Optional[str] = None,
-              description: Optional[str] = None) -> Any:
+              description: Optional[str] = None, concurrency: Optional[int] = None,
+              prepare: Optional[Callable[[], Any]] = None) -> Any:
     """Makes a function a processor: ``@processor`` or ``@processor(name="...")``.
 
     The name (default: the function's name) is how stages and
     `batchhost plugins`-style listings (Engine.processors) refer to it; the
-    description defaults to the docstring's first line.
+    description defaults to the docstring's first line. An ``async def``
+    function runs on the engine's event loop, at most ``concurrency``
+    (default 100) at once per stage. ``prepare`` is a function run once per
+    batch stage when the batch starts; what it returns is every call's
+    ``doc.shared``.
     """
     if function is not None:
-        return Processor(function, name, description)
-    return lambda f: Processor(f, name, description)
+        return Processor(function, name, description, concurrency, prepare)
+    return lambda f: Processor(f, name, description, concurrency, prepare)
 
 
 # ---- Registration --------------------------------------------------------
@@ -81,14 +102,19 @@ def _release(user_data: Optional[int]) -> None:
 _RELEASE = _capi.bc_release_fn(_release)
 
 
-def register(engine_handle: int, proc: Processor) -> None:
-    """Registers `proc` with an engine (bc_engine_register_processor)."""
+def register(engine_handle: int, proc: Processor, loop: Callable[[], "_aio.EventLoopThread"]) -> None:
+    """Registers `proc` with an engine (bc_engine_register_processor); an
+    async processor runs on the event loop `loop()` gives."""
     function = proc.function
+    stage = _aio.AsyncStage(lambda doc, call: _run_async(function, call, doc), proc.concurrency)
 
     def process(call: int, raw_doc: Any, user_data: Optional[int]) -> int:
         try:
             _threadstate.keep_for_this_thread()
-            return _run(function, call, raw_doc.contents)
+            doc = Doc(call, raw_doc.contents, proc.shared)
+            if proc.is_async:
+                return loop().start(stage, call, doc)
+            return _run(function, call, doc)
         except BaseException:  # nothing may cross into C; the document fails
             return _capi.BC_OUTCOME_FAIL
 
@@ -101,6 +127,8 @@ def register(engine_handle: int, proc: Processor) -> None:
     definition.process = callback
     definition.release = _RELEASE
     definition.user_data = token
+    if proc.is_async:  # its calls only start a coroutine: no thread waits for them
+        definition.flags = _capi.BC_PLUGIN_FLAG_NONBLOCKING
     try:
         lib().bc_engine_register_processor(engine_handle, ctypes.byref(definition))
     except BaseException:
@@ -117,25 +145,43 @@ _OUTCOMES = {
 }
 
 
-def _run(function: ProcessorFunction, call: int, raw_doc: Any) -> int:
-    library = lib()
-    doc = Doc(call, raw_doc)
+def _run(function: ProcessorFunction, call: int, doc: Doc) -> int:
     try:
-        value = function(doc)
-        return _report(library, call, value)
-    except Retry as retry:
-        if retry.message:
-            library.bc_call_set_error(call, retry.message.encode("utf-8"))
-        if retry.after is not None:
-            library.bc_call_retry_after(call, max(0, round(retry.after * 1000)))
-        return _capi.BC_OUTCOME_RETRY
-    except BaseException as error:  # a processor's exception fails only its document
-        message = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-        library.bc_call_set_error(call, message.encode("utf-8", "replace"))
-        library.bc_call_log(call, 0, traceback.format_exc().encode("utf-8", "replace"))
-        return _capi.BC_OUTCOME_FAIL
+        return _report(lib(), call, function(doc))
+    except BaseException as error:
+        return _failure(lib(), call, error)
     finally:
         doc._end_call()
+
+
+async def _run_async(function: Any, call: int, doc: Doc) -> int:
+    """As _run, for a coroutine function on the event loop. A cancelled
+    task (the call timed out, or the batch was cancelled hard) retries."""
+    try:
+        return _report(lib(), call, await function(doc))
+    except asyncio.CancelledError:
+        lib().bc_call_set_error(call, b"cancelled")
+        return _capi.BC_OUTCOME_RETRY
+    except BaseException as error:
+        return _failure(lib(), call, error)
+    finally:
+        doc._end_call()
+
+
+def _failure(library: Any, call: int, error: BaseException) -> int:
+    """The outcome of a processor that raised `error`: Retry retries, anything
+    else fails only its document."""
+    if isinstance(error, Retry):
+        if error.message:
+            library.bc_call_set_error(call, error.message.encode("utf-8"))
+        if error.after is not None:
+            library.bc_call_retry_after(call, max(0, round(error.after * 1000)))
+        return _capi.BC_OUTCOME_RETRY
+    message = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    library.bc_call_set_error(call, message.encode("utf-8", "replace"))
+    trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    library.bc_call_log(call, 0, trace.encode("utf-8", "replace"))
+    return _capi.BC_OUTCOME_FAIL
 
 
 def _report(library: Any, call: int, value: Any) -> int:

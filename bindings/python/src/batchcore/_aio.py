@@ -1,0 +1,107 @@
+"""``async def`` processors: one asyncio event loop per engine, on a thread of its own.
+
+A worker thread's call starts the coroutine on the loop and returns
+BC_OUTCOME_PENDING at once; the coroutine's end finishes the call
+(bc_call_finish) from the loop's thread. No thread waits for a document,
+so thousands may be in flight on a few threads. A semaphore per stage
+holds at most ``concurrency`` coroutines running; the engine's own
+timeout, cancel, rate limits, retries and budget apply to the call as to
+any other. A call the engine gave up on (its timeout, a hard cancel) is
+seen by polling bc_call_is_cancelled, and its task is cancelled.
+"""
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any, Callable, Coroutine, Dict, Optional
+
+from ._capi import BC_OUTCOME_PENDING, lib
+from .doc import Doc
+
+# How often the loop looks for calls the engine gave up on.
+_POLL_SECONDS = 0.02
+
+
+class EventLoopThread:
+    """An asyncio loop running on a daemon thread until close()."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._calls: Dict[asyncio.Task[Any], int] = {}  # running tasks, by task: their bc_call
+        self._thread = threading.Thread(target=self._run, name="batchcore-asyncio", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.call_soon(self._poll)
+        self.loop.run_forever()
+
+    def _poll(self) -> None:
+        library = lib()
+        for task, call in list(self._calls.items()):
+            if library.bc_call_is_cancelled(call):
+                task.cancel()
+        self.loop.call_later(_POLL_SECONDS, self._poll)
+
+    def start(self, stage: "AsyncStage", call: int, doc: Doc) -> int:
+        """From a worker thread: runs the processor on the loop; returns BC_OUTCOME_PENDING."""
+        self.loop.call_soon_threadsafe(self._begin, stage, call, doc)
+        return BC_OUTCOME_PENDING
+
+    def _begin(self, stage: "AsyncStage", call: int, doc: Doc) -> None:
+        task = self.loop.create_task(self._call(stage, call, doc))
+        self._calls[task] = call
+
+    async def _call(self, stage: "AsyncStage", call: int, doc: Doc) -> None:
+        try:
+            async with stage.semaphore():
+                outcome = await stage.run(doc, call)  # never raises: every end is an outcome
+        finally:
+            self._calls.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
+        lib().bc_call_finish(call, outcome)
+
+    def close(self) -> None:
+        if self.loop.is_closed():
+            return
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        if threading.current_thread() is not self._thread:
+            self._thread.join()
+            self.loop.close()
+
+
+class LazyEventLoop:
+    """An engine's event loop, started by the first async call."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: Optional[EventLoopThread] = None
+
+    def get(self) -> EventLoopThread:
+        with self._lock:
+            if self._loop is None:
+                self._loop = EventLoopThread()
+            return self._loop
+
+    def close(self) -> None:
+        with self._lock:
+            loop, self._loop = self._loop, None
+        if loop is not None:
+            loop.close()
+
+
+class AsyncStage:
+    """An async processor's share of the loop: at most ``concurrency`` coroutines at once.
+
+    ``run(doc, call)`` awaits the processor and reports its result to the
+    call, returning the outcome; it ends the doc's call.
+    """
+
+    def __init__(self, run: Callable[[Doc, int], Coroutine[Any, Any, int]], concurrency: int) -> None:
+        self.run = run
+        self.concurrency = concurrency
+        self._semaphore: Optional[asyncio.Semaphore] = None
+
+    def semaphore(self) -> asyncio.Semaphore:
+        if self._semaphore is None:  # made on the loop's thread, on first use
+            self._semaphore = asyncio.Semaphore(self.concurrency)
+        return self._semaphore

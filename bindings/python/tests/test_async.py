@@ -1,0 +1,127 @@
+"""async def processors on the engine's event loop."""
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+
+import pytest
+
+from conftest import batchcore
+
+
+def thread_count() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+def test_a_thousand_async_documents_run_200_at_once_on_a_handful_of_threads():
+    before = thread_count()
+    lock = threading.Lock()
+    seen = {"now": 0, "most": 0, "threads": 0}
+    release = asyncio.Event()  # bound to the engine's loop on first use
+
+    @batchcore.processor(concurrency=200)
+    async def fetch(doc):
+        with lock:
+            seen["now"] += 1
+            seen["most"] = max(seen["most"], seen["now"])
+            seen["threads"] = max(seen["threads"], thread_count())
+            if seen["now"] == 200:
+                release.set()  # the first 200 hold until all of them are in flight
+        if seen["most"] < 200:
+            await asyncio.wait_for(release.wait(), 30)
+        await asyncio.sleep(0.001)
+        with lock:
+            seen["now"] -= 1
+        return doc.id
+
+    with batchcore.Engine() as engine, engine.batch(fetch) as batch:
+        for i in range(1000):
+            batch.add(content=b"x", id=f"doc-{i}")
+        stats = batch.run()
+    assert stats.ok == 1000, stats
+    assert seen["most"] == 200  # the stage's concurrency, reached and never passed
+    # A few engine threads (spare workers, the writer, events) and the loop: not one per document.
+    assert seen["threads"] - before <= 12, seen
+
+
+def test_a_timeout_cancels_the_coroutine_and_the_document_retries_then_fails():
+    cancelled = threading.Event()
+
+    async def slow(doc):
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return "never"
+
+    with batchcore.Engine() as engine, engine.batch(slow, timeout=0.2, retry_attempts=2) as batch:
+        batch.add(content=b"x", id="slow")
+        stats = batch.run()
+        [result] = list(batch.results())
+    assert cancelled.wait(30)
+    assert stats.failed == 1 and result.attempts == 2 and "timed out" in (result.error or ""), result
+
+
+def test_async_results_retries_and_failures_are_reported_as_for_functions():
+    attempts = {}
+
+    async def flaky(doc):
+        attempts[doc.id] = attempts.get(doc.id, 0) + 1
+        if doc.id == "retry" and attempts[doc.id] == 1:
+            raise batchcore.Retry("again", after=0)
+        if doc.id == "boom":
+            raise ValueError("bad document")
+        await asyncio.sleep(0)
+        return {"id": doc.id, "content": doc.content.decode()}
+
+    with batchcore.Engine() as engine, engine.batch(flaky, retry_attempts=3) as batch:
+        for id in ("ok", "retry", "boom"):
+            batch.add(content=id, id=id)
+        stats = batch.run()
+        results = {r.id: r for r in batch.results()}
+    assert stats.ok == 2 and stats.failed == 1
+    assert results["retry"].attempts == 2 and results["ok"].output_is_json
+    assert results["boom"].error == "ValueError: bad document"
+
+
+def test_concurrency_is_only_for_async_processors():
+    with pytest.raises(ValueError, match="async def"):
+        batchcore.processor(lambda doc: None, concurrency=5)
+    with pytest.raises(ValueError, match="whole number"):
+        batchcore.processor(concurrency=0)(_noop)
+
+
+async def _noop(doc):
+    return None
+
+
+def test_an_asyncio_host_waits_and_reads_events_without_blocking_its_loop():
+    async def echo(doc):
+        await asyncio.sleep(0)
+        return doc.content
+
+    async def host():
+        ticks = 0
+
+        async def ticker():
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.001)
+
+        tick = asyncio.ensure_future(ticker())
+        with batchcore.Engine() as engine, engine.batch(echo) as batch, engine.batch(echo) as second:
+            for i in range(20):
+                batch.add(content=str(i), id=str(i))
+                second.add(content=str(i), id=str(i))
+            kinds = [event.kind async for event in batch.events()]
+            second.start()
+            stats = await second.wait_async(timeout=60)
+        tick.cancel()
+        return kinds, stats, ticks
+
+    kinds, stats, ticks = asyncio.run(host())
+    assert kinds.count(batchcore.EventKind.DOCUMENT) == 20 and kinds[-1] is batchcore.EventKind.FINISHED
+    assert stats.ok == 20 and ticks > 0
