@@ -264,29 +264,7 @@ final class ManifestReader {
                 guard s.current == UInt8(ascii: ":") else { throw s.fail("expected ':' after an object key") }
                 s.pos += 1
                 s.skipWhitespace()
-                if key.elementsEqual("path".utf8) {
-                    try readString(&s, field: "path", example: "docs/a.pdf", seen: entry.hasPath, into: &entry.path)
-                    entry.hasPath = true
-                } else if key.elementsEqual("id".utf8) {
-                    try readString(&s, field: "id", example: "invoice-17", seen: entry.hasId, into: &entry.id)
-                    entry.hasId = true
-                } else if key.elementsEqual("content".utf8) || key.elementsEqual("content_base64".utf8) {
-                    try readContent(&s, base64: key.count > "content".count)
-                } else if key.elementsEqual("metadata".utf8) {
-                    if entry.hasMetadata { throw Problem(message: duplicateKey("metadata")) }
-                    guard s.current == UInt8(ascii: "{") else {
-                        try probe(s)
-                        throw Problem(message: "\"metadata\" must be a JSON object, not \(s.kindAtCursor); expected e.g. \"metadata\": {\"lang\": \"en\"}")
-                    }
-                    if keepMetadata {
-                        try s.scanValue(emit: true, into: &entry.metadata)
-                    } else {
-                        try s.scanValue(emit: false, into: &scratch)
-                    }
-                    entry.hasMetadata = true
-                } else {
-                    try s.scanValue(emit: false, into: &scratch)  // unknown keys are ignored
-                }
+                try readMember(&s, keepMetadata: keepMetadata)
                 s.skipWhitespace()
                 switch s.current {
                 case UInt8(ascii: ","):
@@ -300,6 +278,38 @@ final class ManifestReader {
                 }
             }
         }
+        try checkEntry()
+    }
+
+    /// Reads the value of the member whose key is in `key`.
+    private func readMember(_ s: inout JSONScanner, keepMetadata: Bool) throws {
+        if key.elementsEqual("path".utf8) {
+            try readString(&s, field: "path", example: "docs/a.pdf", seen: entry.hasPath, into: &entry.path)
+            entry.hasPath = true
+        } else if key.elementsEqual("id".utf8) {
+            try readString(&s, field: "id", example: "invoice-17", seen: entry.hasId, into: &entry.id)
+            entry.hasId = true
+        } else if key.elementsEqual("content".utf8) || key.elementsEqual("content_base64".utf8) {
+            try readContent(&s, base64: key.count > "content".count)
+        } else if key.elementsEqual("metadata".utf8) {
+            if entry.hasMetadata { throw Problem(message: duplicateKey("metadata")) }
+            guard s.current == UInt8(ascii: "{") else {
+                try probe(s)
+                throw Problem(message: "\"metadata\" must be a JSON object, not \(s.kindAtCursor); expected e.g. \"metadata\": {\"lang\": \"en\"}")
+            }
+            if keepMetadata {
+                try s.scanValue(emit: true, into: &entry.metadata)
+            } else {
+                try s.scanValue(emit: false, into: &scratch)
+            }
+            entry.hasMetadata = true
+        } else {
+            try s.scanValue(emit: false, into: &scratch)  // unknown keys are ignored
+        }
+    }
+
+    /// What an entry must hold once its object is read.
+    private func checkEntry() throws {
         if entry.hasContent {
             guard !entry.hasPath else {
                 throw Problem(message: "give either \"path\" or the content (\"content\", \"content_base64\"), not both")
