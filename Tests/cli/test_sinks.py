@@ -1,0 +1,137 @@
+"""Results into a database: the SQLite sink, exactly once with the journal."""
+import json
+import signal
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import BATCHHOST, LineReader, read_jsonl, run, wait_for
+
+
+def manifest(tmp_path, n):
+    m = tmp_path / "docs.jsonl"
+    with m.open("w") as f:
+        for i in range(n):
+            f.write(json.dumps({"id": f"doc-{i:05d}", "path": "/dev/null", "metadata": {"n": i}}) + "\n")
+    return m
+
+
+def sink_args(counting, m, out, url, *extra, sleep_us=0):
+    return ["run", "--manifest", m, "-p", counting, "-o", out, "--sink", url,
+            "--set", f"calls={out}.calls", "--set", f"sleep_us={sleep_us}", *extra]
+
+
+def rows(db, table="results", columns="*"):
+    connection = sqlite3.connect(db)
+    try:
+        return connection.execute(f"SELECT {columns} FROM {table}").fetchall()
+    finally:
+        connection.close()
+
+
+def journal_ids(out):
+    connection = sqlite3.connect(f"{out}.journal")
+    try:
+        return {row[0] for row in connection.execute("SELECT id FROM documents")}
+    finally:
+        connection.close()
+
+
+def calls(out):
+    path = Path(f"{out}.calls")
+    return path.read_text().split() if path.exists() else []
+
+
+def test_sqlite_sink_writes_the_documented_schema(tmp_path, counting):
+    m, out, db = manifest(tmp_path, 250), tmp_path / "out.jsonl", tmp_path / "r.db"
+    r = run(*sink_args(counting, m, out, f"sqlite://{db}?table=results"))
+    assert r.code == 0, r
+    by_id = {rec["id"]: rec for rec in read_jsonl(out)}
+    table = rows(db, columns="id, path, status, output, error, attempts, duration_ms, input_tokens, "
+                             "output_tokens, cost_usd, metadata, duplicate_of, batch, finished_at")
+    assert len(table) == 250
+    for (doc_id, path, status, output, error, attempts, duration, tin, tout, cost, metadata, dup, batch, at) in table:
+        rec = by_id[doc_id]
+        assert (path, status, json.loads(output), error, attempts) == (rec["path"], "ok", rec["output"], None, 1)
+        assert json.loads(metadata) == rec["metadata"] and dup is None and batch == "out.jsonl" and at > 0
+
+
+def test_kill_9_twice_then_resume_leaves_exactly_one_row_per_document(tmp_path, counting):
+    n = 2000
+    m, out, db = manifest(tmp_path, n), tmp_path / "out.jsonl", tmp_path / "r.db"
+    args = sink_args(counting, m, out, f"sqlite://{db}", "-w", "8", "-O", "sink.batch_size=50",
+                     "-O", "checkpoint.every=20", sleep_us=3000)
+    for kill in range(2):
+        proc = subprocess.Popen([str(BATCHHOST), *map(str, args), *(["--resume"] if kill else [])],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        before = len(calls(out))
+        # Killed while documents run and the sink writes.
+        wait_for(lambda: len(calls(out)) >= before + 300 and db.exists() and rows(db, columns="count(*)")[0][0] > 0,
+                 "documents to reach the database")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    r = run(*args, "--resume", timeout=300)
+    assert r.code == 0, r
+    ids = [row[0] for row in rows(db, columns="id")]
+    assert len(ids) == n and set(ids) == journal_ids(out) == {f"doc-{i:05d}" for i in range(n)}
+
+
+def test_sink_columns_map_output_fields_to_typed_columns(tmp_path, counting):
+    m, out, db = manifest(tmp_path, 20), tmp_path / "out.jsonl", tmp_path / "r.db"
+    r = run(*sink_args(counting, m, out, f"sqlite://{db}?table=seen",
+                       "-O", "sink.columns=who=$.seen,attempt:integer=$.attempt,absent:real=$.nope.deeper"))
+    assert r.code == 0, r
+    table = rows(db, "seen", "id, who, attempt, absent, status, typeof(attempt)")
+    assert sorted(table) == [(f"doc-{i:05d}", f"doc-{i:05d}", 1, None, "ok", "integer") for i in range(20)]
+
+
+def test_a_type_mismatch_in_sink_columns_stops_the_run_resumably(tmp_path, counting):
+    m, out, db = manifest(tmp_path, 20), tmp_path / "out.jsonl", tmp_path / "r.db"
+    r = run(*sink_args(counting, m, out, f"sqlite://{db}?table=seen", "-O", "sink.columns=who:integer=$.seen"))
+    assert r.code == 3, r
+    assert "column 'who' expects integer" in r.err and "--resume" in r.err, r.err
+    assert len(journal_ids(out)) == 20  # nothing lost: the journal has every result
+
+
+def test_an_incompatible_table_is_refused_before_processing(tmp_path, counting):
+    m, out, db = manifest(tmp_path, 20), tmp_path / "out.jsonl", tmp_path / "r.db"
+    connection = sqlite3.connect(db)
+    connection.execute("CREATE TABLE results (id TEXT PRIMARY KEY, path TEXT, note TEXT)")
+    connection.close()
+    r = run(*sink_args(counting, m, out, f"sqlite://{db}"))
+    assert r.code == 2, r
+    assert "table 'results' exists but it lacks the columns status, output" in r.err, r.err
+    assert calls(out) == []
+
+
+def test_a_sink_needs_a_journal(tmp_path, counting):
+    m, db = manifest(tmp_path, 5), tmp_path / "r.db"
+    r = run("run", "--manifest", m, "-p", counting, "--sink", f"sqlite://{db}")
+    assert r.code == 2 and "a sink needs the journal" in r.err, r
+    r = run("run", "--manifest", m, "-p", counting, "--sink", f"mysql://{db}")
+    assert r.code == 2 and "'mysql' is not a database" in r.err, r
+
+
+def test_a_locked_database_pauses_the_sink_and_the_run_completes(tmp_path, counting):
+    (tmp_path / "first").mkdir()
+    first = sink_args(counting, manifest(tmp_path / "first", 1), tmp_path / "first" / "out.jsonl", f"sqlite://{tmp_path / 'r.db'}")
+    assert run(*first).code == 0  # the table exists, in WAL mode: readers go on while a writer holds it
+    m, out, db = manifest(tmp_path, 300), tmp_path / "out.jsonl", tmp_path / "r.db"
+    blocker = sqlite3.connect(db, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    proc = subprocess.Popen([str(BATCHHOST), *map(str, sink_args(counting, m, out, f"sqlite://{db}",
+                                                                  "-O", "sink.max_backlog=50", "-w", "4"))],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        err = LineReader(proc.stderr)
+        err.wait_for("sink: waiting for database")
+        # Processing stops once the backlog is full: 50 waiting, and one more per worker.
+        wait_for(lambda: len(journal_ids(out)) >= 50, "the backlog to fill")
+        assert proc.poll() is None and len(calls(out)) <= 54
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert proc.wait(timeout=120) == 0, err.text()
+    assert len(rows(db, columns="id")) == 300  # doc-00000 of the first run was replaced
