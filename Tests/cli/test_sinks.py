@@ -135,3 +135,13 @@ def test_a_locked_database_pauses_the_sink_and_the_run_completes(tmp_path, count
         blocker.close()
     assert proc.wait(timeout=120) == 0, err.text()
     assert len(rows(db, columns="id")) == 300  # doc-00000 of the first run was replaced
+
+
+def test_export_loads_a_finished_journal_into_a_database(tmp_path, counting):
+    m, out, db = manifest(tmp_path, 120), tmp_path / "out.jsonl", tmp_path / "later.db"
+    assert run(*sink_args(counting, m, out, f"sqlite://{tmp_path / 'live.db'}")).code == 0
+    r = run("export", f"{out}.journal", "--sink", f"sqlite://{db}?table=docs", "-O", "sink.batch_size=7")
+    assert r.code == 0 and "120 results written" in r.err, r
+    assert sorted(rows(db, "docs")) == sorted(rows(tmp_path / "live.db"))
+    r = run("export", f"{out}.journal", "--sink", f"sqlite://{db}?table=docs", "-O", "sink.columns=who:integer=$.seen")
+    assert r.code != 0 and "lacks the column who" in r.err, r
