@@ -145,3 +145,15 @@ def test_export_loads_a_finished_journal_into_a_database(tmp_path, counting):
     assert sorted(rows(db, "docs")) == sorted(rows(tmp_path / "live.db"))
     r = run("export", f"{out}.journal", "--sink", f"sqlite://{db}?table=docs", "-O", "sink.columns=who:integer=$.seen")
     assert r.code != 0 and "lacks the column who" in r.err, r
+
+
+def test_a_duplicate_row_carries_the_original_output(tmp_path, counting):
+    d = tmp_path / "docs"
+    d.mkdir()
+    for name in ["a.txt", "b.txt"]:
+        (d / name).write_text("same content\n")
+    out, db = tmp_path / "out.jsonl", tmp_path / "r.db"
+    r = run("run", d, "-p", counting, "-o", out, "-s", "--dedupe", "--sink", f"sqlite://{db}")
+    assert r.code == 0, r
+    (a_id, a_output, a_dup), (b_id, b_output, b_dup) = sorted(rows(db, columns="id, output, duplicate_of"))
+    assert a_dup is None and b_dup == a_id and b_output == a_output and "seen" in a_output
