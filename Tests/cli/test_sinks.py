@@ -1,5 +1,7 @@
-"""Results into a database: the SQLite sink, exactly once with the journal."""
+"""Results into a database: the SQLite and PostgreSQL sinks, exactly once with the journal."""
+import itertools
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -8,6 +10,70 @@ from pathlib import Path
 import pytest
 
 from conftest import BATCHHOST, LineReader, read_jsonl, run, wait_for
+from postgres_server import PASSWORD, PostgresServer
+
+PG_ENV = {"PGPASSWORD": PASSWORD}
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    with PostgresServer() as server:
+        yield server
+
+
+class SQLiteTarget:
+    def __init__(self, tmp_path):
+        self.path = tmp_path / "r.db"
+
+    def url(self, table="results"):
+        return f"sqlite://{self.path}?table={table}"
+
+    def rows(self, table="results", columns="*"):
+        """Rows as tuples of strings (NULL as None), as psql would give them."""
+        if not self.path.exists():
+            return []
+        connection = sqlite3.connect(self.path)
+        try:
+            return [tuple(None if v is None else str(v) for v in row)
+                    for row in connection.execute(f"SELECT {columns} FROM {table}")]
+        except sqlite3.OperationalError:
+            return []
+        finally:
+            connection.close()
+
+    def execute(self, sql):
+        connection = sqlite3.connect(self.path)
+        connection.execute(sql)
+        connection.commit()
+        connection.close()
+
+
+class PostgresTarget:
+    counter = itertools.count()
+
+    def __init__(self, server):
+        self.server = server
+        self.database = f"test{next(self.counter)}"
+        server.psql(f"CREATE DATABASE {self.database}")
+
+    def url(self, table="results"):
+        return self.server.url(self.database, table)
+
+    def rows(self, table="results", columns="*"):
+        present = self.server.psql(f"SELECT to_regclass('{table}') IS NOT NULL", self.database)
+        if present != [["t"]]:
+            return []
+        return [tuple(row) for row in self.server.psql(f"SELECT {columns} FROM {table}", self.database)]
+
+    def execute(self, sql):
+        self.server.psql(sql, self.database)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def target(request, tmp_path):
+    if request.param == "sqlite":
+        return SQLiteTarget(tmp_path)
+    return PostgresTarget(request.getfixturevalue("postgres"))
 
 
 def manifest(tmp_path, n):
@@ -39,6 +105,15 @@ def journal_ids(out):
         connection.close()
 
 
+def sink_mark(out):
+    """How far the journal records the database holds its results (out_seq)."""
+    connection = sqlite3.connect(f"{out}.journal")
+    try:
+        return int(connection.execute("SELECT value FROM meta WHERE key LIKE 'sink %'").fetchone()[0])
+    finally:
+        connection.close()
+
+
 def calls(out):
     path = Path(f"{out}.calls")
     return path.read_text().split() if path.exists() else []
@@ -58,52 +133,90 @@ def test_sqlite_sink_writes_the_documented_schema(tmp_path, counting):
         assert json.loads(metadata) == rec["metadata"] and dup is None and batch == "out.jsonl" and at > 0
 
 
-def test_kill_9_twice_then_resume_leaves_exactly_one_row_per_document(tmp_path, counting):
+def test_kill_9_twice_then_resume_leaves_exactly_one_row_per_document(tmp_path, counting, target):
     n = 2000
-    m, out, db = manifest(tmp_path, n), tmp_path / "out.jsonl", tmp_path / "r.db"
-    args = sink_args(counting, m, out, f"sqlite://{db}", "-w", "8", "-O", "sink.batch_size=50",
+    m, out = manifest(tmp_path, n), tmp_path / "out.jsonl"
+    args = sink_args(counting, m, out, target.url(), "-w", "8", "-O", "sink.batch_size=50",
                      "-O", "checkpoint.every=20", sleep_us=3000)
     for kill in range(2):
         proc = subprocess.Popen([str(BATCHHOST), *map(str, args), *(["--resume"] if kill else [])],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **PG_ENV})
         before = len(calls(out))
         # Killed while documents run and the sink writes.
-        wait_for(lambda: len(calls(out)) >= before + 300 and db.exists() and rows(db, columns="count(*)")[0][0] > 0,
+        wait_for(lambda: len(calls(out)) >= before + 300 and len(target.rows(columns="id")) > before,
                  "documents to reach the database")
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    r = run(*args, "--resume", timeout=300)
+    r = run(*args, "--resume", timeout=300, env=PG_ENV)
     assert r.code == 0, r
-    ids = [row[0] for row in rows(db, columns="id")]
+    ids = [row[0] for row in target.rows(columns="id")]
     assert len(ids) == n and set(ids) == journal_ids(out) == {f"doc-{i:05d}" for i in range(n)}
 
 
-def test_sink_columns_map_output_fields_to_typed_columns(tmp_path, counting):
-    m, out, db = manifest(tmp_path, 20), tmp_path / "out.jsonl", tmp_path / "r.db"
-    r = run(*sink_args(counting, m, out, f"sqlite://{db}?table=seen",
-                       "-O", "sink.columns=who=$.seen,attempt:integer=$.attempt,absent:real=$.nope.deeper"))
+def test_sink_columns_map_output_fields_to_typed_columns(tmp_path, counting, target):
+    m, out = manifest(tmp_path, 20), tmp_path / "out.jsonl"
+    r = run(*sink_args(counting, m, out, target.url("seen"),
+                       "-O", "sink.columns=who=$.seen,attempt:integer=$.attempt,absent:real=$.nope.deeper"), env=PG_ENV)
     assert r.code == 0, r
-    table = rows(db, "seen", "id, who, attempt, absent, status, typeof(attempt)")
-    assert sorted(table) == [(f"doc-{i:05d}", f"doc-{i:05d}", 1, None, "ok", "integer") for i in range(20)]
+    table = target.rows("seen", "id, who, attempt + 1, absent, status")
+    assert sorted(table) == [(f"doc-{i:05d}", f"doc-{i:05d}", "2", None, "ok") for i in range(20)]
 
 
-def test_a_type_mismatch_in_sink_columns_stops_the_run_resumably(tmp_path, counting):
-    m, out, db = manifest(tmp_path, 20), tmp_path / "out.jsonl", tmp_path / "r.db"
-    r = run(*sink_args(counting, m, out, f"sqlite://{db}?table=seen", "-O", "sink.columns=who:integer=$.seen"))
+def test_a_type_mismatch_in_sink_columns_stops_the_run_resumably(tmp_path, counting, target):
+    m, out = manifest(tmp_path, 20), tmp_path / "out.jsonl"
+    r = run(*sink_args(counting, m, out, target.url("seen"), "-O", "sink.columns=who:integer=$.seen"), env=PG_ENV)
     assert r.code == 3, r
     assert "column 'who' expects integer" in r.err and "--resume" in r.err, r.err
     assert len(journal_ids(out)) == 20  # nothing lost: the journal has every result
 
 
-def test_an_incompatible_table_is_refused_before_processing(tmp_path, counting):
-    m, out, db = manifest(tmp_path, 20), tmp_path / "out.jsonl", tmp_path / "r.db"
-    connection = sqlite3.connect(db)
-    connection.execute("CREATE TABLE results (id TEXT PRIMARY KEY, path TEXT, note TEXT)")
-    connection.close()
-    r = run(*sink_args(counting, m, out, f"sqlite://{db}"))
+def test_an_incompatible_table_is_refused_before_processing(tmp_path, counting, target):
+    m, out = manifest(tmp_path, 20), tmp_path / "out.jsonl"
+    target.execute("CREATE TABLE results (id TEXT PRIMARY KEY, path TEXT, note TEXT)")
+    r = run(*sink_args(counting, m, out, target.url()), env=PG_ENV)
     assert r.code == 2, r
     assert "table 'results' exists but it lacks the columns status, output" in r.err, r.err
     assert calls(out) == []
+
+
+def test_a_wrong_password_or_a_missing_database_is_refused_before_processing(tmp_path, counting, postgres):
+    m, out = manifest(tmp_path, 20), tmp_path / "out.jsonl"
+    database = PostgresTarget(postgres).database
+    r = run(*sink_args(counting, m, out, postgres.url(database)), env={"PGPASSWORD": "wrong"})
+    assert r.code == 2 and "password authentication failed" in r.err, r
+    assert "wrong" not in r.err and calls(out) == []
+    r = run(*sink_args(counting, m, out, postgres.url("nosuchdb")), env=PG_ENV)
+    assert r.code == 2 and 'database "nosuchdb" does not exist' in r.err, r
+    assert calls(out) == []
+
+
+def test_credentials_in_the_url_are_never_shown_or_journaled(tmp_path, counting, postgres):
+    m, out = manifest(tmp_path, 20), tmp_path / "out.jsonl"
+    database = PostgresTarget(postgres).database
+    url = postgres.url(database).replace("batch@", f"batch:{PASSWORD}@")
+    r = run(*sink_args(counting, m, out, url, "-O", "sink.columns=who:integer=$.seen"))
+    assert r.code == 3 and "expects integer" in r.err, r  # a message naming the sink
+    assert PASSWORD not in r.err and PASSWORD.encode() not in Path(f"{out}.journal").read_bytes()
+
+
+def test_postgres_stopped_mid_run_pauses_the_sink_and_the_run_completes(tmp_path, counting, postgres):
+    target = PostgresTarget(postgres)
+    m, out = manifest(tmp_path, 400), tmp_path / "out.jsonl"
+    proc = subprocess.Popen([str(BATCHHOST), *map(str, sink_args(counting, m, out, target.url(), "-w", "4",
+                                                                  "-O", "sink.max_backlog=100", sleep_us=2000))],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, **PG_ENV})
+    err = LineReader(proc.stderr)
+    try:
+        wait_for(lambda: len(target.rows(columns="id")) > 0, "the first rows")
+        postgres.stop()
+        err.wait_for("sink: waiting for database")
+        wait_for(lambda: len(journal_ids(out)) >= 100, "the backlog to fill")
+        # Processing stops once the backlog is full: 100 waiting, and one more per worker.
+        assert proc.poll() is None and len(calls(out)) <= sink_mark(out) + 104
+    finally:
+        postgres.start()
+    assert proc.wait(timeout=120) == 0, err.text()
+    assert len(target.rows(columns="id")) == 400
 
 
 def test_a_sink_needs_a_journal(tmp_path, counting):

@@ -25,6 +25,7 @@ enum SinkDatabases {
     static func open(_ url: SinkURL) throws -> any SinkDatabase {
         switch url.kind {
         case .sqlite: try SQLiteSinkDatabase(url)
+        case .postgresql: try PostgresSinkDatabase(url)
         }
     }
 }

@@ -1,11 +1,13 @@
 /// Where a sink writes: `sqlite:///path/to.db?table=results` (a relative
-/// path with two slashes, `sqlite://results.db`) or, later, other databases.
-/// `display` never holds a password: it is what messages and the journal name.
+/// path with two slashes, `sqlite://results.db`) or
+/// `postgresql://user@host:port/db?table=results` (other parameters go to
+/// libpq, e.g. `host=/run/postgresql`). `display` never holds a password:
+/// it is what messages and the journal name.
 public struct SinkURL: Sendable, Equatable {
-    public enum Kind: String, Sendable { case sqlite }
+    public enum Kind: String, Sendable { case sqlite, postgresql }
 
     public let kind: Kind
-    /// The database: a file path for SQLite.
+    /// The database: a file path for SQLite, a libpq connection URI for PostgreSQL.
     public let database: String
     public let table: String
     /// The URL without credentials, for messages and the journal.
@@ -15,26 +17,42 @@ public struct SinkURL: Sendable, Equatable {
         guard let schemeEnd = text.range(of: "://") else {
             throw invalid(text, "expected sqlite:///path/to.db?table=NAME")
         }
-        let scheme = String(text[..<schemeEnd.lowerBound]).lowercased()
+        var scheme = String(text[..<schemeEnd.lowerBound]).lowercased()
+        if scheme == "postgres" { scheme = "postgresql" }
         guard let kind = Kind(rawValue: scheme) else {
-            throw invalid(text, "the scheme '\(scheme)' is not a database batchcore writes to; expected sqlite://")
+            throw invalid(text, "the scheme '\(scheme)' is not a database batchcore writes to; expected sqlite:// or postgresql://")
         }
         let rest = text[schemeEnd.upperBound...]
         let (location, query) = rest.firstIndex(of: "?").map { (rest[..<$0], rest[rest.index(after: $0)...]) } ?? (rest, "")
         var table = "results"
+        var passed: [String] = []  // parameters for libpq
         for pair in query.split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
-            guard parts.count == 2, parts[0] == "table" else {
+            if parts.count == 2, parts[0] == "table" {
+                table = parts[1]
+            } else if kind == .postgresql && parts.count == 2 {
+                passed.append(String(pair))
+            } else {
                 throw invalid(text, "unknown parameter '\(pair)'; the only one is table=NAME")
             }
-            table = parts[1]
         }
         guard isIdentifier(table) else {
             throw invalid(text, "the table '\(table)' must be letters, digits and underscores, not starting with a digit")
         }
-        guard !location.isEmpty else { throw invalid(text, "no database file: expected sqlite:///path/to.db") }
-        return SinkURL(kind: kind, database: String(location), table: table,
-                       display: "\(scheme)://\(location)?table=\(table)")
+        guard kind == .postgresql || !location.isEmpty else { throw invalid(text, "no database file: expected sqlite:///path/to.db") }
+        let database = kind == .sqlite ? String(location)
+            : "postgresql://\(location)" + (passed.isEmpty ? "" : "?" + passed.joined(separator: "&"))
+        let shown = passed.filter { !$0.lowercased().hasPrefix("password=") } + ["table=\(table)"]
+        return SinkURL(kind: kind, database: database, table: table,
+                       display: "\(scheme)://\(withoutPassword(location))?" + shown.joined(separator: "&"))
+    }
+
+    /// `user:secret@host` → `user@host`.
+    private static func withoutPassword(_ location: Substring) -> String {
+        guard let at = location.lastIndex(of: "@") else { return String(location) }
+        let user = location[..<at]
+        guard let colon = user.firstIndex(of: ":") else { return String(location) }
+        return String(user[..<colon] + location[at...])
     }
 
     static func isIdentifier(_ name: String) -> Bool {
