@@ -1,7 +1,8 @@
 /// Copies a run's results into a database, exactly once with the journal:
 /// a thread reads what the journal has committed past its mark, upserts it
 /// by `id` (`sink.batch_size` rows or every `sink.interval`, one transaction
-/// each), then moves the mark in the journal. After a crash, rows written
+/// each; up to `catchUpBatches` batches at once when behind), then moves the
+/// mark in the journal. After a crash, rows written
 /// but not yet marked are written again, which the upsert makes harmless.
 ///
 /// A database that is down or busy is retried with backoff; documents go
@@ -88,7 +89,7 @@ final class DatabaseSink: ResultSink, @unchecked Sendable {  // @unchecked: muta
         }
         while waitForWork() {
             do {
-                let (rows, last) = try feed.next(batchSize)
+                let (rows, last) = try feed.next(nextWriteSize())
                 if rows.isEmpty {
                     if monitor.withLock({ closing }) { return }
                     monitor.withLock { committedUnwritten = 0 }
@@ -109,6 +110,15 @@ final class DatabaseSink: ResultSink, @unchecked Sendable {  // @unchecked: muta
             }
         }
     }
+
+    /// A batch; a sink behind the journal (after a pause, on resume, or
+    /// slower than the documents) catches up with up to `catchUpBatches` at once.
+    private func nextWriteSize() -> Int {
+        let behind = monitor.withLock { committedUnwritten } / batchSize
+        return batchSize * min(Self.catchUpBatches, max(1, behind))
+    }
+
+    static let catchUpBatches = 10
 
     /// Waits for a batch, the interval or the close; false when given up.
     private func waitForWork() -> Bool {

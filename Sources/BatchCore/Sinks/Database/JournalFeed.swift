@@ -14,6 +14,8 @@ final class JournalFeed {
     /// `recording` false reads from the start and records nothing (an export).
     init(journal path: String, sink: SinkURL, parseOutput: Bool, recording: Bool) throws {
         db = try SQLiteDatabase(path: path, readOnly: !recording)
+        // A mark lost with the power is only a batch written again.
+        if recording { try db.execute("PRAGMA synchronous=NORMAL") }
         key = "sink " + sink.display
         let file = path.split(separator: "/").last.map(String.init) ?? path
         batch = file.hasSuffix(".journal") ? String(file.dropLast(".journal".count)) : file

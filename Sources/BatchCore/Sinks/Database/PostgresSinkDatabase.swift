@@ -8,6 +8,8 @@ final class PostgresSinkDatabase: SinkDatabase {
     private let pq: LibPQ
     private let url: SinkURL
     private var conn: LibPQ.Conn? = nil
+    /// The staging table exists in this connection's session.
+    private var staged = false
 
     init(_ url: SinkURL) throws {
         pq = try LibPQ.load()
@@ -40,13 +42,16 @@ final class PostgresSinkDatabase: SinkDatabase {
         let names = columns.map(\.name).joined(separator: ", ")
         let staging = "batchcore_staging_\(table)"
         let updates = columns.dropFirst().map { "\($0.name) = EXCLUDED.\($0.name)" }.joined(separator: ", ")
+        // Three round trips a batch: begin (and stage), copy, upsert and commit.
+        let wasStaged = staged
         do {
-            try execute("BEGIN")
-            try execute("CREATE TEMP TABLE IF NOT EXISTS \(staging) ON COMMIT DELETE ROWS AS SELECT \(names) FROM \(table) WITH NO DATA")
+            if conn == nil { try connect() }
+            try execute(staged ? "BEGIN" : "BEGIN; CREATE TEMP TABLE \(staging) ON COMMIT DELETE ROWS AS SELECT \(names) FROM \(table) WITH NO DATA")
+            staged = true
             try copy(rows, into: "\(staging) (\(names))")
-            try execute("INSERT INTO \(table) (\(names)) SELECT \(names) FROM \(staging) ON CONFLICT (id) DO UPDATE SET \(updates)")
-            try execute("COMMIT")
+            try execute("INSERT INTO \(table) (\(names)) SELECT \(names) FROM \(staging) ON CONFLICT (id) DO UPDATE SET \(updates); COMMIT")
         } catch {
+            staged = wasStaged  // a staging table made in this transaction is gone with it
             if conn != nil { pq.clear(pq.exec(conn, "ROLLBACK")) }
             throw error
         }
@@ -60,6 +65,7 @@ final class PostgresSinkDatabase: SinkDatabase {
             throw SinkFailure.transient("sink \(url.display): cannot connect: \(message.trimmingSpaces)")
         }
         conn = connection
+        staged = false
         try execute("SET client_min_messages = warning")
     }
 
