@@ -203,13 +203,15 @@ def test_postgres_stopped_mid_run_pauses_the_sink_and_the_run_completes(tmp_path
     target = PostgresTarget(postgres)
     m, out = manifest(tmp_path, 400), tmp_path / "out.jsonl"
     proc = subprocess.Popen([str(BATCHHOST), *map(str, sink_args(counting, m, out, target.url(), "-w", "4",
-                                                                  "-O", "sink.max_backlog=100", sleep_us=2000))],
+                                                                  "-O", "sink.max_backlog=100", "--progress", "json",
+                                                                  "-O", "progress.interval=50ms", sleep_us=2000))],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, **PG_ENV})
     err = LineReader(proc.stderr)
     try:
         wait_for(lambda: len(target.rows(columns="id")) > 0, "the first rows")
         postgres.stop()
         err.wait_for("sink: waiting for database")
+        err.wait_for('"sinks_waiting":1')  # the progress says so too
         wait_for(lambda: len(journal_ids(out)) >= 100, "the backlog to fill")
         # Processing stops once the backlog is full: 100 waiting, and one more per worker.
         assert proc.poll() is None and len(calls(out)) <= sink_mark(out) + 104

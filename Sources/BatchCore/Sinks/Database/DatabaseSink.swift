@@ -145,7 +145,7 @@ final class DatabaseSink: ResultSink, @unchecked Sendable {  // @unchecked: muta
                 if !waiting { delegate?.sinkWaiting(self, reason: message) }
                 waiting = true
                 let resume = monotonicNanos() + UInt64(backoff * 1e9)
-                backoff = min(backoff * 2, 30)
+                backoff = min(backoff * 2, 5)
                 let gaveUp = monitor.withLock {
                     while !givingUp && monotonicNanos() < resume { monitor.wait(until: resume) }
                     return givingUp

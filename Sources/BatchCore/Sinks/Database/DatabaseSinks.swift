@@ -12,6 +12,7 @@ enum DatabaseSinks {
 
 extension BatchRun: DatabaseSinkDelegate {
     func sinkWaiting(_ sink: DatabaseSink, reason: String?) {
+        stats.update { $0.stats.sinksWaiting += reason == nil ? -1 : 1 }
         let message = reason.map { "sink: waiting for database (\($0)); retrying" } ?? "sink: \(sink.url.display) takes results again"
         log(.warning, message, nil)
     }
