@@ -191,7 +191,7 @@ public struct BatchOptions: Sendable, Equatable {
             $0.workerMemoryLimit = $1.isEmpty ? nil : UInt64(try ValueParser.byteSize("worker.memory_limit", $1, in: (16 << 20)...(1 << 50)))
         },
         OptionSpec("sink", default: "",
-                   "Also write every result into a database table, exactly once with the journal: sqlite:///path/to.db?table=results (repeatable: each setting adds a sink; empty removes them)") {
+                   "Also write every result into a database table, exactly once with the journal: sqlite:///path/to.db?table=results or postgresql://user@host:port/db?table=results (repeatable: each setting adds a sink; empty removes them)") {
             if $1.isEmpty { $0.sinks = [] } else { $0.sinks.append(try SinkURL.parse($1)) }
         },
         OptionSpec("sink.batch_size", default: "100",
