@@ -2,6 +2,7 @@
 import itertools
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -166,8 +167,13 @@ def test_a_type_mismatch_in_sink_columns_stops_the_run_resumably(tmp_path, count
     m, out = manifest(tmp_path, 20), tmp_path / "out.jsonl"
     r = run(*sink_args(counting, m, out, target.url("seen"), "-O", "sink.columns=who:integer=$.seen"), env=PG_ENV)
     assert r.code == 3, r
-    assert "column 'who' expects integer" in r.err and "--resume" in r.err, r.err
+    assert re.search(r"table=seen: document 'doc-\d+': column 'who' expects integer", r.err), r.err
+    assert "To continue:" in r.err and "--resume" in r.err, r.err
     assert len(journal_ids(out)) == 20  # nothing lost: the journal has every result
+    fixed = sink_args(counting, m, out, target.url("fixed"), "-O", "sink.columns=who:text=$.seen")
+    r = run(*fixed, "--resume", env=PG_ENV)
+    assert r.code == 0, r
+    assert sorted(target.rows("fixed", "id, who")) == [(f"doc-{i:05d}",) * 2 for i in range(20)]
 
 
 def test_an_incompatible_table_is_refused_before_processing(tmp_path, counting, target):
@@ -195,8 +201,10 @@ def test_credentials_in_the_url_are_never_shown_or_journaled(tmp_path, counting,
     database = PostgresTarget(postgres).database
     url = postgres.url(database).replace("batch@", f"batch:{PASSWORD}@")
     r = run(*sink_args(counting, m, out, url, "-O", "sink.columns=who:integer=$.seen"))
-    assert r.code == 3 and "expects integer" in r.err, r  # a message naming the sink
+    assert r.code == 3 and "expects integer" in r.err and "--resume" in r.err, r  # messages naming the sink
     assert PASSWORD not in r.err and PASSWORD.encode() not in Path(f"{out}.journal").read_bytes()
+    resume = r.err.splitlines()[-1].strip()
+    assert "--sink 'postgresql://batch@/" in resume, resume
 
 
 def test_postgres_stopped_mid_run_pauses_the_sink_and_the_run_completes(tmp_path, counting, postgres):

@@ -95,8 +95,7 @@ final class DatabaseSink: ResultSink, @unchecked Sendable {  // @unchecked: muta
                     monitor.withLock { committedUnwritten = 0 }
                     continue
                 }
-                let values = try rows.map { row in try columns.map { try $0.value(row) } }
-                guard try write(values) else { return }
+                guard try write(try SinkColumns.values(of: rows, columns, for: url)) else { return }
                 try feed.advance(to: last)
                 monitor.withLock {
                     committedUnwritten = max(0, committedUnwritten - rows.count)

@@ -76,6 +76,15 @@ enum SinkColumns {
         return columns + [status, text("error") { $0.result.error }, batch, finishedAt]
     }
 
+    /// The rows' values; a type mismatch names the sink (and so its table).
+    static func values(of rows: [SinkRow], _ columns: [SinkColumn], for url: SinkURL) throws -> [[SinkValue]] {
+        do {
+            return try rows.map { row in try columns.map { try $0.value(row) } }
+        } catch SinkFailure.permanent(let message) {
+            throw SinkFailure.permanent("sink \(url.display): \(message)")
+        }
+    }
+
     private static let key = SinkColumn(name: "id", kind: .text) { .text($0.result.document.id) }
     private static let status = SinkColumn(name: "status", kind: .text) { .text($0.result.status.name) }
     private static let batch = SinkColumn(name: "batch", kind: .text) { .text($0.batch) }

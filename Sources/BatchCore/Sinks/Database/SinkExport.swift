@@ -13,8 +13,7 @@ extension JournalReader {
             while true {
                 let (rows, last) = try feed.next(options.sinkBatchSize)
                 if rows.isEmpty { return written }
-                try database.upsert(try rows.map { row in try columns.map { try $0.value(row) } },
-                                    table: url.table, columns: columns)
+                try database.upsert(try SinkColumns.values(of: rows, columns, for: url), table: url.table, columns: columns)
                 try feed.advance(to: last)
                 written += rows.count
             }
