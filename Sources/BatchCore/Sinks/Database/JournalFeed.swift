@@ -8,6 +8,7 @@ final class JournalFeed {
     private let batch: String
     private let parseOutput: Bool
     private let select: SQLiteStatement
+    private let recordMark: SQLiteStatement?
     /// Every result up to this `out_seq` is in the database.
     private(set) var mark: Int64
 
@@ -26,8 +27,6 @@ final class JournalFeed {
         recordMark = recording ? try db.prepare(
             "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value") : nil
     }
-
-    private let recordMark: SQLiteStatement?
 
     /// Committed results not yet in the database.
     func unwritten() throws -> Int {
