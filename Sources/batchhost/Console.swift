@@ -66,7 +66,7 @@ final class Console: Sendable {
         if let error { writeStandardError("batchhost: error: \(error.message)\n") }
         if s.budgetReached {
             budgetReached(s, budget: budget ?? 0, journal: journal)
-        } else if s.state == .cancelled {
+        } else if s.state == .cancelled || error?.code == .io {  // .io: the journal, the output or a sink failed
             resumeHint(journal: journal)
         }
         if s.sampledFrom > 0 && s.state == .finished { projection(s, journal: journal) }
@@ -149,12 +149,26 @@ final class Console: Sendable {
     /// This command line with --resume, without `flag` or `-O option=…`
     /// (and their values), and with `extra` added.
     private func resumeCommand(dropping flag: String? = nil, option: String? = nil, adding extra: [String] = []) -> String {
-        var args = CommandLine.arguments
+        var args = Self.withoutSinkPasswords(CommandLine.arguments)
         if let flag { args = CommandLine.removing(flag, from: args) }
         if let option { args = CommandLine.removing(option: option, from: args) }
         let resume = args.contains("--resume") || args.contains("-r") ? [] : ["--resume"]
         args = CommandLine.inserting(extra + resume, into: args)
         return args.map(shellQuoted).joined(separator: " ")
+    }
+
+    /// Sink URLs as `SinkURL.display` shows them: a password in one is never
+    /// printed (libpq finds it in PGPASSWORD or ~/.pgpass on resume).
+    static func withoutSinkPasswords(_ args: [String]) -> [String] {
+        var shown = args
+        for i in shown.indices {
+            if shown[i].hasPrefix("--sink="), let url = try? SinkURL.parse(String(shown[i].dropFirst("--sink=".count))) {
+                shown[i] = "--sink=" + url.display
+            } else if i > 0, shown[i - 1] == "--sink", let url = try? SinkURL.parse(shown[i]) {
+                shown[i] = url.display
+            }
+        }
+        return shown
     }
 
     /// `N of M documents in T s: …; this run: tokens, units, cost; …`.

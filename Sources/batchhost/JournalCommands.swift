@@ -122,10 +122,16 @@ struct FailedCommand: ParsableCommand {
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Write every result in a journal as JSON Lines, a JSON array or CSV.")
+        abstract: "Write every result in a journal as JSON Lines, a JSON array or CSV, or into a database.")
 
     @Argument(help: "The journal file.")
     var journal: String
+
+    @Option(help: ArgumentHelp("Upsert the results into this database table instead (sqlite:///path.db?table=NAME).", valueName: "url"))
+    var sink: String?
+
+    @Option(name: [.customShort("O"), .customLong("option")], help: ArgumentHelp("A sink option with --sink: sink.batch_size or sink.columns, KEY=VALUE (repeatable).", valueName: "key=value"))
+    var sinkOptions: [String] = []
 
     @Option(help: ArgumentHelp("jsonl, json or csv.", valueName: "format"))
     var format: String = "jsonl"
@@ -137,7 +143,17 @@ struct ExportCommand: ParsableCommand {
         guard let format = JournalReader.ExportFormat(rawValue: format) else {
             throw ValidationError("--format '\(format)': expected jsonl, json or csv")
         }
-        try JournalReader(path: journal).export(to: output, format: format)
+        let reader = try JournalReader(path: journal)
+        guard let sink else { return try reader.export(to: output, format: format) }
+        var options = BatchOptions()
+        for option in sinkOptions {
+            let (key, value) = try splitAssignment(option, flag: "--option")
+            guard key.hasPrefix("sink.") else { throw ValidationError("--option '\(option)': export takes sink options only") }
+            try options.set(key, value)
+        }
+        let url = try SinkURL.parse(sink)
+        let written = try reader.export(toSink: url, options: options)
+        Diagnostics.write("\(written) results written to \(url.display)")
     }
 }
 

@@ -115,7 +115,7 @@ final class ProgressDisplay: Sendable {
             ("done", "\(s.finishedCount)"), ("total", "\(s.total)"), ("total_known", s.totalKnown ? "true" : "false"),
             ("ok", "\(s.ok)"), ("partial", "\(s.partial)"), ("failed", "\(s.failed)"), ("skipped", "\(s.skipped)"),
             ("in_flight", "\(s.inFlight)"), ("retry_waiting", "\(s.retryWaiting)"),
-            ("rate_limit_waiting", "\(s.rateLimitWaiting)"), ("retries", "\(s.retries)"), ("timeouts", "\(s.timeouts)"),
+            ("rate_limit_waiting", "\(s.rateLimitWaiting)"), ("sinks_waiting", "\(s.sinksWaiting)"), ("retries", "\(s.retries)"), ("timeouts", "\(s.timeouts)"),
             ("input_tokens", "\(s.inputTokens)"), ("output_tokens", "\(s.outputTokens)"), ("units", "\(s.units)"),
             ("cost_usd", format(s.costUSD, digits: 6)),
             ("estimated_total_cost_usd", format(s.estimatedTotalCostUSD, digits: 6)),

@@ -43,6 +43,7 @@ struct ProgressLine {
         if s.failed > 0 { add("\(s.failed) failed", .failed) }
         if s.retryWaiting > 0 { add("\(s.retryWaiting) retrying", .waiting) }
         if s.rateLimitWaiting > 0 { add("\(s.rateLimitWaiting) rate-limited", .waiting) }
+        if s.sinksWaiting > 0 { add("sink: waiting for database", .failed) }
         let tokens = s.inputTokens &+ s.outputTokens
         if tokens > 0 { add(counted(tokens, "token"), .tokens) }
         if s.costUSD > 0 {

@@ -44,6 +44,9 @@ struct RunCommand: ParsableCommand {
     @Option(name: [.short, .long], help: ArgumentHelp("Write results as JSON Lines to this file (default: standard output).", valueName: "file"))
     var output: String?
 
+    @Option(help: ArgumentHelp(optionHelp("sink"), valueName: "url"))
+    var sink: [String] = []
+
     @Option(help: ArgumentHelp("Only files matching this pattern in directories (e.g. '*.txt', 'a/*/b.md').", valueName: "pattern"))
     var glob: String?
 
@@ -190,6 +193,7 @@ struct RunCommand: ParsableCommand {
         if let budget { try batch.set("budget", budget) }
         if let sample { try batch.set("sample", sample) }
         if let isolation { try batch.set("isolation", isolation) }
+        for url in sink { try batch.set("sink", url) }
         try addInputs(batch, console: console)
 
         let watchers = try RunWatchers(http: http, token: httpToken, logFile: logFile, logFormat: LogFormat(rawValue: logFormat)!,

@@ -141,6 +141,19 @@ int main(void) {
     CHECK_CONTAINS(check_msg, "checkpoint");
     bc_batch_free(batch);
 
+    /* The sink option: a URL is checked when set; a sink needs the journal. */
+    CHECK_RC(bc_batch_new(&batch, engine));
+    CHECK_CODE(bc_batch_set(batch, "sink", "mysql://db"), BC_EOPTION);
+    CHECK_CONTAINS(check_msg, "sqlite://");
+    char database[1100];
+    snprintf(database, sizeof database, "sqlite://%s/results.db?table=results", dir);
+    CHECK_RC(bc_batch_set(batch, "sink", database));
+    CHECK_RC(bc_batch_add_stage(batch, "sevens", NULL));
+    CHECK_RC(bc_batch_add_dir(batch, dir, NULL));
+    CHECK_CODE(bc_batch_start(batch), BC_EOPTION);
+    CHECK_CONTAINS(check_msg, "a sink needs the journal");
+    bc_batch_free(batch);
+
     bc_engine_free(engine);
     remove_temp_dir(dir);
     return check_summary();

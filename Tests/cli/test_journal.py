@@ -369,3 +369,38 @@ def test_dedupe_reuses_results_of_identical_content(tmp_path, counting):
     assert "9 reused from identical documents" in r.err
     r = run("run", d, "-p", counting, "--dedupe")
     assert r.code == 2 and "needs a journal" in r.err
+
+
+def test_csv_export_has_every_member_of_the_jsonl(tmp_path, counting):
+    import csv as csvlib
+    import io
+    d = tmp_path / "docs"
+    d.mkdir()
+    m = tmp_path / "docs.jsonl"
+    with m.open("w") as f:
+        for i, content in enumerate(["same\n", "same\n", "other\n", "third\n"]):
+            (d / f"{i}.txt").write_text(content)
+            doc_id = f"doc-{i}" + (FAIL_MARK if i == 3 else "")
+            f.write(json.dumps({"id": doc_id, "path": str(d / f"{i}.txt"), "metadata": {"n": i, "tag": "a,b"}}) + "\n")
+    out = tmp_path / "out.jsonl"
+    r = run("run", "--manifest", m, "-p", counting, "-o", out, "-s", "--dedupe", "--set", "usage=10,20",
+            "--set", "units=2", "--set", f"fail={FAIL_MARK}", "-O", "price.input=3", "-O", "price.output=15")
+    assert r.code == 1, r
+    journal = Path(str(out) + ".journal")
+    jsonl = {rec["id"]: rec for rec in read_jsonl(out)}
+    assert any("duplicate_of" in rec for rec in jsonl.values()) and any("failed_stage" in rec for rec in jsonl.values())
+    exported = tmp_path / "all.csv"
+    assert run("export", journal, "--format", "csv", "-o", exported).code == 0
+    rows = list(csvlib.DictReader(io.StringIO(exported.read_bytes().decode(), newline="")))
+    assert len(rows) == 4
+    for row in rows:
+        rec = jsonl[row["id"]]
+        for key, value in rec.items():
+            if key in ("output", "metadata"):
+                assert (json.loads(row[key]) if row[key] else None) == value, (key, row)
+            elif isinstance(value, float):
+                assert float(row[key]) == pytest.approx(value), (key, row)
+            else:
+                assert row[key] == ("" if value is None else str(value)), (key, row)
+        for key in set(row) - set(rec):  # members the JSONL leaves out when they do not apply
+            assert row[key] in ("", "0", "0.0"), (key, row)

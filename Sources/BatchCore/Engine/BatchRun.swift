@@ -29,6 +29,7 @@ final class BatchRun: Workload, StageCallOwner, ResultWriterDelegate, @unchecked
     /// The stages' runners; emptied at the end, which lets go of the processors.
     private let runners: Locked<[StageRunner]>
     private let writer: ResultWriter
+    private let databaseSinks: [DatabaseSink]
     private let sinks: [ResultSink]
     /// Calls abandoned at their timeout and not yet returned, by stage.
     let stuckCalls: Locked<[Int]>
@@ -61,8 +62,9 @@ final class BatchRun: Workload, StageCallOwner, ResultWriterDelegate, @unchecked
         }
         self.pump = pump
         let events = pump.map { DocumentEventSink(pump: $0, onlyFailed: config.documentEvents == .failed, stats: stats) }
+        databaseSinks = parts.databaseSinks
         let optional: [(any ResultSink)?] = [stats, kept, dedupe, writer, events]
-        sinks = optional.compactMap { $0 }
+        sinks = optional.compactMap { $0 } + parts.databaseSinks
         runners = Locked(parts.stages.enumerated().map { index, stage in
             StageRunner(stage: stage, index: index, limiter: index == parts.limitedStage ? parts.limiter : nil,
                         timeout: parts.options.timeout, graceNanos: UInt64(parts.options.timeoutGrace * 1e9),
@@ -98,6 +100,7 @@ final class BatchRun: Workload, StageCallOwner, ResultWriterDelegate, @unchecked
             }
         }
         writer.start(delegate: self)
+        databaseSinks.forEach { $0.start(delegate: self) }
         pump?.start()
         scheduler.add(self)
     }
@@ -132,6 +135,7 @@ final class BatchRun: Workload, StageCallOwner, ResultWriterDelegate, @unchecked
     func cancel(hard: Bool) {
         if hard {
             cancelFlag.set()
+            databaseSinks.forEach { $0.giveUp() }
             // A slow event handler must not hold the end back for a backlog.
             pump?.dropDocumentEvents()
         } else if !cancelFlag.isSet && isRunning {
@@ -165,7 +169,10 @@ final class BatchRun: Workload, StageCallOwner, ResultWriterDelegate, @unchecked
         for sink in sinks { sink.accept(result, persisted: persisted) }
     }
 
-    func committed(_ group: [DocumentResult]) { dedupe?.committed(group) }
+    func committed(_ group: [DocumentResult]) {
+        dedupe?.committed(group)
+        databaseSinks.forEach { $0.committed(group.count) }
+    }
 
     func failed(_ error: BatchCoreError) { stop(because: error) }
 
@@ -199,7 +206,10 @@ final class BatchRun: Workload, StageCallOwner, ResultWriterDelegate, @unchecked
         }
         unstarted.forEach { queue.giveBack($0, notBefore: monotonicNanos()) }
         leaseKeeper?.stop()
-        let writeError = writer.close(state: cancelled ? "stopped" : "finished")
+        var writeError = writer.close(state: cancelled ? "stopped" : "finished")
+        for sink in databaseSinks {
+            if let error = sink.close(), writeError == nil { writeError = error }
+        }
         store?.close()
         let state: BatchState = cancelled ? .cancelled : .finished
         stats.end(state)

@@ -17,6 +17,7 @@ struct RunParts {
     var queue: any WorkQueue
     var store: (any ResultStore)? = nil
     var output: OutputWriter? = nil
+    var databaseSinks: [DatabaseSink] = []
     var limiter: (any Limiter)? = nil
     var limitedStage = 0
     var budget: (any BudgetLedger)? = nil
@@ -101,6 +102,7 @@ struct RunParts {
         output = try OutputRecovery.open(path: options.output, journal: journal, resuming: options.resume,
                                          retryFailed: options.retryFailed, overwrite: options.overwrite,
                                          groupLimit: ResultWriter.groupLimit(every: options.checkpointEvery))
+        databaseSinks = try DatabaseSinks.open(options, journal: journal)
         try store?.beginRun()
     }
 

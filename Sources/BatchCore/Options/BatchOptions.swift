@@ -38,6 +38,11 @@ public struct BatchOptions: Sendable, Equatable {
     public var tenantMaxWorkers: Int? = nil
     /// Largest in-memory document (content instead of a file).
     public var contentMaxSize = ContentLimit.defaultBytes
+    public var sinks: [SinkURL] = []
+    public var sinkBatchSize = 100
+    public var sinkInterval = 1.0
+    public var sinkMaxBacklog = 10_000
+    public var sinkColumns: String? = nil
 
     public init() {}
 
@@ -196,6 +201,27 @@ public struct BatchOptions: Sendable, Equatable {
         OptionSpec("worker.memory_limit", default: "",
                    "With isolation=process: most address space per worker process (RLIMIT_AS), e.g. 512MB or 2GiB. Empty for no limit") {
             $0.workerMemoryLimit = $1.isEmpty ? nil : UInt64(try ValueParser.byteSize("worker.memory_limit", $1, in: (16 << 20)...(1 << 50)))
+        },
+        OptionSpec("sink", default: "",
+                   "Also write every result into a database table, exactly once with the journal: sqlite:///path/to.db?table=results or postgresql://user@host:port/db?table=results (repeatable: each setting adds a sink; empty removes them)") {
+            if $1.isEmpty { $0.sinks = [] } else { $0.sinks.append(try SinkURL.parse($1)) }
+        },
+        OptionSpec("sink.batch_size", default: "100",
+                   "Rows a sink writes per transaction") {
+            $0.sinkBatchSize = try ValueParser.integer("sink.batch_size", $1, in: 1...10_000)
+        },
+        OptionSpec("sink.interval", default: "1s",
+                   "Longest time a finished result waits before a sink writes a smaller batch") {
+            $0.sinkInterval = try ValueParser.duration("sink.interval", $1, in: 0.001...3600)
+        },
+        OptionSpec("sink.max_backlog", default: "10000",
+                   "Results that may wait for a sink's database (down or slow) before processing waits too") {
+            $0.sinkMaxBacklog = try ValueParser.integer("sink.max_backlog", $1, in: 1...10_000_000)
+        },
+        OptionSpec("sink.columns", default: "",
+                   "Instead of the standard columns, fields of the JSON output as typed columns: NAME[:text|integer|real|boolean|json]=$.field.field,… (a missing field is NULL)") {
+            $0.sinkColumns = $1.isEmpty ? nil : $1
+            _ = try $0.sinkColumns.map(SinkColumns.mapped)
         },
     ])
 

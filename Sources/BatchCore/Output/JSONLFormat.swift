@@ -37,18 +37,13 @@ public struct JSONLFormat: ResultFormat {
         return out
     }
 
-    /// The output as JSON as the processor gave it (newlines dropped, so the
-    /// record stays one line), else a string, else base64 with
-    /// `"output_encoding":"base64"`.
+    /// The output as `ResultOutput` spells it, with
+    /// `"output_encoding":"base64"` after a base64 one.
     private static func appendOutput(of r: DocumentResult, to out: inout [UInt8]) {
-        guard let output = r.output else { return out.append(contentsOf: Array("null".utf8)) }
-        if r.outputIsJSON {
-            out.append(contentsOf: output.filter { $0 != 0x0A && $0 != 0x0D })
-        } else if let text = String(validating: output, as: UTF8.self) {
-            appendJSONString(text, to: &out)
-        } else {
-            appendJSONString(Data(output).base64EncodedString(), to: &out)
-            out.append(contentsOf: Array(",\"output_encoding\":\"base64\"".utf8))
+        let output = ResultOutput(r)
+        out.append(contentsOf: output.json ?? Array("null".utf8))
+        if let encoding = output.encoding {
+            out.append(contentsOf: Array(",\"output_encoding\":\"\(encoding)\"".utf8))
         }
     }
 }

@@ -50,6 +50,8 @@ public struct BatchStats: Sendable, Equatable {
     public var estimatedTotalCostUSD = 0.0
     /// The budget stopped the batch.
     public var budgetReached = false
+    /// Database sinks waiting for their database (down, locked or slow).
+    public var sinksWaiting = 0
     /// Sample mode: documents in the whole input (0 otherwise), and the time
     /// and cost of processing all of them, projected from the sample.
     public var sampledFrom: UInt64 = 0
