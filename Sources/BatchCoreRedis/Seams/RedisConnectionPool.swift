@@ -32,18 +32,36 @@ public final class RedisConnectionPool: Sendable {
     }
 }
 
-/// Says once that the server is unreachable, and once that it is back.
+/// Says once that the server is unreachable, and once that it is back. The
+/// pool's other connections find their sockets broken by the same outage only
+/// when next used: a loss soon after coming back is that outage, not a new one.
 final class RedisOutage: Sendable {
-    private let down = Locked(false)
+    private struct State {
+        var down = false
+        var backAt: ContinuousClock.Instant? = nil
+    }
+
+    private let state = Locked(State())
     private let report: @Sendable (String) -> Void
+    private static let sameOutage = Duration.seconds(30)
 
     init(report: @escaping @Sendable (String) -> Void) { self.report = report }
 
     func lost(_ error: RedisError) {
-        if down.withLock({ d in defer { d = true }; return !d }) { report("\(error.message); reconnecting") }
+        let isNew = state.withLock { s -> Bool in
+            let recent = s.backAt.map { ContinuousClock.now - $0 < Self.sameOutage } ?? false
+            guard !s.down && !recent else { return false }
+            s.down = true
+            return true
+        }
+        if isNew { report("\(error.message); reconnecting") }
     }
 
     func back(after duration: Duration) {
-        if down.withLock({ d in defer { d = false }; return d }) { report("reconnected to Redis after \(duration)") }
+        let wasDown = state.withLock { s -> Bool in
+            defer { s.down = false; s.backAt = .now }
+            return s.down
+        }
+        if wasDown { report("reconnected to Redis after \(duration)") }
     }
 }

@@ -10,8 +10,12 @@ public final class SharedResultStore: ResultStore {
     private let pool: RedisConnectionPool
     private let consumer: String
     private let format: any ResultFormat
+    private let acks: PendingAcks
 
-    public init(batch: RedisBatch, consumer: String, pool: RedisConnectionPool, format: any ResultFormat = JSONLFormat()) {
+    /// Acknowledges the jobs in `acks` once their results are committed.
+    public init(batch: RedisBatch, consumer: String, pool: RedisConnectionPool, acks: PendingAcks,
+                format: any ResultFormat = JSONLFormat()) {
+        self.acks = acks
         self.batch = batch
         results = RedisResults(batch: batch.id)
         self.consumer = consumer
@@ -21,6 +25,7 @@ public final class SharedResultStore: ResultStore {
 
     public func status(of id: String) -> DocumentStatus? {
         guard let bytes = try? pool.with({ try results.result(for: id, on: $0) }) else { return nil }
+        acks.foundCommitted(id)
         return try? StoredLine.decode(bytes).status
     }
 
@@ -44,6 +49,7 @@ public final class SharedResultStore: ResultStore {
             let fresh = group.filter { committed.contains($0.document.id) }
             try rememberContent(of: fresh, on: c)
             try count(fresh, on: c)
+            try acks.committed(group.map(\.document.id), on: c)
         }
     }
 

@@ -13,6 +13,7 @@ public final class SharedWorkQueue: WorkQueue {
     private let batch: RedisBatch
     private let pool: RedisConnectionPool
     private let consumer: String
+    private let acks: PendingAcks
     private let log: @Sendable (String) -> Void
     /// Lease number → stream entry, for the jobs this process holds.
     private let entries = Locked(Entries())
@@ -24,8 +25,10 @@ public final class SharedWorkQueue: WorkQueue {
         var byLease: [UInt64: String] = [:]
     }
 
+    /// `acks` holds finished jobs until the result store commits their results.
     public init(batch: RedisBatch, lease: Duration, claimSize: Int, consumer: String, pool: RedisConnectionPool,
-                log: @escaping @Sendable (String) -> Void) {
+                acks: PendingAcks, log: @escaping @Sendable (String) -> Void) {
+        self.acks = acks
         self.batch = batch
         queue = RedisWorkQueue(batch: batch.id, lease: lease)
         self.claimSize = max(1, claimSize)
@@ -78,8 +81,10 @@ public final class SharedWorkQueue: WorkQueue {
 
     public func acknowledge(_ job: ClaimedJob) {
         guard let entry = release(job.lease) else { return }
+        let now = acks.finished(job.job.document.id, entry: entry)
+        guard !now.isEmpty else { return }
         do {
-            try pool.with { try queue.ack([entry], on: $0) }
+            try pool.with { try acks.ack(now, on: $0) }
         } catch {
             // Its lease expires and another worker finds its result committed.
             log("batch \(batch.id): acknowledging '\(job.job.document.id)' failed: \(error)")

@@ -22,9 +22,11 @@ enum DistributedRun {
                       pool: RedisConnectionPool, log: @escaping @Sendable (String) -> Void) -> BatchSeams {
         let options = batch.batchOptions
         let lease = Duration.milliseconds(plan.leaseMilliseconds)
+        let acks = PendingAcks(queue: RedisWorkQueue(batch: record.id, lease: lease))
         var seams = BatchSeams(
-            queue: SharedWorkQueue(batch: record, lease: lease, claimSize: claimSize, consumer: consumer, pool: pool, log: log),
-            store: SharedResultStore(batch: record, consumer: consumer, pool: pool))
+            queue: SharedWorkQueue(batch: record, lease: lease, claimSize: claimSize, consumer: consumer, pool: pool,
+                                   acks: acks, log: log),
+            store: SharedResultStore(batch: record, consumer: consumer, pool: pool, acks: acks))
         if options.rateLimit != nil || options.tokenLimit != nil {
             seams.limiter = SharedLimiter(name: options.limiterName ?? "batch:\(record.id)", requests: options.rateLimit,
                                           tokens: options.tokenLimit, burst: options.rateBurst, pool: pool, log: log)
