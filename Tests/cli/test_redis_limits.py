@@ -1,0 +1,43 @@
+"""Distributed batches share one rate limit across workers, and two tenants' batches both progress."""
+from conftest import wait_for
+from distributed import Worker, committed, make_docs, status, submit, wait_finished
+from redis_server import RedisServer
+
+
+def test_three_workers_share_one_rate_limit(tmp_path):
+    docs = make_docs(tmp_path / "docs", 100)
+    stamps = tmp_path / "stamps"
+    stamp = ["--", "sh", "-c", f'date +%s.%N >> {stamps}', "sh", "{}"]
+    with RedisServer() as server:
+        batch = submit(server.url, str(docs), "--rate-limit", "20/s", *stamp)
+        workers = [Worker(server.url, "-w", 4) for _ in range(3)]
+        wait_finished(server.url, batch)
+        assert [w.stop() for w in workers] == [0, 0, 0]
+    times = sorted(float(line) for line in stamps.read_text().split())
+    assert len(times) == 100
+    busiest = max(sum(1 for t in times[i:] if t < start + 1.0) for i, start in enumerate(times))
+    assert busiest <= 21, f"{busiest} calls in one second under a shared limit of 20/s"
+
+
+def test_two_tenants_batches_both_progress(tmp_path):
+    slow = ["--", "sh", "-c", 'sleep 0.02; cat "$1"', "sh", "{}"]
+    with RedisServer() as server:
+        first = submit(server.url, str(make_docs(tmp_path / "a", 300)), "--tenant", "a", *slow)
+        second = submit(server.url, str(make_docs(tmp_path / "b", 300)), "--tenant", "b", *slow)
+        workers = [Worker(server.url, "-w", 2) for _ in range(2)]
+        wait_for(lambda: committed(status(server.url, first)) >= 60, "the first tenant's batch to progress")
+        later = committed(status(server.url, second))
+        assert later > 0, "the second tenant's batch starved while the first ran"
+        wait_finished(server.url, first)
+        wait_finished(server.url, second)
+        assert [w.stop() for w in workers] == [0, 0]
+
+
+def test_a_worker_for_one_tenant_serves_only_its_batches(tmp_path):
+    with RedisServer() as server:
+        mine = submit(server.url, str(make_docs(tmp_path / "a", 5)), "--tenant", "a", "--", "cat", "{}")
+        other = submit(server.url, str(make_docs(tmp_path / "b", 5)), "--tenant", "b", "--", "cat", "{}")
+        worker = Worker(server.url, "--tenant", "a")
+        wait_finished(server.url, mine)
+        assert worker.stop() == 0
+        assert committed(status(server.url, other)) == 0
