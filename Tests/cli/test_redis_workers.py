@@ -1,4 +1,6 @@
 """Distributed batches: submit, workers on one Redis server, collect, status, cancel, retry-failed."""
+import json
+
 from conftest import run
 from distributed import Worker, assert_each_once, collect, committed, make_docs, status, submit, wait_finished
 from redis_server import RedisServer
@@ -63,3 +65,20 @@ def test_a_cancelled_batch_stops_being_served(tmp_path):
         assert status(server.url, batch)["state"] == "cancelled"
         assert committed(status(server.url, batch)) == 0
         assert batch in listing.out and "cancelled" in listing.out
+
+
+def test_submit_wait_shows_progress_writes_the_results_and_exits_as_run_does(tmp_path):
+    docs = make_docs(tmp_path / "docs", 6)
+    (tmp_path / "relative-docs").symlink_to(docs)
+    script = 'case "$1" in *d00000.txt) exit 3;; esac; cat "$1"'
+    out = tmp_path / "out.jsonl"
+    with RedisServer() as server:
+        worker = Worker(server.url, "-w", 2)
+        result = run("submit", "--redis", server.url, "--wait", "-o", out, "-O", "retry.attempts=1",
+                     "relative-docs", "--", "sh", "-c", script, "sh", "{}", cwd=tmp_path)
+        assert worker.stop() == 0
+    assert result.code == 1, result
+    assert "finished: 6 of 6 committed (5 ok, 0 partial, 1 failed)" in result.err
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(r["id"] for r in records) == sorted(f"relative-docs/{p.name}" for p in docs.iterdir())
+    assert all(r["path"].startswith("/") for r in records), "relative paths are made absolute for the workers"

@@ -1,12 +1,15 @@
 import BatchCore
 import BatchCoreRedis
+import Glibc
 
 /// Writes a batch's documents to its stream in pipelined chunks, reading the
-/// sources as it goes: the input is never all in memory.
+/// sources as it goes: the input is never all in memory. Relative paths are
+/// made absolute, for workers started in other directories.
 struct DocumentUpload {
     let batch: RedisBatch
     let lease: Int64
     static let chunk = 2000
+    private let directory = currentDirectory()
 
     /// Returns how many documents were written.
     func upload(_ sources: [any DocumentSource], on connection: RedisConnection) throws -> Int {
@@ -15,7 +18,8 @@ struct DocumentUpload {
         var total = 0
         for source in sources {
             let documents = try source.makeIterator()
-            while let document = try documents.next() {
+            while var document = try documents.next() {
+                if let path = document.path, !path.hasPrefix("/") { document.path = directory + "/" + path }
                 pending.append(Job(document: document))
                 if pending.count == Self.chunk {
                     try queue.add(jobs: pending, on: connection)
@@ -27,4 +31,10 @@ struct DocumentUpload {
         try queue.add(jobs: pending, on: connection)
         return total + pending.count
     }
+}
+
+private func currentDirectory() -> String {
+    guard let cwd = getcwd(nil, 0) else { return "." }
+    defer { free(cwd) }
+    return FileNameBytes.string(cString: cwd)
 }
