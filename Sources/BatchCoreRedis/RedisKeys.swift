@@ -33,13 +33,15 @@ public struct RedisKeys: Sendable, Equatable {
     public var workersDone: String { "\(base):workers:done" }
     public var workersSeen: String { "\(base):workers:seen" }
     public var workersState: String { "\(base):workers:state" }
+    /// Set of the ids submitted so far, while `submit` checks that none is given twice.
+    public var submittedIds: String { "\(base):ids" }
     /// Hash: second (unix time) → documents committed in it, for the rate over the last minute.
     public var ticks: String { "\(base):ticks" }
 
     /// Every key of the batch, for expiry once it is collected.
     public var all: [String] {
         [jobs, delayed, results, counts, contentResults, budget, budgetLeases, budgetReservations,
-         meta, workersDone, workersSeen, workersState, ticks]
+         meta, submittedIds, workersDone, workersSeen, workersState, ticks]
     }
 
     /// ZSET of every batch id, scored by its creation time (ms).

@@ -42,3 +42,13 @@ def test_an_evicting_server_is_refused_at_submit(tmp_path):
 def test_no_server_named_is_explained(tmp_path):
     result = run("submit", str(make_docs(tmp_path / "docs", 1)), "--", "cat", "{}", env={"BATCHCORE_REDIS": ""})
     assert result.code == 2, result
+
+
+def test_an_id_given_twice_is_refused_and_nothing_is_submitted(tmp_path):
+    docs = make_docs(tmp_path / "docs", 3)
+    with RedisServer() as server:
+        result = run("submit", "--redis", server.url, str(docs), str(docs / "d00001.txt"), "--", "cat", "{}")
+        listing = run("status", "--redis", server.url)
+    assert result.code == 2, result
+    assert "given twice" in result.err and "d00001.txt" in result.err
+    assert "no batches" in listing.out

@@ -14,21 +14,26 @@ public struct RedisBatch: Sendable {
         keys = RedisKeys(batch: id)
     }
 
-    /// Records a new batch and opens it to workers (documents come next).
+    /// Records a new batch, not yet served: its documents come next.
     public func create(plan: BatchPlan, on connection: RedisConnection) throws {
         let now = try serverMilliseconds(on: connection)
         try check(try connection.pipeline([
-            ["HSET", keys.meta, "plan", try plan.encoded(), "state", State.open.rawValue, "tenant", plan.tenant,
+            ["HSET", keys.meta, "plan", try plan.encoded(), "state", State.submitting.rawValue, "tenant", plan.tenant,
              "created", now, "lease", plan.leaseMilliseconds],
             ["ZADD", RedisKeys.batches, now, id],
         ]))
         try RedisWorkQueue(batch: id, lease: .milliseconds(plan.leaseMilliseconds)).create(on: connection)
-        try connection.command("SADD", RedisKeys.open, id)
     }
 
-    /// Every document was added: the batch can finish once that many are committed.
-    public func setTotal(_ total: Int, on connection: RedisConnection) throws {
+    /// Every document was added: workers serve the batch, which finishes once that many are committed.
+    public func open(total: Int, on connection: RedisConnection) throws {
         try connection.command("HSET", keys.meta, "total", total)
+        try setState(.open, on: connection)
+    }
+
+    /// Removes a batch whose submission failed.
+    public func discard(on connection: RedisConnection) throws {
+        try check(try connection.pipeline([["DEL"] + keys.all.map { $0 as any RedisArgument }, ["ZREM", RedisKeys.batches, id]]))
     }
 
     public func plan(on connection: RedisConnection) throws -> BatchPlan {

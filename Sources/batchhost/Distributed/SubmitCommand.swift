@@ -9,8 +9,8 @@ struct SubmitCommand: ParsableCommand {
         abstract: "Put a batch on a Redis server for `batchhost worker` processes on any machine to run.",
         discussion: """
         Checks the batch as `run` does (processors exist here, options valid, \
-        inputs readable), writes its plan and its documents to Redis, and prints \
-        the batch id. Documents are paths: every worker must be able to read them \
+        inputs readable, every id given once), writes its plan and its documents \
+        to Redis, and prints the batch id; workers serve it from then on. Documents are paths: every worker must be able to read them \
         (shared storage). With --wait, shows progress and writes the results at the end.
 
         Exit codes: 0 submitted (with --wait: every document ok or partial), \
@@ -59,9 +59,14 @@ struct SubmitCommand: ParsableCommand {
             try pool.with { c -> Int in
                 try Self.refuseEvicting(c)
                 try record.create(plan: plan, on: c)
-                let total = try DocumentUpload(batch: record, lease: plan.leaseMilliseconds).upload(sources, on: c)
-                try record.setTotal(total, on: c)
-                return total
+                do {
+                    let total = try DocumentUpload(batch: record, lease: plan.leaseMilliseconds).upload(sources, on: c)
+                    try record.open(total: total, on: c)
+                    return total
+                } catch {
+                    try? record.discard(on: c)
+                    throw error
+                }
             }
         }
         print(record.id)
