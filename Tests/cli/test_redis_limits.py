@@ -1,6 +1,6 @@
 """Distributed batches share one rate limit across workers, and two tenants' batches both progress."""
 from conftest import wait_for
-from distributed import Worker, committed, make_docs, status, submit, wait_finished
+from distributed import Worker, collect, committed, make_docs, status, submit, wait_finished
 from redis_server import RedisServer
 
 
@@ -41,3 +41,18 @@ def test_a_worker_for_one_tenant_serves_only_its_batches(tmp_path):
         wait_finished(server.url, mine)
         assert worker.stop() == 0
         assert committed(status(server.url, other)) == 0
+
+
+def test_a_shared_budget_is_never_exceeded_and_closes_the_batch(tmp_path, counting):
+    docs = make_docs(tmp_path / "docs", 100)
+    with RedisServer() as server:
+        # Each document costs 1000 input tokens at $10/Mtok = $0.01: $0.25 buys 25, whichever worker runs them.
+        batch = submit(server.url, str(docs), "-p", counting, "--set", "usage=1000,0", "--set", "estimate=1000,0",
+                       "--price-input", "10", "--budget", "0.25")
+        workers = [Worker(server.url, "-w", 3) for _ in range(2)]
+        summary = wait_for(lambda: (s := status(server.url, batch))["state"] == "cancelled" and s, "the budget to close the batch")
+        assert [w.stop() for w in workers] == [0, 0]
+        records = collect(server.url, batch, tmp_path / "out.jsonl")
+    assert 20 <= len(records) <= 25, len(records)
+    assert sum(r["cost_usd"] for r in records) <= 0.25 + 1e-9
+    assert summary["cost_usd"] <= 0.25 + 1e-9

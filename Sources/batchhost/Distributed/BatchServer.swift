@@ -82,12 +82,18 @@ final class BatchServer {
         if let message { writeStandardError("batchhost: \(message)\n") }
     }
 
-    /// Runs that ended: the batch finished or was cancelled, or the run
-    /// stopped on an error (then the next round starts it again).
+    /// Runs that ended: the batch finished or was cancelled, its budget was
+    /// reached (then it is closed for every worker), or the run stopped on an
+    /// error (then the next round starts it again).
     private func dropEnded() {
         for (id, batch) in running where !batch.isRunning {
-            if let error = batch.error { say("worker \(consumer): batch \(id) stopped here: \(error.message); starting it again") }
             running[id] = nil
+            if batch.stats.budgetReached {
+                say("worker \(consumer): batch \(id) reached its budget; no more of its documents start")
+                do { try pool.with { try RedisBatch(id: id).setState(.cancelled, on: $0) } } catch { say("worker \(consumer): \(error)") }
+            } else if let error = batch.error {
+                say("worker \(consumer): batch \(id) stopped here: \(error.message); starting it again")
+            }
         }
     }
 
