@@ -11,11 +11,14 @@ public final class SharedResultStore: ResultStore {
     private let consumer: String
     private let format: any ResultFormat
     private let acks: PendingAcks
+    private let known: KnownResults
 
-    /// Acknowledges the jobs in `acks` once their results are committed.
+    /// Acknowledges the jobs in `acks` once their results are committed;
+    /// `known` holds what the queue learnt of claimed documents' results.
     public init(batch: RedisBatch, consumer: String, pool: RedisConnectionPool, acks: PendingAcks,
-                format: any ResultFormat = JSONLFormat()) {
+                known: KnownResults, format: any ResultFormat = JSONLFormat()) {
         self.acks = acks
+        self.known = known
         self.batch = batch
         results = RedisResults(batch: batch.id)
         self.consumer = consumer
@@ -24,9 +27,9 @@ public final class SharedResultStore: ResultStore {
     }
 
     public func status(of id: String) -> DocumentStatus? {
-        guard let bytes = try? pool.with({ try results.result(for: id, on: $0) }) else { return nil }
-        acks.foundCommitted(id)
-        return try? StoredLine.decode(bytes).status
+        let status = known.take(id) ?? (try? pool.with { try results.result(for: id, on: $0) }).flatMap { try? StoredLine.decode($0).status }
+        if status != nil { acks.foundCommitted(id) }
+        return status
     }
 
     public func firstResult(withHash hash: String) -> StoredResult? {

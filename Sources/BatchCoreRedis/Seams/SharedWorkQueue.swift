@@ -14,6 +14,7 @@ public final class SharedWorkQueue: WorkQueue {
     private let pool: RedisConnectionPool
     private let consumer: String
     private let acks: PendingAcks
+    private let known: KnownResults
     private let log: @Sendable (String) -> Void
     /// Lease number → stream entry, for the jobs this process holds.
     private let entries = Locked(Entries())
@@ -25,10 +26,12 @@ public final class SharedWorkQueue: WorkQueue {
         var byLease: [UInt64: String] = [:]
     }
 
-    /// `acks` holds finished jobs until the result store commits their results.
+    /// `acks` holds finished jobs until the result store commits their results;
+    /// `known` tells the store which claimed documents have results already.
     public init(batch: RedisBatch, lease: Duration, claimSize: Int, consumer: String, pool: RedisConnectionPool,
-                acks: PendingAcks, log: @escaping @Sendable (String) -> Void) {
+                acks: PendingAcks, known: KnownResults, log: @escaping @Sendable (String) -> Void) {
         self.acks = acks
+        self.known = known
         self.batch = batch
         queue = RedisWorkQueue(batch: batch.id, lease: lease)
         self.claimSize = max(1, claimSize)
@@ -40,14 +43,15 @@ public final class SharedWorkQueue: WorkQueue {
 
     public func claim(upTo count: Int, now: UInt64) -> Claim {
         do {
-            let (claimed, over) = try pool.with { c -> ([RedisWorkQueue.Claimed], Bool) in
+            let (claimed, over) = try pool.with { c -> ([ClaimedJob], Bool) in
                 try queue.moveDue(limit: max(count, 100), on: c)
-                let claimed = try queue.claim(upTo: count, consumer: consumer, on: c)
+                let claimed = try queue.claim(upTo: count, consumer: consumer, on: c).map(leased)
+                try known.learn(about: claimed.map(\.job), results: RedisResults(batch: batch.id), on: c)
                 return (claimed, claimed.isEmpty ? try isOver(on: c) : false)
             }
             if over { return .drained }
             if claimed.isEmpty { return .wait(until: now + Self.idlePoll) }
-            return .jobs(try claimed.map(leased))
+            return .jobs(claimed)
         } catch {
             log("batch \(batch.id): claiming jobs failed: \(error); trying again in a second")
             return .wait(until: now + 1_000_000_000)

@@ -23,10 +23,11 @@ enum DistributedRun {
         let options = batch.batchOptions
         let lease = Duration.milliseconds(plan.leaseMilliseconds)
         let acks = PendingAcks(queue: RedisWorkQueue(batch: record.id, lease: lease))
+        let known = KnownResults()
         var seams = BatchSeams(
             queue: SharedWorkQueue(batch: record, lease: lease, claimSize: claimSize, consumer: consumer, pool: pool,
-                                   acks: acks, log: log),
-            store: SharedResultStore(batch: record, consumer: consumer, pool: pool, acks: acks))
+                                   acks: acks, known: known, log: log),
+            store: SharedResultStore(batch: record, consumer: consumer, pool: pool, acks: acks, known: known))
         if options.rateLimit != nil || options.tokenLimit != nil {
             seams.limiter = SharedLimiter(name: options.limiterName ?? "batch:\(record.id)", requests: options.rateLimit,
                                           tokens: options.tokenLimit, burst: options.rateBurst, pool: pool, log: log)
