@@ -68,7 +68,7 @@ public struct RedisBatch: Sendable {
     }
 
     /// Open batches, oldest first.
-    public static func open(on connection: RedisConnection) throws -> [String] {
+    public static func openIds(on connection: RedisConnection) throws -> [String] {
         let ids = try connection.command("SMEMBERS", RedisKeys.open).array ?? []
         let named = ids.compactMap(\.string)
         guard !named.isEmpty else { return [] }

@@ -34,7 +34,7 @@ final class BatchServer {
     func serveOpenBatches() {
         dropEnded()
         do {
-            let open = try pool.with { try RedisBatch.open(on: $0) }
+            let open = try pool.with { try RedisBatch.openIds(on: $0) }
             for id in open where running[id] == nil && !refused.contains(id) { start(id) }
             try heartbeat()
         } catch {
