@@ -4,7 +4,21 @@ import os
 import signal
 import subprocess
 
+import pytest
+
 from conftest import BATCHHOST, run, wait_for
+
+STARTED = []
+
+
+@pytest.fixture(autouse=True)
+def kill_leftover_workers():
+    """A test that fails midway leaves no worker running."""
+    yield
+    while STARTED:
+        worker = STARTED.pop()
+        if worker.process.poll() is None:
+            worker.kill()
 
 
 def make_docs(directory, count):
@@ -29,11 +43,12 @@ class Worker:
         self.log = open(log, "w") if log else subprocess.DEVNULL
         self.process = subprocess.Popen([str(BATCHHOST), "worker", "--redis", url, *map(str, args)],
                                         stdout=subprocess.DEVNULL, stderr=self.log, env=env)
+        STARTED.append(self)
 
-    def stop(self):
+    def stop(self, timeout=60):
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(timeout=60)
+        code = self.process.wait(timeout=timeout)
         if self.log is not subprocess.DEVNULL:
             self.log.close()
         return code

@@ -1,6 +1,7 @@
 """Distributed batches survive a worker killed with -9 and a Redis restart."""
 from conftest import wait_for
 from distributed import Worker, assert_each_once, collect, committed, make_docs, status, submit, wait_finished
+from distributed import kill_leftover_workers  # noqa: F401 (autouse fixture)
 from redis_server import RedisServer
 
 # Each document takes a little while, so that a batch is still running when it is disturbed.
@@ -40,3 +41,14 @@ def test_a_redis_restart_with_aof_mid_run_loses_nothing_and_doubles_nothing(tmp_
     logs = [(tmp_path / f"w{i}.log").read_text() for i in range(2)]
     for log in logs:
         assert log.count("reconnecting") <= 1, "an outage is reported once, not per document:\n" + log
+
+
+def test_a_worker_whose_redis_is_gone_still_stops_on_sigterm(tmp_path):
+    docs = make_docs(tmp_path / "docs", 400)
+    with RedisServer() as server:
+        batch = submit(server.url, str(docs), *SLOW_CAT)
+        worker = Worker(server.url, "-w", 2)
+        wait_for(lambda: committed(status(server.url, batch)) >= 20, "20 documents committed")
+        server.stop()
+        # Claims under way give up reconnecting after their timeouts (30 s each, twice).
+        assert worker.stop(timeout=240) == 0

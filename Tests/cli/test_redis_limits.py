@@ -1,6 +1,7 @@
 """Distributed batches share one rate limit across workers, and two tenants' batches both progress."""
 from conftest import wait_for
 from distributed import Worker, collect, committed, make_docs, status, submit, wait_finished
+from distributed import kill_leftover_workers  # noqa: F401 (autouse fixture)
 from redis_server import RedisServer
 
 

@@ -3,6 +3,7 @@ import json
 
 from conftest import run
 from distributed import Worker, assert_each_once, collect, committed, make_docs, status, submit, wait_finished
+from distributed import kill_leftover_workers  # noqa: F401 (autouse fixture)
 from redis_server import RedisServer
 
 

@@ -18,6 +18,8 @@ public final class SharedWorkQueue: WorkQueue {
     private let log: @Sendable (String) -> Void
     /// Lease number → stream entry, for the jobs this process holds.
     private let entries = Locked(Entries())
+    /// Set when the worker stops: claims end at once, without asking the server.
+    private let closed = Locked(false)
     /// When an empty claim asks again.
     private static let idlePoll: UInt64 = 100_000_000
 
@@ -41,7 +43,13 @@ public final class SharedWorkQueue: WorkQueue {
         self.log = log
     }
 
+    /// Claims nothing more: the worker is stopping (even with the server unreachable).
+    public func close() {
+        closed.withLock { $0 = true }
+    }
+
     public func claim(upTo count: Int, now: UInt64) -> Claim {
+        if closed.withLock({ $0 }) { return .drained }
         do {
             let (claimed, over) = try pool.with { c -> ([ClaimedJob], Bool) in
                 try queue.moveDue(limit: max(count, 100), on: c)

@@ -12,7 +12,7 @@ final class BatchServer {
     private let workers: Int
     private let tenant: String?
     private let quiet: Bool
-    private var running: [String: Batch] = [:]
+    private var running: [String: (batch: Batch, queue: SharedWorkQueue?)] = [:]
     /// Batches this worker cannot run (a processor missing here), said once each.
     private var refused: Set<String> = []
 
@@ -44,8 +44,11 @@ final class BatchServer {
 
     /// Stops every run: each finishes what it holds, or with `hard()` true hands it back.
     func stop(hard: @escaping () -> Bool) {
-        for batch in running.values { batch.cancel() }
-        for batch in running.values {
+        for (batch, queue) in running.values {
+            queue?.close()
+            batch.cancel()
+        }
+        for (batch, _) in running.values {
             while !((try? batch.wait(timeout: 0.5)) ?? true) {
                 if hard() { batch.cancel(hard: true) }
             }
@@ -70,7 +73,7 @@ final class BatchServer {
             let seams = DistributedRun.seams(for: batch, record: record, plan: plan, consumer: consumer,
                                              claimSize: min(64, workers * 2), pool: pool, log: log)
             try batch.start(seams: seams)
-            running[id] = batch
+            running[id] = (batch, seams.queue as? SharedWorkQueue)
             say("worker \(consumer): serving batch \(id) (" + plan.stages.map(\.label).joined(separator: " → ") + ")")
         } catch {
             refuse(id, "worker \(consumer) cannot run batch \(id): \(error)")
@@ -86,7 +89,7 @@ final class BatchServer {
     /// reached (then it is closed for every worker), or the run stopped on an
     /// error (then the next round starts it again).
     private func dropEnded() {
-        for (id, batch) in running where !batch.isRunning {
+        for (id, (batch, _)) in running where !batch.isRunning {
             running[id] = nil
             if batch.stats.budgetReached {
                 say("worker \(consumer): batch \(id) reached its budget; no more of its documents start")
