@@ -33,7 +33,8 @@ let package = Package(
         .systemLibrary(name: "CHiredis", path: "Sources/CHiredis", providers: [.apt(["libhiredis-dev"])]),
         // Debian's libmicrohttpd: the HTTP server of `batchhost run --http`.
         .systemLibrary(name: "CMicroHTTPD", path: "Sources/CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
-        .target(name: "BatchCoreRedis", dependencies: ["CHiredis"], path: "Sources/BatchCoreRedis"),
+        // The Redis implementations of the engine's seams; linked into batchhost only, not libbatchcore.so.
+        .target(name: "BatchCoreRedis", dependencies: ["CHiredis", "BatchCore"], path: "Sources/BatchCoreRedis"),
         .target(
             name: "BatchCore",
             dependencies: [
@@ -55,6 +56,7 @@ let package = Package(
             name: "batchhost",
             dependencies: [
                 "BatchCore",
+                "BatchCoreRedis",
                 "CMicroHTTPD",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -118,7 +120,7 @@ let package = Package(
         // Starts its own redis-server (Debian's redis-server) on a free loopback port.
         .testTarget(
             name: "BatchCoreRedisTests",
-            dependencies: ["BatchCoreRedis"],
+            dependencies: ["BatchCoreRedis", "BatchCore"],
             path: "Tests/BatchCoreRedisTests"
         ),
     ]

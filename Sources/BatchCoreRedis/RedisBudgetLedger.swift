@@ -71,6 +71,6 @@ public struct RedisBudgetLedger: Sendable {
     /// A random id, fixed before the first send so a resend reserves nothing twice.
     private static func newID() -> String {
         var generator = SystemRandomNumberGenerator()
-        return (0..<2).map { _ in String(generator.next() as UInt64, radix: 16) }.joined(separator: "-")
+        return String(generator.next() as UInt64, radix: 16)
     }
 }

@@ -26,6 +26,29 @@ public struct RedisKeys: Sendable, Equatable {
     /// Hash: reservation id → amount held, or `settled` once committed.
     public var budgetReservations: String { "\(base):budget:reservations" }
 
+    /// Hash: the batch's `plan` (stages and options), `state`, `total`, `tenant`,
+    /// `created` (ms), `lease` (ms) and `cost` (US dollars committed).
+    public var meta: String { "\(base):meta" }
+    /// Hashes keyed by worker (consumer name): documents committed, last heartbeat (ms), run state.
+    public var workersDone: String { "\(base):workers:done" }
+    public var workersSeen: String { "\(base):workers:seen" }
+    public var workersState: String { "\(base):workers:state" }
+    /// Set of the ids submitted so far, while `submit` checks that none is given twice.
+    public var submittedIds: String { "\(base):ids" }
+    /// Hash: second (unix time) → documents committed in it, for the rate over the last minute.
+    public var ticks: String { "\(base):ticks" }
+
+    /// Every key of the batch, for expiry once it is collected.
+    public var all: [String] {
+        [jobs, delayed, results, counts, contentResults, budget, budgetLeases, budgetReservations,
+         meta, submittedIds, workersDone, workersSeen, workersState, ticks]
+    }
+
+    /// ZSET of every batch id, scored by its creation time (ms).
+    public static let batches = "\(prefix):batches"
+    /// Set of the ids of batches workers serve (submitted, not finished or cancelled).
+    public static let open = "\(prefix):open"
+
     /// A named limiter's keys; limiters are shared by every batch that names them.
     public struct Limiter: Sendable, Equatable {
         public let name: String

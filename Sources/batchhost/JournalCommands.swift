@@ -5,15 +5,21 @@ import FoundationEssentials
 struct StatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "Summarise a journal: counts by status, attempts, runs, throughput, last errors.")
+        abstract: "Summarise a journal, or with --redis the distributed batches: counts by status, progress, workers.")
 
-    @Argument(help: "The journal file (e.g. results.jsonl.journal).")
-    var journal: String
+    @Argument(help: "The journal file (e.g. results.jsonl.journal); with --redis, a batch id (default: every batch).")
+    var journal: String?
+
+    @OptionGroup var redis: RedisFlags
 
     @Flag(help: "Print JSON for scripts.")
     var json = false
 
     func run() throws {
+        if redis.url != nil || (journal == nil && redis.isGiven) {
+            return try RedisStatus(pool: try redis.connect()).show(batch: journal, json: json)
+        }
+        guard let journal else { throw ValidationError("give a journal file, or --redis URL for distributed batches") }
         let summary = try JournalReader(path: journal).summary()
         if json {
             print(statusJSON(summary).text)
@@ -58,7 +64,7 @@ struct StatusCommand: ParsableCommand {
 
     private func statusJSON(_ s: JournalReader.Summary) -> JSONValue {
         .object([
-            "journal": .string(journal),
+            "journal": .string(journal ?? ""),
             "finished": .number(Double(s.finished)),
             "ok": .number(Double(s.ok)), "partial": .number(Double(s.partial)),
             "failed": .number(Double(s.failed)), "skipped": .number(Double(s.skipped)),

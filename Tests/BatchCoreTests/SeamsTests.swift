@@ -64,7 +64,7 @@ final class SeamsTests: XCTestCase {
         for (key, value) in ["workers": "3", "dedupe": "true", "retry.base": "10ms", "retry.max": "20ms"] {
             try batch.set(key, value)
         }
-        try batch.start(seams: RunSeams(queue: queue, store: store, limiter: limiter, budget: ledger))
+        try batch.start(seams: BatchSeams(queue: queue, store: store, limiter: limiter, budget: ledger))
         XCTAssertTrue(try batch.wait(timeout: 60))
 
         let stats = batch.stats
@@ -115,7 +115,7 @@ final class SeamsTests: XCTestCase {
         try batch.add(ArraySource(documents: documents))
         try batch.set("sequential", "true")
         let queue = MemoryQueue(documents)
-        try batch.start(seams: RunSeams(queue: queue, store: MemoryStore(), budget: ledger))
+        try batch.start(seams: BatchSeams(queue: queue, store: MemoryStore(), budget: ledger))
         XCTAssertTrue(try batch.wait(timeout: 60))
         let stats = batch.stats
         XCTAssertTrue(stats.budgetReached)

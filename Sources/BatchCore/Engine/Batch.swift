@@ -92,12 +92,12 @@ public final class Batch: Sendable {
     /// Starts the stages' processors and begins processing; returns at once.
     /// Nothing is processed when a stage cannot start.
     public func start() throws {
-        try start(seams: RunSeams())
+        try start(seams: BatchSeams())
     }
 
     /// Starts with the given seams (a work queue, a result store, limits)
-    /// in place of the local ones.
-    func start(seams: RunSeams) throws {
+    /// in place of the local ones: a batch shared with other processes.
+    public func start(seams: BatchSeams) throws {
         try config.withLock { config in
             guard config.run == nil else { throw BatchCoreError(.state, "the batch has already started") }
             guard !engine.scheduler.isShutDown else {

@@ -1,11 +1,19 @@
 import Glibc
 
 /// The seams a run goes through; nil picks the local implementation.
-struct RunSeams: Sendable {
-    var queue: (any WorkQueue)? = nil
-    var store: (any ResultStore)? = nil
-    var limiter: (any Limiter)? = nil
-    var budget: (any BudgetLedger)? = nil
+public struct BatchSeams: Sendable {
+    public var queue: (any WorkQueue)?
+    public var store: (any ResultStore)?
+    public var limiter: (any Limiter)?
+    public var budget: (any BudgetLedger)?
+
+    public init(queue: (any WorkQueue)? = nil, store: (any ResultStore)? = nil,
+                limiter: (any Limiter)? = nil, budget: (any BudgetLedger)? = nil) {
+        self.queue = queue
+        self.store = store
+        self.limiter = limiter
+        self.budget = budget
+    }
 }
 
 /// Everything a run is made of, built and checked before anything runs: a
@@ -27,7 +35,7 @@ struct RunParts {
 
     /// Starts the stages and opens the store and the output. `name` names
     /// the run's own rate limiter.
-    static func make(_ config: BatchConfiguration, engine: Engine, seams: RunSeams, name: String) throws -> RunParts {
+    static func make(_ config: BatchConfiguration, engine: Engine, seams: BatchSeams, name: String) throws -> RunParts {
         let options = config.options
         for source in config.sources { try ContentLimit.check(source, limit: options.contentMaxSize) }
         // Duplicate ids are refused before anything starts.
@@ -61,7 +69,7 @@ struct RunParts {
     }
 
     /// The engine's limiter this run draws from, and the stage it guards.
-    private mutating func configureRateLimit(_ config: BatchConfiguration, engine: Engine, seams: RunSeams, name: String) throws {
+    private mutating func configureRateLimit(_ config: BatchConfiguration, engine: Engine, seams: BatchSeams, name: String) throws {
         guard seams.limiter != nil || options.rateLimit != nil || options.tokenLimit != nil else { return }
         if let label = options.limitedStage {
             guard let index = config.stages.firstIndex(where: { $0.label == label }) else {
@@ -95,7 +103,7 @@ struct RunParts {
         return started
     }
 
-    private mutating func openStoreAndOutput(_ config: BatchConfiguration, seams: RunSeams) throws {
+    private mutating func openStoreAndOutput(_ config: BatchConfiguration, seams: BatchSeams) throws {
         let journal = seams.store == nil ? try Self.openJournal(config) : nil
         store = seams.store ?? journal
         try configureBudget(seams)
@@ -128,7 +136,7 @@ struct RunParts {
     }
 
     /// The budget, with what earlier runs of the store spent.
-    private mutating func configureBudget(_ seams: RunSeams) throws {
+    private mutating func configureBudget(_ seams: BatchSeams) throws {
         guard let limit = options.budget else {
             budget = seams.budget
             return

@@ -1,0 +1,30 @@
+extension RedisResults {
+    /// Calls `body` with each committed result once (HSCAN may repeat a field:
+    /// repeats are skipped), a page at a time.
+    public func scan(on connection: RedisConnection, _ body: ([UInt8]) throws -> Void) throws {
+        var cursor = "0"
+        var seen = Set<[UInt8]>()
+        repeat {
+            let reply = try connection.command("HSCAN", keys.results, cursor, "COUNT", 1000)
+            guard let page = reply.array, page.count == 2, let next = page[0].string, let flat = page[1].array else {
+                throw RedisError(.unexpectedReply, "redis: expected HSCAN's [cursor, fields], got \(reply)")
+            }
+            for pair in stride(from: 0, to: flat.count - 1, by: 2) {
+                guard let id = flat[pair].bytes, let value = flat[pair + 1].bytes, seen.insert(id).inserted else { continue }
+                try body(value)
+            }
+            cursor = next
+        } while cursor != "0"
+    }
+}
+
+extension RedisResults {
+    /// Removes committed results so their documents can be committed again
+    /// (`retry-failed`), uncounting them from `status`, in one transaction.
+    public func forget(_ ids: [String], status: String, on connection: RedisConnection) throws {
+        guard !ids.isEmpty else { return }
+        let replies = try connection.pipeline([["MULTI"], ["HDEL", keys.results] + ids.map { $0 as any RedisArgument },
+                                               ["HINCRBY", keys.counts, status, -ids.count], ["EXEC"]])
+        try check(replies + (replies.last?.array ?? []))
+    }
+}

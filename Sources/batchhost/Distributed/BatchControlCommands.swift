@@ -1,0 +1,53 @@
+import ArgumentParser
+import BatchCore
+import BatchCoreRedis
+
+struct CancelCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cancel",
+        abstract: "Stop a distributed batch: workers start no more of its documents and finish those they hold.")
+
+    @OptionGroup var redis: RedisFlags
+
+    @Argument(help: "The batch id.")
+    var batch: String
+
+    func run() throws {
+        let pool = try redis.connect()
+        try redisCall { try pool.with { c in
+            let record = RedisBatch(id: batch)
+            _ = try record.plan(on: c)
+            try record.setState(.cancelled, on: c)
+        } }
+        writeStandardError("batchhost: batch \(batch) cancelled; its results so far can be collected\n")
+    }
+}
+
+struct RetryFailedCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "retry-failed",
+        abstract: "Run a distributed batch's failed documents again, and open the batch to workers.")
+
+    @OptionGroup var redis: RedisFlags
+
+    @Argument(help: "The batch id.")
+    var batch: String
+
+    func run() throws {
+        let pool = try redis.connect()
+        let count = try redisCall { try pool.with { c -> Int in
+            let record = RedisBatch(id: batch)
+            let plan = try record.plan(on: c)
+            var failed: [Document] = []
+            try RedisResults(batch: batch).scan(on: c) { bytes in
+                let stored = try StoredLine.decode(bytes)
+                if stored.status == .failed { failed.append(stored.document) }
+            }
+            try RedisResults(batch: batch).forget(failed.map(\.id), status: DocumentStatus.failed.name, on: c)
+            try RedisWorkQueue(batch: batch, lease: .milliseconds(plan.leaseMilliseconds)).add(jobs: failed.map { Job(document: $0) }, on: c)
+            try record.setState(.open, on: c)
+            return failed.count
+        } }
+        writeStandardError("batchhost: \(count) failed documents of batch \(batch) will run again\n")
+    }
+}

@@ -1,0 +1,108 @@
+import BatchCore
+import BatchCoreRedis
+import Glibc
+
+/// What a worker process does: starts a run of each open batch it can serve
+/// on its engine (whose scheduler shares the worker slots among them), keeps
+/// their heartbeats, and drops runs that ended.
+final class BatchServer {
+    let consumer: String
+    private let engine: Engine
+    private let pool: RedisConnectionPool
+    private let workers: Int
+    private let tenant: String?
+    private let quiet: Bool
+    private var running: [String: (batch: Batch, queue: SharedWorkQueue?)] = [:]
+    /// Batches this worker cannot run (a processor missing here), said once each.
+    private var refused: Set<String> = []
+
+    init(engine: Engine, pool: RedisConnectionPool, workers: Int, tenant: String?, quiet: Bool) {
+        self.engine = engine
+        self.pool = pool
+        self.workers = workers
+        self.tenant = tenant
+        self.quiet = quiet
+        var host = [UInt8](repeating: 0, count: 256)
+        gethostname(&host, host.count - 1)
+        consumer = "\(String(decoding: host.prefix { $0 != 0 }, as: UTF8.self)):\(getpid())"
+    }
+
+    func say(_ message: String) {
+        if !quiet { writeStandardError("batchhost: \(message)\n") }
+    }
+
+    func serveOpenBatches() {
+        dropEnded()
+        do {
+            let open = try pool.with { try RedisBatch.openIds(on: $0) }
+            for id in open where running[id] == nil && !refused.contains(id) { start(id) }
+            try heartbeat()
+        } catch {
+            say("worker \(consumer): \(error)")
+        }
+    }
+
+    /// Stops every run: each finishes what it holds, or with `hard()` true hands it back.
+    func stop(hard: @escaping () -> Bool) {
+        for (batch, queue) in running.values {
+            queue?.close()
+            batch.cancel()
+        }
+        for (batch, _) in running.values {
+            while !((try? batch.wait(timeout: 0.5)) ?? true) {
+                if hard() { batch.cancel(hard: true) }
+            }
+        }
+        running.removeAll()
+    }
+
+    private func start(_ id: String) {
+        let record = RedisBatch(id: id)
+        do {
+            let plan = try pool.with { try record.plan(on: $0) }
+            if let tenant, plan.tenant != tenant { return refuse(id, nil) }
+            for stage in plan.stages {
+                do {
+                    _ = try engine.processor(named: stage.processor)
+                } catch {
+                    return refuse(id, "worker \(consumer) has no processor '\(stage.processor)' for batch \(id); leaving the batch to other workers (\(error))")
+                }
+            }
+            let batch = try DistributedRun.batch(plan, engine: engine, workers: workers)
+            let log: @Sendable (String) -> Void = { writeStandardError("batchhost: \($0)\n") }
+            let seams = DistributedRun.seams(for: batch, record: record, plan: plan, consumer: consumer,
+                                             claimSize: min(64, workers * 2), pool: pool, log: log)
+            try batch.start(seams: seams)
+            running[id] = (batch, seams.queue as? SharedWorkQueue)
+            say("worker \(consumer): serving batch \(id) (" + plan.stages.map(\.label).joined(separator: " → ") + ")")
+        } catch {
+            refuse(id, "worker \(consumer) cannot run batch \(id): \(error)")
+        }
+    }
+
+    private func refuse(_ id: String, _ message: String?) {
+        refused.insert(id)
+        if let message { writeStandardError("batchhost: \(message)\n") }
+    }
+
+    /// Runs that ended: the batch finished or was cancelled, its budget was
+    /// reached (then it is closed for every worker), or the run stopped on an
+    /// error (then the next round starts it again).
+    private func dropEnded() {
+        for (id, (batch, _)) in running where !batch.isRunning {
+            running[id] = nil
+            if batch.stats.budgetReached {
+                say("worker \(consumer): batch \(id) reached its budget; no more of its documents start")
+                do { try pool.with { try RedisBatch(id: id).setState(.cancelled, on: $0) } } catch { say("worker \(consumer): \(error)") }
+            } else if let error = batch.error {
+                say("worker \(consumer): batch \(id) stopped here: \(error.message); starting it again")
+            }
+        }
+    }
+
+    private func heartbeat() throws {
+        guard !running.isEmpty else { return }
+        let now = Int64(wallSeconds() * 1000)
+        _ = try pool.with { c in try c.pipeline(running.keys.map { ["HSET", RedisKeys(batch: $0).workersSeen, consumer, now] }) }
+    }
+}

@@ -1,0 +1,96 @@
+import BatchCore
+import BatchCoreRedis
+
+/// What `status` shows of a distributed batch, read in one pipeline.
+struct BatchSummary {
+    struct Worker {
+        let name: String
+        let done: Int
+        let secondsSinceSeen: Double?
+        let state: String
+    }
+
+    let id: String
+    let state: RedisBatch.State?
+    let tenant: String
+    let total: Int?
+    let counts: [String: Int]
+    let inFlight: Int
+    let retryWaiting: Int
+    let costUSD: Double
+    let perMinute: Double
+    let workers: [Worker]
+
+    var committed: Int { counts.values.reduce(0, +) }
+    func count(_ status: String) -> Int { counts[status] ?? 0 }
+
+    var etaSeconds: Double? {
+        guard let total, perMinute > 0, state == .open else { return nil }
+        return Double(max(0, total - committed)) / perMinute * 60
+    }
+
+    static func read(_ batch: RedisBatch, on connection: RedisConnection) throws -> BatchSummary {
+        let k = batch.keys
+        let r = try connection.pipeline([
+            ["HMGET", k.meta, "state", "tenant", "total", "cost"], ["HGETALL", k.counts],
+            ["XPENDING", k.jobs, RedisWorkQueue.group], ["ZCARD", k.delayed], ["HGETALL", k.ticks],
+            ["HGETALL", k.workersDone], ["HGETALL", k.workersSeen], ["HGETALL", k.workersState],
+        ])
+        if let failure = r.first(where: { $0.isError && !"\($0)".contains("NOGROUP") }) {
+            throw RedisError(.server, "redis: reading batch \(batch.id): \(failure)")
+        }
+        let meta = r[0].array ?? []
+        guard meta.first?.string != nil else {
+            throw BatchCoreError(.notFound, "no batch '\(batch.id)' in Redis at \(connection.url): `batchhost status --redis URL` lists the batches there")
+        }
+        let now = wallSeconds()
+        let ticks = hash(r[4]).compactMap { second, count in Double(second).map { ($0, Int(count) ?? 0) } }
+        let lastMinute = ticks.filter { $0.0 >= now - 60 }.map(\.1).reduce(0, +)
+        let done = hash(r[5]), seen = hash(r[6]), states = hash(r[7])
+        let workers = Set(done.keys).union(seen.keys).sorted().map { name in
+            Worker(name: name, done: Int(done[name] ?? "") ?? 0,
+                   secondsSinceSeen: Double(seen[name] ?? "").map { now - $0 / 1000 }, state: states[name] ?? "")
+        }
+        return BatchSummary(
+            id: batch.id, state: meta[0].string.flatMap(RedisBatch.State.init), tenant: meta[1].string ?? "default",
+            total: meta[2].integer.map(Int.init), counts: hash(r[1]).compactMapValues { Int($0) },
+            inFlight: Int(r[2].array?.first?.integer ?? 0), retryWaiting: Int(r[3].integer ?? 0),
+            costUSD: Double(meta[3].string ?? "") ?? 0, perMinute: Double(lastMinute), workers: workers)
+    }
+
+    private static func hash(_ reply: RedisReply) -> [String: String] {
+        let flat = reply.array ?? []
+        var out: [String: String] = [:]
+        for i in stride(from: 0, to: flat.count - 1, by: 2) {
+            if let key = flat[i].string { out[key] = flat[i + 1].string ?? "" }
+        }
+        return out
+    }
+
+    /// "open: 120 of 500 committed (118 ok, 0 partial, 2 failed), 8 in flight, 42 docs/min, ETA 9m02s"
+    var progressLine: String {
+        var parts = ["\(state?.rawValue ?? "unknown"): \(committed) of \(total.map(String.init) ?? "?") committed (\(count("ok")) ok, \(count("partial")) partial, \(count("failed")) failed)"]
+        if inFlight > 0 { parts.append("\(inFlight) in flight") }
+        if retryWaiting > 0 { parts.append("\(retryWaiting) waiting to retry") }
+        parts.append("\(format(perMinute, digits: 0)) docs/min")
+        if let eta = etaSeconds { parts.append("ETA \(duration(eta))") }
+        if costUSD > 0 { parts.append(dollars(costUSD)) }
+        return parts.joined(separator: ", ")
+    }
+
+    var json: JSONValue {
+        .object([
+            "id": .string(id), "state": .string(state?.rawValue ?? "unknown"), "tenant": .string(tenant),
+            "total": total.map { .number(Double($0)) } ?? .null,
+            "ok": .number(Double(count("ok"))), "partial": .number(Double(count("partial"))),
+            "failed": .number(Double(count("failed"))), "skipped": .number(Double(count("skipped"))),
+            "in_flight": .number(Double(inFlight)), "retry_waiting": .number(Double(retryWaiting)),
+            "docs_per_minute": .number(perMinute), "eta_seconds": etaSeconds.map { .number($0) } ?? .null,
+            "cost_usd": .number(costUSD),
+            "workers": .array(workers.map { w in
+                .object(["name": .string(w.name), "done": .number(Double(w.done)), "state": .string(w.state),
+                         "seconds_since_seen": w.secondsSinceSeen.map { .number($0) } ?? .null])
+            }),
+        ])
+    }
+}

@@ -1,0 +1,56 @@
+import ArgumentParser
+import BatchCore
+import BatchCoreRedis
+import Glibc
+
+struct WorkerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Serve every open distributed batch on a Redis server, until SIGTERM or SIGINT.",
+        discussion: """
+        Run any number of workers on any number of machines. Processors come \
+        from this worker's plugin path and environment; a batch whose processor \
+        is missing here is left to other workers. On SIGTERM or SIGINT the worker \
+        finishes the documents it holds (a second signal hands them back) and exits 0.
+        """)
+
+    @OptionGroup var redis: RedisFlags
+
+    @Option(name: [.short, .long], help: ArgumentHelp("Worker threads of this process, shared by the batches it serves.", valueName: "n"))
+    var workers: Int = 10
+
+    @Option(name: .customLong("plugin-dir"), help: ArgumentHelp("Also look for plugins here (repeatable).", valueName: "dir"))
+    var pluginDirs: [String] = []
+
+    @Option(help: ArgumentHelp("Serve only the batches of this tenant.", valueName: "name"))
+    var tenant: String?
+
+    @Flag(name: [.short, .long], help: "Print nothing but errors.")
+    var quiet = false
+
+    func validate() throws {
+        guard (1...BatchOptions.maxWorkersLimit).contains(workers) else {
+            throw ValidationError("--workers \(workers): expected 1 to \(BatchOptions.maxWorkersLimit)")
+        }
+    }
+
+    func run() throws {
+        Diagnostics.setProgramName("batchhost")
+        let stop = Locked(0)
+        SignalWatcher.start { count in stop.withLock { $0 = count } }
+        let engine = Engine()
+        for dir in pluginDirs { try engine.set("plugin_dir", dir) }
+        try engine.set("max_workers", String(workers))
+        let pool = try redis.connect()
+        let server = BatchServer(engine: engine, pool: pool, workers: workers, tenant: tenant, quiet: quiet)
+        server.say("worker \(server.consumer) serving \(pool.url) with \(workers) workers")
+        while stop.withLock({ $0 }) == 0 {
+            server.serveOpenBatches()
+            sleepSeconds(0.25)
+        }
+        server.say("worker \(server.consumer): stopping; finishing the documents it holds")
+        server.stop(hard: { stop.withLock { $0 } > 1 })
+        engine.shutdown()
+        server.say("worker \(server.consumer) stopped")
+    }
+}

@@ -1,0 +1,59 @@
+"""Distributed batches share one rate limit across workers, and two tenants' batches both progress."""
+from conftest import wait_for
+from distributed import Worker, collect, committed, make_docs, status, submit, wait_finished
+from distributed import kill_leftover_workers  # noqa: F401 (autouse fixture)
+from redis_server import RedisServer
+
+
+def test_three_workers_share_one_rate_limit(tmp_path):
+    docs = make_docs(tmp_path / "docs", 100)
+    stamps = tmp_path / "stamps"
+    stamp = ["--", "sh", "-c", f'date +%s.%N >> {stamps}', "sh", "{}"]
+    with RedisServer() as server:
+        batch = submit(server.url, str(docs), "--rate-limit", "20/s", *stamp)
+        workers = [Worker(server.url, "-w", 4) for _ in range(3)]
+        wait_finished(server.url, batch)
+        assert [w.stop() for w in workers] == [0, 0, 0]
+    times = sorted(float(line) for line in stamps.read_text().split())
+    assert len(times) == 100
+    busiest = max(sum(1 for t in times[i:] if t < start + 1.0) for i, start in enumerate(times))
+    assert busiest <= 21, f"{busiest} calls in one second under a shared limit of 20/s"
+
+
+def test_two_tenants_batches_both_progress(tmp_path):
+    slow = ["--", "sh", "-c", 'sleep 0.02; cat "$1"', "sh", "{}"]
+    with RedisServer() as server:
+        first = submit(server.url, str(make_docs(tmp_path / "a", 300)), "--tenant", "a", *slow)
+        second = submit(server.url, str(make_docs(tmp_path / "b", 300)), "--tenant", "b", *slow)
+        workers = [Worker(server.url, "-w", 2) for _ in range(2)]
+        wait_for(lambda: committed(status(server.url, first)) >= 60, "the first tenant's batch to progress")
+        later = committed(status(server.url, second))
+        assert later > 0, "the second tenant's batch starved while the first ran"
+        wait_finished(server.url, first)
+        wait_finished(server.url, second)
+        assert [w.stop() for w in workers] == [0, 0]
+
+
+def test_a_worker_for_one_tenant_serves_only_its_batches(tmp_path):
+    with RedisServer() as server:
+        mine = submit(server.url, str(make_docs(tmp_path / "a", 5)), "--tenant", "a", "--", "cat", "{}")
+        other = submit(server.url, str(make_docs(tmp_path / "b", 5)), "--tenant", "b", "--", "cat", "{}")
+        worker = Worker(server.url, "--tenant", "a")
+        wait_finished(server.url, mine)
+        assert worker.stop() == 0
+        assert committed(status(server.url, other)) == 0
+
+
+def test_a_shared_budget_is_never_exceeded_and_closes_the_batch(tmp_path, counting):
+    docs = make_docs(tmp_path / "docs", 100)
+    with RedisServer() as server:
+        # Each document costs 1000 input tokens at $10/Mtok = $0.01: $0.25 buys 25, whichever worker runs them.
+        batch = submit(server.url, str(docs), "-p", counting, "--set", "usage=1000,0", "--set", "estimate=1000,0",
+                       "--price-input", "10", "--budget", "0.25")
+        workers = [Worker(server.url, "-w", 3) for _ in range(2)]
+        summary = wait_for(lambda: (s := status(server.url, batch))["state"] == "cancelled" and s, "the budget to close the batch")
+        assert [w.stop() for w in workers] == [0, 0]
+        records = collect(server.url, batch, tmp_path / "out.jsonl")
+    assert 20 <= len(records) <= 25, len(records)
+    assert sum(r["cost_usd"] for r in records) <= 0.25 + 1e-9
+    assert summary["cost_usd"] <= 0.25 + 1e-9
