@@ -3,6 +3,8 @@ import json
 import os
 import signal
 import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -35,22 +37,34 @@ def submit(url, *args):
 
 
 class Worker:
-    """A `batchhost worker` process; stop() sends SIGTERM and checks it exits 0."""
+    """A `batchhost worker` process; stop() sends SIGTERM and checks it exits 0.
+
+    Returns once the worker says it is serving (or has exited): a SIGTERM
+    sent before it watches for signals would kill it, as it would any
+    program, instead of stopping it."""
 
     def __init__(self, url, *args, log=None):
         env = dict(os.environ)
         env.pop("BATCHCORE_PLUGIN_PATH", None)
-        self.log = open(log, "w") if log else subprocess.DEVNULL
+        self.own_log = log is None
+        if self.own_log:
+            fd, log = tempfile.mkstemp(prefix="batchcore-worker-", suffix=".log")
+            os.close(fd)
+        self.log_path = log
+        self.log = open(self.log_path, "w")
         self.process = subprocess.Popen([str(BATCHHOST), "worker", "--redis", url, *map(str, args)],
                                         stdout=subprocess.DEVNULL, stderr=self.log, env=env)
         STARTED.append(self)
+        wait_for(lambda: self.process.poll() is not None or " serving " in Path(self.log_path).read_text(),
+                 "the worker to start serving")
 
     def stop(self, timeout=60):
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         code = self.process.wait(timeout=timeout)
-        if self.log is not subprocess.DEVNULL:
-            self.log.close()
+        self.log.close()
+        if self.own_log:
+            os.unlink(self.log_path)
         return code
 
     def kill(self):
