@@ -80,26 +80,7 @@ struct RunCommand: ParsableCommand {
     @Flag(help: ArgumentHelp(optionHelp("overwrite")))
     var overwrite = false
 
-    @Flag(help: ArgumentHelp(optionHelp("dedupe")))
-    var dedupe = false
-
-    @Option(name: .customLong("rate-limit"), help: ArgumentHelp(optionHelp("rate_limit"), valueName: "n/period"))
-    var rateLimit: String?
-
-    @Option(name: .customLong("token-limit"), help: ArgumentHelp(optionHelp("token_limit"), valueName: "n/period"))
-    var tokenLimit: String?
-
-    @Option(help: ArgumentHelp(optionHelp("timeout"), valueName: "duration"))
-    var timeout: String?
-
-    @Option(name: .customLong("price-input"), help: ArgumentHelp(optionHelp("price.input"), valueName: "usd"))
-    var priceInput: String?
-
-    @Option(name: .customLong("price-output"), help: ArgumentHelp(optionHelp("price.output"), valueName: "usd"))
-    var priceOutput: String?
-
-    @Option(help: ArgumentHelp(optionHelp("budget"), valueName: "usd"))
-    var budget: String?
+    @OptionGroup var limits: LimitFlags
 
     @Option(help: ArgumentHelp(optionHelp("sample"), valueName: "n"))
     var sample: String?
@@ -184,13 +165,7 @@ struct RunCommand: ParsableCommand {
         if retryFailed { try batch.set("retry_failed", "true") }
         if forceResume { try batch.set("force_resume", "true") }
         if overwrite { try batch.set("overwrite", "true") }
-        if dedupe { try batch.set("dedupe", "true") }
-        if let rateLimit { try batch.set("rate_limit", rateLimit) }
-        if let tokenLimit { try batch.set("token_limit", tokenLimit) }
-        if let timeout { try batch.set("timeout", timeout) }
-        if let priceInput { try batch.set("price.input", priceInput) }
-        if let priceOutput { try batch.set("price.output", priceOutput) }
-        if let budget { try batch.set("budget", budget) }
+        for (key, value) in limits.options { try batch.set(key, value) }
         if let sample { try batch.set("sample", sample) }
         if let isolation { try batch.set("isolation", isolation) }
         for url in sink { try batch.set("sink", url) }

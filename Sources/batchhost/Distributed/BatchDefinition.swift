@@ -15,26 +15,8 @@ struct BatchDefinition: ParsableArguments {
     @Option(name: [.customShort("O"), .customLong("option")], help: ArgumentHelp("Any batch option, KEY=VALUE (see `batchhost options`; repeatable).", valueName: "key=value"))
     var batchOptions: [String] = []
 
-    @Flag(help: ArgumentHelp(optionHelp("dedupe")))
-    var dedupe = false
-
-    @Option(name: .customLong("rate-limit"), help: ArgumentHelp(optionHelp("rate_limit") + " Shared by every worker.", valueName: "n/period"))
-    var rateLimit: String?
-
-    @Option(name: .customLong("token-limit"), help: ArgumentHelp(optionHelp("token_limit"), valueName: "n/period"))
-    var tokenLimit: String?
-
-    @Option(help: ArgumentHelp(optionHelp("timeout"), valueName: "duration"))
-    var timeout: String?
-
-    @Option(name: .customLong("price-input"), help: ArgumentHelp(optionHelp("price.input"), valueName: "usd"))
-    var priceInput: String?
-
-    @Option(name: .customLong("price-output"), help: ArgumentHelp(optionHelp("price.output"), valueName: "usd"))
-    var priceOutput: String?
-
-    @Option(help: ArgumentHelp(optionHelp("budget") + " Shared by every worker.", valueName: "usd"))
-    var budget: String?
+    /// Limits and the budget are shared by every worker of the batch.
+    @OptionGroup var limits: LimitFlags
 
     @Option(help: ArgumentHelp(optionHelp("tenant"), valueName: "name"))
     var tenant: String?
@@ -46,12 +28,8 @@ struct BatchDefinition: ParsableArguments {
     var options: [[String]] {
         get throws {
             var pairs = try batchOptions.map { let (k, v) = try splitAssignment($0, flag: "--option"); return [k, v] }
-            let flags: [(String, String?)] = [
-                ("dedupe", dedupe ? "true" : nil), ("rate_limit", rateLimit), ("token_limit", tokenLimit),
-                ("timeout", timeout), ("price.input", priceInput), ("price.output", priceOutput),
-                ("budget", budget), ("tenant", tenant),
-            ]
-            pairs += flags.compactMap { key, value in value.map { [key, $0] } }
+            pairs += limits.options.map { [$0.key, $0.value] }
+            if let tenant { pairs.append(["tenant", tenant]) }
             return pairs
         }
     }

@@ -11,7 +11,8 @@ struct SubmitCommand: ParsableCommand {
         Checks the batch as `run` does (processors exist here, options valid, \
         inputs readable, every id given once), writes its plan and its documents \
         to Redis, and prints the batch id; workers serve it from then on. Documents are paths: every worker must be able to read them \
-        (shared storage). With --wait, shows progress and writes the results at the end.
+        (shared storage). Rate and token limits and the budget are shared by every \
+        worker. With --wait, shows progress and writes the results at the end.
 
         Exit codes: 0 submitted (with --wait: every document ok or partial), \
         1 with --wait, some documents failed, 2 usage, configuration or Redis error.
