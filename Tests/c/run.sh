@@ -81,7 +81,14 @@ step "upper.so (tutorial command)" "$CC" -shared -fPIC -Iinclude examples/plugin
 step "upper.c (strict)" "$CC" "${strict[@]}" -shared -fPIC examples/plugin/upper.c -o "$tmp/upper-strict.so"
 for src in Tests/c/plugins/*.c; do
     name=$(basename "$src" .c)
+    [ "$name" = refused ] && continue
     step "plugin $name" "$CC" "${strict[@]}" -shared -fPIC "$src" -o "$plugins/$name.so"
+done
+# One source, three descriptors the host must refuse: name, then flags.
+for variant in "wrong_abi" "newer_minor -DNEWER_MINOR" "small_struct -DSMALL_STRUCT"; do
+    read -r name flags <<<"$variant"
+    # shellcheck disable=SC2086  # $flags is empty or one word
+    step "plugin $name" "$CC" "${strict[@]}" -shared -fPIC $flags Tests/c/plugins/refused.c -o "$plugins/$name.so"
 done
 
 echo "== programs -> $out"

@@ -192,7 +192,7 @@ def test_third_party_plugin_from_plugins_dir(docs, tmp_path):
 
 @pytest.mark.parametrize("abi", [2, 0], ids=["newer", "older"])
 def test_wrong_abi_plugin_is_refused_naming_both_versions(docs, tmp_path, abi):
-    compile_plugin(ROOT / "Tests" / "c" / "plugins" / "wrong_abi.c", tmp_path / "wrong_abi.so", f"-DBUILT_FOR_ABI={abi}")
+    compile_plugin(ROOT / "Tests" / "c" / "plugins" / "refused.c", tmp_path / "wrong_abi.so", f"-DBUILT_FOR_ABI={abi}")
     r = run("run", docs, "-p", tmp_path / "wrong_abi.so")
     assert r.code == 2, r
     host = ".".join(re.search(rf"#define BC_PLUGIN_ABI_{part} (\d+)", PLUGIN_HEADER).group(1) for part in ("MAJOR", "MINOR"))
