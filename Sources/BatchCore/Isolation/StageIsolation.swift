@@ -16,7 +16,7 @@ extension Isolation {
         let info = processor.info
         if let python = processor as? PythonProcessor {
             let instance = try python.start(config: config, options: options)
-            if let shared = instance.shared { config.shared.set(shared) }
+            if !config.shared.prepared, let shared = instance.shared { config.shared.restore(shared) }
             return instance
         }
         guard options.isolation.resolved(for: info) == .process, info.kind != .builtin else {

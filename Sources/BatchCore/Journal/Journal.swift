@@ -133,6 +133,7 @@ public final class Journal: ResultStore, @unchecked Sendable {
             CREATE INDEX IF NOT EXISTS documents_status ON documents(status, id);
             CREATE INDEX IF NOT EXISTS documents_hash ON documents(content_hash) WHERE content_hash IS NOT NULL;
             """)
+        try db.execute(PreparedResults.schema)
         // Journals written before usage was priced lack these columns.
         let columns = try db.prepare("SELECT name FROM pragma_table_info('documents')")
         var present = Set<String>()

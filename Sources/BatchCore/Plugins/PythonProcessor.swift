@@ -62,8 +62,10 @@ public final class PythonProcessor: Processor {
             startFailureHint: "; is the batchcore package importable by \(python)? Install it there "
                 + "(pip install ./bindings/python) or add its directory to the stage option 'path'; "
                 + "the worker's standard error says more")
-        let request = StartRequest(kind: .python, path: function, label: config.label, options: config.values,
+        var request = StartRequest(kind: .python, path: function, label: config.label, options: config.values,
                                    memoryLimit: options.workerMemoryLimit ?? 0)
+        // Without shared bytes the first worker runs `prepare`, and hands back what it made.
+        request.shared = config.shared.prepared ? config.shared.bytes : nil
         return try IsolatedInstance(command: command, request: request, options: options)
     }
 

@@ -59,6 +59,13 @@ final class SharedBytes: @unchecked Sendable {  // unchecked: storage is only re
 
     var bytes: [UInt8]? { lock.withLock { storage.map { Array($0) } } }
 
+    /// What an earlier run's prepare made (kept in the journal): prepare
+    /// does not run again.
+    func restore(_ bytes: [UInt8]) {
+        set(bytes)
+        prepared = true
+    }
+
     /// The borrowed pointer and length for `shared()`.
     var raw: (UnsafeRawPointer?, Int) { lock.withLock { (storage?.baseAddress.map { UnsafeRawPointer($0) }, storage?.count ?? 0) } }
 

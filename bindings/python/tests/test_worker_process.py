@@ -150,3 +150,25 @@ def test_batchhost_runs_a_python_function_in_worker_processes(tmp_path):
     nowhere = batchhost("run", docs, "-p", "python", "--set", "function=a:b", "--set", "python=no-such-python",
                         "-o", tmp_path / "y.jsonl")
     assert "no Python interpreter 'no-such-python' (from option 'python') on PATH" in nowhere.stderr
+
+
+def test_a_resumed_batch_takes_prepare_from_the_journal(engine, tmp_path, monkeypatch):
+    log = tmp_path / "prepare.log"
+    monkeypatch.setenv("BATCHCORE_TEST_PREPARE_LOG", str(log))
+    output = tmp_path / "out.jsonl"
+
+    def run_batch(**options):
+        with engine.batch(workers=2, output=output, **options) as batch:
+            batch.add_stage(functions.adjust, isolation="process", prepare=functions.research)
+            add_docs(batch, 3)
+            assert batch.run().failed == 0
+
+    run_batch()
+    run_batch(resume=True)
+    assert log.read_text().count("\n") == 1
+    with engine.batch(workers=2, output=output, resume=True) as batch:
+        batch.add_stage(functions.adjust, isolation="process", prepare=functions.research)
+        batch.set_stage(None, "prepare_again", True)
+        add_docs(batch, 3)
+        batch.run()
+    assert log.read_text().count("\n") == 2
