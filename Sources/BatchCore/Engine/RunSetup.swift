@@ -34,6 +34,8 @@ struct RunParts {
     var stageLabels: [String]
     /// What stages prepared in this run, for the journal.
     var prepared: [PreparedResult] = []
+    /// What this run's prepare calls cost: spent before any document.
+    var preparedCost: Double { prepared.reduce(0) { $0 + $1.costUSD } }
 
     /// Starts the stages and opens the store and the output. `name` names
     /// the run's own rate limiter.
@@ -102,11 +104,13 @@ struct RunParts {
                     ? options.checkpoint.flatMap { PreparedResults.stored(in: $0, for: spec) } : nil
                 if let kept { stageConfig.shared.restore(kept) }
                 let instance = try Isolation.start(processor, config: stageConfig, options: options)
-                if kept == nil, let made = stageConfig.shared.bytes {
-                    prepared.append(PreparedResult(stage: spec.label, configuration: PreparedResults.configuration(of: spec),
-                                                   shared: made))
-                }
                 let prices = options.explicitPrices ?? stageConfig.defaultPrices.withLock { $0 }
+                if kept == nil, let made = stageConfig.shared.bytes {
+                    let usage = stageConfig.prepareUsage.withLock { $0 }
+                    prepared.append(PreparedResult(stage: spec.label, configuration: PreparedResults.configuration(of: spec),
+                                                   shared: made, usage: usage,
+                                                   costUSD: prices?.cost(input: usage.input, output: usage.output) ?? 0))
+                }
                 stages.append(RunningStage(label: spec.label, name: processor.info.name, instance: instance, prices: prices,
                                            nonBlocking: processor.info.nonBlocking && !(instance is IsolatedInstance)))
             }
@@ -159,6 +163,6 @@ struct RunParts {
             throw BatchCoreError(.option, "a budget needs prices: no stage knows what its tokens cost; set price.input and price.output (--price-input, --price-output) in US dollars per million tokens")
         }
         let before = store?.spentBefore ?? (cost: 0, documents: 0)
-        budget = seams.budget ?? Budget(limit: limit, spent: before.cost, finished: before.documents)
+        budget = seams.budget ?? Budget(limit: limit, spent: before.cost + preparedCost, finished: before.documents)
     }
 }

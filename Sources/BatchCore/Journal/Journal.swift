@@ -76,7 +76,9 @@ public final class Journal: ResultStore, @unchecked Sendable {
         self.configuration = configuration
         replacesConfiguration = recorded == nil || force || done == 0
         isNew = recorded == nil
-        let spent = try db.prepare("SELECT coalesce(sum(cost_usd), 0), count(*) FROM documents")
+        // What earlier runs spent: their documents, and their stages' prepare calls.
+        let spent = try db.prepare(
+            "SELECT coalesce(sum(cost_usd), 0) + (SELECT coalesce(sum(cost_usd), 0) FROM prepared), count(*) FROM documents")
         spentBefore = try spent.step() ? (spent.double(0), UInt64(spent.int(1))) : (0, 0)
         writerDB = db
 

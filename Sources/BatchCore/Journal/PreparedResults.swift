@@ -10,6 +10,9 @@ struct PreparedResult: Sendable, Equatable {
     /// The stage's processor and options, as JSON: another configuration prepares anew.
     let configuration: String
     let shared: [UInt8]
+    /// What prepare spent (`add_prepare_usage`), and its cost at the stage's prices.
+    var usage = TokenUsage()
+    var costUSD = 0.0
 }
 
 enum PreparedResults {
@@ -21,6 +24,8 @@ enum PreparedResults {
     static let schema = """
         CREATE TABLE IF NOT EXISTS prepared (
             stage TEXT NOT NULL, configuration TEXT NOT NULL, shared BLOB NOT NULL, prepared_at REAL NOT NULL,
+            input_tokens INTEGER NOT NULL DEFAULT 0, output_tokens INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL NOT NULL DEFAULT 0,
             PRIMARY KEY (stage, configuration));
         """
 
@@ -74,9 +79,13 @@ extension Journal {
         guard !results.isEmpty else { return }
         try writerDB.transaction {
             for result in results {
-                try writerDB.prepare("INSERT OR REPLACE INTO prepared (stage, configuration, shared, prepared_at) VALUES (?, ?, ?, ?)")
-                    .bind(.text(result.stage), .text(result.configuration), .blob(result.shared),
-                          .double(Double(time(nil)))).run()
+                try writerDB.prepare("""
+                    INSERT OR REPLACE INTO prepared (stage, configuration, shared, prepared_at, input_tokens, output_tokens, cost_usd)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """)
+                    .bind(.text(result.stage), .text(result.configuration), .blob(result.shared), .double(Double(time(nil))),
+                          .int(Int64(clamping: result.usage.input)), .int(Int64(clamping: result.usage.output)),
+                          .double(result.costUSD)).run()
             }
         }
     }

@@ -11,6 +11,8 @@ public final class StageConfig: @unchecked Sendable {  // unchecked: its C strin
     let defaultPrices = Locked<TokenPrices?>(nil)
     /// What prepare() handed every create() (`set_shared`), once it ran.
     let shared = SharedBytes()
+    /// Tokens prepare() spent (`add_prepare_usage`).
+    let prepareUsage = Locked(TokenUsage())
 
     public init(label: String, values: [String: String]) {
         self.label = label
