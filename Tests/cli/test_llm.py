@@ -726,3 +726,14 @@ def test_a_failing_prepare_prompt_stops_the_batch_with_the_api_message(tmp_path,
     r = run("run", docs, *llm(mock, prepare_prompt="Research.\nmock:status=400"), env=ENV)
     assert r.code != 0 and r.records == [], r
     assert "llm: prepare_prompt: HTTP 400" in r.err, r.err
+
+
+def test_the_prepare_call_counts_against_the_budget(tmp_path, mock):
+    docs = write_docs(tmp_path / "docs", ["letter"])
+    # A document would likely cost $0.06 (max_tokens 5); the research alone cost about $1.
+    stage = llm(mock, prompt="{shared} {text}", max_tokens="5", prepare_prompt="Research.\nmock:reply=" + "x" * 400)
+    r = run("run", docs, *stage, "-o", tmp_path / "out.jsonl", "--progress", "json", "--price-input", "1000",
+            "--price-output", "10000", "--budget", "0.5", env=ENV)
+    assert r.code == 3, r
+    assert len(mock.requests) == 1 and summary(r)["stopped_by"] == "budget", r
+    assert summary(r)["cost_usd"] > 0.5
