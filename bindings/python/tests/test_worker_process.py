@@ -150,6 +150,13 @@ def test_batchhost_runs_a_python_function_in_worker_processes(tmp_path):
     nowhere = batchhost("run", docs, "-p", "python", "--set", "function=a:b", "--set", "python=no-such-python",
                         "-o", tmp_path / "y.jsonl")
     assert "no Python interpreter 'no-such-python' (from option 'python') on PATH" in nowhere.stderr
+    without = tmp_path / "python-without-batchcore"
+    without.write_text("#!/bin/sh\necho 'No module named batchcore' >&2\nexit 1\n")
+    without.chmod(0o755)
+    lost = batchhost("run", docs, "-p", "python", "--set", "function=a:b", "--set", f"python={without}",
+                     "-o", tmp_path / "z.jsonl")
+    assert lost.returncode != 0
+    assert f"is the batchcore package importable by {without}? Install it there" in lost.stderr, lost.stderr
 
 
 def test_a_resumed_batch_takes_prepare_from_the_journal(engine, tmp_path, monkeypatch):
