@@ -4,6 +4,12 @@
 Scenarios:
   python-processor          the function reads the file and counts words
   python-processor-io-5ms   the same after time.sleep(0.005), like an API call
+  python-processor-cpu      pure-Python arithmetic (a few ms a document), as many
+                            workers as CPUs: batchcore with isolation="process"
+                            against ThreadPoolExecutor and multiprocessing.Pool
+  python-processor-async    5,000 documents of 10 ms asyncio I/O at concurrency
+                            500: an async def processor against asyncio.gather
+                            with a Semaphore(500)
 
 Each side gets the same worker count, walks the same directory and ends
 with a list of the function's results (batchcore's include parsing its JSON
@@ -21,7 +27,9 @@ with the package installed (pip install ./bindings/python).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import functools
+import multiprocessing
 import json
 import os
 import sys
@@ -57,6 +65,19 @@ def count_words_after_io(doc: Any) -> Dict[str, Any]:
     return count_words(doc)
 
 
+def cpu_work(doc: Any) -> Dict[str, Any]:
+    """A few milliseconds of pure Python: the GIL is held throughout."""
+    total = 0
+    for i in range(40_000):
+        total += i * i % 7
+    return {"id": doc.id, "total": total}
+
+
+async def async_io(doc: Any) -> Dict[str, Any]:
+    await asyncio.sleep(0.010)  # stands in for an awaited API call
+    return {"id": doc.id}
+
+
 def write_documents(directory: Path, count: int) -> None:
     words = "lorem ipsum dolor sit amet consectetur adipiscing elit sed do".split()
     for i in range(count):
@@ -80,6 +101,42 @@ def run_thread_pool(function: Callable[[Any], Dict[str, Any]], directory: Path, 
         return list(pool.map(function, docs))
 
 
+def run_batchcore_processes(directory: Path, workers: int) -> List[Dict[str, Any]]:
+    with batchcore.Engine() as engine, engine.batch(workers=workers) as batch:
+        batch.add_stage(cpu_work, isolation="process")
+        batch.add_dir(directory)
+        if batch.run().failed:
+            raise SystemExit(f"batchcore: documents failed, e.g. {next(r.error for r in batch.results() if r.error)}")
+        return [result.json() for result in batch.results()]
+
+
+def run_process_pool(directory: Path, workers: int) -> List[Dict[str, Any]]:
+    docs = [PeerDoc(str(p), str(p)) for p in sorted(directory.rglob("*")) if p.is_file()]
+    with multiprocessing.Pool(workers) as pool:
+        return pool.map(cpu_work, docs)
+
+
+def run_batchcore_async(count: int, concurrency: int) -> List[Dict[str, Any]]:
+    with batchcore.Engine() as engine, \
+            engine.batch(batchcore.processor(async_io, concurrency=concurrency)) as batch:
+        for i in range(count):
+            batch.add(content=b"", id=f"doc-{i:06d}")
+        if batch.run().failed:
+            raise SystemExit("batchcore: async documents failed")
+        return [result.json() for result in batch.results()]
+
+
+def run_gather(count: int, concurrency: int) -> List[Dict[str, Any]]:
+    async def everything() -> List[Dict[str, Any]]:
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(doc: PeerDoc) -> Dict[str, Any]:
+            async with gate:
+                return await async_io(doc)
+        return list(await asyncio.gather(*(one(PeerDoc(f"doc-{i:06d}", "")) for i in range(count))))
+    return asyncio.run(everything())
+
+
 def by_id(result: Dict[str, Any]) -> str:
     return str(result["id"])
 
@@ -101,6 +158,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, help="runs per side; the best counts (default 3; --quick 1)")
     parser.add_argument("--workers", type=int, default=8, help="workers, both sides, CPU scenario (default 8)")
     parser.add_argument("--io-workers", type=int, default=32, help="workers, both sides, I/O scenario (default 32)")
+    parser.add_argument("--only", choices=["threads", "cpu", "async"], help="one group of scenarios")
     args = parser.parse_args()
     docs = args.docs or (2000 if args.quick else 20000)
     runs = args.runs or (1 if args.quick else 3)
@@ -112,7 +170,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-python-processor-") as scratch:
         directory = Path(scratch)
         write_documents(directory, docs)
-        for scenario, function, count, workers in scenarios:
+        if args.only in (None, "cpu"):
+            compare_cpu(directory, runs, 200 if args.quick else 1000)
+        if args.only in (None, "async"):
+            compare_async(runs, 1000 if args.quick else 5000, 500)
+        for scenario, function, count, workers in scenarios if args.only in (None, "threads") else []:
             ours, ours_output = best_time(runs, functools.partial(run_batchcore, function, directory, workers))
             peer, peer_output = best_time(runs, functools.partial(run_thread_pool, function, directory, workers))
             if sorted(ours_output, key=by_id) != sorted(peer_output, key=by_id):
@@ -123,6 +185,42 @@ def main() -> None:
                 "docs": count, "workers": workers, "runs": runs,
                 "python": ".".join(map(str, sys.version_info[:3])), "cpus": os.cpu_count(),
             }), flush=True)
+
+
+def report(scenario: str, peer: str, ours: float, theirs: float, **fields: Any) -> None:
+    print(json.dumps({
+        "scenario": scenario, "peer": peer, "batchcore_s": round(ours, 4), "peer_s": round(theirs, 4),
+        "ratio": round(theirs / ours, 3), **fields,
+        "python": ".".join(map(str, sys.version_info[:3])), "cpus": os.cpu_count(),
+    }), flush=True)
+
+
+def compare_cpu(directory: Path, runs: int, count: int) -> None:
+    """CPU-bound Python on every core: worker processes against a thread pool and a process pool."""
+    subset = directory / "cpu"
+    subset.mkdir()
+    for path in sorted(directory.glob("*.txt"))[:count]:
+        os.link(path, subset / path.name)
+    workers = os.cpu_count() or 2
+    ours, ours_output = best_time(runs, functools.partial(run_batchcore_processes, subset, workers))
+    peers = [("ThreadPoolExecutor", functools.partial(run_thread_pool, cpu_work, subset, workers)),
+             ("multiprocessing.Pool", functools.partial(run_process_pool, subset, workers))]
+    for peer, body in peers:
+        theirs, their_output = best_time(runs, body)
+        if sorted(ours_output, key=by_id) != sorted(their_output, key=by_id):
+            raise SystemExit(f"python-processor-cpu: batchcore and {peer} disagree on the results")
+        report("python-processor-cpu", f"{peer}({workers})", ours, theirs, docs=count, workers=workers, runs=runs,
+               batchcore=f"batchcore, isolation=\"process\", {workers} workers")
+
+
+def compare_async(runs: int, count: int, concurrency: int) -> None:
+    """Many awaits in flight: an async def processor against asyncio.gather."""
+    ours, ours_output = best_time(runs, functools.partial(run_batchcore_async, count, concurrency))
+    theirs, their_output = best_time(runs, functools.partial(run_gather, count, concurrency))
+    if sorted(ours_output, key=by_id) != sorted(their_output, key=by_id):
+        raise SystemExit("python-processor-async: batchcore and asyncio.gather disagree on the results")
+    report("python-processor-async", f"asyncio.gather + Semaphore({concurrency})", ours, theirs, docs=count,
+           concurrency=concurrency, runs=runs, batchcore=f"batchcore, async def, concurrency={concurrency}")
 
 
 if __name__ == "__main__":

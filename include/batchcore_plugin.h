@@ -242,6 +242,13 @@ typedef struct bc_host_api {
      * other than done, partial, retry or fail. With isolation=process the
      * worker process waits for the finish before answering the host. */
     int (*finish)(bc_call *call, int outcome);
+
+    /* Since 0.2 (check struct_size). [main] From prepare() only: tokens
+     * prepare() spent (a model call made once for the stage). Counted once
+     * in the batch's usage, cost (at the stage's prices) and budget, and
+     * kept in the journal with prepare()'s bytes, so a resume that reuses
+     * them does not count them again. Additive, saturating as add_usage. */
+    int (*add_prepare_usage)(const bc_config *config, uint64_t input_tokens, uint64_t output_tokens);
 } bc_host_api;
 
 /* Error codes returned by bc_host_api functions (same values as BC_E* in

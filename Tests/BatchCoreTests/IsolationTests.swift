@@ -69,6 +69,28 @@ final class IsolationTests: XCTestCase {
         XCTAssertEqual(start.memoryLimit, 7)
     }
 
+    /// docs/worker-protocol.md's example frames are what the engine writes
+    /// (the Python worker's tests check the same bytes).
+    func testFramesMatchTheDocumentedExamples() throws {
+        let tests = String(#filePath.prefix(upTo: #filePath.lastIndex(of: "/")!))
+        let text = String(decoding: try readWholeFile(tests + "/../../docs/worker-protocol.md"), as: UTF8.self)
+        func example(_ name: String) throws -> [UInt8] {
+            let after = try XCTUnwrap(text.range(of: "<!-- frame: \(name) -->\n```\n"))
+            let end = try XCTUnwrap(text.range(of: "```", range: after.upperBound..<text.endIndex))
+            return text[after.upperBound..<end.lowerBound].split(whereSeparator: { $0 == " " || $0 == "\n" })
+                .map { UInt8($0, radix: 16)! }
+        }
+        let start = StartRequest(kind: .python, path: "mod:fn", label: "classify", options: ["prepare": "mod:setup"], memoryLimit: 0)
+        XCTAssertEqual(start.encode(), try example("start"))
+        let call = CallContext(cancelFlag: CancelFlag())
+        XCTAssertTrue(call.setOutputJSON(Array("{\"a\":1}".utf8)))
+        call.error = "half"
+        call.inputTokens = 10
+        call.outputTokens = 20
+        call.retryAfterMs = 1500
+        XCTAssertEqual(ResultFrame.encode(.partial, call), try example("result"))
+    }
+
     func testResultFrameCarriesEverythingACallCollects() throws {
         let sent = CallContext(cancelFlag: CancelFlag())
         XCTAssertTrue(sent.setOutputJSON(Array("{\"x\":1}".utf8)))

@@ -320,6 +320,27 @@ def test_exec_prepare_runs_once_and_every_call_reads_its_output(tmp_path):
     assert len(outputs) == 6 and outputs["./cv-4.txt"] == "cv 4|ACME|ACME", outputs
 
 
+def test_exec_prepare_is_kept_in_the_journal_for_a_resume(tmp_path):
+    for i in range(3):
+        (tmp_path / f"cv-{i}.txt").write_text(f"cv {i}\n")
+    (tmp_path / "down").write_text("")
+    prepare = "sh -c 'echo run >> prepared.log; echo ACME-$(wc -l < prepared.log)'"
+    # A document fails while the file 'down' exists; its retry reads the kept research.
+    command = ["sh", "-c", 'if [ -e down ] && [ "$1" = ./cv-1.txt ]; then exit 1; fi; cat "$2"', "sh", "{}", "{shared}"]
+    common = ["run", ".", "--glob", "*.txt", "-p", "exec", "--set", "command=" + json.dumps(command),
+              "--set", "prepare=" + prepare, "-o", "out.jsonl", "-O", "retry.attempts=1"]
+    r = run(*common, cwd=tmp_path)
+    assert r.code != 0 and (tmp_path / "prepared.log").read_text() == "run\n", r
+    (tmp_path / "down").unlink()
+    r = run(*common, "--resume", "-O", "retry_failed=true", cwd=tmp_path)
+    assert r.code == 0, r
+    assert (tmp_path / "prepared.log").read_text() == "run\n"
+    lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert {line["id"]: line.get("output") for line in lines}["./cv-1.txt"] == "ACME-1\n"
+    r = run(*common, "--resume", "--set", "exec.prepare_again=true", cwd=tmp_path)
+    assert r.code == 0 and (tmp_path / "prepared.log").read_text() == "run\nrun\n", r
+
+
 def test_a_failing_exec_prepare_stops_the_batch_before_any_document(tmp_path):
     (tmp_path / "a.txt").write_text("a")
     r = run("run", "a.txt", "-p", "exec", "--set", "command=cat", "--set", "prepare=sh -c 'echo no network >&2; exit 3'",

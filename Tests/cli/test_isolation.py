@@ -213,6 +213,26 @@ def test_prepare_runs_once_in_the_engine_and_every_create_gets_its_bytes(tmp_pat
         assert engine_pid not in worker_pids and len(worker_pids) >= 2, lines
 
 
+@pytest.mark.parametrize("isolation", ["thread", "process"])
+def test_a_resumed_batch_gets_prepare_from_the_journal_unless_told_to_prepare_again(tmp_path, prepared, docs, isolation):
+    log = tmp_path / "calls.log"
+    out = tmp_path / "out.jsonl"
+    common = ["run", docs, "-p", prepared, "--set", f"log={log}", "-w", "2", "--isolation", isolation, "-o", out]
+    assert run(*common).code == 0
+    research = f"research by {log_lines(log)[0][1]}"
+    r = run(*common, "--resume")
+    assert r.code == 0, r
+    lines = log_lines(log)
+    assert [l[0] for l in lines].count("prepare") == 1, lines
+    # This run's create() calls still received the first run's bytes.
+    assert lines[-1][0] == "create" and lines[-1][2] == research, lines
+    r = run(*common, "--resume", "--set", "prepared.prepare_again=true")
+    assert r.code == 0, r
+    assert [l[0] for l in log_lines(log)].count("prepare") == 2
+    r = run(*common, "--resume")
+    assert r.code == 0 and [l[0] for l in log_lines(log)].count("prepare") == 2, r
+
+
 def test_a_failing_prepare_refuses_the_batch_with_its_message(tmp_path, prepared, docs):
     r = run("run", docs, "-p", prepared, "--set", "refuse=prepare", "--isolation", "process")
     assert r.code == 2, r

@@ -690,3 +690,50 @@ def test_pdf_then_llm_routes_the_scan_as_a_file(tmp_path, mock, provider):
     assert sent[False]["user"].startswith("Patient? mock:reply=")
     assert sent[True]["attachments"][0]["bytes"] == (d / "scanned.pdf").read_bytes()
     assert sent[True]["user"].strip() == "Patient?"
+
+
+# -- prepare_prompt: one question per batch stage ------------------------------
+
+def summary(r):
+    return json.loads(r.err.strip().splitlines()[-1])
+
+
+def test_prepare_prompt_is_asked_once_and_its_answer_reaches_every_prompt(tmp_path, mock):
+    docs = write_docs(tmp_path / "docs", [f"letter {i}" for i in range(5)])
+    out = tmp_path / "out.jsonl"
+    stage = llm(mock, model="gpt-4o-mini", prompt="Client facts: {shared}\nLetter: {text}",
+                prepare_prompt="Research the client.\nmock:reply=ACME sells anvils")
+    prices = ["--price-input", "1000", "--price-output", "2000"]  # large, so the summary's 6 digits are exact
+    r = run("run", docs, *stage, "-w", "3", "-o", out, "--progress", "json", *prices, env=ENV)
+    assert r.code == 0, r
+    prepares = [req for req in mock.requests if req["user"].startswith("Research the client.")]
+    letters = [req for req in mock.requests if req["user"].startswith("Client facts:")]
+    assert len(prepares) == 1 and len(letters) == 5 and len(mock.requests) == 6
+    assert all(req["user"].startswith("Client facts: ACME sells anvils\nLetter: letter ") for req in letters)
+    # The prepare call counts in usage and cost.
+    tokens_in, tokens_out = mock.usage()
+    done = summary(r)
+    assert done["input_tokens"] == tokens_in and done["output_tokens"] == tokens_out
+    assert done["cost_usd"] == pytest.approx((tokens_in * 1000 + tokens_out * 2000) / 1e6, rel=1e-9)
+    assert sum(rec["input_tokens"] for rec in read_jsonl(out)) == tokens_in - prepares[0]["input_tokens"]
+    # A resume reuses the answer the journal kept: no second prepare call.
+    r = run("run", docs, *stage, "-o", out, "--resume", *prices, env=ENV)
+    assert r.code == 0 and len(mock.requests) == 6, r
+
+
+def test_a_failing_prepare_prompt_stops_the_batch_with_the_api_message(tmp_path, mock):
+    docs = write_docs(tmp_path / "docs", ["letter"])
+    r = run("run", docs, *llm(mock, prepare_prompt="Research.\nmock:status=400"), env=ENV)
+    assert r.code != 0 and r.records == [], r
+    assert "llm: prepare_prompt: HTTP 400" in r.err, r.err
+
+
+def test_the_prepare_call_counts_against_the_budget(tmp_path, mock):
+    docs = write_docs(tmp_path / "docs", ["letter"])
+    # A document would likely cost $0.06 (max_tokens 5); the research alone cost about $1.
+    stage = llm(mock, prompt="{shared} {text}", max_tokens="5", prepare_prompt="Research.\nmock:reply=" + "x" * 400)
+    r = run("run", docs, *stage, "-o", tmp_path / "out.jsonl", "--progress", "json", "--price-input", "1000",
+            "--price-output", "10000", "--budget", "0.5", env=ENV)
+    assert r.code == 3, r
+    assert len(mock.requests) == 1 and summary(r)["stopped_by"] == "budget", r
+    assert summary(r)["cost_usd"] > 0.5

@@ -240,6 +240,7 @@ void llm_config_free(llm_config *cfg) {
     free(cfg->url);
     free(cfg->model);
     free(cfg->prompt);
+    free(cfg->prepare_prompt);
     free(cfg->system);
     memset(cfg, 0, sizeof *cfg);
 }
@@ -306,6 +307,9 @@ int llm_config_load(llm_config *cfg, const bc_host_api *host, const bc_config *c
 
     if ((cfg->prompt = load_text("prompt", (v = OPT("prompt")) ? v : "{text}", errbuf, size)) == NULL)
         goto fail;
+    if ((v = OPT("prepare_prompt")) != NULL) {
+        if ((cfg->prepare_prompt = load_text("prepare_prompt", v, errbuf, size)) == NULL) goto fail;
+    }
     if ((v = OPT("system")) != NULL) {
         if ((cfg->system = load_text("system", v, errbuf, size)) == NULL) goto fail;
     }

@@ -8,7 +8,9 @@
  * sends one request, and outputs the reply's text — or, with json=true, the
  * reply parsed as JSON. Token usage comes from the API's usage fields.
  * With attach= the document's own PDF or image goes with the prompt, in the
- * block each API documents (attach.c).
+ * block each API documents (attach.c). With prepare_prompt= one request is
+ * made in prepare(), once per batch stage, and its answer is every
+ * document's {shared}.
  *
  * Outcomes:
  *   DONE     a reply (valid JSON when json=true).
@@ -49,6 +51,7 @@ typedef struct llm_state {
     llm_pool pool;
     int uses_text;
     size_t fixed_prompt_bytes; /* template and system text, for estimate() */
+    char *shared;              /* prepare_prompt's answer ({shared}); NULL without one */
 } llm_state;
 
 /* ---- Reporting ---------------------------------------------------------- */
@@ -183,7 +186,7 @@ static int build_request(const llm_state *st, const bc_doc *doc, llm_buf *body, 
         text_doc.input_len = 0;
     }
     llm_buf prompt = {0};
-    int rc = llm_prompt_render(&prompt, st->cfg.prompt, &text_doc, err, size) != 0 ||
+    int rc = llm_prompt_render(&prompt, st->cfg.prompt, &text_doc, st->shared, err, size) != 0 ||
              llm_request_body(body, &st->cfg, prompt.data, prompt.len, &att, err, size) != 0 ? -1 : 0;
     llm_buf_free(&prompt);
     llm_attachment_free(&att);
@@ -233,8 +236,8 @@ static CURLcode curl_init_code;
  * libcurl too. */
 static void init_curl(void) { curl_init_code = curl_global_init(CURL_GLOBAL_DEFAULT); }
 
-static int llm_create(const bc_host_api *host, const bc_config *config, void **state,
-                      char *errbuf, size_t errbuf_size) {
+/* The host can serve this plugin, and libcurl started. */
+static int check_host(const bc_host_api *host, char *errbuf, size_t errbuf_size) {
     if (host == NULL || host->abi_version != BC_PLUGIN_ABI_MAJOR || !BC_HOST_HAS(host, config_get)) {
         snprintf(errbuf, errbuf_size, "llm: the host's service table is too old for this plugin");
         return -1;
@@ -244,6 +247,76 @@ static int llm_create(const bc_host_api *host, const bc_config *config, void **s
         snprintf(errbuf, errbuf_size, "llm: libcurl failed to start: %s", curl_easy_strerror(curl_init_code));
         return -1;
     }
+    return 0;
+}
+
+/* The one request of prepare_prompt: its answer goes to every create()
+ * (set_shared), its tokens to the stage's prepare usage. Not retried: a
+ * failure stops the batch before any document, with the API's message. */
+static int ask_once(llm_state *st, const bc_config *config, char *errbuf, size_t size) {
+    const bc_host_api *host = st->host;
+    bc_doc doc = BC_DOC_INIT;
+    doc.id = "prepare_prompt";
+    doc.metadata_json = "{}";
+    doc.input = (const unsigned char *)"";
+    llm_buf prompt = {0}, body = {0};
+    llm_response resp = {0};
+    int rc = -1;
+    char err[1024];
+    if (llm_prompt_render(&prompt, st->cfg.prepare_prompt, &doc, NULL, err, sizeof err) != 0 ||
+        llm_request_body(&body, &st->cfg, prompt.data, prompt.len, NULL, err, sizeof err) != 0) {
+        snprintf(errbuf, size, "llm: prepare_prompt: %s", err);
+        goto done;
+    }
+    llm_post(&resp, &st->pool, &st->cfg, host, NULL, body.data, body.len);
+    if (resp.status < 200 || resp.status >= 300) {
+        if (resp.status == 0) snprintf(err, sizeof err, "request to %s failed: %s", st->cfg.url, resp.curl_error);
+        else {
+            char api[768];
+            llm_error_message(resp.body.data ? resp.body.data : "", resp.body.len, api, sizeof api);
+            snprintf(err, sizeof err, "HTTP %ld: %s", resp.status, api);
+        }
+        snprintf(errbuf, size, "llm: prepare_prompt: %s", err);
+        goto done;
+    }
+    llm_reply reply;
+    if (llm_reply_parse(&reply, &st->cfg, resp.body.data ? resp.body.data : "", resp.body.len, err, sizeof err) != 0) {
+        snprintf(errbuf, size, "llm: prepare_prompt: %s", err);
+        goto done;
+    }
+    rc = host->set_shared(config, reply.text, strlen(reply.text)) == 0 ? 0 : -1;
+    if (rc != 0) snprintf(errbuf, size, "llm: prepare_prompt: the host refused the answer");
+    if (BC_HOST_HAS(host, add_prepare_usage)) host->add_prepare_usage(config, reply.input_tokens, reply.output_tokens);
+    free(reply.text);
+done:
+    llm_redact(errbuf, st->cfg.api_key);
+    llm_buf_free(&prompt);
+    llm_buf_free(&body);
+    llm_buf_free(&resp.body);
+    return rc;
+}
+
+static int llm_prepare(const bc_host_api *host, const bc_config *config, char *errbuf, size_t errbuf_size) {
+    if (check_host(host, errbuf, errbuf_size) != 0 || !BC_HOST_HAS(host, set_shared)) return -1;
+    llm_state st = {.host = host};
+    if (llm_config_load(&st.cfg, host, config, errbuf, errbuf_size) != 0) return -1;
+    int rc = 0;
+    if (st.cfg.prepare_prompt != NULL) {
+        if (llm_pool_init(&st.pool) != 0) {
+            snprintf(errbuf, errbuf_size, "llm: cannot create a lock");
+            rc = -1;
+        } else {
+            rc = ask_once(&st, config, errbuf, errbuf_size);
+            llm_pool_destroy(&st.pool);
+        }
+    }
+    llm_config_free(&st.cfg);
+    return rc;
+}
+
+static int llm_create(const bc_host_api *host, const bc_config *config, void **state,
+                      char *errbuf, size_t errbuf_size) {
+    if (check_host(host, errbuf, errbuf_size) != 0) return -1;
 
     llm_state *st = calloc(1, sizeof *st);
     if (st == NULL) {
@@ -261,6 +334,12 @@ static int llm_create(const bc_host_api *host, const bc_config *config, void **s
         snprintf(errbuf, errbuf_size, "llm: cannot create a lock");
         return -1;
     }
+    size_t shared_len = 0;
+    const void *shared = BC_HOST_HAS(host, shared) ? host->shared(config, &shared_len) : NULL;
+    if (shared != NULL && (st->shared = malloc(shared_len + 1)) != NULL) {
+        memcpy(st->shared, shared, shared_len);
+        st->shared[shared_len] = '\0';
+    }
     st->uses_text = llm_prompt_uses_text(st->cfg.prompt);
     st->fixed_prompt_bytes = strlen(st->cfg.prompt) + (st->cfg.system ? strlen(st->cfg.system) : 0);
 
@@ -275,6 +354,7 @@ static void llm_destroy(void *state) {
     llm_state *st = state;
     llm_pool_destroy(&st->pool);
     llm_config_free(&st->cfg);
+    free(st->shared);
     free(st);
 }
 
@@ -285,7 +365,8 @@ static const bc_plugin_option llm_options[] = {
     {"base_url", "https://api.openai.com/v1 | https://api.anthropic.com/v1", "API root; /chat/completions or /messages is appended"},
     {"model", NULL, "Model name (required), e.g. gpt-4o-mini, claude-3-5-haiku-latest, llama3.1"},
     {"api_key_env", "OPENAI_API_KEY | ANTHROPIC_API_KEY", "Name of the environment variable holding the API key (never the key itself)"},
-    {"prompt", "{text}", "Prompt template, or @FILE: {text}, {id}, {path}, {metadata.KEY}; {{ and }} are braces"},
+    {"prompt", "{text}", "Prompt template, or @FILE: {text}, {id}, {path}, {metadata.KEY}, {shared}; {{ and }} are braces"},
+    {"prepare_prompt", NULL, "A prompt (or @FILE) asked once per batch stage before any document; its answer is {shared} in every prompt"},
     {"system", NULL, "System instructions, or @FILE"},
     {"max_tokens", "1024", "Most tokens in a reply"},
     {"temperature", NULL, "Sampling temperature, 0 to 2 (unset: the server's default)"},
@@ -303,6 +384,7 @@ static const bc_plugin llm_plugin = {
     .description = "Asks a language model about each document (OpenAI-compatible or Anthropic APIs)",
     .flags = BC_PLUGIN_FLAG_NONE,
     .options = llm_options,
+    .prepare = llm_prepare,
     .create = llm_create,
     .process = llm_process,
     .destroy = llm_destroy,

@@ -68,6 +68,7 @@ typedef struct llm_config {
     char *model;
     char *api_key;       /* from the environment; NULL when none is needed */
     char *prompt;        /* the template, already loaded from @file */
+    char *prepare_prompt; /* asked once per stage in prepare(); NULL when unset */
     char *system;        /* NULL when unset */
     uint64_t max_tokens;
     double temperature;  /* < 0: not sent */
@@ -92,10 +93,11 @@ void llm_redact(char *text, const char *secret);
 /* True when the template uses {text} (the document must then be read). */
 int llm_prompt_uses_text(const char *tmpl);
 
-/* Expands the template for one document into out. On failure writes a
- * message to err (the document's own problem: a missing metadata key, an
- * unreadable file) and returns -1. */
-int llm_prompt_render(llm_buf *out, const char *tmpl, const bc_doc *doc,
+/* Expands the template for one document into out; {shared} is `shared`
+ * (prepare_prompt's answer; "" when NULL). On failure writes a message to
+ * err (the document's own problem: a missing metadata key, an unreadable
+ * file) and returns -1. */
+int llm_prompt_render(llm_buf *out, const char *tmpl, const bc_doc *doc, const char *shared,
                       char *err, size_t err_size);
 
 /* ---- attach.c ---------------------------------------------------------- */

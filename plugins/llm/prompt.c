@@ -1,8 +1,9 @@
 /*
  * prompt.c — the prompt template.
  *
- * Placeholders are {text}, {id}, {path} and {metadata.KEY} (KEY may be a
- * dotted path into nested objects: {metadata.client.name}). The brace rule
+ * Placeholders are {text}, {id}, {path}, {shared} (the answer to
+ * prepare_prompt) and {metadata.KEY} (KEY may be a dotted path into nested
+ * objects: {metadata.client.name}). The brace rule
  * is the one of exec's argv templates: only these placeholders are
  * expanded, any other brace text ({"name": "..."}, {nmae}) is kept as it
  * is, and {{ and }} are literal braces.
@@ -38,7 +39,7 @@ static size_t placeholder_at(const char *p, const char **name) {
     if (p[1 + n] != '}') return 0;
     const char *candidate = p + 1;
     if (!named(candidate, n, "text") && !named(candidate, n, "id") && !named(candidate, n, "path") &&
-        !is_metadata(candidate, n)) return 0;
+        !named(candidate, n, "shared") && !is_metadata(candidate, n)) return 0;
     *name = candidate;
     return n;
 }
@@ -95,7 +96,8 @@ static int append_metadata(llm_buf *out, json_t **meta, const bc_doc *doc, const
     return rc;
 }
 
-int llm_prompt_render(llm_buf *out, const char *tmpl, const bc_doc *doc, char *err, size_t size) {
+int llm_prompt_render(llm_buf *out, const char *tmpl, const bc_doc *doc, const char *shared,
+                      char *err, size_t size) {
     llm_buf text = {0};
     int have_text = 0;
     json_t *meta = NULL;
@@ -121,6 +123,8 @@ int llm_prompt_render(llm_buf *out, const char *tmpl, const bc_doc *doc, char *e
             rc = llm_buf_append(out, text.data, text.len);
         } else if (named(name, n, "id")) {
             rc = llm_buf_append(out, doc->id, strlen(doc->id));
+        } else if (named(name, n, "shared")) {
+            rc = llm_buf_append(out, shared ? shared : "", shared ? strlen(shared) : 0);
         } else if (named(name, n, "path")) {
             const char *path = doc->path ? doc->path : doc->id;
             rc = llm_buf_append(out, path, strlen(path));

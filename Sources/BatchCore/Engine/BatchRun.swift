@@ -81,6 +81,7 @@ final class BatchRun: Workload, StageCallOwner, ResultWriterDelegate, @unchecked
             c.knownTotal = UInt64(parts.knownCounts.reduce(0) { $0 + ($1 ?? 0) })
             c.stats.totalKnown = c.allSourcesCounted
             c.stats.costUSD = spentBefore
+            c.recordPrepared(parts.prepared)
             if let sample = parts.sample {
                 c.sampleSize = UInt64(sample.size)
                 c.stats.sampledFrom = UInt64(sample.total)

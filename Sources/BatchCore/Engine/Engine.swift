@@ -52,7 +52,7 @@ public final class Engine: Sendable {
     public func register(_ processor: Processor) throws {
         let name = processor.info.name
         guard !name.isEmpty else { throw BatchCoreError(.invalidArgument, "a processor needs a non-empty name") }
-        guard name != ExecProcessor.name else {
+        guard name != ExecProcessor.name && name != PythonProcessor.name else {
             throw BatchCoreError(.invalidArgument, "the name '\(name)' belongs to the built-in processor; choose another")
         }
         try state.withLock { state in
@@ -80,11 +80,12 @@ public final class Engine: Sendable {
         }
     }
 
-    /// Finds a processor: registered ones, then the built-in exec, then
+    /// Finds a processor: registered ones, then the built-ins exec and python, then
     /// plugins and declared processors (`NAME.toml`) by name or by path.
     public func processor(named name: String) throws -> Processor {
         if let registered = state.withLock({ $0.registered[name] }) { return registered }
         if name == ExecProcessor.name { return ExecProcessor() }
+        if name == PythonProcessor.name { return PythonProcessor() }
         let search = PluginSearchPath(explicit: options.pluginDirs)
         if name.utf8.contains(UInt8(ascii: "/")) || name.hasByteSuffix(".so") || PluginSearchPath.isDeclaration(name) {
             return try loadProcessor(at: name)
@@ -94,7 +95,7 @@ public final class Engine: Sendable {
             let dirs = search.directories.joined(separator: ", ")
             let registered = state.withLock { $0.registered.keys.sorted() }
             var message = "no processor named '\(name)': looked for \(files) in: \(dirs)"
-            message += "; built-in: \(ExecProcessor.name)"
+            message += "; built-in: \(ExecProcessor.name), \(PythonProcessor.name)"
             if !registered.isEmpty { message += "; registered: \(registered.joined(separator: ", "))" }
             message += ". Add a directory with --plugin-dir (plugin_dir) or $BATCHCORE_PLUGIN_PATH; `batchhost plugins` lists what is found"
             throw BatchCoreError(.notFound, message)
@@ -132,6 +133,7 @@ public final class Engine: Sendable {
         var list: [Result<ProcessorInfo, PluginLoadFailure>] = []
         list += state.withLock { $0.registered.values.map(\.info) }.sorted { $0.name < $1.name }.map { .success($0) }
         list.append(.success(ExecProcessor().info))
+        list.append(.success(PythonProcessor().info))
         var names = Set(list.compactMap { try? $0.get().name })
         var files = Set<String>()
         for path in PluginSearchPath(explicit: options.pluginDirs).candidates()

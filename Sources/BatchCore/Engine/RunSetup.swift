@@ -32,10 +32,17 @@ struct RunParts {
     var sample: SampleSelection? = nil
     var knownCounts: [Int?]
     var stageLabels: [String]
+    /// What stages prepared in this run, for the journal.
+    var prepared: [PreparedResult] = []
+    /// What this run's prepare calls cost: spent before any document.
+    var preparedCost: Double { prepared.reduce(0) { $0 + $1.costUSD } }
 
     /// Starts the stages and opens the store and the output. `name` names
     /// the run's own rate limiter.
     static func make(_ config: BatchConfiguration, engine: Engine, seams: BatchSeams, name: String) throws -> RunParts {
+        var config = config
+        let prepareAgain: Set<String>
+        (config.stages, prepareAgain) = try PreparedResults.split(config.stages)
         let options = config.options
         for source in config.sources { try ContentLimit.check(source, limit: options.contentMaxSize) }
         // Duplicate ids are refused before anything starts.
@@ -50,7 +57,7 @@ struct RunParts {
         // Stages start before the store records the run: a stage that
         // refuses (say, an option holding what should have been a secret)
         // leaves nothing on disk.
-        parts.stages = try startStages(config.stages, engine: engine, options: options)
+        try parts.startStages(config.stages, engine: engine, prepareAgain: prepareAgain)
         do {
             try parts.openStoreAndOutput(config, seams: seams)
         } catch {
@@ -84,23 +91,33 @@ struct RunParts {
                                                       tokens: options.tokenLimit, burst: options.rateBurst)
     }
 
-    private static func startStages(_ specs: [StageSpec], engine: Engine, options: BatchOptions) throws -> [RunningStage] {
-        var started: [RunningStage] = []
+    /// Starts every stage. A resumed run hands each stage what its prepare
+    /// made before (kept in the journal) unless it says `prepare_again`;
+    /// what stages prepare now is kept once the journal is open.
+    private mutating func startStages(_ specs: [StageSpec], engine: Engine, prepareAgain: Set<String>) throws {
         do {
             for spec in specs {
                 let processor = try engine.processor(named: spec.processor)
                 let stageConfig = StageConfig(label: spec.label, values: spec.options)
                 try stageConfig.validate(against: processor.info)
+                let kept = options.resume && !prepareAgain.contains(spec.label)
+                    ? options.checkpoint.flatMap { PreparedResults.stored(in: $0, for: spec) } : nil
+                if let kept { stageConfig.shared.restore(kept) }
                 let instance = try Isolation.start(processor, config: stageConfig, options: options)
                 let prices = options.explicitPrices ?? stageConfig.defaultPrices.withLock { $0 }
-                started.append(RunningStage(label: spec.label, name: processor.info.name, instance: instance, prices: prices,
-                                            nonBlocking: processor.info.nonBlocking && !(instance is IsolatedInstance)))
+                if kept == nil, let made = stageConfig.shared.bytes {
+                    let usage = stageConfig.prepareUsage.withLock { $0 }
+                    prepared.append(PreparedResult(stage: spec.label, configuration: PreparedResults.configuration(of: spec),
+                                                   shared: made, usage: usage,
+                                                   costUSD: prices?.cost(input: usage.input, output: usage.output) ?? 0))
+                }
+                stages.append(RunningStage(label: spec.label, name: processor.info.name, instance: instance, prices: prices,
+                                           nonBlocking: processor.info.nonBlocking && !(instance is IsolatedInstance)))
             }
         } catch {
-            started.reversed().forEach { $0.instance.stop() }
+            stages.reversed().forEach { $0.instance.stop() }
             throw error
         }
-        return started
     }
 
     private mutating func openStoreAndOutput(_ config: BatchConfiguration, seams: BatchSeams) throws {
@@ -112,6 +129,7 @@ struct RunParts {
                                          groupLimit: ResultWriter.groupLimit(every: options.checkpointEvery))
         databaseSinks = try DatabaseSinks.open(options, journal: journal)
         try store?.beginRun()
+        try journal?.keep(prepared)
     }
 
     /// Opens (or resumes) the journal when a checkpoint is set.
@@ -145,6 +163,6 @@ struct RunParts {
             throw BatchCoreError(.option, "a budget needs prices: no stage knows what its tokens cost; set price.input and price.output (--price-input, --price-output) in US dollars per million tokens")
         }
         let before = store?.spentBefore ?? (cost: 0, documents: 0)
-        budget = seams.budget ?? Budget(limit: limit, spent: before.cost, finished: before.documents)
+        budget = seams.budget ?? Budget(limit: limit, spent: before.cost + preparedCost, finished: before.documents)
     }
 }

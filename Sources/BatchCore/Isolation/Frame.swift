@@ -1,6 +1,8 @@
 import Glibc
 
-/// The protocol between the engine and a worker process, over a socketpair.
+/// The protocol between the engine and a worker process, over a socketpair;
+/// docs/worker-protocol.md is its definition, shared with the Python worker
+/// (bindings/python/src/batchcore/_frames.py).
 ///
 /// Every message is one frame: a 4-byte length (of what follows), a 1-byte
 /// kind, then the kind's fields. Integers are in host byte order — both
@@ -8,8 +10,9 @@ import Glibc
 /// optional values a 1-byte presence flag.
 ///
 ///     engine                         worker
-///     start ───────────────────────▶ loads the processor, runs create()
-///           ◀─────────────────────── ready | refused(message)
+///     start ───────────────────────▶ loads the processor, runs prepare() if the
+///                                    start carries no shared bytes, then create()
+///           ◀─────────────────────── ready(prices?, prepared?) | refused(message)
 ///     process(doc) ────────────────▶
 ///           ◀─────────────────────── log(level, message)…, result
 ///     estimate(doc) ───────────────▶
@@ -139,10 +142,16 @@ struct FrameBuffer {
 
 // MARK: - Messages
 
+/// What a worker loads: a plugin or declared processor file (batchcore-worker),
+/// or a Python function named `module:qualname` (python -m batchcore.worker).
+enum WorkerKind: String {
+    case plugin, declared, python
+}
+
 /// What a worker needs to start a stage: the processor's file and the
 /// stage's options.
 struct StartRequest {
-    var kind: ProcessorInfo.Kind
+    var kind: WorkerKind
     var path: String
     var label: String
     var options: [String: String]
@@ -167,7 +176,7 @@ struct StartRequest {
         return w.frame
     }
 
-    init(kind: ProcessorInfo.Kind, path: String, label: String, options: [String: String], memoryLimit: UInt64) {
+    init(kind: WorkerKind, path: String, label: String, options: [String: String], memoryLimit: UInt64) {
         self.kind = kind
         self.path = path
         self.label = label
@@ -176,7 +185,7 @@ struct StartRequest {
     }
 
     init(_ r: inout FrameReader) throws {
-        guard let kind = ProcessorInfo.Kind(rawValue: try r.string()) else { throw MalformedFrame() }
+        guard let kind = WorkerKind(rawValue: try r.string()) else { throw MalformedFrame() }
         self.kind = kind
         path = try r.string()
         label = try r.string()
@@ -188,6 +197,33 @@ struct StartRequest {
         self.options = options
         memoryLimit = try r.u64()
         shared = try r.optional { try $0.data() }
+    }
+}
+
+/// The worker's answer to `start`: the list price its create() gave, and
+/// the bytes its prepare() made when the start carried none.
+struct ReadyReport {
+    var prices: TokenPrices?
+    var prepared: [UInt8]?
+
+    func encode() -> [UInt8] {
+        var w = FrameWriter(.ready)
+        w.optional(prices) { w, p in
+            w.u64(p.input.bitPattern)
+            w.u64(p.output.bitPattern)
+        }
+        w.optional(prepared) { w, bytes in w.data(bytes) }
+        return w.frame
+    }
+
+    init(prices: TokenPrices?, prepared: [UInt8]?) {
+        self.prices = prices
+        self.prepared = prepared
+    }
+
+    init(_ r: inout FrameReader) throws {
+        prices = try r.optional { TokenPrices(input: Double(bitPattern: try $0.u64()), output: Double(bitPattern: try $0.u64())) }
+        prepared = try r.optional { try $0.data() }
     }
 }
 

@@ -9,9 +9,9 @@ import Glibc
 /// message naming the signal; one that overruns `call.deadline` is stopped
 /// (SIGTERM, SIGKILL after `timeout.grace`). Either way it is reaped and the
 /// next call starts a fresh one.
-final class IsolatedInstance: ProcessorInstance, @unchecked Sendable {  // unchecked: idle workers sit behind a lock; the rest is set once in init
-    private let executable: String
-    private let request: StartRequest
+final class IsolatedInstance: ProcessorInstance, @unchecked Sendable {  // unchecked: idle workers sit behind a lock; the rest is set in init
+    private let command: WorkerCommand
+    private var request: StartRequest
     private let grace: Double
     private let maxDocuments: Int?
     /// The deadline of a call the batch gave none (HostileDocumentLimits).
@@ -22,16 +22,22 @@ final class IsolatedInstance: ProcessorInstance, @unchecked Sendable {  // unche
 
     /// Starts the first worker at once, so a processor whose create()
     /// refuses stops the batch before it begins, with the plugin's message.
-    init(executable: String, request: StartRequest, options: BatchOptions, defaultTimeout: Double? = nil) throws {
-        self.executable = executable
+    /// A request without shared bytes lets that worker run prepare(); what
+    /// it made goes to every later worker.
+    init(command: WorkerCommand, request: StartRequest, options: BatchOptions, defaultTimeout: Double? = nil) throws {
+        self.command = command
         self.request = request
         self.grace = options.timeoutGrace
         self.maxDocuments = options.workerMaxDocuments
         self.defaultTimeout = defaultTimeout
-        let first = try WorkerProcess.start(executable: executable, request: request, deadline: nil, grace: grace)
+        let first = try WorkerProcess.start(command: command, request: request, deadline: nil, grace: grace)
         listPrices = first.listPrices
+        if self.request.shared == nil { self.request.shared = first.prepared }
         idle.withLock { $0.append(first) }
     }
+
+    /// The shared bytes every worker starts with (prepare()'s result); nil without.
+    var shared: [UInt8]? { request.shared }
 
     var enforcesDeadline: Bool { true }
 
@@ -106,7 +112,7 @@ final class IsolatedInstance: ProcessorInstance, @unchecked Sendable {  // unche
             if worker.isAlive { return worker }
             worker.reap(until: monotonicNanos())
         }
-        return try WorkerProcess.start(executable: executable, request: request, deadline: call.deadline,
+        return try WorkerProcess.start(command: command, request: request, deadline: call.deadline,
                                        isCancelled: { call.isCancelled }, grace: grace)
     }
 

@@ -21,6 +21,8 @@ final class WorkerProcess: @unchecked Sendable {  // unchecked: checked out by o
     var documents = 0
     /// The list price the processor's create() gave, if any.
     private(set) var listPrices: TokenPrices? = nil
+    /// What the processor's prepare() made in this worker, if it ran here.
+    private(set) var prepared: [UInt8]? = nil
 
     /// How waiting for the worker ended.
     enum Wait {
@@ -66,15 +68,18 @@ final class WorkerProcess: @unchecked Sendable {  // unchecked: checked out by o
     /// Starts a worker and has it load and create the stage's processor.
     /// Throws when it cannot start or create() refuses (with the plugin's
     /// message), or when `deadline` passes first.
-    static func start(executable: String, request: StartRequest, deadline: UInt64?,
+    static func start(command: WorkerCommand, request: StartRequest, deadline: UInt64?,
                       isCancelled: () -> Bool = { false }, grace: Double) throws -> WorkerProcess {
-        let worker = try spawn(executable)
+        let worker = try spawn(command)
         let refused: String
         switch worker.send(request.encode(), until: deadline) ?? worker.receive(until: deadline, isCancelled: isCancelled) {
         case .frame(var frame) where frame.kind == .ready:
-            worker.listPrices = try? frame.optional {
-                TokenPrices(input: Double(bitPattern: try $0.u64()), output: Double(bitPattern: try $0.u64()))
+            guard let ready = try? ReadyReport(&frame) else {
+                _ = worker.terminate(grace: grace)
+                throw BatchCoreError(.plugin, "the worker process answered its start with a malformed ready frame")
             }
+            worker.listPrices = ready.prices
+            worker.prepared = ready.prepared
             return worker
         case .frame(var frame) where frame.kind == .refused:
             refused = (try? frame.string()) ?? "create() failed"
@@ -83,7 +88,7 @@ final class WorkerProcess: @unchecked Sendable {  // unchecked: checked out by o
         case .closed:
             let exit = worker.reap(until: monotonicNanos() + 1_000_000_000)
             throw BatchCoreError(.plugin, "the worker process could not start the processor: "
-                + worker.deathMessage(exit, memoryLimit: request.memoryLimit))
+                + worker.deathMessage(exit, memoryLimit: request.memoryLimit) + command.startFailureHint)
         case .deadline:
             _ = worker.terminate(grace: grace)
             throw BatchCoreError(.timeout, "the worker process did not start the processor in time")
@@ -96,7 +101,7 @@ final class WorkerProcess: @unchecked Sendable {  // unchecked: checked out by o
         }
     }
 
-    private static func spawn(_ executable: String) throws -> WorkerProcess {
+    private static func spawn(_ command: WorkerCommand) throws -> WorkerProcess {
         let fd = WorkerServer.socketDescriptor
         // The child's end must not be fd 3 already: dup2(3, 3) would keep it close-on-exec.
         guard let (ours, theirs) = Descriptors.socketPair(above: fd) else {
@@ -111,12 +116,13 @@ final class WorkerProcess: @unchecked Sendable {  // unchecked: checked out by o
         posix_spawn_file_actions_adddup2(&actions, 2, 1)
         posix_spawn_file_actions_adddup2(&actions, theirs, fd)
         _ = bc_shim_spawn_addclosefrom(&actions, fd + 1)
-        switch SpawnedChild.spawn([executable, "--serve-fd", "\(fd)"], searchPath: false, actions: &actions) {
+        switch SpawnedChild.spawn(command.argv + ["--serve-fd", "\(fd)"], searchPath: false,
+                                  environment: command.environment, actions: &actions) {
         case .success(let child):
             return WorkerProcess(child, socket: ours)
         case .failure(let failure):
             close(ours)
-            throw BatchCoreError(.io, "cannot start the worker process '\(executable)': \(errnoText(failure.code))")
+            throw BatchCoreError(.io, "cannot start the worker process '\(command.argv[0])': \(errnoText(failure.code))")
         }
     }
 

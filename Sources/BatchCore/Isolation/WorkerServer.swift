@@ -73,12 +73,7 @@ private final class Server: @unchecked Sendable {  // unchecked: chunk is the se
             return 0
         }
         // The list price create() gave (set_prices) is the engine's to use.
-        var ready = FrameWriter(.ready)
-        ready.optional(config.defaultPrices.withLock { $0 }) { w, p in
-            w.u64(p.input.bitPattern)
-            w.u64(p.output.bitPattern)
-        }
-        send(ready.frame)
+        send(ReadyReport(prices: config.defaultPrices.withLock { $0 }, prepared: nil).encode())
 
         serve(instance, &inbox)
         instance.stop()

@@ -76,7 +76,9 @@ public final class Journal: ResultStore, @unchecked Sendable {
         self.configuration = configuration
         replacesConfiguration = recorded == nil || force || done == 0
         isNew = recorded == nil
-        let spent = try db.prepare("SELECT coalesce(sum(cost_usd), 0), count(*) FROM documents")
+        // What earlier runs spent: their documents, and their stages' prepare calls.
+        let spent = try db.prepare(
+            "SELECT coalesce(sum(cost_usd), 0) + (SELECT coalesce(sum(cost_usd), 0) FROM prepared), count(*) FROM documents")
         spentBefore = try spent.step() ? (spent.double(0), UInt64(spent.int(1))) : (0, 0)
         writerDB = db
 
@@ -133,6 +135,7 @@ public final class Journal: ResultStore, @unchecked Sendable {
             CREATE INDEX IF NOT EXISTS documents_status ON documents(status, id);
             CREATE INDEX IF NOT EXISTS documents_hash ON documents(content_hash) WHERE content_hash IS NOT NULL;
             """)
+        try db.execute(PreparedResults.schema)
         // Journals written before usage was priced lack these columns.
         let columns = try db.prepare("SELECT name FROM pragma_table_info('documents')")
         var present = Set<String>()

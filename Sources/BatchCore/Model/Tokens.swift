@@ -9,6 +9,22 @@ public struct TokenEstimate: Sendable, Equatable {
     public var total: UInt64 { input &+ output }
 }
 
+/// Tokens spent, e.g. by a stage's prepare().
+public struct TokenUsage: Sendable, Equatable {
+    public var input: UInt64 = 0
+    public var output: UInt64 = 0
+
+    public init(input: UInt64 = 0, output: UInt64 = 0) {
+        self.input = input
+        self.output = output
+    }
+
+    /// Saturating, as every usage count.
+    func adding(input more: UInt64, output moreOut: UInt64) -> TokenUsage {
+        TokenUsage(input: Count.sum(input, more), output: Count.sum(output, moreOut))
+    }
+}
+
 /// Prices in US dollars per million tokens.
 public struct TokenPrices: Sendable, Equatable {
     public var input: Double

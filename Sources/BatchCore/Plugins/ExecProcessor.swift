@@ -128,6 +128,7 @@ public final class ExecProcessor: Processor {
     /// file for every call; nil without one.
     private func prepare(_ config: StageConfig, stage: String, cwd: String?) throws -> ContentFile? {
         guard let command = config["prepare"] else { return nil }
+        if config.shared.prepared, let kept = config.shared.bytes { return try ContentFile(kept) }
         let argv: [String]
         do {
             argv = try ArgvTemplate(command: command).render(path: "", id: "", stage: 0, attempt: 1)

@@ -102,6 +102,12 @@ public enum HostAPI {
         return pointer
     }
 
+    public static func addPrepareUsage(_ config: OpaquePointer?, _ input: UInt64, _ output: UInt64) -> Int32 {
+        guard let config else { return invalid }
+        stageConfig(config).prepareUsage.withLock { $0 = $0.adding(input: input, output: output) }
+        return 0
+    }
+
     private static func stageConfig(_ config: OpaquePointer) -> StageConfig {
         Unmanaged<StageConfig>.fromOpaque(UnsafeRawPointer(config)).takeUnretainedValue()
     }
@@ -127,7 +133,8 @@ public enum HostAPI {
             set_prices: { setPrices($0, $1, $2) },
             set_shared: { setShared($0, $1, $2) },
             shared: { shared($0, $1) },
-            finish: { finish($0, $1) }
+            finish: { finish($0, $1) },
+            add_prepare_usage: { addPrepareUsage($0, $1, $2) }
         ))
         return UnsafePointer(table)
     }()

@@ -11,6 +11,8 @@ public final class StageConfig: @unchecked Sendable {  // unchecked: its C strin
     let defaultPrices = Locked<TokenPrices?>(nil)
     /// What prepare() handed every create() (`set_shared`), once it ran.
     let shared = SharedBytes()
+    /// Tokens prepare() spent (`add_prepare_usage`).
+    let prepareUsage = Locked(TokenUsage())
 
     public init(label: String, values: [String: String]) {
         self.label = label
@@ -58,6 +60,13 @@ final class SharedBytes: @unchecked Sendable {  // unchecked: storage is only re
     }
 
     var bytes: [UInt8]? { lock.withLock { storage.map { Array($0) } } }
+
+    /// What an earlier run's prepare made (kept in the journal): prepare
+    /// does not run again.
+    func restore(_ bytes: [UInt8]) {
+        set(bytes)
+        prepared = true
+    }
 
     /// The borrowed pointer and length for `shared()`.
     var raw: (UnsafeRawPointer?, Int) { lock.withLock { (storage?.baseAddress.map { UnsafeRawPointer($0) }, storage?.count ?? 0) } }

@@ -96,6 +96,16 @@ struct StatsCounters {
         busyNanos &+= UInt64(result.durationMs * 1_000_000)
     }
 
+    /// Counts what this run's stages spent preparing (once per stage, before any document).
+    mutating func recordPrepared(_ prepared: [PreparedResult]) {
+        for result in prepared {
+            stats.inputTokens = Count.sum(stats.inputTokens, result.usage.input)
+            stats.outputTokens = Count.sum(stats.outputTokens, result.usage.output)
+            stats.costUSD += result.costUSD
+            stats.runCostUSD += result.costUSD
+        }
+    }
+
     /// Counts a document the journal had already finished.
     mutating func restore(_ status: DocumentStatus) {
         stats.resumed += 1

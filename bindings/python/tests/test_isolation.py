@@ -35,14 +35,14 @@ def test_a_crashing_plugin_fails_its_document_not_the_interpreter(engine, tmp_pa
     assert os.getpid() not in pids
 
 
-def test_a_python_processor_cannot_move_to_a_worker_process(engine, tmp_path):
+def test_a_processor_registered_by_name_stays_in_the_host(engine, tmp_path):
     @batchcore.processor
     def shout(doc):
         return doc.id.upper()
 
-    (tmp_path / "a.txt").write_text("a")
-    with engine.batch(shout, isolation="process") as batch:
-        batch.add(tmp_path / "a.txt")
+    engine.register(shout)
+    with engine.batch("shout", isolation="process") as batch:
+        batch.add(content="a", id="a")
         with pytest.raises(batchcore.OptionError, match="cannot run with isolation=process; use isolation=thread"):
             batch.start()
 

@@ -13,7 +13,7 @@ import time
 import weakref
 from typing import Any, AsyncIterator, Callable, Deque, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
-from . import _capi, _threadstate
+from . import _capi, _isolated, _threadstate
 from ._capi import encode, lib
 from .engine import Engine, PathArgument
 from ._handle import OwnedHandle
@@ -58,6 +58,8 @@ class Batch(OwnedHandle):
         self._output: Optional[str] = None
         self._checkpoint: Union[str, bool, None] = None  # None: the default (beside the output)
         self._workers_set = False
+        self._isolation: Optional[str] = None  # the batch option, as set
+        self._labels: List[str] = []  # labels given to python stages
         self._prepared: List[Processor] = []  # stages whose prepare() runs at start
         self._async_concurrency = 0  # the largest concurrency of its async stages
         self._events = _EventSink(handle)
@@ -82,6 +84,8 @@ class Batch(OwnedHandle):
         lib().bc_batch_set(self._live(), encode(key), encode(option_value(value)))
         if key == "workers":
             self._workers_set = True
+        elif key == "isolation":
+            self._isolation = option_value(value)
         elif key == "output":
             self._output = option_value(value)
         elif key == "checkpoint":
@@ -89,13 +93,21 @@ class Batch(OwnedHandle):
         return self
 
     def add_stage(self, processor: StageSpec, options: Optional[Mapping[str, Any]] = None,
-                  label: Optional[str] = None, prepare: Optional[Callable[[], Any]] = None) -> "Batch":
+                  label: Optional[str] = None, prepare: Optional[Callable[[], Any]] = None,
+                  isolation: Optional[str] = None) -> "Batch":
         """Appends a stage: a processor name ("text"), a plugin path, or a Python processor, with its options.
 
         ``prepare`` (a Python processor's, or given here) runs once for this
         stage when the batch starts; its value is each call's ``doc.shared``.
+        ``isolation="process"`` (or the batch option) runs a Python processor
+        in ``python -m batchcore.worker`` children, one per worker.
         """
         stage = Stage.of(processor)
+        is_python = isinstance(stage.processor, Processor) or callable(stage.processor)
+        if isolation is not None and not is_python:
+            raise TypeError("isolation= on add_stage is for Python processors; plugins follow the batch option isolation")
+        if is_python and (isolation or self._isolation) == "process":
+            return self._add_worker_stage(stage, options, label, prepare)
         if prepare is not None or getattr(stage.processor, "prepare", None) is not None:
             stage = dataclasses.replace(stage, processor=self._stage_processor(stage.processor, prepare))
         if options:
@@ -112,6 +124,24 @@ class Batch(OwnedHandle):
         for key, value in stage.options.items():
             self.set_stage(stage.label, key, value)
         return self
+
+    def _add_worker_stage(self, stage: Stage, options: Optional[Mapping[str, Any]], label: Optional[str],
+                          prepare: Optional[Callable[[], Any]]) -> "Batch":
+        """A Python processor as a ``python`` stage, run in worker processes."""
+        proc = stage.processor if isinstance(stage.processor, Processor) else Processor(stage.processor)
+        settings = {**_isolated.stage_options(proc, prepare or proc.prepare), **stage.options, **(options or {})}
+        label = label or stage.label or self._free_label(proc.name)
+        self._labels.append(label)
+        lib().bc_batch_add_stage(self._live(), encode(_isolated.PYTHON_PROCESSOR), encode(label))
+        for key, value in settings.items():
+            self.set_stage(label, key, value)
+        return self
+
+    def _free_label(self, base: str) -> str:
+        label, n = base, 2
+        while label in self._labels:
+            label, n = f"{base}-{n}", n + 1
+        return label
 
     def _stage_processor(self, spec: Any, prepare: Optional[Callable[[], Any]]) -> Processor:
         """A processor of this stage alone, so its prepare() value is the stage's own."""

@@ -19,7 +19,8 @@ class Doc:
     report to the engine (add_usage, log, cancelled) work only during it.
     """
 
-    __slots__ = ("id", "path", "input", "content", "shared", "stage", "attempt", "_metadata_json", "_metadata", "_call")
+    __slots__ = ("id", "path", "input", "content", "shared", "stage", "attempt", "_metadata_json", "_metadata", "_call",
+                 "_api")
 
     def __init__(self, call: int, raw: Any, shared: Any = None) -> None:
         self.id: str = raw.id.decode("utf-8", "surrogateescape")
@@ -35,6 +36,23 @@ class Doc:
         self._metadata_json: bytes = raw.metadata_json or b"{}"
         self._metadata: Optional[Dict[str, Any]] = None
         self._call: Optional[int] = call
+        # What the reporting methods call: the library, or a worker process's recorder.
+        self._api: Any = None
+
+    @classmethod
+    def _in_worker(cls, api: Any, fields: Any, shared: Any) -> "Doc":
+        """A document of a worker process (batchcore.worker): `fields` is its
+        decoded frame, `api` records what the call reports (the bc_call_* calls)."""
+        doc = cls.__new__(cls)
+        doc.id, doc.path, doc.stage, doc.attempt = fields.id, fields.path, fields.stage, fields.attempt
+        doc.input = fields.input if fields.stage > 0 else None
+        doc.content, doc.shared = fields.content, shared
+        doc._metadata_json, doc._metadata = fields.metadata.encode("utf-8") or b"{}", None
+        doc._call, doc._api = 0, api
+        return doc
+
+    def _library(self) -> Any:
+        return self._api or lib()
 
     @property
     def metadata(self) -> Dict[str, Any]:
@@ -65,23 +83,23 @@ class Doc:
         saturate at 2**63 - 1 instead of wrapping.
         """
         call = self._live_call("add_usage")
-        rc = lib().bc_call_add_usage(call, count("input_tokens", input_tokens), count("output_tokens", output_tokens))
+        rc = self._library().bc_call_add_usage(call, count("input_tokens", input_tokens), count("output_tokens", output_tokens))
         self._check(rc, "add_usage")
 
     def add_units(self, units: int) -> None:
         """Adds free-form units (pages, images, ...) to this document's usage; counted as add_usage."""
-        self._check(lib().bc_call_add_units(self._live_call("add_units"), count("units", units)), "add_units")
+        self._check(self._library().bc_call_add_units(self._live_call("add_units"), count("units", units)), "add_units")
 
     def log(self, message: str, level: str = "info") -> None:
         """Logs a message about this document: a LOG event (or stderr from "warning" on, without a callback)."""
         if level not in _LOG_LEVELS:
             raise ValueError(f"log level {level!r} is not one of {', '.join(_LOG_LEVELS)}")
-        lib().bc_call_log(self._live_call("log"), _LOG_LEVELS[level], message.encode("utf-8"))
+        self._library().bc_call_log(self._live_call("log"), _LOG_LEVELS[level], message.encode("utf-8"))
 
     @property
     def cancelled(self) -> bool:
         """True once the batch was cancelled hard or this call overran its timeout: a long call should stop (raise Retry)."""
-        return bool(lib().bc_call_is_cancelled(self._live_call("cancelled")))
+        return bool(self._library().bc_call_is_cancelled(self._live_call("cancelled")))
 
     def _live_call(self, what: str) -> int:
         if self._call is None:

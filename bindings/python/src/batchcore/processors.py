@@ -145,11 +145,14 @@ _OUTCOMES = {
 }
 
 
-def _run(function: ProcessorFunction, call: int, doc: Doc) -> int:
+def _run(function: ProcessorFunction, call: int, doc: Doc, library: Any = None) -> int:
+    """Calls `function`; reports its value or exception through `library`
+    (the C library's bc_call_*, or what a worker process records)."""
+    library = library or lib()
     try:
-        return _report(lib(), call, function(doc))
+        return _report(library, call, function(doc))
     except BaseException as error:
-        return _failure(lib(), call, error)
+        return _failure(library, call, error)
     finally:
         doc._end_call()
 
