@@ -93,7 +93,8 @@ extension BatchRun {
     /// finishes, goes back to the queue, or its call goes on elsewhere.
     private func runStages(_ claimed: ClaimedJob) -> JobOutcome {
         var claimed = claimed
-        if claimed.job.attempts == 0 && claimed.job.reservation == nil {
+        // First call of the document (or of its retry by an operator, whose attempts go on).
+        if claimed.job.stage == 0 && claimed.job.stageAttempts == 0 && claimed.job.reservation == nil {
             if claimed.job.contentHash == nil && reuseIdenticalContent(&claimed) { return .finished }
             if let budget {
                 guard let reservation = budget.reserve(estimate: { costGuess(claimed.job) }) else {

@@ -17,6 +17,9 @@ public final class Journal: ResultStore, @unchecked Sendable {
     private let readerLock = Monitor()
     private var statusLookup: SQLiteStatement?
     private var hashLookup: SQLiteStatement?
+    private var failedLookup: SQLiteStatement?
+    /// Failed documents taken to run again whose new result is not committed yet.
+    private let retrying = Locked(Set<String>())
     /// The writer's statements and next output sequence number; used only by
     /// the one thread that commits (see `ResultStore.commit`).
     private var writer: JournalCommitter? = nil
@@ -84,6 +87,8 @@ public final class Journal: ResultStore, @unchecked Sendable {
         statusLookup = try readerDB.prepare("SELECT status FROM documents WHERE id = ?")
         hashLookup = try readerDB.prepare(
             "SELECT id, status, output, output_json, attempts FROM documents WHERE content_hash = ? AND status IN (1, 2) LIMIT 1")
+        failedLookup = try readerDB.prepare(
+            "SELECT path, metadata, attempts FROM documents WHERE id = ? AND status = \(DocumentStatus.failed.rawValue) AND run = ?")
     }
 
     /// Records this run in the journal. Called once the output has been
@@ -165,6 +170,7 @@ public final class Journal: ResultStore, @unchecked Sendable {
         readerLock.withLock {
             statusLookup = nil
             hashLookup = nil
+            failedLookup = nil
             readerDB.close()
         }
         writerDB.close()
@@ -194,14 +200,39 @@ public final class Journal: ResultStore, @unchecked Sendable {
         }
     }
 
+    public func takeFailedForRetry(_ id: String) -> RetryCandidate? {
+        let candidate: RetryCandidate? = readerLock.withLock {
+            guard let failedLookup else { return nil }
+            failedLookup.bind(.text(id), .int(run))
+            defer { failedLookup.reset() }
+            guard (try? failedLookup.step()) == true else { return nil }
+            return RetryCandidate(document: Document(id: id, path: failedLookup.text(0), metadata: failedLookup.text(1) ?? "{}"),
+                                  attempts: Int(failedLookup.int(2)))
+        }
+        guard let candidate, retrying.withLock({ $0.insert(id).inserted }) else { return nil }
+        return candidate
+    }
+
     public func commit(_ group: [DocumentResult], output: OutputPosition?) throws {
         if writer == nil { writer = try JournalCommitter(writerDB) }
-        try writer!.commit(group, output: output, run: run)
+        try writer!.commit(group, output: output, run: run, supersedesLines: supersedesFailedResults(group))
+    }
+
+    /// Does `group` hold new results of documents taken to run again? Their
+    /// failed results' lines are still in the output.
+    private func supersedesFailedResults(_ group: [DocumentResult]) -> Bool {
+        retrying.withLock { taken in
+            guard !taken.isEmpty else { return false }
+            var found = false
+            for result in group where taken.remove(result.document.id) != nil { found = true }
+            return found
+        }
     }
 
     public func endRun(state: String) throws {
         try writerDB.prepare("UPDATE runs SET ended_at = ?, state = ? WHERE run = ?")
             .bind(.double(Date().timeIntervalSince1970), .text(state), .int(run)).run()
+        try OutputRecovery.dropSupersededLines(self)
         try writerDB.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     }
 
@@ -229,7 +260,10 @@ private struct JournalCommitter {
         nextSeq = try max.step() ? max.int(0) + 1 : 1
     }
 
-    mutating func commit(_ group: [DocumentResult], output: OutputPosition?, run: Int64) throws {
+    /// `supersedesLines`: the group holds new results of documents whose
+    /// earlier lines are still in the output, which must be rewritten
+    /// (see `OutputRecovery.dropSupersededLines`).
+    mutating func commit(_ group: [DocumentResult], output: OutputPosition?, run: Int64, supersedesLines: Bool) throws {
         let now = Date().timeIntervalSince1970
         var seq = nextSeq
         try db.transaction {
@@ -241,6 +275,7 @@ private struct JournalCommitter {
             if let output {
                 setOffset.bind(.text(String(output.offset)), .text(output.path))
                 try setOffset.run()
+                if supersedesLines { try Journal.setMeta(db, OutputRecovery.supersededKey, "1") }
             }
             countProcessed.bind(.int(Int64(group.count)), .int(run))
             try countProcessed.run()

@@ -51,6 +51,19 @@ extension JournalReader {
         return try statement.step() ? JournalRows.result(statement) : nil
     }
 
+    /// The ids of the failed documents, of one failure group (`stage` and
+    /// `error`) or all of them, in id order.
+    public func failedIDs(stage: String?, error: String?, all: Bool) throws -> [String] {
+        let failed = Int64(DocumentStatus.failed.rawValue)
+        let statement = all
+            ? try db.prepare("SELECT id FROM documents WHERE status = ? ORDER BY id").bind(.int(failed))
+            : try db.prepare("SELECT id FROM documents WHERE status = ? AND failed_stage_label IS ? AND error IS ? ORDER BY id")
+                .bind(.int(failed), .optionalText(stage), .optionalText(error))
+        var ids: [String] = []
+        while try statement.step() { ids.append(statement.text(0) ?? "") }
+        return ids
+    }
+
     /// Failed documents grouped by stage and error, largest groups first.
     public func failureGroups(limit: Int = 20, examples: Int = 3) throws -> [FailureGroup] {
         let failed = Int64(DocumentStatus.failed.rawValue)

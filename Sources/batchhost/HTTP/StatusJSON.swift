@@ -13,6 +13,7 @@ enum StatusJSON {
             "name": .string(b.name),
             "tenant": .string(b.tenant),
             "state": .string(stateName(s.state)),
+            "paused": .bool(b.paused),
             "totals": .object([
                 "total": .number(Double(s.total)), "total_known": .bool(s.totalKnown),
                 "finished": .number(Double(s.finishedCount)), "ok": .number(Double(s.ok)),

@@ -23,20 +23,56 @@ struct StatusRoutes: Sendable {
             return documents(request)
         case let path where path.hasPrefix("/api/documents/"):
             return document(id: String(path.dropFirst("/api/documents/".count)))
+        case let path where Self.actions.contains(path):
+            return .error(405, "\(path) is an action: send it with POST (and the token)")
         default:
             return PageAssets.response(for: request.path) ?? .error(404, "no such page: \(request.path); see / , /metrics, /api/status, /api/documents")
         }
     }
 
+    static let actions = ["/api/cancel", "/api/pause", "/api/resume", "/api/retry"]
+
     private func act(_ request: HTTPRequest) -> HTTPResponse {
-        guard request.path == "/api/cancel" else { return .error(404, "no action at \(request.path); actions: POST /api/cancel") }
-        guard access.mayAct(request) else {
-            return .error(403, access.readOnly
-                ? "read-only: this server was started without --http-token, so it takes no actions"
-                : "cancel needs the token: send 'Authorization: Bearer TOKEN'")
+        guard Self.actions.contains(request.path) else {
+            return .error(404, "no action at \(request.path); actions (POST): " + Self.actions.joined(separator: ", "))
         }
-        return source.cancel() ? .json(JSONValue.object(["cancelled": .bool(true)]).bytes)
-                               : .error(409, "the batch is not running")
+        if let refusal = access.refusal(of: request) { return refusal }
+        switch request.path {
+        case "/api/cancel":
+            return source.cancel() ? done(["cancelled": .bool(true)]) : notRunning
+        case "/api/pause", "/api/resume":
+            let paused = request.path == "/api/pause"
+            return source.setPaused(paused) ? done(["paused": .bool(paused)]) : notRunning
+        default:
+            return retry(request)
+        }
+    }
+
+    private func done(_ fields: [String: JSONValue]) -> HTTPResponse { .json(JSONValue.object(fields).bytes) }
+
+    private var notRunning: HTTPResponse { .error(409, "the batch is not running") }
+
+    /// `id=ID` (one document), `error=MESSAGE` with `stage=LABEL` (a failure
+    /// group; no stage: failures outside any stage), or `all=true`.
+    private func retry(_ request: HTTPRequest) -> HTTPResponse {
+        let selection: RetrySelection
+        if let id = request.parameter("id") {
+            selection = .document(id)
+        } else if let error = request.parameter("error") {
+            selection = .group(stage: request.parameter("stage"), error: error)
+        } else if request.parameter("all") == "true" {
+            selection = .allFailed
+        } else {
+            return .error(400, "say which failed documents to run again: id=ID, error=MESSAGE (with stage=LABEL), or all=true")
+        }
+        do {
+            let answer = try source.retry(selection)
+            guard answer.matched > 0 else { return .error(404, "no failed document matches: it may have been run again already") }
+            return done(["matched": .number(Double(answer.matched)), "requeued": .number(Double(answer.requeued.count)),
+                         "ids": .array(answer.requeued.map(JSONValue.string))])
+        } catch {
+            return .error(409, (error as? BatchCoreError)?.message ?? "\(error)")
+        }
     }
 
     private func documents(_ request: HTTPRequest) -> HTTPResponse {

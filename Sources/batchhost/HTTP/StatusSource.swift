@@ -11,6 +11,24 @@ protocol StatusSource: Sendable {
     func document(id: String) throws -> DocumentResult?
     /// Stops starting documents (those in flight finish); false when there is nothing to cancel.
     func cancel() -> Bool
+    /// Pauses or resumes starting documents; false when nothing runs.
+    func setPaused(_ paused: Bool) -> Bool
+    /// Runs failed documents again; says what it did, or throws why it cannot.
+    func retry(_ selection: RetrySelection) throws -> RetryAnswer
+}
+
+/// Which failed documents an operator runs again.
+enum RetrySelection: Sendable {
+    case document(String)
+    /// A failure group of `/api/status`: the failed stage and the error.
+    case group(stage: String?, error: String)
+    case allFailed
+}
+
+/// What a retry did: how many failed documents matched, and which were put back to run.
+struct RetryAnswer: Sendable {
+    var matched: Int
+    var requeued: [String]
 }
 
 /// One batch as the server shows it. Times are Unix seconds.
@@ -19,6 +37,8 @@ struct BatchStatus: Sendable {
     /// Whom the batch runs for (the batch option `tenant`).
     var tenant: String
     var stats: BatchStats
+    /// An operator paused dispatching.
+    var paused = false
     var budgetUSD: Double?
     /// Documents finished per second over the last minute.
     var docsPerSecond: Double
