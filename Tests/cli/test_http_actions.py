@@ -1,8 +1,8 @@
 """batchhost run --http --http-token: operator actions (retry failed
 documents, pause and resume) and the history of each document's attempts."""
 import json
+import re
 import sqlite3
-import subprocess
 import time
 import urllib.error
 import urllib.parse
@@ -10,7 +10,8 @@ import urllib.request
 
 import pytest
 
-from conftest import wait_for
+from conftest import ROOT, wait_for
+from devtools import Browser
 from test_http import ServedRun
 
 # Fails bad-* (one error) and worse-* (another) on their first call only,
@@ -170,3 +171,53 @@ def test_pause_stops_dispatch_until_resumed(started, tmp_path):
     (tmp_path / "release").touch()
     assert r.wait() == 1  # worse and bad fail once, and are not retried here
     assert f"{len(DOCS)} of {len(DOCS)} documents" in r.stderr
+
+
+def history(r, tmp_path, name):
+    return r.json("/api/documents/" + urllib.parse.quote(str(tmp_path / "docs" / name)))["attempt_history"]
+
+
+def test_each_attempt_of_a_document_is_told_with_its_worker_error_and_stderr(started, tmp_path):
+    r = started("--http-token", "s3cret")
+    settled(r, failed=3)
+    flaky = history(r, tmp_path, "flaky-1.txt")
+    assert [(a["attempt"], a["stage"], a["outcome"]) for a in flaky] == [
+        (1, "exec", "retry"), (2, "exec", "retry"), (3, "exec", "ok")]
+    assert [a["error"] for a in flaky] == ["try 1: service busy", "try 2: service busy", None]
+    assert [a["stderr"] for a in flaky[:2]] == ["try 1: service busy", "try 2: service busy"]
+    assert flaky[0]["started_at"] < flaky[1]["started_at"] < flaky[2]["started_at"] <= time.time()
+    assert all(re.fullmatch(r".+:\d+/\d+", a["worker"]) and a["duration_ms"] > 0 for a in flaky), flaky
+    # A first attempt that succeeded is told by the document's row.
+    [clean] = history(r, tmp_path, "doc-1.txt")
+    assert clean["attempt"] == 1 and clean["outcome"] == "ok" and clean["worker"] is None
+    # An operator's retry adds to the history: the attempts go on.
+    assert r.act("/api/retry", token="s3cret", id=str(tmp_path / "docs" / "bad-1.txt"))[0] == 200
+    settled(r, failed=2)
+    bad = history(r, tmp_path, "bad-1.txt")
+    assert [(a["attempt"], a["outcome"], a["error"]) for a in bad] == [
+        (1, "failed", "exit status 3: cannot parse header"), (2, "ok", None)]
+    assert bad[0]["stderr"] == "cannot parse header"
+
+
+def test_the_page_retries_a_planted_failure_with_the_token(started, tmp_path):
+    r = started("--http-token", "s3cret")
+    settled(r, failed=3)
+    with Browser(r.url + "?token=s3cret") as page:
+        failure_rows = "[...document.querySelectorAll('#failures tr')].map(row => row.innerText)"
+        rows = wait_for(lambda: len(found := page.evaluate(failure_rows)) == 3 and found, what="the failures table")
+        assert any("exit status 4: unsupported encoding" in row and "Retry 1" in row for row in rows), rows
+        assert page.evaluate("document.getElementById('mode').innerText") == "operator actions enabled"
+        # The page asks before acting: say yes, saying what it asked.
+        page.evaluate("""window.confirm = (question) => { window.asked = question; return true };
+                         [...document.querySelectorAll('#failures tr')]
+                         .find(row => row.innerText.includes('unsupported encoding'))
+                         .querySelector('button.retry').click()""")
+        assert "Run the 1 document that failed with “exit status 4: unsupported encoding” again?" == page.evaluate("window.asked")
+        settled(r, failed=2)
+        assert calls(tmp_path)["worse-1.txt"] == 2
+        wait_for(lambda: "1 of 1 document put back" in page.evaluate("document.getElementById('notice').innerText"),
+                 what="the page to say what it retried")
+        screenshot = ROOT / ".build" / "http-page-retry.png"
+        screenshot.unlink(missing_ok=True)
+        page.screenshot(screenshot)
+        assert screenshot.stat().st_size > 10_000

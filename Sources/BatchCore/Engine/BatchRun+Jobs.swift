@@ -158,7 +158,10 @@ extension BatchRun {
             if job.stageAttempts > 1 { c.stats.retries += 1 }
         }
         var next = claimed
-        switch retry.verdict(outcome, call.context, processor: runner.stage.name) {
+        let verdict = retry.verdict(outcome, call.context, processor: runner.stage.name)
+        job.history.append(call.record(job, stage: runner.stage.label, outcome: verdict.outcomeName(outcome),
+                                       durationNanos: monotonicNanos() - call.began))
+        switch verdict {
         case .advance:
             if outcome == .partial {
                 job.partial = true
@@ -217,7 +220,7 @@ extension BatchRun {
             failedStageLabel: failed.map { stageLabels[$0] },
             durationMs: Double(job.busyNanos) / 1e6,
             inputTokens: job.inputTokens, outputTokens: job.outputTokens,
-            units: job.units, costUSD: job.costUSD, contentHash: job.contentHash))
+            units: job.units, costUSD: job.costUSD, contentHash: job.contentHash, history: job.history))
         queue.acknowledge(claimed)
     }
 }

@@ -137,7 +137,7 @@ public final class Journal: ResultStore, @unchecked Sendable {
             CREATE INDEX IF NOT EXISTS documents_out_seq ON documents(out_seq);
             CREATE INDEX IF NOT EXISTS documents_status ON documents(status, id);
             CREATE INDEX IF NOT EXISTS documents_hash ON documents(content_hash) WHERE content_hash IS NOT NULL;
-            """)
+            """ + JournalRows.attemptsSchema)
         // Journals written before usage was priced lack these columns.
         let columns = try db.prepare("SELECT name FROM pragma_table_info('documents')")
         var present = Set<String>()
@@ -248,6 +248,7 @@ private struct JournalCommitter {
     let insert: SQLiteStatement
     let setOffset: SQLiteStatement
     let countProcessed: SQLiteStatement
+    let insertAttempt: SQLiteStatement
     var nextSeq: Int64
 
     init(_ db: SQLiteDatabase) throws {
@@ -256,6 +257,7 @@ private struct JournalCommitter {
         setOffset = try db.prepare(
             "INSERT INTO meta (key, value) VALUES ('output_offset', ?), ('output_path', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
         countProcessed = try db.prepare("UPDATE runs SET processed = processed + ? WHERE run = ?")
+        insertAttempt = try db.prepare(JournalRows.insertAttempt)
         let max = try db.prepare("SELECT coalesce(max(out_seq), 0) FROM documents")
         nextSeq = try max.step() ? max.int(0) + 1 : 1
     }
@@ -271,6 +273,11 @@ private struct JournalCommitter {
                 JournalRows.bindInsert(insert, result, seq: seq, run: run, now: now)
                 try insert.run()
                 seq += 1
+                guard JournalRows.keepsHistory(result) else { continue }
+                for attempt in result.history {
+                    JournalRows.bindAttempt(insertAttempt, attempt, id: result.document.id, run: run)
+                    try insertAttempt.run()
+                }
             }
             if let output {
                 setOffset.bind(.text(String(output.offset)), .text(output.path))

@@ -94,19 +94,24 @@ final class LocalRunStatus: StatusSource, Sendable {
         try withJournal { try $0.documents(filter) }
     }
 
-    func document(id: String) throws -> DocumentResult? {
-        try withJournal { try $0.document(id: id) }
+    func document(id: String) throws -> (DocumentResult, [AttemptRecord])? {
+        try withJournal { journal in try journal.document(id: id).map { ($0, try journal.attempts(of: id)) } }
     }
 
-    func cancel() -> Bool {
-        guard batch.isRunning else { return false }
+    let actions = ["cancel", "pause", "resume", "retry"]
+
+    func cancel(batch _: String?) throws {
+        guard batch.isRunning else { throw notRunning }
         batch.cancel()
-        return true
     }
 
-    func setPaused(_ paused: Bool) -> Bool { batch.setPaused(paused) }
+    func setPaused(_ paused: Bool, batch _: String?) throws {
+        guard batch.setPaused(paused) else { throw notRunning }
+    }
 
-    func retry(_ selection: RetrySelection) throws -> RetryAnswer {
+    private var notRunning: BatchCoreError { BatchCoreError(.state, "the batch is not running") }
+
+    func retry(_ selection: RetrySelection, batch _: String?) throws -> RetryAnswer {
         let ids: [String] = try withJournal { journal in
             switch selection {
             case .document(let id): return try journal.document(id: id)?.status == .failed ? [id] : []

@@ -4,17 +4,21 @@ import BatchCore
 /// source (`LocalRunStatus`); a shared store of distributed batches can be another.
 protocol StatusSource: Sendable {
     /// Every batch the source knows, as it is now.
-    func batches() -> [BatchStatus]
+    func batches() throws -> [BatchStatus]
     /// A page of finished documents, in id order.
     func documents(_ filter: JournalReader.DocumentFilter) throws -> [DocumentResult]
-    /// One finished document (its last attempt), or nil.
-    func document(id: String) throws -> DocumentResult?
-    /// Stops starting documents (those in flight finish); false when there is nothing to cancel.
-    func cancel() -> Bool
-    /// Pauses or resumes starting documents; false when nothing runs.
-    func setPaused(_ paused: Bool) -> Bool
-    /// Runs failed documents again; says what it did, or throws why it cannot.
-    func retry(_ selection: RetrySelection) throws -> RetryAnswer
+    /// One finished document (its last attempt) and each of its calls, or nil.
+    func document(id: String) throws -> (DocumentResult, [AttemptRecord])?
+    /// The operator actions it takes (`/api/NAME`), given the token.
+    var actions: [String] { get }
+    // Operator actions on the batch named `batch` (nil: the only one); each
+    // throws why it cannot (`.notFound`, `.invalidArgument`, else a conflict).
+    /// Stops starting documents (those in flight finish).
+    func cancel(batch: String?) throws
+    /// Pauses or resumes starting documents.
+    func setPaused(_ paused: Bool, batch: String?) throws
+    /// Runs failed documents again; says what it did.
+    func retry(_ selection: RetrySelection, batch: String?) throws -> RetryAnswer
 }
 
 /// Which failed documents an operator runs again.
@@ -47,6 +51,8 @@ struct BatchStatus: Sendable {
     var throughput: [ThroughputHistory.Sample]
     var limiter: LimiterStatus?
     var failures: [FailureGroup]
+    /// The workers serving it, for a distributed batch.
+    var workers: [WorkerStatus] = []
 
     /// Documents not started yet, or waiting for a retry or their rate limit.
     var queued: UInt64 {
@@ -54,6 +60,15 @@ struct BatchStatus: Sendable {
         let started = stats.finishedCount + stats.inFlight
         return stats.total > started ? stats.total - started : 0
     }
+}
+
+/// A worker of a distributed batch, as its heartbeats tell.
+struct WorkerStatus: Sendable {
+    var name: String
+    /// Documents it committed.
+    var done: Int
+    var state: String
+    var secondsSinceSeen: Double?
 }
 
 /// What a rate limiter has left.
