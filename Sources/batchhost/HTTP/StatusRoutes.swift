@@ -39,6 +39,8 @@ struct StatusRoutes: Sendable {
     }
 
     static let actions = ["/api/cancel", "/api/pause", "/api/resume", "/api/retry"]
+    /// A retry's answer names at most this many of the documents it put back.
+    static let idsShown = 100
 
     private func act(_ request: HTTPRequest) -> HTTPResponse {
         guard Self.actions.contains(request.path) else {
@@ -93,7 +95,7 @@ struct StatusRoutes: Sendable {
         let answer = try source.retry(selection, batch: batch)
         guard answer.matched > 0 else { return .error(404, "no failed document matches: it may have been run again already") }
         return done(["matched": .number(Double(answer.matched)), "requeued": .number(Double(answer.requeued.count)),
-                     "ids": .array(answer.requeued.map(JSONValue.string))])
+                     "ids": .array(answer.requeued.prefix(Self.idsShown).map(JSONValue.string))])
     }
 
     private func documents(_ request: HTTPRequest) -> HTTPResponse {
