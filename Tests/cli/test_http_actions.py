@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from conftest import ROOT, wait_for
+from conftest import ROOT, run, wait_for
 from devtools import Browser
 from test_http import ServedRun
 
@@ -131,6 +131,27 @@ def test_retrying_an_error_group_with_the_token_reruns_exactly_those_documents(s
     rows = dict(journal.execute("SELECT id, attempts FROM documents WHERE id LIKE '%bad-%'").fetchall())
     assert sorted(rows.values()) == [2, 2]  # attempts go on counting
     assert "0 failed" not in r.stderr and "1 failed" in r.stderr
+
+
+def test_a_run_killed_after_a_retry_resumes_with_one_line_per_document(started, tmp_path):
+    r = started("--http-token", "s3cret")
+    settled(r, failed=3)
+    assert r.act("/api/retry", token="s3cret", all="true")[1]["requeued"] == 3
+    settled(r, failed=0)
+    # The journal commits in groups: wait until it holds the new results.
+    journal = tmp_path / "out.jsonl.journal"
+    wait_for(lambda: sqlite3.connect(journal).execute("SELECT count(*) FROM documents WHERE status = 3").fetchone()[0] == 0,
+             "the retried results in the journal")
+    r.proc.kill()
+    r.proc.wait()
+    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == len(DOCS) - 1 + 3  # old and new lines
+    (tmp_path / "release").touch()
+    resumed = run("run", tmp_path / "docs", "--resume", "-w", "2", "--progress", "off", "-o", tmp_path / "out.jsonl",
+                  "--option", "retry.base=10ms", "--", tmp_path / "proc.sh", "{}")
+    assert resumed.code == 0, resumed.err
+    lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert sorted(line["id"].rsplit("/", 1)[1] for line in lines) == sorted(DOCS)
+    assert all(line["status"] == "ok" for line in lines)
 
 
 def test_one_document_or_all_failed_can_be_retried(started, tmp_path):
