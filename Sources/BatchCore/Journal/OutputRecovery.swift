@@ -54,7 +54,6 @@ enum OutputRecovery {
     private static func makeWriter(_ path: String?, journal: Journal, resuming: Bool, retryFailed: Bool,
                                    keeping recordedLength: Int64?) throws -> OutputWriter? {
         guard resuming else { return try path.map { try OutputWriter(path: $0) } }
-        let superseded = try Journal.meta(journal.writerDB, supersededKey) != nil
         if retryFailed {
             // Failed documents become pending again: their rows and lines go.
             guard let path else {
@@ -65,7 +64,7 @@ enum OutputRecovery {
         }
         guard let path else { return nil }
         var info = stat()
-        if !superseded, let recordedLength, stat(path, &info) == 0, Int64(info.st_size) >= recordedLength {
+        if let recordedLength, stat(path, &info) == 0, Int64(info.st_size) >= recordedLength {
             return try OutputWriter(path: path, keeping: recordedLength)
         }
         return try rewrite(path, journal: journal, dropFailed: false)
@@ -122,9 +121,10 @@ enum OutputRecovery {
     /// output after its failed one; cleared once the output is rewritten.
     static let supersededKey = "output_superseded"
 
-    /// At the end of a run that retried documents, rewrites its output file
-    /// from the journal, so each document has one line again (its last
-    /// result). A stream keeps both lines: the later one is the result.
+    /// At the end of a run that retried documents (or of the run that
+    /// resumes it after a crash: the mark stays until then), rewrites the
+    /// output file from the journal, so each document has one line again
+    /// (its last result). A stream keeps both lines: the later one is the result.
     static func dropSupersededLines(_ journal: Journal) throws {
         let db = journal.writerDB
         guard try Journal.meta(db, supersededKey) != nil, let path = try Journal.meta(db, "output_path"),
