@@ -97,10 +97,11 @@ def test_the_dashboard_shows_every_batch_with_its_workers_and_retries_failures_w
     # The worker's heartbeat, seen within --worker-expiry.
     [seen] = batch_named(status_now, failing)["workers"]
     assert seen["name"].endswith(f":{worker.process.pid}") and seen["done"] == 6
-    assert status_now["actions"] == ["cancel", "retry"]
     shown = batch_named(status_now, failing)
     assert shown["totals"] | {"ok": 4, "failed": 2, "total": 6} == shown["totals"] and shown["state"] == "finished"
+    assert shown["actions"] == ["retry"]  # a finished batch's failed documents can still run again
     assert batch_named(status_now, waiting)["state"] == "running"
+    assert batch_named(status_now, waiting)["actions"] == ["cancel", "retry"]
     metrics = dashboard.get("/metrics")
     assert f'batchcore_documents_finished_total{{batch="{failing}",tenant="default",status="failed"}} 2' in metrics
     assert f'batch="{waiting}"' in metrics

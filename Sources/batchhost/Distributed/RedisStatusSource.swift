@@ -15,8 +15,6 @@ final class RedisStatusSource: StatusSource, Sendable {
         self.workerExpiry = workerExpiry
     }
 
-    let actions = ["cancel", "retry"]
-
     func batches() throws -> [BatchStatus] {
         let summaries = try redisCall {
             try pool.with { c in try RedisBatch.all(on: c).map { try BatchSummary.read(RedisBatch(id: $0), on: c) } }
@@ -93,6 +91,7 @@ extension BatchSummary {
         return BatchStatus(
             name: id, tenant: tenant, stats: s, budgetUSD: nil, docsPerSecond: perMinute / 60,
             estimatedCompletion: etaSeconds.map { now + $0 }, lastSuccess: nil, throughput: [], limiter: nil, failures: [],
-            workers: live.map { WorkerStatus(name: $0.name, done: $0.done, state: $0.state, secondsSinceSeen: $0.secondsSinceSeen) })
+            workers: live.map { WorkerStatus(name: $0.name, done: $0.done, state: $0.state, secondsSinceSeen: $0.secondsSinceSeen) },
+            actions: state == .open ? ["cancel", "retry"] : ["retry"])
     }
 }

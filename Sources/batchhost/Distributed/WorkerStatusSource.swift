@@ -11,8 +11,6 @@ final class WorkerStatusSource: StatusSource, Sendable {
         self.server = server
     }
 
-    let actions: [String] = []
-
     func batches() throws -> [BatchStatus] {
         let served = server.served
         let current: [LocalRunStatus] = statuses.withLock { all in

@@ -67,7 +67,8 @@ final class LocalRunStatus: StatusSource, Sendable {
         return [BatchStatus(
             name: name, tenant: batch.batchOptions.tenant, stats: stats, paused: batch.isPaused, budgetUSD: batch.batchOptions.budget, docsPerSecond: rate,
             estimatedCompletion: eta, lastSuccess: lastSuccess, throughput: history.samples,
-            limiter: batch.rateLimiter.map { limiterStatus($0, now: now) }, failures: failures)]
+            limiter: batch.rateLimiter.map { limiterStatus($0, now: now) }, failures: failures,
+            actions: stats.state == .running ? ["cancel", "pause", "resume", "retry"] : [])]
     }
 
     private func journalFailures(now: Double, failed: UInt64) -> [FailureGroup] {
@@ -97,8 +98,6 @@ final class LocalRunStatus: StatusSource, Sendable {
     func document(id: String) throws -> (DocumentResult, [AttemptRecord])? {
         try withJournal { journal in try journal.document(id: id).map { ($0, try journal.attempts(of: id)) } }
     }
-
-    let actions = ["cancel", "pause", "resume", "retry"]
 
     func cancel(batch _: String?) throws {
         guard batch.isRunning else { throw notRunning }

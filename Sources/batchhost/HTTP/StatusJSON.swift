@@ -3,15 +3,22 @@ import BatchCore
 /// The JSON of `/api/status` and `/api/documents`. No document content:
 /// ids, paths, statuses, errors and numbers only.
 enum StatusJSON {
-    /// `actions`: what the server takes, given the token (none when read-only).
-    static func status(_ batches: [BatchStatus], readOnly: Bool, actions: [String]) -> JSONValue {
-        .object(["batches": .array(batches.map(batch)), "read_only": .bool(readOnly),
-                 "actions": .array((readOnly ? [] : actions).map(JSONValue.string)), "time": .number(unixTime())])
+    static func status(_ batches: [BatchStatus], readOnly: Bool) -> JSONValue {
+        .object(["batches": .array(batches.map { batch($0, readOnly: readOnly) }), "read_only": .bool(readOnly),
+                 "time": .number(unixTime())])
     }
 
-    static func batch(_ b: BatchStatus) -> JSONValue {
+    /// `actions`: what the batch takes now, given the token (none when read-only).
+    static func batch(_ b: BatchStatus, readOnly: Bool) -> JSONValue {
+        var fields = batchFields(b)
+        fields["workers"] = .array(b.workers.map(worker))
+        fields["actions"] = .array((readOnly ? [] : b.actions).map(JSONValue.string))
+        return .object(fields)
+    }
+
+    private static func batchFields(_ b: BatchStatus) -> [String: JSONValue] {
         let s = b.stats
-        return .object([
+        return [
             "name": .string(b.name),
             "tenant": .string(b.tenant),
             "state": .string(stateName(s.state)),
@@ -45,8 +52,7 @@ enum StatusJSON {
             ]),
             "throughput": .array(b.throughput.map { .array([.number($0.time), .number(Double($0.finished))]) }),
             "failures": .array(b.failures.map(failure)),
-            "workers": .array(b.workers.map(worker)),
-        ])
+        ]
     }
 
     private static func worker(_ w: WorkerStatus) -> JSONValue {

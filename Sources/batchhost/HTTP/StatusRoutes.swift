@@ -26,7 +26,7 @@ struct StatusRoutes: Sendable {
         case "/metrics":
             return HTTPResponse(contentType: PrometheusWriter.contentType, text: RunMetrics.text(for: try source.batches()))
         case "/api/status":
-            return .json(StatusJSON.status(try source.batches(), readOnly: access.readOnly, actions: source.actions).bytes)
+            return .json(StatusJSON.status(try source.batches(), readOnly: access.readOnly).bytes)
         case "/api/documents":
             return documents(request)
         case let path where path.hasPrefix("/api/documents/"):

@@ -9,8 +9,6 @@ protocol StatusSource: Sendable {
     func documents(_ filter: JournalReader.DocumentFilter) throws -> [DocumentResult]
     /// One finished document (its last attempt) and each of its calls, or nil.
     func document(id: String) throws -> (DocumentResult, [AttemptRecord])?
-    /// The operator actions it takes (`/api/NAME`), given the token.
-    var actions: [String] { get }
     // Operator actions on the batch named `batch` (nil: the only one); each
     // throws why it cannot (`.notFound`, `.invalidArgument`, else a conflict).
     /// Stops starting documents (those in flight finish).
@@ -53,6 +51,8 @@ struct BatchStatus: Sendable {
     var failures: [FailureGroup]
     /// The workers serving it, for a distributed batch.
     var workers: [WorkerStatus] = []
+    /// The operator actions (`/api/NAME`) it takes now, given the token.
+    var actions: [String] = []
 
     /// Documents not started yet, or waiting for a retry or their rate limit.
     var queued: UInt64 {

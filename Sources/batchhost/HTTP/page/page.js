@@ -61,13 +61,13 @@ function drawThroughput(canvas, samples) {
 
 // Actions are offered while a batch runs, when the server takes them and the page has the token.
 let canAct = false;
-let actions = [];
-const offers = (action) => canAct && actions.includes(action);
+let shown = [];
+const offers = (b, action) => canAct && b.actions.includes(action);
 
 function failuresTable(b) {
   const failures = b.failures;
   if (!failures.length) return el("p", { className: "muted" }, b.totals.failed ? "Failures are not grouped here." : "No failures.");
-  const acting = offers("retry") && b.state === "running";
+  const acting = offers(b, "retry");
   const rows = failures.map((f) => el("tr", {},
     el("td", {}, f.stage || ""), el("td", { className: "error-text" }, f.error), el("td", { className: "count" }, number(f.count)),
     el("td", {}, ...f.examples.map((id) => el("a", { className: "doc", href: "#", onclick: (e) => { e.preventDefault(); showDocument(id); } }, id))),
@@ -105,7 +105,7 @@ function batchView(b, readOnly) {
     canvas,
     el("h2", {}, "Failures by error"), failuresTable(b));
   if (b.workers.length) view.append(el("h2", {}, "Workers"), workersTable(b.workers));
-  if (canAct && b.state === "running") view.append(batchActions(b));
+  if (canAct && b.actions.length) view.append(batchActions(b));
   requestAnimationFrame(() => drawThroughput(canvas, b.throughput));
   return view;
 }
@@ -120,16 +120,16 @@ function workersTable(workers) {
 function batchActions(b) {
   const t = b.totals, batch = b.name;
   const buttons = el("div", { className: "actions" });
-  if (offers("pause")) {
+  if (offers(b, "pause")) {
     buttons.append(b.paused ? actionButton("resume", "Resume", () => act("/api/resume", { batch }))
                             : actionButton("pause", "Pause", () => act("/api/pause", { batch })));
   }
-  if (offers("cancel")) {
+  if (offers(b, "cancel")) {
     buttons.append(actionButton("cancel", "Cancel the run", () => {
       if (confirm(`Cancel ${batch}? No new document starts; the ${t.in_flight} in flight finish.`)) act("/api/cancel", { batch });
     }));
   }
-  if (offers("retry") && t.failed > 0) {
+  if (offers(b, "retry") && t.failed > 0) {
     buttons.append(actionButton("retry-all", `Retry all ${number(t.failed)} failed`, () =>
       retry({ batch, all: "true" }, `all ${documents(t.failed)} that failed in ${batch}`)));
   }
@@ -166,7 +166,8 @@ async function showDocument(id) {
   $("detail-table").replaceChildren(...Object.entries(doc).filter(([k]) => k !== "attempt_history").map(([k, v]) =>
     el("tr", {}, el("th", {}, k), el("td", { className: "error-text" }, v === null ? "" : String(v)))));
   $("detail-attempts").replaceChildren(...(doc.attempt_history || []).map(attemptRow));
-  $("detail-retry").hidden = !(offers("retry") && doc.status === "failed");
+  // A document of this server's one batch (the dashboard lists no documents).
+  $("detail-retry").hidden = !(shown.length === 1 && offers(shown[0], "retry") && doc.status === "failed");
   $("detail-retry").onclick = () => retry({ id }, `the document ${id}`);
   $("detail").hidden = false;
 }
@@ -188,7 +189,7 @@ async function refresh() {
     const status = await answer.json();
     if (!answer.ok) throw new Error(status.error);
     canAct = !status.read_only && token !== null;
-    actions = status.actions;
+    shown = status.batches;
     $("mode").textContent = status.read_only ? "read-only (started without --http-token)"
       : canAct ? "operator actions enabled" : "operator actions need the token: open this page with ?token=TOKEN";
     $("batches").replaceChildren(...status.batches.map((b) => batchView(b, status.read_only)));
