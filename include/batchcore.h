@@ -357,6 +357,21 @@ BC_EXTERN int bc_batch_wait(bc_batch *batch, int64_t timeout_ms); /* since 0.1 *
  * document. */
 BC_EXTERN int bc_batch_cancel(bc_batch *batch, int mode); /* since 0.1 */
 
+/* [thread-safe] Run again, in the running batch, those of the `count`
+ * documents named in `ids` that failed in this run: each goes back to the
+ * queue at once with a fresh set of retries, its attempts counting on; its
+ * new result replaces the failed one in the journal and, once the batch
+ * ends, in the output file. Documents that did not fail in this run, or
+ * already wait to run again, are left out. *requeued (may be NULL) receives
+ * how many went back. BC_ESTATE when the batch is not running or keeps no
+ * journal (set `checkpoint`). since 0.2 */
+BC_EXTERN int bc_batch_retry(size_t *requeued, bc_batch *batch, const char *const *ids, size_t count); /* since 0.2 */
+
+/* [thread-safe] Pause (paused non-zero) or resume dispatching: calls in
+ * flight go on; no document starts while paused. BC_ESTATE when the batch
+ * is not running. since 0.2 */
+BC_EXTERN int bc_batch_pause(bc_batch *batch, int paused); /* since 0.2 */
+
 /* [thread-safe] Copy a statistics snapshot into *out (set out->struct_size). */
 BC_EXTERN int bc_batch_stats(bc_stats *out, const bc_batch *batch); /* since 0.1 */
 

@@ -131,6 +131,26 @@ private func stopAndWait(_ batch: Batch) {
     }
 }
 
+@c public func bc_batch_retry(_ requeued: UnsafeMutablePointer<Int>?, _ batch: OpaquePointer?,
+                              _ ids: UnsafePointer<UnsafePointer<CChar>?>?, _ count: Int) -> Int32 {
+    capi {
+        let batch = try batchOf(batch)
+        guard count == 0 || ids != nil else { throw invalid("ids must not be NULL when count is \(count)") }
+        let names = try (0..<count).map { i -> String in
+            guard let id = ids![i] else { throw invalid("ids[\(i)] is NULL") }
+            return String(cString: id)
+        }
+        let done = try batch.retry(ids: names)
+        requeued?.pointee = done.count
+    }
+}
+
+@c public func bc_batch_pause(_ batch: OpaquePointer?, _ paused: Int32) -> Int32 {
+    capi {
+        guard try batchOf(batch).setPaused(paused != 0) else { throw BatchCoreError(.state, "the batch is not running") }
+    }
+}
+
 @c public func bc_batch_stats(_ out: UnsafeMutablePointer<bc_stats>?, _ batch: OpaquePointer?) -> Int32 {
     capi {
         guard let out else { throw invalid("out must not be NULL") }

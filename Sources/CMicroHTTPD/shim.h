@@ -4,14 +4,17 @@
 #include <microhttpd.h>
 
 /* MHD_start_daemon is variadic, which Swift cannot call: this fixed form
-   binds `address` and serves connections on a small pool of threads. */
+   binds `address` and serves connections on a small pool of threads;
+   `completed` is told when each request ends (to free its state). */
 static inline struct MHD_Daemon *bc_mhd_start(const struct sockaddr_in *address,
-                                              MHD_AccessHandlerCallback handler, void *context) {
+                                              MHD_AccessHandlerCallback handler, void *context,
+                                              MHD_RequestCompletedCallback completed) {
     return MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG,
                             ntohs(address->sin_port), NULL, NULL, handler, context,
                             MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)address,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
                             MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)4,
+                            MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
                             MHD_OPTION_END);
 }
 

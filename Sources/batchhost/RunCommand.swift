@@ -94,7 +94,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Serve a status page, /metrics and a JSON API while the run goes, on 127.0.0.1 unless a host is given (port 0 picks a free port).", valueName: "[host:]port"))
     var http: String?
 
-    @Option(name: .customLong("http-token"), help: ArgumentHelp("Allow operator actions (cancel) from the page or the API to whoever sends this token; off loopback, every request needs it.", valueName: "token"))
+    @Option(name: .customLong("http-token"), help: ArgumentHelp("Allow operator actions (retry failed documents, pause, resume, cancel) from the page or the API to whoever sends this token; off loopback, every request needs it.", valueName: "token"))
     var httpToken: String?
 
     @Option(name: .customLong("log-file"), help: ArgumentHelp("Append a timestamped line per event to this file: start and end, failures, retries, rate-limit pauses, warnings, stage stderr (secrets masked).", valueName: "file"))

@@ -3,15 +3,16 @@ import BatchCore
 /// What watches a run besides the terminal: the status server (--http)
 /// and the log file (--log-file), both masking the command line's secrets.
 final class RunWatchers: Sendable {
+    private let status: LocalRunStatus
     private let statusServer: StatusServer?
     private let eventLog: EventLog?
     private let stages: [String]
 
     init(http: String?, token: String?, logFile: String?, logFormat: LogFormat, batch: Batch, name: String, journal: String?) throws {
         let scrubber = SecretScrubber(arguments: CommandLine.arguments)
-        statusServer = try http.map {
-            try StatusServer(address: $0, token: token, batch: batch, name: name, journal: journal, scrubber: scrubber)
-        }
+        let status = LocalRunStatus(batch: batch, name: name, journalPath: journal)
+        self.status = status
+        statusServer = try http.map { try StatusServer(address: $0, token: token, source: status, scrubber: scrubber) }
         eventLog = try logFile.map { try EventLog(path: $0, format: logFormat, batch: name, scrubber: scrubber) }
         stages = batch.stageLabels
         eventLog?.runStarted(arguments: CommandLine.arguments)
@@ -19,7 +20,7 @@ final class RunWatchers: Sendable {
 
     /// Called with each of the batch's events.
     func handle(_ event: BatchEvent) {
-        statusServer?.observe(event)
+        if statusServer != nil { status.observe(event) }
         eventLog?.handle(event, stages: stages)
     }
 

@@ -200,9 +200,9 @@ def test_cancel_needs_the_token(served):
     held(r)
     assert r.status()["state"] == "running"
     code, answer = r.post("/api/cancel")
-    assert code == 403 and "token" in answer["error"]
-    code, _ = r.post("/api/cancel", token="wrong")
-    assert code == 403
+    assert code == 401 and "token" in answer["error"]
+    code, answer = r.post("/api/cancel", token="wrong")
+    assert code == 403 and "wrong token" in answer["error"]
     code, answer = r.post("/api/cancel", token="s3cret")
     assert code == 200 and answer == {"cancelled": True}
     assert r.status()["state"] in ("running", "cancelled")

@@ -139,6 +139,31 @@ public final class Batch: Sendable {
         run?.cancel(hard: hard)
     }
 
+    /// Runs documents that failed in this run again, at once, while the
+    /// batch runs: their attempts go on counting, and each one's new result
+    /// replaces its failed one in the journal and, once the batch ends, in
+    /// the output file. Needs a journal. Returns the ids put back in the
+    /// queue; documents that did not fail in this run (or are already
+    /// waiting to run again) are left out.
+    public func retry(ids: [String]) throws -> [String] {
+        guard let run else { throw BatchCoreError(.state, "the batch has not been started") }
+        guard run.store != nil else {
+            throw BatchCoreError(.state, "this batch keeps no journal, so its failed documents cannot be found to run again; set 'checkpoint' (--checkpoint FILE)")
+        }
+        guard run.isRunning else { throw BatchCoreError(.state, "the batch has ended: resume it with its failed documents (--resume --retry-failed)") }
+        return run.runAgain(ids: ids)
+    }
+
+    /// Pauses (true) or resumes (false) dispatching: calls in flight go
+    /// on, nothing new starts while paused. False when the batch is not
+    /// running (not started, ended or cancelled).
+    @discardableResult
+    public func setPaused(_ paused: Bool) -> Bool {
+        run?.setPaused(paused) ?? false
+    }
+
+    public var isPaused: Bool { run?.isPaused ?? false }
+
     /// Last resort when in-flight calls will not return: commits what is
     /// finished and closes the journal, so the process may exit at once.
     /// Documents still in flight run again on resume.

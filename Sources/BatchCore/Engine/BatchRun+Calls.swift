@@ -38,6 +38,8 @@ extension BatchRun {
             c.stats.inFlight -= 1
         }
         let message = CallContext.timeoutMessage(timeout)
+        claimed.job.history.append(call.record(claimed.job, stage: stageLabels[stage], outcome: "timeout",
+                                               durationNanos: UInt64(timeout * 1e9)))
         let abandoned = wasPending ? "the pending call is abandoned" : "the call is abandoned and its thread replaced"
         log(.warning, "\(stageLabels[stage]): \(message); \(abandoned)", claimed.job.document)
         let outcome = retryOrGiveUp(claimed, reason: message, retryAfterMs: nil)

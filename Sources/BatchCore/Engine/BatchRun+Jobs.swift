@@ -93,7 +93,8 @@ extension BatchRun {
     /// finishes, goes back to the queue, or its call goes on elsewhere.
     private func runStages(_ claimed: ClaimedJob) -> JobOutcome {
         var claimed = claimed
-        if claimed.job.attempts == 0 && claimed.job.reservation == nil {
+        // First call of the document (or of its retry by an operator, whose attempts go on).
+        if claimed.job.stage == 0 && claimed.job.stageAttempts == 0 && claimed.job.reservation == nil {
             if claimed.job.contentHash == nil && reuseIdenticalContent(&claimed) { return .finished }
             if let budget {
                 guard let reservation = budget.reserve(estimate: { costGuess(claimed.job) }) else {
@@ -157,7 +158,10 @@ extension BatchRun {
             if job.stageAttempts > 1 { c.stats.retries += 1 }
         }
         var next = claimed
-        switch retry.verdict(outcome, call.context, processor: runner.stage.name) {
+        let verdict = retry.verdict(outcome, call.context, processor: runner.stage.name)
+        job.history.append(call.record(job, stage: runner.stage.label, outcome: verdict.outcomeName(outcome),
+                                       durationNanos: monotonicNanos() - call.began))
+        switch verdict {
         case .advance:
             if outcome == .partial {
                 job.partial = true
@@ -216,7 +220,7 @@ extension BatchRun {
             failedStageLabel: failed.map { stageLabels[$0] },
             durationMs: Double(job.busyNanos) / 1e6,
             inputTokens: job.inputTokens, outputTokens: job.outputTokens,
-            units: job.units, costUSD: job.costUSD, contentHash: job.contentHash))
+            units: job.units, costUSD: job.costUSD, contentHash: job.contentHash, history: job.history))
         queue.acknowledge(claimed)
     }
 }

@@ -35,6 +35,8 @@ final class BatchRun: Workload, StageCallOwner, ResultWriterDelegate, @unchecked
     let stuckCalls: Locked<[Int]>
     /// Jobs claimed beyond the one a worker runs (a queue that claims several at once).
     let claimed = Locked([ClaimedJob]())
+    /// An operator paused dispatching (see `setPaused`).
+    let paused = Locked(false)
     private let ended = Monitor()
     private var endedState: BatchState? = nil
     private var failure: BatchCoreError? = nil

@@ -19,6 +19,15 @@ struct RetryPolicy: Sendable {
         case retry(reason: String, retryAfterMs: UInt64?, timedOut: Bool)
         /// A permanent failure.
         case fail(reason: String)
+
+        /// How the attempt ended, as its history tells: ok, partial, retry, timeout or failed.
+        func outcomeName(_ outcome: Outcome) -> String {
+            switch self {
+            case .advance: outcome == .partial ? "partial" : "ok"
+            case .retry(_, _, let timedOut): timedOut ? "timeout" : "retry"
+            case .fail: "failed"
+            }
+        }
     }
 
     /// What the next try of a retryable failure does.

@@ -130,12 +130,22 @@ final class StageCall: Sendable {
     let context: CallContext
     let estimate: Double
     let began: UInt64
+    /// When it began (Unix seconds) and on which thread, for the document's history.
+    let startedAt = AttemptRecord.now
+    let worker = AttemptRecord.currentWorker
 
     init(claimed: ClaimedJob, context: CallContext, estimate: Double, began: UInt64) {
         self.claimed = claimed
         self.context = context
         self.estimate = estimate
         self.began = began
+    }
+
+    /// The call as an entry of its document's attempt history.
+    func record(_ job: Job, stage: String, outcome: String, durationNanos: UInt64) -> AttemptRecord {
+        AttemptRecord(attempt: job.attempts, stage: stage, startedAt: startedAt, worker: worker,
+                      durationMs: Double(durationNanos) / 1e6, outcome: outcome,
+                      error: outcome == "ok" ? nil : context.error, stderr: context.stderrTail)
     }
 }
 

@@ -17,6 +17,9 @@ public final class Journal: ResultStore, @unchecked Sendable {
     private let readerLock = Monitor()
     private var statusLookup: SQLiteStatement?
     private var hashLookup: SQLiteStatement?
+    private var failedLookup: SQLiteStatement?
+    /// Failed documents taken to run again whose new result is not committed yet.
+    private let retrying = Locked(Set<String>())
     /// The writer's statements and next output sequence number; used only by
     /// the one thread that commits (see `ResultStore.commit`).
     private var writer: JournalCommitter? = nil
@@ -86,6 +89,8 @@ public final class Journal: ResultStore, @unchecked Sendable {
         statusLookup = try readerDB.prepare("SELECT status FROM documents WHERE id = ?")
         hashLookup = try readerDB.prepare(
             "SELECT id, status, output, output_json, attempts FROM documents WHERE content_hash = ? AND status IN (1, 2) LIMIT 1")
+        failedLookup = try readerDB.prepare(
+            "SELECT path, metadata, attempts FROM documents WHERE id = ? AND status = \(DocumentStatus.failed.rawValue) AND run = ?")
     }
 
     /// Records this run in the journal. Called once the output has been
@@ -134,7 +139,7 @@ public final class Journal: ResultStore, @unchecked Sendable {
             CREATE INDEX IF NOT EXISTS documents_out_seq ON documents(out_seq);
             CREATE INDEX IF NOT EXISTS documents_status ON documents(status, id);
             CREATE INDEX IF NOT EXISTS documents_hash ON documents(content_hash) WHERE content_hash IS NOT NULL;
-            """)
+            """ + JournalRows.attemptsSchema)
         try db.execute(PreparedResults.schema)
         // Journals written before usage was priced lack these columns.
         let columns = try db.prepare("SELECT name FROM pragma_table_info('documents')")
@@ -168,6 +173,7 @@ public final class Journal: ResultStore, @unchecked Sendable {
         readerLock.withLock {
             statusLookup = nil
             hashLookup = nil
+            failedLookup = nil
             readerDB.close()
         }
         writerDB.close()
@@ -197,14 +203,39 @@ public final class Journal: ResultStore, @unchecked Sendable {
         }
     }
 
+    public func takeFailedForRetry(_ id: String) -> RetryCandidate? {
+        let candidate: RetryCandidate? = readerLock.withLock {
+            guard let failedLookup else { return nil }
+            failedLookup.bind(.text(id), .int(run))
+            defer { failedLookup.reset() }
+            guard (try? failedLookup.step()) == true else { return nil }
+            return RetryCandidate(document: Document(id: id, path: failedLookup.text(0), metadata: failedLookup.text(1) ?? "{}"),
+                                  attempts: Int(failedLookup.int(2)))
+        }
+        guard let candidate, retrying.withLock({ $0.insert(id).inserted }) else { return nil }
+        return candidate
+    }
+
     public func commit(_ group: [DocumentResult], output: OutputPosition?) throws {
         if writer == nil { writer = try JournalCommitter(writerDB) }
-        try writer!.commit(group, output: output, run: run)
+        try writer!.commit(group, output: output, run: run, supersedesLines: supersedesFailedResults(group))
+    }
+
+    /// Does `group` hold new results of documents taken to run again? Their
+    /// failed results' lines are still in the output.
+    private func supersedesFailedResults(_ group: [DocumentResult]) -> Bool {
+        retrying.withLock { taken in
+            guard !taken.isEmpty else { return false }
+            var found = false
+            for result in group where taken.remove(result.document.id) != nil { found = true }
+            return found
+        }
     }
 
     public func endRun(state: String) throws {
         try writerDB.prepare("UPDATE runs SET ended_at = ?, state = ? WHERE run = ?")
             .bind(.double(Date().timeIntervalSince1970), .text(state), .int(run)).run()
+        try OutputRecovery.dropSupersededLines(self)
         try writerDB.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     }
 
@@ -220,6 +251,7 @@ private struct JournalCommitter {
     let insert: SQLiteStatement
     let setOffset: SQLiteStatement
     let countProcessed: SQLiteStatement
+    let insertAttempt: SQLiteStatement
     var nextSeq: Int64
 
     init(_ db: SQLiteDatabase) throws {
@@ -228,11 +260,15 @@ private struct JournalCommitter {
         setOffset = try db.prepare(
             "INSERT INTO meta (key, value) VALUES ('output_offset', ?), ('output_path', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
         countProcessed = try db.prepare("UPDATE runs SET processed = processed + ? WHERE run = ?")
+        insertAttempt = try db.prepare(JournalRows.insertAttempt)
         let max = try db.prepare("SELECT coalesce(max(out_seq), 0) FROM documents")
         nextSeq = try max.step() ? max.int(0) + 1 : 1
     }
 
-    mutating func commit(_ group: [DocumentResult], output: OutputPosition?, run: Int64) throws {
+    /// `supersedesLines`: the group holds new results of documents whose
+    /// earlier lines are still in the output, which must be rewritten
+    /// (see `OutputRecovery.dropSupersededLines`).
+    mutating func commit(_ group: [DocumentResult], output: OutputPosition?, run: Int64, supersedesLines: Bool) throws {
         let now = Date().timeIntervalSince1970
         var seq = nextSeq
         try db.transaction {
@@ -240,10 +276,16 @@ private struct JournalCommitter {
                 JournalRows.bindInsert(insert, result, seq: seq, run: run, now: now)
                 try insert.run()
                 seq += 1
+                guard JournalRows.keepsHistory(result) else { continue }
+                for attempt in result.history {
+                    JournalRows.bindAttempt(insertAttempt, attempt, id: result.document.id, run: run)
+                    try insertAttempt.run()
+                }
             }
             if let output {
                 setOffset.bind(.text(String(output.offset)), .text(output.path))
                 try setOffset.run()
+                if supersedesLines { try Journal.setMeta(db, OutputRecovery.supersededKey, "1") }
             }
             countProcessed.bind(.int(Int64(group.count)), .int(run))
             try countProcessed.run()

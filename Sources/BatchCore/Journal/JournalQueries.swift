@@ -51,6 +51,42 @@ extension JournalReader {
         return try statement.step() ? JournalRows.result(statement) : nil
     }
 
+    /// Every call of a document, in order (empty when it has not finished).
+    /// A document that succeeded at its first attempt has one, told by its
+    /// documents row (its worker unknown: empty).
+    public func attempts(of id: String) throws -> [AttemptRecord] {
+        var history: [AttemptRecord] = []
+        if try hasAttemptsTable() {
+            let rows = try db.prepare("SELECT \(JournalRows.attemptColumns) FROM attempts WHERE id = ? ORDER BY rowid").bind(.text(id))
+            while try rows.step() { history.append(JournalRows.attempt(rows)) }
+        }
+        guard history.isEmpty else { return history }
+        let row = try db.prepare("SELECT attempts, finished_at, duration_ms, status, error FROM documents WHERE id = ?").bind(.text(id))
+        guard try row.step() else { return [] }
+        let status = DocumentStatus(rawValue: Int32(row.int(3))) ?? .failed
+        return [AttemptRecord(attempt: max(1, Int(row.int(0))), stage: "", startedAt: row.double(1) - row.double(2) / 1000,
+                              worker: "", durationMs: row.double(2), outcome: status.name, error: row.text(4), stderr: nil)]
+    }
+
+    /// Journals written before attempts were recorded have no such table.
+    private func hasAttemptsTable() throws -> Bool {
+        let found = try db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'attempts'")
+        return try found.step()
+    }
+
+    /// The ids of the failed documents, of one failure group (`stage` and
+    /// `error`) or all of them, in id order.
+    public func failedIDs(stage: String?, error: String?, all: Bool) throws -> [String] {
+        let failed = Int64(DocumentStatus.failed.rawValue)
+        let statement = all
+            ? try db.prepare("SELECT id FROM documents WHERE status = ? ORDER BY id").bind(.int(failed))
+            : try db.prepare("SELECT id FROM documents WHERE status = ? AND failed_stage_label IS ? AND error IS ? ORDER BY id")
+                .bind(.int(failed), .optionalText(stage), .optionalText(error))
+        var ids: [String] = []
+        while try statement.step() { ids.append(statement.text(0) ?? "") }
+        return ids
+    }
+
     /// Failed documents grouped by stage and error, largest groups first.
     public func failureGroups(limit: Int = 20, examples: Int = 3) throws -> [FailureGroup] {
         let failed = Int64(DocumentStatus.failed.rawValue)

@@ -53,4 +53,37 @@ enum JournalRows {
             contentHash: s.text(13),
             duplicateOf: s.text(14))
     }
+
+    // MARK: Attempts
+
+    /// Every call of a document that needed more than one or failed; a
+    /// document that succeeded at its first attempt has no rows: its
+    /// documents row tells that attempt. Ordered by rowid.
+    static let attemptsSchema = """
+        CREATE TABLE IF NOT EXISTS attempts (
+            id TEXT NOT NULL, attempt INTEGER NOT NULL, stage TEXT NOT NULL, started_at REAL NOT NULL,
+            worker TEXT NOT NULL, duration_ms REAL NOT NULL, outcome TEXT NOT NULL, error TEXT, stderr TEXT,
+            run INTEGER NOT NULL);
+        CREATE INDEX IF NOT EXISTS attempts_id ON attempts(id);
+        """
+
+    static let attemptColumns = "attempt, stage, started_at, worker, duration_ms, outcome, error, stderr"
+
+    static let insertAttempt = "INSERT INTO attempts (id, \(attemptColumns), run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+    /// Does the result's history go to the attempts table?
+    static func keepsHistory(_ r: DocumentResult) -> Bool {
+        r.status == .failed || r.attempts > 1 || r.history.count > 1
+    }
+
+    static func bindAttempt(_ statement: SQLiteStatement, _ a: AttemptRecord, id: String, run: Int64) {
+        statement.bind(.text(id), .int(Int64(a.attempt)), .text(a.stage), .double(a.startedAt), .text(a.worker),
+                       .double(a.durationMs), .text(a.outcome), .optionalText(a.error), .optionalText(a.stderr), .int(run))
+    }
+
+    /// Reads a row selected with `attemptColumns`.
+    static func attempt(_ s: SQLiteStatement) -> AttemptRecord {
+        AttemptRecord(attempt: Int(s.int(0)), stage: s.text(1) ?? "", startedAt: s.double(2), worker: s.text(3) ?? "",
+                      durationMs: s.double(4), outcome: s.text(5) ?? "", error: s.text(6), stderr: s.text(7))
+    }
 }

@@ -117,6 +117,21 @@ enum OutputRecovery {
         return lines + (last == 0x0A ? 0 : 1)
     }
 
+    /// Set in the journal when a retried document's new line joined the
+    /// output after its failed one; cleared once the output is rewritten.
+    static let supersededKey = "output_superseded"
+
+    /// At the end of a run that retried documents (or of the run that
+    /// resumes it after a crash: the mark stays until then), rewrites the
+    /// output file from the journal, so each document has one line again
+    /// (its last result). A stream keeps both lines: the later one is the result.
+    static func dropSupersededLines(_ journal: Journal) throws {
+        let db = journal.writerDB
+        guard try Journal.meta(db, supersededKey) != nil, let path = try Journal.meta(db, "output_path"),
+              !path.isEmpty, !isStream(path) else { return }
+        _ = try rewrite(path, journal: journal, dropFailed: false)
+    }
+
     private static func rewrite(_ path: String, journal: Journal, dropFailed: Bool) throws -> OutputWriter {
         let db = journal.writerDB
         let failed = DocumentStatus.failed.rawValue
@@ -131,7 +146,10 @@ enum OutputRecovery {
         if let error = writer.flush() { throw error }
         let length = writer.offset
         guard !stream else {
-            if dropFailed { try db.execute("DELETE FROM documents WHERE status = \(failed)") }
+            try db.transaction {
+                if dropFailed { try db.execute("DELETE FROM documents WHERE status = \(failed)") }
+                try db.execute("DELETE FROM meta WHERE key = '\(supersededKey)'")
+            }
             return writer
         }
         guard rename(target, path) == 0 else {
@@ -139,6 +157,7 @@ enum OutputRecovery {
         }
         try db.transaction {
             if dropFailed { try db.execute("DELETE FROM documents WHERE status = \(failed)") }
+            try db.execute("DELETE FROM meta WHERE key = '\(supersededKey)'")
             try Journal.setMeta(db, "output_path", path)
             try Journal.setMeta(db, "output_offset", String(length))
         }

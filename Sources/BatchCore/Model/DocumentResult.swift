@@ -40,4 +40,6 @@ public struct DocumentResult: Sendable {
     public var contentHash: String? = nil
     /// The document whose result was reused (dedupe).
     public var duplicateOf: String? = nil
+    /// The calls of this run that led to this result, in order.
+    public var history: [AttemptRecord] = []
 }

@@ -25,6 +25,8 @@ public struct Job: Sendable {
     public var waitingFor: Wait? = nil
     /// Money the budget holds for this document until it finishes.
     public var reservation: BudgetReservation? = nil
+    /// Its calls so far, in order.
+    public var history: [AttemptRecord] = []
 
     public enum Wait: Sendable { case retry, rateLimit }
 

@@ -10,6 +10,8 @@ public final class CallContext: @unchecked Sendable {
     public var output: [UInt8]? = nil
     public var outputIsJSON = false
     public var error: String? = nil
+    /// The end of what the call wrote to stderr, when it ran a command.
+    public var stderrTail: String? = nil
     public var inputTokens: UInt64 = 0
     public var outputTokens: UInt64 = 0
     public var units: UInt64 = 0

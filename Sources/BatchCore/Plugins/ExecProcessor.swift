@@ -268,6 +268,7 @@ final class ExecInstance: ProcessorInstance {
     /// status or signal and the tail of stderr.
     private func outcome(of result: ChildProcess.Result, _ call: CallContext) -> Outcome {
         let stderrText = ExecInstance.tail(result.stderr, truncated: result.stderrCount > result.stderr.count)
+        if !stderrText.isEmpty { call.stderrTail = stderrText }
         func withStderr(_ message: String) -> String {
             stderrText.isEmpty ? message : message + ": " + stderrText
         }

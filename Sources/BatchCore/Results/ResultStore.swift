@@ -21,10 +21,27 @@ public protocol ResultStore: AnyObject, Sendable {
     func reportProgress(total: UInt64?, inFlight: UInt64)
     /// Lets go of the store; nothing is called after.
     func close()
+    /// A document this run committed as failed, taken to run again (an
+    /// operator's retry), with its attempts so far; nil when it did not
+    /// fail in this run or is taken already. Its next result supersedes
+    /// the failed one, in the store and in the output.
+    func takeFailedForRetry(_ id: String) -> RetryCandidate?
 }
 
 extension ResultStore {
     public func reportProgress(total: UInt64?, inFlight: UInt64) {}
+    public func takeFailedForRetry(_ id: String) -> RetryCandidate? { nil }
+}
+
+/// A failed document taken to run again, and its attempts so far.
+public struct RetryCandidate: Sendable {
+    public let document: Document
+    public let attempts: Int
+
+    public init(document: Document, attempts: Int) {
+        self.document = document
+        self.attempts = attempts
+    }
 }
 
 /// A committed result, as dedupe lends it to a document with the same content.

@@ -86,6 +86,33 @@ final class Scheduler: @unchecked Sendable {  // @unchecked: every field guarded
         monitor.broadcast()
     }
 
+    /// Pauses or resumes dispatching the run's documents (in-flight ones
+    /// go on); false when the run has ended or is cancelled.
+    func setPaused(_ run: Workload, _ paused: Bool) -> Bool {
+        let changed: Bool = monitor.withLock {
+            let tenant = run.tenant
+            guard !tenant.cancelled, !tenant.done else { return false }
+            tenant.paused = paused
+            return true
+        }
+        monitor.broadcast()
+        return changed
+    }
+
+    /// Adds work to a run that has not ended: `requeue` puts jobs in its
+    /// queue while the run cannot end, then its workers are woken. Returns
+    /// what `requeue` returned, or nil when the run has ended or is cancelled.
+    func reopen<T>(_ run: Workload, _ requeue: () -> T) -> T? {
+        let added: T? = monitor.withLock {
+            let tenant = run.tenant
+            guard !tenant.cancelled, !tenant.done else { return nil }
+            defer { tenant.wake() }
+            return requeue()
+        }
+        monitor.broadcast()
+        return added
+    }
+
     var isShutDown: Bool { monitor.withLock { shuttingDown } }
 
     /// The running batches with the workers each uses now, the tenants' caps,

@@ -8,6 +8,8 @@ final class Tenant: @unchecked Sendable {  // @unchecked: fields guarded by the 
     /// Slots taken: calls running, or pending (finished later from another thread).
     var running = 0
     var cancelled = false
+    /// An operator paused dispatch: nothing new starts until resumed.
+    var paused = false
     var done = false
     /// The queue said nothing ever again (until a job is given back).
     var drained = false
@@ -24,12 +26,12 @@ final class Tenant: @unchecked Sendable {  // @unchecked: fields guarded by the 
 
     /// May a worker ask the run for work now?
     func canDispatch(now: UInt64) -> Bool {
-        !cancelled && !done && !drained && running < cap && now >= idleUntil
+        !cancelled && !paused && !done && !drained && running < cap && now >= idleUntil
     }
 
     /// When this tenant may next have something to start, if ever.
     var nextStart: UInt64? {
-        cancelled || drained ? nil : idleUntil
+        cancelled || paused || drained ? nil : idleUntil
     }
 
     /// A job was given back: ask the queue again.

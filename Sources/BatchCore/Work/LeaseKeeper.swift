@@ -40,6 +40,8 @@ final class LeaseKeeper: WorkQueue, @unchecked Sendable {  // @unchecked: `stopp
 
     func renew(_ jobs: [ClaimedJob]) -> [ClaimedJob] { queue.renew(jobs) }
 
+    func requeue(_ job: Job) -> Bool { queue.requeue(job) }
+
     /// Starts renewing; `lost` hears of jobs whose lease another claimer took over.
     func start(lost: @escaping @Sendable ([ClaimedJob]) -> Void) {
         monitor.withLock {

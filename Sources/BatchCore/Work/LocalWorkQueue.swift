@@ -74,6 +74,11 @@ final class LocalWorkQueue: WorkQueue {
     }
 
     func renew(_ jobs: [ClaimedJob]) -> [ClaimedJob] { jobs }
+
+    func requeue(_ job: Job) -> Bool {
+        giveBack(ClaimedJob(job: job, isNew: false), notBefore: 0)
+        return true
+    }
 }
 
 /// A job given back, due at `due`; `sequence` keeps equal times in order.

@@ -20,6 +20,13 @@ public protocol WorkQueue: AnyObject, Sendable {
     func giveBack(_ job: ClaimedJob, notBefore: UInt64)
     /// Keeps the leases of jobs still running; returns those still held.
     func renew(_ jobs: [ClaimedJob]) -> [ClaimedJob]
+    /// Adds a job whose document finished before, to run it again at once
+    /// (an operator's retry); false when this queue takes no such job.
+    func requeue(_ job: Job) -> Bool
+}
+
+extension WorkQueue {
+    public func requeue(_ job: Job) -> Bool { false }
 }
 
 /// What a claim found.

@@ -6,6 +6,7 @@
 #include <spawn.h>
 #include <unistd.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 
 #include "../../../include/batchcore_version.h"
 
@@ -17,6 +18,11 @@ static inline const char *bc_shim_version_string(void) {
 static inline char **bc_shim_environ(void) {
     extern char **environ;
     return environ;
+}
+
+/* The kernel's id of the calling thread (as top and /proc show it). */
+static inline long bc_shim_thread_id(void) {
+    return syscall(SYS_gettid);
 }
 
 /* Names the calling thread (seen in top, gdb and /proc). */

@@ -14,11 +14,7 @@ struct CancelCommand: ParsableCommand {
 
     func run() throws {
         let pool = try redis.connect()
-        try redisCall { try pool.with { c in
-            let record = RedisBatch(id: batch)
-            _ = try record.plan(on: c)
-            try record.setState(.cancelled, on: c)
-        } }
+        try redisCall { try pool.with { try RedisBatchControl.cancel(batch, on: $0) } }
         writeStandardError("batchhost: batch \(batch) cancelled; its results so far can be collected\n")
     }
 }
@@ -35,19 +31,33 @@ struct RetryFailedCommand: ParsableCommand {
 
     func run() throws {
         let pool = try redis.connect()
-        let count = try redisCall { try pool.with { c -> Int in
-            let record = RedisBatch(id: batch)
-            let plan = try record.plan(on: c)
-            var failed: [Document] = []
-            try RedisResults(batch: batch).scan(on: c) { bytes in
-                let stored = try StoredLine.decode(bytes)
-                if stored.status == .failed { failed.append(stored.document) }
-            }
-            try RedisResults(batch: batch).forget(failed.map(\.id), status: DocumentStatus.failed.name, on: c)
-            try RedisWorkQueue(batch: batch, lease: .milliseconds(plan.leaseMilliseconds)).add(jobs: failed.map { Job(document: $0) }, on: c)
-            try record.setState(.open, on: c)
-            return failed.count
-        } }
-        writeStandardError("batchhost: \(count) failed documents of batch \(batch) will run again\n")
+        let ids = try redisCall { try pool.with { try RedisBatchControl.retryFailed(batch, where: { _ in true }, on: $0) } }
+        writeStandardError("batchhost: \(ids.count) failed documents of batch \(batch) will run again\n")
+    }
+}
+
+/// Cancelling a distributed batch and running its failed documents again:
+/// the `cancel` and `retry-failed` commands, and the dashboard's actions.
+enum RedisBatchControl {
+    static func cancel(_ batch: String, on c: RedisConnection) throws {
+        let record = RedisBatch(id: batch)
+        _ = try record.plan(on: c)
+        try record.setState(.cancelled, on: c)
+    }
+
+    /// Puts the failed documents `chosen` picks back in the queue and opens
+    /// the batch to workers; returns their ids.
+    static func retryFailed(_ batch: String, where chosen: (Document) -> Bool, on c: RedisConnection) throws -> [String] {
+        let record = RedisBatch(id: batch)
+        let plan = try record.plan(on: c)
+        var failed: [Document] = []
+        try RedisResults(batch: batch).scan(on: c) { bytes in
+            let stored = try StoredLine.decode(bytes)
+            if stored.status == .failed && chosen(stored.document) { failed.append(stored.document) }
+        }
+        try RedisResults(batch: batch).forget(failed.map(\.id), status: DocumentStatus.failed.name, on: c)
+        try RedisWorkQueue(batch: batch, lease: .milliseconds(plan.leaseMilliseconds)).add(jobs: failed.map { Job(document: $0) }, on: c)
+        try record.setState(.open, on: c)
+        return failed.map(\.id)
     }
 }

@@ -5,7 +5,7 @@ import Glibc
 /// What a worker process does: starts a run of each open batch it can serve
 /// on its engine (whose scheduler shares the worker slots among them), keeps
 /// their heartbeats, and drops runs that ended.
-final class BatchServer {
+final class BatchServer: @unchecked Sendable {  // unchecked: `running` and `refused` are used by the serving thread only; others read `served`
     let consumer: String
     private let engine: Engine
     private let pool: RedisConnectionPool
@@ -15,6 +15,10 @@ final class BatchServer {
     private var running: [String: (batch: Batch, queue: SharedWorkQueue?)] = [:]
     /// Batches this worker cannot run (a processor missing here), said once each.
     private var refused: Set<String> = []
+    /// The batches it runs, by id, for readers on other threads (`--http`).
+    private let servedBatches = Locked([String: Batch]())
+
+    var served: [String: Batch] { servedBatches.withLock { $0 } }
 
     init(engine: Engine, pool: RedisConnectionPool, workers: Int, tenant: String?, quiet: Bool) {
         self.engine = engine
@@ -54,6 +58,7 @@ final class BatchServer {
             }
         }
         running.removeAll()
+        servedBatches.withLock { $0.removeAll() }
     }
 
     private func start(_ id: String) {
@@ -74,6 +79,7 @@ final class BatchServer {
                                              claimSize: min(64, workers * 2), pool: pool, log: log)
             try batch.start(seams: seams)
             running[id] = (batch, seams.queue as? SharedWorkQueue)
+            servedBatches.withLock { $0[id] = batch }
             say("worker \(consumer): serving batch \(id) (" + plan.stages.map(\.label).joined(separator: " → ") + ")")
         } catch {
             refuse(id, "worker \(consumer) cannot run batch \(id): \(error)")
@@ -91,6 +97,7 @@ final class BatchServer {
     private func dropEnded() {
         for (id, (batch, _)) in running where !batch.isRunning {
             running[id] = nil
+            servedBatches.withLock { $0[id] = nil }
             if batch.stats.budgetReached {
                 say("worker \(consumer): batch \(id) reached its budget; no more of its documents start")
                 do { try pool.with { try RedisBatch(id: id).setState(.cancelled, on: $0) } } catch { say("worker \(consumer): \(error)") }

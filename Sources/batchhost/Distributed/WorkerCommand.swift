@@ -25,6 +25,9 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Serve only the batches of this tenant.", valueName: "name"))
     var tenant: String?
 
+    @Option(name: .customLong("http"), help: ArgumentHelp("Serve this worker's /metrics and /api/status (the batches it runs) at [HOST:]PORT.", valueName: "address"))
+    var http: String?
+
     @Flag(name: [.short, .long], help: "Print nothing but errors.")
     var quiet = false
 
@@ -43,6 +46,11 @@ struct WorkerCommand: ParsableCommand {
         try engine.set("max_workers", String(workers))
         let pool = try redis.connect()
         let server = BatchServer(engine: engine, pool: pool, workers: workers, tenant: tenant, quiet: quiet)
+        let statusServer = try http.map {
+            try StatusServer(address: $0, token: nil, source: WorkerStatusSource(server: server),
+                             scrubber: SecretScrubber(arguments: CommandLine.arguments))
+        }
+        defer { statusServer?.stop() }
         server.say("worker \(server.consumer) serving \(pool.url) with \(workers) workers")
         while stop.withLock({ $0 }) == 0 {
             server.serveOpenBatches()

@@ -10,16 +10,26 @@ struct AccessPolicy: Sendable {
         loopback || token == nil || carriesToken(request)
     }
 
-    func mayAct(_ request: HTTPRequest) -> Bool {
-        token != nil && carriesToken(request)
+    /// Why an action is refused (status and message), or nil when it may go on.
+    func refusal(of request: HTTPRequest) -> HTTPResponse? {
+        guard token != nil else {
+            return .error(403, "read-only: this server was started without --http-token, so it takes no actions")
+        }
+        guard given(request) != nil else {
+            return .error(401, "actions need the token: send 'Authorization: Bearer TOKEN' or a form field token=TOKEN")
+        }
+        return carriesToken(request) ? nil : .error(403, "wrong token: send the one given to --http-token")
     }
 
-    /// `Authorization: Bearer TOKEN`, or `?token=TOKEN` (for links from the page).
+    /// `Authorization: Bearer TOKEN`, a form field `token`, or `?token=TOKEN` (for links from the page).
+    private func given(_ request: HTTPRequest) -> String? {
+        request.header("Authorization").map { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : $0 }
+            ?? request.parameter("token")
+    }
+
     private func carriesToken(_ request: HTTPRequest) -> Bool {
-        guard let token else { return false }
-        let given = request.header("Authorization").map { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : $0 }
-            ?? request.query("token")
-        return given.map { constantTimeEqual($0, token) } ?? false
+        guard let token, let given = given(request) else { return false }
+        return constantTimeEqual(given, token)
     }
 
     private func constantTimeEqual(_ a: String, _ b: String) -> Bool {

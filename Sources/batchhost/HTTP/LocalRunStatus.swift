@@ -19,8 +19,10 @@ final class LocalRunStatus: StatusSource, Sendable {
         var journalFailures: (time: Double, groups: [FailureGroup])? = nil
     }
 
-    /// Grouping a journal's failures reads every failed row: at most this often.
+    /// Grouping a journal's failures reads every failed row: at most this
+    /// often, or once a second while the groups miss some failed documents.
     private static let failureRefreshSeconds = 5.0
+    private static let newFailureRefreshSeconds = 1.0
 
     init(batch: Batch, name: String, journalPath: String?) {
         self.batch = batch
@@ -61,16 +63,21 @@ final class LocalRunStatus: StatusSource, Sendable {
         if stats.state == .running && stats.totalKnown && rate > 0 {
             eta = now + Double(stats.total - min(stats.total, stats.finishedCount)) / rate
         }
-        let failures = journalPath == nil ? tally.largest : journalFailures(now: now)
+        let failures = journalPath == nil ? tally.largest : journalFailures(now: now, failed: stats.failed)
         return [BatchStatus(
-            name: name, tenant: batch.batchOptions.tenant, stats: stats, budgetUSD: batch.batchOptions.budget, docsPerSecond: rate,
+            name: name, tenant: batch.batchOptions.tenant, stats: stats, paused: batch.isPaused, budgetUSD: batch.batchOptions.budget, docsPerSecond: rate,
             estimatedCompletion: eta, lastSuccess: lastSuccess, throughput: history.samples,
-            limiter: batch.rateLimiter.map { limiterStatus($0, now: now) }, failures: failures)]
+            limiter: batch.rateLimiter.map { limiterStatus($0, now: now) }, failures: failures,
+            actions: stats.state == .running ? ["cancel", "pause", "resume", "retry"] : [])]
     }
 
-    private func journalFailures(now: Double) -> [FailureGroup] {
-        if let cached = observed.withLock({ $0.journalFailures }), now - cached.time < Self.failureRefreshSeconds {
-            return cached.groups
+    private func journalFailures(now: Double, failed: UInt64) -> [FailureGroup] {
+        if let cached = observed.withLock({ $0.journalFailures }) {
+            let age = now - cached.time
+            let complete = cached.groups.reduce(0) { $0 + $1.count } == failed
+            if age < Self.newFailureRefreshSeconds || (age < Self.failureRefreshSeconds && complete) {
+                return cached.groups
+            }
         }
         let groups = (try? withJournal { try $0.failureGroups() }) ?? []
         observed.withLock { $0.journalFailures = (now, groups) }
@@ -88,14 +95,33 @@ final class LocalRunStatus: StatusSource, Sendable {
         try withJournal { try $0.documents(filter) }
     }
 
-    func document(id: String) throws -> DocumentResult? {
-        try withJournal { try $0.document(id: id) }
+    func document(id: String) throws -> (DocumentResult, [AttemptRecord])? {
+        try withJournal { journal in try journal.document(id: id).map { ($0, try journal.attempts(of: id)) } }
     }
 
-    func cancel() -> Bool {
-        guard batch.isRunning else { return false }
+    func cancel(batch _: String?) throws {
+        guard batch.isRunning else { throw notRunning }
         batch.cancel()
-        return true
+    }
+
+    func setPaused(_ paused: Bool, batch _: String?) throws {
+        guard batch.setPaused(paused) else { throw notRunning }
+    }
+
+    private var notRunning: BatchCoreError { BatchCoreError(.state, "the batch is not running") }
+
+    func retry(_ selection: RetrySelection, batch _: String?) throws -> RetryAnswer {
+        let ids: [String] = try withJournal { journal in
+            switch selection {
+            case .document(let id): return try journal.document(id: id)?.status == .failed ? [id] : []
+            case .group(let stage, let error): return try journal.failedIDs(stage: stage, error: error, all: false)
+            case .allFailed: return try journal.failedIDs(stage: nil, error: nil, all: true)
+            }
+        }
+        let requeued = ids.isEmpty ? [] : try batch.retry(ids: ids)
+        // The failure groups change at once: read them again on the next request.
+        observed.withLock { $0.journalFailures = nil }
+        return RetryAnswer(matched: ids.count, requeued: requeued)
     }
 
     /// A reader opened for one request: no connection outlives it, so the

@@ -20,7 +20,14 @@ let pageFiles: [String: (contentType: String, text: String)] = [
 <section id="detail" hidden>
   <h2>Document <span id="detail-id"></span> <button id="detail-close" type="button">close</button></h2>
   <table id="detail-table"></table>
+  <h2>Attempts</h2>
+  <table id="detail-attempts-table">
+    <thead><tr><th>#</th><th>stage</th><th>started</th><th>worker</th><th>seconds</th><th>outcome</th><th>error</th><th>stderr</th></tr></thead>
+    <tbody id="detail-attempts"></tbody>
+  </table>
+  <button id="detail-retry" class="retry" type="button" hidden>Retry this document</button>
 </section>
+<p id="notice" class="notice" hidden></p>
 <p id="error" class="error" hidden></p>
 <script src="/page.js"></script>
 </body>
@@ -47,6 +54,9 @@ td.count { text-align: right; font-variant-numeric: tabular-nums; }
 td.error-text { font-family: monospace; white-space: pre-wrap; word-break: break-word; }
 a.doc { margin-right: .5rem; }
 button.cancel { color: #b00; }
+button { white-space: nowrap; }
+.notice { color: #264; }
+.actions { display: flex; gap: .6rem; margin-top: .8rem; }
 """#),
     "/page.js": ("text/javascript; charset=utf-8", #"""
 // Polls /api/status every second and draws each batch. No dependencies.
@@ -63,6 +73,7 @@ function el(tag, attrs, ...children) {
 }
 
 const number = (n) => Math.round(n).toLocaleString("en");
+const documents = (n) => `${number(n)} document${n === 1 ? "" : "s"}`;
 const dollars = (n) => "$" + n.toFixed(n < 1 ? 4 : 2);
 const clock = (t) => new Date(t * 1000).toLocaleTimeString();
 
@@ -109,13 +120,26 @@ function drawThroughput(canvas, samples) {
   g.fillText("now", width - 24, height - 2);
 }
 
-function failuresTable(failures) {
-  if (!failures.length) return el("p", { className: "muted" }, "No failures.");
+// Actions are offered while a batch runs, when the server takes them and the page has the token.
+let canAct = false;
+let shown = [];
+const offers = (b, action) => canAct && b.actions.includes(action);
+
+function failuresTable(b) {
+  const failures = b.failures;
+  if (!failures.length) return el("p", { className: "muted" }, b.totals.failed ? "Failures are not grouped here." : "No failures.");
+  const acting = offers(b, "retry");
   const rows = failures.map((f) => el("tr", {},
     el("td", {}, f.stage || ""), el("td", { className: "error-text" }, f.error), el("td", { className: "count" }, number(f.count)),
-    el("td", {}, ...f.examples.map((id) => el("a", { className: "doc", href: "#", onclick: (e) => { e.preventDefault(); showDocument(id); } }, id)))));
+    el("td", {}, ...f.examples.map((id) => el("a", { className: "doc", href: "#", onclick: (e) => { e.preventDefault(); showDocument(id); } }, id))),
+    acting ? el("td", {}, actionButton("retry", `Retry ${number(f.count)}`, () =>
+      retry({ batch: b.name, stage: f.stage, error: f.error }, `the ${documents(f.count)} that failed with “${f.error}”`))) : ""));
   return el("table", { id: "failures" },
-    el("tr", {}, el("th", {}, "stage"), el("th", {}, "error"), el("th", {}, "count"), el("th", {}, "examples")), ...rows);
+    el("tr", {}, el("th", {}, "stage"), el("th", {}, "error"), el("th", {}, "count"), el("th", {}, "examples"), acting ? el("th", {}, "") : ""), ...rows);
+}
+
+function actionButton(className, label, onclick) {
+  return el("button", { className, type: "button", onclick }, label);
 }
 
 function limiterFacts(b) {
@@ -140,18 +164,59 @@ function batchView(b, readOnly) {
       fact("ETA", b.eta ? clock(b.eta) : "—"),
       fact("cost", dollars(c.spent_usd) + projected + budget), ...limiterFacts(b)),
     canvas,
-    el("h2", {}, "Failures by error"), failuresTable(b.failures));
-  if (!readOnly && b.state === "running") {
-    view.append(el("button", { className: "cancel", type: "button", onclick: () => cancel(t.in_flight) }, "Cancel the run"));
-  }
+    el("h2", {}, "Failures by error"), failuresTable(b));
+  if (b.workers.length) view.append(el("h2", {}, "Workers"), workersTable(b.workers));
+  if (canAct && b.actions.length) view.append(batchActions(b));
   requestAnimationFrame(() => drawThroughput(canvas, b.throughput));
   return view;
 }
 
-async function cancel(inFlight) {
-  if (!confirm(`Cancel the run? No new document starts; the ${inFlight} in flight finish.`)) return;
-  const answer = await fetch("/api/cancel", { method: "POST", headers });
-  if (!answer.ok) showError((await answer.json()).error);
+function workersTable(workers) {
+  return el("table", { id: "workers" },
+    el("tr", {}, el("th", {}, "worker"), el("th", {}, "committed"), el("th", {}, "state"), el("th", {}, "last seen")),
+    ...workers.map((w) => el("tr", {}, el("td", {}, w.name), el("td", { className: "count" }, number(w.done)), el("td", {}, w.state),
+      el("td", {}, w.seconds_since_seen === null ? "never" : `${w.seconds_since_seen.toFixed(0)} s ago`))));
+}
+
+function batchActions(b) {
+  const t = b.totals, batch = b.name;
+  const buttons = el("div", { className: "actions" });
+  if (offers(b, "pause")) {
+    buttons.append(b.paused ? actionButton("resume", "Resume", () => act("/api/resume", { batch }))
+                            : actionButton("pause", "Pause", () => act("/api/pause", { batch })));
+  }
+  if (offers(b, "cancel")) {
+    buttons.append(actionButton("cancel", "Cancel the run", () => {
+      if (confirm(`Cancel ${batch}? No new document starts; the ${t.in_flight} in flight finish.`)) act("/api/cancel", { batch });
+    }));
+  }
+  if (offers(b, "retry") && t.failed > 0) {
+    buttons.append(actionButton("retry-all", `Retry all ${number(t.failed)} failed`, () =>
+      retry({ batch, all: "true" }, `all ${documents(t.failed)} that failed in ${batch}`)));
+  }
+  return buttons;
+}
+
+async function retry(selection, what) {
+  if (!confirm(`Run ${what} again?`)) return;
+  const answer = await act("/api/retry", selection);
+  if (answer) showNotice(`${number(answer.requeued)} of ${documents(answer.matched)} put back to run again.`);
+}
+
+// POSTs an action as a form with the token; returns its answer, or shows its error.
+async function act(path, fields = {}) {
+  const body = new URLSearchParams();
+  for (const [key, value] of Object.entries(fields)) if (value !== null && value !== undefined) body.set(key, value);
+  const answer = await fetch(path, { method: "POST", headers, body });
+  const json = await answer.json();
+  if (!answer.ok) return showError(json.error);
+  refresh();
+  return json;
+}
+
+function showNotice(message) {
+  $("notice").textContent = message;
+  $("notice").hidden = !message;
 }
 
 async function showDocument(id) {
@@ -159,9 +224,19 @@ async function showDocument(id) {
   const doc = await answer.json();
   if (!answer.ok) return showError(doc.error);
   $("detail-id").textContent = id;
-  $("detail-table").replaceChildren(...Object.entries(doc).map(([k, v]) =>
+  $("detail-table").replaceChildren(...Object.entries(doc).filter(([k]) => k !== "attempt_history").map(([k, v]) =>
     el("tr", {}, el("th", {}, k), el("td", { className: "error-text" }, v === null ? "" : String(v)))));
+  $("detail-attempts").replaceChildren(...(doc.attempt_history || []).map(attemptRow));
+  // A document of this server's one batch (the dashboard lists no documents).
+  $("detail-retry").hidden = !(shown.length === 1 && offers(shown[0], "retry") && doc.status === "failed");
+  $("detail-retry").onclick = () => retry({ id }, `the document ${id}`);
   $("detail").hidden = false;
+}
+
+function attemptRow(a) {
+  const cell = (text, className) => el("td", { className: className || "" }, text === null ? "" : String(text));
+  return el("tr", {}, cell(a.attempt), cell(a.stage), cell(clock(a.started_at)), cell(a.worker),
+    cell((a.duration_ms / 1000).toFixed(2), "count"), cell(a.outcome), cell(a.error, "error-text"), cell(a.stderr, "error-text"));
 }
 
 function showError(message) {
@@ -174,7 +249,10 @@ async function refresh() {
     const answer = await fetch("/api/status", { headers });
     const status = await answer.json();
     if (!answer.ok) throw new Error(status.error);
-    $("mode").textContent = status.read_only ? "read-only (started without --http-token)" : "operator actions enabled";
+    canAct = !status.read_only && token !== null;
+    shown = status.batches;
+    $("mode").textContent = status.read_only ? "read-only (started without --http-token)"
+      : canAct ? "operator actions enabled" : "operator actions need the token: open this page with ?token=TOKEN";
     $("batches").replaceChildren(...status.batches.map((b) => batchView(b, status.read_only)));
     showError("");
   } catch (e) {

@@ -4,15 +4,25 @@ import BatchCore
 /// ids, paths, statuses, errors and numbers only.
 enum StatusJSON {
     static func status(_ batches: [BatchStatus], readOnly: Bool) -> JSONValue {
-        .object(["batches": .array(batches.map(batch)), "read_only": .bool(readOnly), "time": .number(unixTime())])
+        .object(["batches": .array(batches.map { batch($0, readOnly: readOnly) }), "read_only": .bool(readOnly),
+                 "time": .number(unixTime())])
     }
 
-    static func batch(_ b: BatchStatus) -> JSONValue {
+    /// `actions`: what the batch takes now, given the token (none when read-only).
+    static func batch(_ b: BatchStatus, readOnly: Bool) -> JSONValue {
+        var fields = batchFields(b)
+        fields["workers"] = .array(b.workers.map(worker))
+        fields["actions"] = .array((readOnly ? [] : b.actions).map(JSONValue.string))
+        return .object(fields)
+    }
+
+    private static func batchFields(_ b: BatchStatus) -> [String: JSONValue] {
         let s = b.stats
-        return .object([
+        return [
             "name": .string(b.name),
             "tenant": .string(b.tenant),
             "state": .string(stateName(s.state)),
+            "paused": .bool(b.paused),
             "totals": .object([
                 "total": .number(Double(s.total)), "total_known": .bool(s.totalKnown),
                 "finished": .number(Double(s.finishedCount)), "ok": .number(Double(s.ok)),
@@ -42,11 +52,23 @@ enum StatusJSON {
             ]),
             "throughput": .array(b.throughput.map { .array([.number($0.time), .number(Double($0.finished))]) }),
             "failures": .array(b.failures.map(failure)),
-        ])
+        ]
     }
 
-    static func document(_ r: DocumentResult) -> JSONValue {
-        .object([
+    private static func worker(_ w: WorkerStatus) -> JSONValue {
+        .object(["name": .string(w.name), "done": .number(Double(w.done)), "state": .string(w.state),
+                 "seconds_since_seen": optionalNumber(w.secondsSinceSeen)])
+    }
+
+    /// A document of a page; with `history`, one document with each of its calls.
+    static func document(_ r: DocumentResult, history: [AttemptRecord]? = nil) -> JSONValue {
+        var fields = documentFields(r)
+        if let history { fields["attempt_history"] = .array(history.map(attempt)) }
+        return .object(fields)
+    }
+
+    private static func documentFields(_ r: DocumentResult) -> [String: JSONValue] {
+        [
             "id": .string(r.document.id), "path": r.document.path.map(JSONValue.string) ?? .null,
             "status": .string(r.status.name), "attempts": .number(Double(r.attempts)),
             "error": r.error.map(JSONValue.string) ?? .null,
@@ -54,12 +76,21 @@ enum StatusJSON {
             "duration_ms": .number(r.durationMs), "input_tokens": .number(Double(r.inputTokens)),
             "output_tokens": .number(Double(r.outputTokens)), "cost_usd": .number(r.costUSD),
             "output_bytes": .number(Double(r.output?.count ?? 0)),
+        ]
+    }
+
+    private static func attempt(_ a: AttemptRecord) -> JSONValue {
+        .object([
+            "attempt": .number(Double(a.attempt)), "stage": a.stage.isEmpty ? .null : .string(a.stage),
+            "started_at": .number(a.startedAt), "worker": a.worker.isEmpty ? .null : .string(a.worker),
+            "duration_ms": .number(a.durationMs), "outcome": .string(a.outcome),
+            "error": a.error.map(JSONValue.string) ?? .null, "stderr": a.stderr.map(JSONValue.string) ?? .null,
         ])
     }
 
     static func page(_ documents: [DocumentResult], limit: Int) -> JSONValue {
         let next: JSONValue = documents.count == limit ? documents.last.map { .string($0.document.id) } ?? .null : .null
-        return .object(["documents": .array(documents.map(document)), "next": next])
+        return .object(["documents": .array(documents.map { document($0) }), "next": next])
     }
 
     private static func stage(_ d: StageDurations) -> JSONValue {

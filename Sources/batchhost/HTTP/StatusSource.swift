@@ -4,13 +4,33 @@ import BatchCore
 /// source (`LocalRunStatus`); a shared store of distributed batches can be another.
 protocol StatusSource: Sendable {
     /// Every batch the source knows, as it is now.
-    func batches() -> [BatchStatus]
+    func batches() throws -> [BatchStatus]
     /// A page of finished documents, in id order.
     func documents(_ filter: JournalReader.DocumentFilter) throws -> [DocumentResult]
-    /// One finished document (its last attempt), or nil.
-    func document(id: String) throws -> DocumentResult?
-    /// Stops starting documents (those in flight finish); false when there is nothing to cancel.
-    func cancel() -> Bool
+    /// One finished document (its last attempt) and each of its calls, or nil.
+    func document(id: String) throws -> (DocumentResult, [AttemptRecord])?
+    // Operator actions on the batch named `batch` (nil: the only one); each
+    // throws why it cannot (`.notFound`, `.invalidArgument`, else a conflict).
+    /// Stops starting documents (those in flight finish).
+    func cancel(batch: String?) throws
+    /// Pauses or resumes starting documents.
+    func setPaused(_ paused: Bool, batch: String?) throws
+    /// Runs failed documents again; says what it did.
+    func retry(_ selection: RetrySelection, batch: String?) throws -> RetryAnswer
+}
+
+/// Which failed documents an operator runs again.
+enum RetrySelection: Sendable {
+    case document(String)
+    /// A failure group of `/api/status`: the failed stage and the error.
+    case group(stage: String?, error: String)
+    case allFailed
+}
+
+/// What a retry did: how many failed documents matched, and which were put back to run.
+struct RetryAnswer: Sendable {
+    var matched: Int
+    var requeued: [String]
 }
 
 /// One batch as the server shows it. Times are Unix seconds.
@@ -19,6 +39,8 @@ struct BatchStatus: Sendable {
     /// Whom the batch runs for (the batch option `tenant`).
     var tenant: String
     var stats: BatchStats
+    /// An operator paused dispatching.
+    var paused = false
     var budgetUSD: Double?
     /// Documents finished per second over the last minute.
     var docsPerSecond: Double
@@ -27,6 +49,10 @@ struct BatchStatus: Sendable {
     var throughput: [ThroughputHistory.Sample]
     var limiter: LimiterStatus?
     var failures: [FailureGroup]
+    /// The workers serving it, for a distributed batch.
+    var workers: [WorkerStatus] = []
+    /// The operator actions (`/api/NAME`) it takes now, given the token.
+    var actions: [String] = []
 
     /// Documents not started yet, or waiting for a retry or their rate limit.
     var queued: UInt64 {
@@ -34,6 +60,15 @@ struct BatchStatus: Sendable {
         let started = stats.finishedCount + stats.inFlight
         return stats.total > started ? stats.total - started : 0
     }
+}
+
+/// A worker of a distributed batch, as its heartbeats tell.
+struct WorkerStatus: Sendable {
+    var name: String
+    /// Documents it committed.
+    var done: Int
+    var state: String
+    var secondsSinceSeen: Double?
 }
 
 /// What a rate limiter has left.

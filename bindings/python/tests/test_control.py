@@ -1,6 +1,8 @@
 """Controlling a running batch: stats while it runs, waiting, cancelling from another thread."""
 from __future__ import annotations
 
+import collections
+import json
 import os
 import signal
 import threading
@@ -227,3 +229,45 @@ def test_waiting_for_or_closing_a_batch_from_its_own_processor_is_a_state_error(
     assert stats.ok == 10
     assert "cannot wait for a batch from inside one of its own processor calls" in seen["wait"]
     assert "cannot close a batch from inside one of its own processor calls" in seen["close"]
+
+
+def test_failed_documents_run_again_while_the_batch_runs(engine, make_docs, tmp_path):
+    paths = make_docs(4)
+    release = threading.Event()
+    tried = collections.Counter()
+
+    @batchcore.processor
+    def flaky(doc):
+        tried[doc.id] += 1
+        if doc.id == "last":
+            release.wait(60)  # holds the batch open while the test retries
+        elif doc.id.startswith("bad") and tried[doc.id] == 1:
+            raise RuntimeError("first try fails")
+        return doc.id
+
+    output = tmp_path / "out.jsonl"
+    with engine.batch(flaky, workers=2, output=output, checkpoint=tmp_path / "out.journal") as batch:
+        for path, id in zip(paths, ["bad-1", "bad-2", "ok", "last"]):
+            batch.add(path, id=id)
+        batch.start()
+        wait_for(lambda: batch.stats().failed == 2, "two failures")
+        batch.pause()
+        batch.resume()
+        # A failure can be retried once the journal holds it (commits come in groups).
+        requeued = [0]
+        wait_for(lambda: (requeued.__setitem__(0, requeued[0] + batch.retry(["bad-1", "bad-2", "ok", "nothing"]))
+                          or requeued[0] == 2), "both failures to go back")
+        wait_for(lambda: batch.stats().ok == 3, "the retried documents to succeed")
+        assert batch.retry(["bad-1"]) == 0  # it succeeded: nothing to retry
+        release.set()
+        final = batch.wait()
+        with pytest.raises(batchcore.StateError, match="ended"):
+            batch.retry(["bad-1"])
+        with pytest.raises(batchcore.StateError):
+            batch.pause()
+
+    assert (final.ok, final.failed) == (4, 0)
+    assert tried == {"bad-1": 2, "bad-2": 2, "ok": 1, "last": 1}
+    lines = [json.loads(line) for line in output.read_text().splitlines()]
+    assert sorted(line["id"] for line in lines) == ["bad-1", "bad-2", "last", "ok"]
+    assert {line["id"]: line["attempts"] for line in lines}["bad-1"] == 2

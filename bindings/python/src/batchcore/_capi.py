@@ -204,6 +204,8 @@ SIGNATURES: Dict[str, Tuple[Any, Sequence[Any]]] = {
     "bc_batch_start": (CHECKED, (c_void_p,)),
     "bc_batch_wait": (CHECKED, (c_void_p, c_int64)),
     "bc_batch_cancel": (CHECKED, (c_void_p, c_int)),
+    "bc_batch_retry": (CHECKED, (POINTER(c_size_t), c_void_p, POINTER(c_char_p), c_size_t)),
+    "bc_batch_pause": (CHECKED, (c_void_p, c_int)),
     "bc_batch_stats": (CHECKED, (POINTER(bc_stats), c_void_p)),
     # results
     "bc_batch_results": (CHECKED, (_handle_out, c_void_p)),

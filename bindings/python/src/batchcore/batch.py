@@ -11,7 +11,7 @@ import os
 import threading
 import time
 import weakref
-from typing import Any, AsyncIterator, Callable, Deque, Dict, Iterator, List, Mapping, Optional, Tuple, Union
+from typing import Any, AsyncIterator, Callable, Deque, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
 
 from . import _capi, _isolated, _threadstate
 from ._capi import encode, lib
@@ -275,6 +275,29 @@ class Batch(OwnedHandle):
         never dispatched stay pending and are not in the results.
         """
         lib().bc_batch_cancel(self._live(), _capi.BC_CANCEL_HARD if hard else _capi.BC_CANCEL_GRACEFUL)
+
+    def retry(self, ids: Iterable[str]) -> int:
+        """Runs again, while the batch runs, the documents of `ids` that failed in this run.
+
+        Each goes back to the queue at once with fresh retries (its attempts
+        count on); its new result replaces the failed one in the journal and,
+        once the batch ends, in the output. Needs a journal (checkpoint=...).
+        Returns how many went back: documents that did not fail in this run,
+        or already wait to run again, are left out.
+        """
+        names = [str(i).encode() for i in ids]
+        array = (ctypes.c_char_p * max(1, len(names)))(*names)
+        requeued = ctypes.c_size_t()
+        lib().bc_batch_retry(ctypes.byref(requeued), self._live(), array, len(names))
+        return requeued.value
+
+    def pause(self) -> None:
+        """Stops starting documents (calls in flight go on) until resume()."""
+        lib().bc_batch_pause(self._live(), 1)
+
+    def resume(self) -> None:
+        """Starts documents again after pause()."""
+        lib().bc_batch_pause(self._live(), 0)
 
     def stats(self) -> Stats:
         """A snapshot of the batch's counters; any thread, any time."""
