@@ -1,11 +1,10 @@
 import BatchCore
-import BatchCoreRedis
 
 /// A worker's run of a distributed batch: the submitted plan on the worker's
 /// engine, through the Redis seams.
-enum DistributedRun {
+public enum DistributedRun {
     /// The batch configured from `plan`; `workers` caps its share of the worker's slots.
-    static func batch(_ plan: BatchPlan, engine: Engine, workers: Int? = nil) throws -> Batch {
+    public static func batch(_ plan: BatchPlan, engine: Engine, workers: Int? = nil) throws -> Batch {
         let batch = Batch(engine: engine)
         for stage in plan.stages {
             try batch.addStage(processor: stage.processor, label: stage.label)
@@ -18,7 +17,7 @@ enum DistributedRun {
     }
 
     /// The Redis seams of one batch for this worker.
-    static func seams(for batch: Batch, record: RedisBatch, plan: BatchPlan, consumer: String, claimSize: Int,
+    public static func seams(for batch: Batch, record: RedisBatch, plan: BatchPlan, consumer: String, claimSize: Int,
                       pool: RedisConnectionPool, log: @escaping @Sendable (String) -> Void) -> BatchSeams {
         let options = batch.batchOptions
         let lease = Duration.milliseconds(plan.leaseMilliseconds)
