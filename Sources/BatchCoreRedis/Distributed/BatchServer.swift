@@ -45,7 +45,7 @@ public final class BatchServer {
         say("worker \(consumer) serving \(pool.url) with \(workers) workers")
         while stopRequest.level == 0 {
             serveOpenBatches()
-            sleepSeconds(0.25)
+            sleepSeconds(0.1)
         }
         say("worker \(consumer): stopping; finishing the documents it holds")
         stop(hard: { self.stopRequest.level > 1 })

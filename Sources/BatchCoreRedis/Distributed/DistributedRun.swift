@@ -10,6 +10,9 @@ public enum DistributedRun {
             try batch.addStage(processor: stage.processor, label: stage.label)
             for (key, value) in stage.options.sorted(by: { $0.key < $1.key }) { try batch.setStage(stage.label, key, value) }
         }
+        // Results commit every 50 ms unless the plan says otherwise: a job
+        // stays leased until its commit, and the batch ends with its last one.
+        try batch.set("checkpoint.interval", "0.05")
         for pair in plan.options where pair.count == 2 { try batch.set(pair[0], pair[1]) }
         if let workers { try batch.set("workers", String(workers)) }
         try batch.set("keep_results", "false")

@@ -22,6 +22,11 @@ public final class SharedWorkQueue: WorkQueue {
     private let closed = Locked(false)
     /// When an empty claim asks again.
     private static let idlePoll: UInt64 = 100_000_000
+    /// When the next claim moves due retries to the stream and looks for
+    /// expired leases first (monotonic ns): at most every `upkeepInterval`,
+    /// not on every claim, which would cost two more round trips each.
+    private let nextUpkeep = Locked<UInt64>(0)
+    private static let upkeepInterval: UInt64 = 100_000_000
 
     private struct Entries {
         var next: UInt64 = 0
@@ -52,8 +57,9 @@ public final class SharedWorkQueue: WorkQueue {
         if closed.withLock({ $0 }) { return .drained }
         do {
             let (claimed, over) = try pool.with { c -> ([ClaimedJob], Bool) in
-                try queue.moveDue(limit: max(count, 100), on: c)
-                let claimed = try queue.claim(upTo: count, consumer: consumer, on: c).map(leased)
+                let upkeep = upkeepDue(now)
+                if upkeep { try queue.moveDue(limit: max(count, 100), on: c) }
+                let claimed = try queue.claim(upTo: count, consumer: consumer, expiredFirst: upkeep, on: c).map(leased)
                 try known.learn(about: claimed.map(\.job), results: RedisResults(batch: batch.id), on: c)
                 return (claimed, claimed.isEmpty ? try isOver(on: c) : false)
             }
@@ -66,17 +72,22 @@ public final class SharedWorkQueue: WorkQueue {
         }
     }
 
+    /// True for one claim every `upkeepInterval`.
+    private func upkeepDue(_ now: UInt64) -> Bool {
+        nextUpkeep.withLock { next in
+            guard now >= next else { return false }
+            next = now + Self.upkeepInterval
+            return true
+        }
+    }
+
     /// Finished (every submitted document committed) or cancelled; a batch
     /// found finished is marked so.
     private func isOver(on connection: RedisConnection) throws -> Bool {
-        switch try batch.state(on: connection) {
-        case .open, .submitting: break
-        case .finished, .cancelled, nil: return true
+        switch try batch.finishIfComplete(on: connection) {
+        case .open, .submitting: false
+        case .finished, .cancelled, nil: true
         }
-        let (total, committed) = try batch.progress(on: connection)
-        guard let total, committed >= total else { return false }
-        try batch.setState(.finished, on: connection)
-        return true
     }
 
     private func leased(_ claimed: RedisWorkQueue.Claimed) throws -> ClaimedJob {
