@@ -20,6 +20,7 @@ public final class SharedWorkQueue: WorkQueue {
     private let entries = Locked(Entries())
     /// Set when the worker stops: claims end at once, without asking the server.
     private let closed = Locked(false)
+    private let waits = RateLimitWaits()
     /// When an empty claim asks again.
     private static let idlePoll: UInt64 = 100_000_000
     /// When the next claim moves due retries to the stream and looks for
@@ -48,13 +49,18 @@ public final class SharedWorkQueue: WorkQueue {
         self.log = log
     }
 
-    /// Claims nothing more: the worker is stopping (even with the server unreachable).
+    /// Claims nothing more: the worker is stopping (even with the server
+    /// unreachable). Jobs held for the rate limit go back to Redis for others.
     public func close() {
         closed.withLock { $0 = true }
+        for job in waits.takeAll() { sendBack(job, notBefore: monotonicNanos()) }
     }
 
     public func claim(upTo count: Int, now: UInt64) -> Claim {
         if closed.withLock({ $0 }) { return .drained }
+        let (due, holdUntil) = waits.take(upTo: count, now: now)
+        if !due.isEmpty { return .jobs(due) }
+        if let holdUntil { return .wait(until: holdUntil) }
         do {
             let (claimed, over) = try pool.with { c -> ([ClaimedJob], Bool) in
                 let upkeep = upkeepDue(now)
@@ -115,6 +121,14 @@ public final class SharedWorkQueue: WorkQueue {
     }
 
     public func giveBack(_ job: ClaimedJob, notBefore: UInt64) {
+        if job.job.waitingFor == .rateLimit && !closed.withLock({ $0 }) {
+            return waits.hold(job, until: notBefore)
+        }
+        sendBack(job, notBefore: notBefore)
+    }
+
+    /// Acknowledges the job and schedules it in Redis' delayed ZSET, for any worker.
+    private func sendBack(_ job: ClaimedJob, notBefore: UInt64) {
         guard let entry = release(job.lease) else { return }
         let now = monotonicNanos()
         let delay = Duration.nanoseconds(notBefore > now ? notBefore - now : 0)
@@ -127,13 +141,16 @@ public final class SharedWorkQueue: WorkQueue {
         }
     }
 
+    /// Renews the running jobs' leases and those of the jobs held for the rate limit.
     public func renew(_ jobs: [ClaimedJob]) -> [ClaimedJob] {
-        let held = entries.withLock { e in jobs.compactMap { job in e.byLease[job.lease].map { (job, $0) } } }
+        let held = entries.withLock { e in (jobs + waits.jobs).compactMap { job in e.byLease[job.lease].map { (job, $0) } } }
         do {
             let kept = Set(try pool.with { try queue.renew(held.map(\.1), consumer: consumer, on: $0) })
             let lost = held.filter { !kept.contains($0.1) }
             entries.withLock { e in for (job, _) in lost { e.byLease[job.lease] = nil } }
-            return held.filter { kept.contains($0.1) }.map(\.0)
+            waits.drop(leases: Set(lost.map(\.0.lease)))
+            let running = Set(jobs.map(\.lease))
+            return held.filter { kept.contains($0.1) && running.contains($0.0.lease) }.map(\.0)
         } catch {
             log("batch \(batch.id): renewing leases failed: \(error)")
             return jobs
