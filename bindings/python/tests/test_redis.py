@@ -2,6 +2,8 @@
 running Python processors, against a redis-server of the module's own."""
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -115,3 +117,31 @@ def test_errors_name_the_server_and_the_batch(redis: str) -> None:
         batchcore.status("redis://127.0.0.1:1")
     with pytest.raises(batchcore.NotFoundError, match="no batch 'b-none'"):
         batchcore.collect(redis, "b-none")
+
+
+def test_worker_run_serves_until_sigterm_and_exits_cleanly(redis: str, make_docs: Any, tmp_path: Path) -> None:
+    paths = make_docs(10)
+    script = tmp_path / "worker.py"
+    script.write_text(
+        "import sys, batchcore\n"
+        "@batchcore.processor(name='py-shout')\n"
+        "def shout(doc):\n"
+        "    return doc.text().upper()\n"
+        "batchcore.Worker(sys.argv[1], [shout], workers=2).run()\n"
+        "print('stopped', flush=True)\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(batchcore.__file__).parents[1]), os.environ.get("PYTHONPATH", "")]))
+    process = subprocess.Popen([sys.executable, str(script), redis], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=env)
+    try:
+        assert process.stderr is not None
+        line = process.stderr.readline()
+        assert " serving " in line, line
+        batch = batchcore.submit(redis, shout, files=paths)
+        assert finished(redis, batch)["ok"] == 10
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err
+    assert out == "stopped\n"
