@@ -459,7 +459,7 @@ typedef struct bc_redis_worker bc_redis_worker;
  * workers serve it from then on. `lease_ms` is how long a worker holds a
  * document without renewing its lease (0: 60 s). The batch itself is not
  * started. *batch_id (freed with bc_free) is the id to give the functions
- * below. */
+ * below. BC_ESTATE: the batch has no stage. */
 BC_EXTERN int bc_redis_submit(char **batch_id, bc_batch *batch, const char *url, int64_t lease_ms); /* since 0.2 */
 
 /* [thread-safe] The state of one batch (`batch_id`), or of every batch
