@@ -33,7 +33,8 @@ let package = Package(
         .systemLibrary(name: "CHiredis", path: "Sources/CHiredis", providers: [.apt(["libhiredis-dev"])]),
         // Debian's libmicrohttpd: the HTTP server of `batchhost run --http`.
         .systemLibrary(name: "CMicroHTTPD", path: "Sources/CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
-        // The Redis implementations of the engine's seams; linked into batchhost only, not libbatchcore.so.
+        // The Redis implementations of the engine's seams and the distributed batch
+        // operations (submit, worker, status, collect); hiredis is loaded with dlopen on first use.
         .target(name: "BatchCoreRedis", dependencies: ["CHiredis", "BatchCore"], path: "Sources/BatchCoreRedis"),
         .target(
             name: "BatchCore",
@@ -49,7 +50,7 @@ let package = Package(
         ),
         .target(
             name: "BatchCoreC",
-            dependencies: ["BatchCore", "CBatchCore"],
+            dependencies: ["BatchCore", "BatchCoreRedis", "CBatchCore"],
             path: "Sources/BatchCoreC"
         ),
         .executableTarget(

@@ -456,6 +456,64 @@ BC_EXTERN int bc_journal_results(bc_results **out, bc_journal *journal, int stat
  * "json" (one array) or "csv". `status`: as for bc_journal_results. */
 BC_EXTERN int bc_journal_export(bc_journal *journal, const char *path, const char *format, int status); /* since 0.1 */
 
+/* ---- Distributed batches (Redis) ----------------------------------------- */
+
+/* A batch shared by workers on any number of machines through one Redis
+ * server (README, "Many machines (Redis)"; docs/redis.md). `url` is
+ * redis://[user[:password]@]host[:port][/db] or unix:///path?db=N. hiredis
+ * is loaded on first use (Debian's libhiredis0.14); its absence is BC_EIO
+ * naming the package. A bad URL is BC_EINVAL; a refused connection, wrong
+ * credentials or a Redis error BC_EIO, the password masked in the message.
+ * Documents are paths every worker reads (shared storage): a document added
+ * with bc_batch_add_content cannot be submitted (BC_EINPUT). since 0.2 */
+typedef struct bc_redis_worker bc_redis_worker;
+
+/* [one at a time] Submit a batch configured with bc_batch_set,
+ * bc_batch_add_stage, bc_batch_set_stage and bc_batch_add_* instead of
+ * starting it: its plan (stages, options) and documents go to Redis and
+ * workers serve it from then on. `lease_ms` is how long a worker holds a
+ * document without renewing its lease (0: 60 s). The batch itself is not
+ * started. *batch_id (freed with bc_free) is the id to give the functions
+ * below. BC_ESTATE: the batch has no stage. */
+BC_EXTERN int bc_redis_submit(char **batch_id, bc_batch *batch, const char *url, int64_t lease_ms); /* since 0.2 */
+
+/* [thread-safe] The state of one batch (`batch_id`), or of every batch
+ * (NULL: a JSON array), as JSON: {"id", "state" (open, finished,
+ * cancelled), "tenant", "total", "ok", "partial", "failed", "skipped",
+ * "in_flight", "retry_waiting", "docs_per_minute", "eta_seconds",
+ * "cost_usd", "workers": [{"name", "done", "state",
+ * "seconds_since_seen"}]}; freed with bc_free. BC_ENOTFOUND: no such batch. */
+BC_EXTERN int bc_redis_status(char **json, const char *url, const char *batch_id); /* since 0.2 */
+
+/* Called with each result line of bc_redis_collect: one JSON object (the
+ * fields of a run's output line) of `len` bytes, without newline, not
+ * NUL-terminated, valid during the call. Return 0 to go on, non-zero to stop. */
+typedef int (*bc_line_fn)(const char *line, size_t len, void *user_data); /* since 0.2 */
+
+/* [thread-safe] Call `fn` with every committed result of a batch once, in
+ * no particular order (only the failed ones when `only_failed` is
+ * non-zero). BC_ENOTFOUND: no such batch. */
+BC_EXTERN int bc_redis_collect(const char *url, const char *batch_id, int only_failed,
+                               bc_line_fn fn, void *user_data); /* since 0.2 */
+
+/* [one at a time] Start a worker in the background: it serves every open
+ * batch on the server (only `tenant`'s when not NULL) with `workers` threads
+ * of `engine` (0: the engine's max_workers), running each batch's stages with
+ * the processors this engine knows (registered, built-in, plugins). A batch
+ * whose processor this engine lacks is said so on stderr and left to other
+ * workers. Messages go to stderr unless `quiet`. *out is stopped and freed
+ * with bc_redis_worker_free. */
+BC_EXTERN int bc_redis_worker_start(bc_redis_worker **out, bc_engine *engine, const char *url,
+                                    int workers, const char *tenant, int quiet); /* since 0.2 */
+
+/* [thread-safe] Stop a worker and wait until it has: BC_CANCEL_GRACEFUL
+ * finishes the documents it holds, BC_CANCEL_HARD hands them back to other
+ * workers. Calling it again (to go from graceful to hard) is allowed. */
+BC_EXTERN int bc_redis_worker_stop(bc_redis_worker *worker, int mode); /* since 0.2 */
+
+/* [one at a time] Stop (gracefully) and free a worker. NULL is ignored. */
+BC_EXTERN void bc_redis_worker_free(bc_redis_worker *worker); /* since 0.2 */
+
 /* ---- In a process callback -------------------------------------------- */
 
 /* The host vtable handed to plugins; the same functions as below. Static. */

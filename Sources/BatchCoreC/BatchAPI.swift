@@ -5,11 +5,22 @@ import Glibc
 /// What bc_batch* points to.
 final class BatchHandle {
     let batch: Batch
+    /// For bc_redis_submit; C handles are used one call at a time.
+    var recorded = RecordedPlan()
     init(_ batch: Batch) { self.batch = batch }
+
+    func add(_ source: any DocumentSource) throws {
+        try batch.add(source)
+        recorded.add(source)
+    }
 }
 
 private func batchOf(_ pointer: OpaquePointer?) throws -> Batch {
-    try borrow(pointer, as: BatchHandle.self, "batch").batch
+    try handleOf(pointer).batch
+}
+
+func handleOf(_ pointer: OpaquePointer?) throws -> BatchHandle {
+    try borrow(pointer, as: BatchHandle.self, "batch")
 }
 
 @c public func bc_batch_new(_ out: UnsafeMutablePointer<OpaquePointer?>?, _ engine: OpaquePointer?) -> Int32 {
@@ -42,24 +53,33 @@ private func stopAndWait(_ batch: Batch) {
 }
 
 @c public func bc_batch_set(_ batch: OpaquePointer?, _ key: UnsafePointer<CChar>?, _ value: UnsafePointer<CChar>?) -> Int32 {
-    capi { try batchOf(batch).set(string(key, "key"), string(value, "value")) }
+    capi {
+        let handle = try handleOf(batch), key = try string(key, "key"), value = try string(value, "value")
+        try handle.batch.set(key, value)
+        handle.recorded.set(key, value)
+    }
 }
 
 @c public func bc_batch_add_stage(_ batch: OpaquePointer?, _ processor: UnsafePointer<CChar>?, _ label: UnsafePointer<CChar>?) -> Int32 {
     capi {
-        try batchOf(batch).addStage(processor: string(processor, "processor"), label: label.map { String(cString: $0) })
+        let handle = try handleOf(batch), processor = try string(processor, "processor")
+        let unique = try handle.batch.addStage(processor: processor, label: label.map { String(cString: $0) })
+        handle.recorded.addStage(processor: processor, label: unique)
     }
 }
 
 @c public func bc_batch_set_stage(_ batch: OpaquePointer?, _ stage: UnsafePointer<CChar>?, _ key: UnsafePointer<CChar>?, _ value: UnsafePointer<CChar>?) -> Int32 {
     capi {
-        try batchOf(batch).setStage(stage.map { String(cString: $0) }, string(key, "key"), string(value, "value"))
+        let handle = try handleOf(batch), stage = stage.map { String(cString: $0) }
+        let key = try string(key, "key"), value = try string(value, "value")
+        try handle.batch.setStage(stage, key, value)
+        handle.recorded.setStage(stage, key, value)
     }
 }
 
 @c public func bc_batch_add_file(_ batch: OpaquePointer?, _ path: UnsafePointer<CChar>?, _ id: UnsafePointer<CChar>?, _ metadata: UnsafePointer<CChar>?) -> Int32 {
     capi {
-        let batch = try batchOf(batch)
+        let batch = try handleOf(batch)
         try batch.add(FileSource(path: fileName(path, "path"), id: id.map { FileNameBytes.string(cString: $0) },
                                  metadata: metadata.map { String(cString: $0) }))
     }
@@ -68,7 +88,7 @@ private func stopAndWait(_ batch: Batch) {
 @c public func bc_batch_add_content(_ batch: OpaquePointer?, _ id: UnsafePointer<CChar>?, _ data: UnsafeRawPointer?,
                                     _ length: Int, _ metadata: UnsafePointer<CChar>?) -> Int32 {
     capi {
-        let batch = try batchOf(batch)
+        let batch = try handleOf(batch)
         guard data != nil || length == 0 else { throw invalid("data is NULL but len is \(length)") }
         let content = data.map { Array(UnsafeRawBufferPointer(start: $0, count: length)) } ?? []
         try batch.add(ContentSource(id: fileName(id, "id"), content: content,
@@ -78,21 +98,21 @@ private func stopAndWait(_ batch: Batch) {
 
 @c public func bc_batch_add_dir(_ batch: OpaquePointer?, _ dir: UnsafePointer<CChar>?, _ glob: UnsafePointer<CChar>?) -> Int32 {
     capi {
-        let batch = try batchOf(batch)
+        let batch = try handleOf(batch)
         try batch.add(DirectorySource(root: fileName(dir, "dir"), glob: glob.map { FileNameBytes.string(cString: $0) }))
     }
 }
 
 @c public func bc_batch_add_manifest(_ batch: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> Int32 {
     capi {
-        let batch = try batchOf(batch)
+        let batch = try handleOf(batch)
         try batch.add(ManifestSource(path: fileName(path, "path")))
     }
 }
 
 @c public func bc_batch_add_list(_ batch: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> Int32 {
     capi {
-        let batch = try batchOf(batch)
+        let batch = try handleOf(batch)
         try batch.add(ListSource(path: fileName(path, "path")))
     }
 }

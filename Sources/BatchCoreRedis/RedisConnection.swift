@@ -19,6 +19,8 @@ public final class RedisConnection {
         /// Reconnection attempts wait from `firstBackoff`, doubling up to `maxBackoff`, with jitter.
         public var firstBackoff: Duration = .milliseconds(50)
         public var maxBackoff: Duration = .seconds(2)
+        /// Once requested, a lost connection is tried once more, not waited for.
+        public var stop = RedisStop()
 
         public init() {}
     }
@@ -30,6 +32,7 @@ public final class RedisConnection {
     /// Called once when the connection is back, with how long it was down.
     public var onReconnected: ((Duration) -> Void)?
 
+    private let hiredis: Hiredis
     private var context: UnsafeMutablePointer<redisContext>?
     private var outageStart: ContinuousClock.Instant?
 
@@ -37,11 +40,12 @@ public final class RedisConnection {
     public init(_ url: RedisURL, options: Options = Options()) throws {
         self.url = url
         self.options = options
-        context = try RedisHandshake(url: url, options: options).open()
+        hiredis = try Hiredis.load()
+        context = try RedisHandshake(url: url, options: options, hiredis: hiredis).open()
     }
 
     deinit {
-        if let context { redisFree(context) }
+        if let context { hiredis.free(context) }
     }
 
     /// Sends one command and waits for its reply. An error reply throws `.server`.
@@ -69,9 +73,9 @@ public final class RedisConnection {
 
     private func send(_ encoded: EncodedCommand) throws -> RedisReply {
         let context = try connected()
-        let raw = encoded.withArgv { argc, argv, argvlen in redisCommandArgv(context, argc, argv, argvlen) }
+        let raw = encoded.withArgv { argc, argv, argvlen in hiredis.commandArgv(context, argc, argv, argvlen) }
         guard let raw else { throw lost(context) }
-        defer { freeReplyObject(raw) }
+        defer { hiredis.freeReplyObject(raw) }
         return RedisReply(raw.assumingMemoryBound(to: redisReply.self))
     }
 
@@ -82,14 +86,14 @@ public final class RedisConnection {
         let context = try connected()
         for command in commands {
             let status = EncodedCommand(command).withArgv { argc, argv, argvlen in
-                redisAppendCommandArgv(context, argc, argv, argvlen)
+                hiredis.appendCommandArgv(context, argc, argv, argvlen)
             }
             guard status == REDIS_OK else { throw lost(context) }
         }
         return try commands.indices.map { _ in
             var raw: UnsafeMutableRawPointer?
-            guard redisGetReply(context, &raw) == REDIS_OK, let raw else { throw lost(context) }
-            defer { freeReplyObject(raw) }
+            guard hiredis.getReply(context, &raw) == REDIS_OK, let raw else { throw lost(context) }
+            defer { hiredis.freeReplyObject(raw) }
             return RedisReply(raw.assumingMemoryBound(to: redisReply.self))
         }
     }
@@ -104,7 +108,7 @@ public final class RedisConnection {
                 return try body(self)
             } catch let error as RedisError where error.kind == .connectionLost {
                 let giveUp = deadline ?? .now + options.reconnectTimeout
-                if ContinuousClock.now >= giveUp { throw error }
+                if ContinuousClock.now >= giveUp || options.stop.isRequested { throw error }
                 deadline = giveUp
             }
         }
@@ -113,7 +117,7 @@ public final class RedisConnection {
     /// The live context, reconnecting with backoff first when it was lost.
     private func connected() throws -> UnsafeMutablePointer<redisContext> {
         if let context { return context }
-        let handshake = RedisHandshake(url: url, options: options)
+        let handshake = RedisHandshake(url: url, options: options, hiredis: hiredis)
         let deadline = ContinuousClock.now + options.reconnectTimeout
         var backoff = options.firstBackoff
         while true {
@@ -124,10 +128,13 @@ public final class RedisConnection {
                 return context
             } catch let error as RedisError where error.kind == .connect {
                 let wait = backoff * Double.random(in: 0.5...1)
+                guard !options.stop.isRequested else {
+                    throw RedisError(.connectionLost, "lost the connection to \(url), and stopping: \(error.message)")
+                }
                 guard ContinuousClock.now + wait < deadline else {
                     throw RedisError(.connectionLost, "lost the connection to \(url) and could not reconnect within \(options.reconnectTimeout): \(error.message)")
                 }
-                sleep(for: wait)
+                options.stop.sleep(for: wait)
                 backoff = min(backoff * 2, options.maxBackoff)
             }
         }
@@ -137,7 +144,7 @@ public final class RedisConnection {
     /// and calls during the outage fail in `connected()`, so this runs once per outage.
     private func lost(_ broken: UnsafeMutablePointer<redisContext>) -> RedisError {
         let detail = RedisHandshake.errorText(broken)
-        redisFree(broken)
+        hiredis.free(broken)
         context = nil
         let error = RedisError(.connectionLost, "lost the connection to \(url): \(detail)")
         outageStart = .now
@@ -149,12 +156,5 @@ public final class RedisConnection {
         guard let start = outageStart else { return }
         outageStart = nil
         onReconnected?(.now - start)
-    }
-
-    private func sleep(for duration: Duration) {
-        let (seconds, attoseconds) = duration.components
-        var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
-        var remaining = timespec()
-        while nanosleep(&request, &remaining) == -1 && errno == EINTR { request = remaining }
     }
 }

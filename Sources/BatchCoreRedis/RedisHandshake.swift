@@ -7,6 +7,7 @@ import Glibc
 struct RedisHandshake {
     let url: RedisURL
     let options: RedisConnection.Options
+    let hiredis: Hiredis
 
     func open() throws -> UnsafeMutablePointer<redisContext> {
         let context = try connect()
@@ -16,7 +17,7 @@ struct RedisHandshake {
             try expectOK(context, ["PING"], "PING")
             return context
         } catch {
-            redisFree(context)
+            hiredis.free(context)
             throw error
         }
     }
@@ -24,17 +25,17 @@ struct RedisHandshake {
     private func connect() throws -> UnsafeMutablePointer<redisContext> {
         let timeout = Self.timeval(options.connectTimeout)
         let context: UnsafeMutablePointer<redisContext>? = switch url.endpoint {
-        case .tcp(let host, let port): redisConnectWithTimeout(host, Int32(port), timeout)
-        case .unix(let path): redisConnectUnixWithTimeout(path, timeout)
+        case .tcp(let host, let port): hiredis.connectWithTimeout(host, Int32(port), timeout)
+        case .unix(let path): hiredis.connectUnixWithTimeout(path, timeout)
         }
         guard let context else { throw RedisError(.connect, "cannot connect to \(url): out of memory") }
         guard context.pointee.err == 0 else {
             let detail = Self.errorText(context)
-            redisFree(context)
+            hiredis.free(context)
             throw RedisError(.connect, "cannot connect to \(url): \(detail); is redis-server running there?")
         }
-        redisSetTimeout(context, Self.timeval(options.commandTimeout))
-        if case .tcp = url.endpoint { redisEnableKeepAlive(context) }
+        _ = hiredis.setTimeout(context, Self.timeval(options.commandTimeout))
+        if case .tcp = url.endpoint { _ = hiredis.enableKeepAlive(context) }
         return context
     }
 
@@ -46,11 +47,11 @@ struct RedisHandshake {
 
     /// Runs a handshake command; an error reply about credentials is an authentication error.
     private func expectOK(_ context: UnsafeMutablePointer<redisContext>, _ command: [any RedisArgument], _ what: String) throws {
-        let raw = EncodedCommand(command).withArgv { argc, argv, argvlen in redisCommandArgv(context, argc, argv, argvlen) }
+        let raw = EncodedCommand(command).withArgv { argc, argv, argvlen in hiredis.commandArgv(context, argc, argv, argvlen) }
         guard let raw else {
             throw RedisError(.connect, "cannot connect to \(url): \(Self.errorText(context)) during \(what)")
         }
-        defer { freeReplyObject(raw) }
+        defer { hiredis.freeReplyObject(raw) }
         guard case .error(let message) = RedisReply(raw.assumingMemoryBound(to: redisReply.self)) else { return }
         if message.hasPrefix("LOADING") {  // restarted, reading its data: like a server not up yet
             throw RedisError(.connect, "cannot use \(url) yet: it is loading its data (\(message))")

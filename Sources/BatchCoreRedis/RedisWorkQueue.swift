@@ -41,19 +41,21 @@ public struct RedisWorkQueue: Sendable {
         return try replies.map { try $0.expect($0.string, "an entry id from XADD") }
     }
 
-    /// Leases up to `count` jobs to `consumer`: first jobs whose lease expired
-    /// (XAUTOCLAIM of entries idle longer than the lease), then new ones
-    /// (XREADGROUP). Each step is atomic; both are resent after a reconnect (jobs
-    /// leased by a lost reply come back when their lease expires).
-    public func claim(upTo count: Int, consumer: String, on connection: RedisConnection) throws -> [Claimed] {
+    /// Leases up to `count` jobs to `consumer`. With `expiredFirst`, jobs whose
+    /// lease expired come first (XAUTOCLAIM of entries idle longer than the
+    /// lease), then new ones (XREADGROUP); without it, new ones, and expired
+    /// ones only when there are no new ones: XAUTOCLAIM walks the pending
+    /// entries, which grow with the jobs in flight, so it is not worth a
+    /// round trip on every claim. Each step is atomic; both are resent after
+    /// a reconnect (jobs leased by a lost reply come back when their lease expires).
+    public func claim(upTo count: Int, consumer: String, expiredFirst: Bool = true,
+                      on connection: RedisConnection) throws -> [Claimed] {
         guard count > 0 else { return [] }
-        var claimed = try connection.resending {
-            try reclaimExpired(upTo: count, consumer: consumer, on: $0)
-        }
-        if claimed.count < count {
-            claimed += try connection.resending {
-                try readNew(upTo: count - claimed.count, consumer: consumer, on: $0)
-            }
+        let reclaim = { (n: Int) in try connection.resending { try reclaimExpired(upTo: n, consumer: consumer, on: $0) } }
+        let read = { (n: Int) in try connection.resending { try readNew(upTo: n, consumer: consumer, on: $0) } }
+        var claimed = try expiredFirst ? reclaim(count) : read(count)
+        if claimed.count < count && (expiredFirst || claimed.isEmpty) {
+            claimed += try expiredFirst ? read(count - claimed.count) : reclaim(count)
         }
         return claimed
     }

@@ -1,3 +1,4 @@
+@testable import BatchCore
 @testable import BatchCoreRedis
 import XCTest
 
@@ -39,6 +40,35 @@ final class RedisWorkQueueTests: XCTestCase {
         XCTAssertEqual(try queue.renew(dead.map(\.entry), consumer: "dead", on: redis), [], "the dead consumer lost them")
         XCTAssertFalse(try queue.giveBack(dead[0], consumer: "dead", after: .zero, on: redis))
         XCTAssertEqual(try queue.renew(dead.map(\.entry), consumer: "alive", on: redis), dead.map(\.entry))
+    }
+
+    func testWithoutExpiredFirstANewJobComesBeforeAnExpiredOneWhichComesWhenNothingIsNew() throws {
+        let server = try RedisServer()
+        let redis = try server.connect()
+        let queue = RedisWorkQueue(batch: "b", lease: .milliseconds(100))
+        try queue.create(on: redis)
+        try queue.add(jobs("old"), on: redis)
+        _ = try queue.claim(upTo: 1, consumer: "dead", on: redis)
+        try waitUntil { try idleMilliseconds(queue, redis) >= 100 }
+        try queue.add(jobs("new"), on: redis)
+        XCTAssertEqual(names(try queue.claim(upTo: 5, consumer: "a", expiredFirst: false, on: redis)), ["new"])
+        XCTAssertEqual(names(try queue.claim(upTo: 5, consumer: "a", expiredFirst: false, on: redis)), ["old"])
+    }
+
+    func testKnownResultsRememberThatADocumentHasNoResult() throws {
+        let server = try RedisServer()
+        let redis = try server.connect()
+        let results = RedisResults(batch: "b")
+        let done = DocumentResult(document: Document(id: "done", path: "/d"), status: .ok, output: nil, outputIsJSON: false,
+                                  error: nil, attempts: 1, failedStage: nil, failedStageLabel: nil, durationMs: 0,
+                                  inputTokens: 0, outputTokens: 0)
+        _ = try results.commit([.init(id: "done", status: "ok", encoded: StoredLine.encode(done, format: JSONLFormat()))], on: redis)
+        let known = KnownResults()
+        try known.learn(about: [Job(document: done.document), Job(document: Document(id: "new", path: "/n"))],
+                        results: results, on: redis)
+        XCTAssertEqual(known.take("done"), .some(.ok))
+        XCTAssertEqual(known.take("new"), .some(nil), "known to have no result: no round trip of its own")
+        XCTAssertNil(known.take("never-claimed"))
     }
 
     func testRenewingALeaseKeepsTheJob() throws {

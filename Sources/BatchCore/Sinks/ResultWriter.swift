@@ -145,7 +145,10 @@ final class ResultWriter: ResultSink, @unchecked Sendable {  // @unchecked: muta
         let failure = store == nil ? error : BatchCoreError(.io, error.message
             + "; nothing committed is lost: fix this, then continue with --resume (results not yet committed are re-run)")
         monitor.withLock { self.failure = failure }
-        delegate?.failed(failure)
+        // Told on this thread, a run with nothing in flight would stop at
+        // once and close this writer, which waits for this very thread.
+        guard let delegate else { return }
+        startThread(name: "bc-writer-failed") { delegate.failed(failure) }
     }
 }
 

@@ -15,7 +15,8 @@ public final class KnownResults: Sendable {
         let reply = try connection.command(["HMGET", results.keys.results] + ids.map { $0 as any RedisArgument })
         let values = reply.array ?? []
         answers.withLock { a in
-            for (id, value) in zip(ids, values) { a[id] = value.bytes.flatMap { try? StoredLine.decode($0).status } }
+            // updateValue: a subscript assignment of nil would drop "no result", the common answer.
+            for (id, value) in zip(ids, values) { a.updateValue(value.bytes.flatMap { try? StoredLine.decode($0).status }, forKey: id) }
         }
     }
 

@@ -59,12 +59,17 @@ public struct RedisBatch: Sendable {
         ]))
     }
 
-    /// Documents submitted (nil while submitting) and committed so far.
-    public func progress(on connection: RedisConnection) throws -> (total: Int?, committed: Int) {
-        let replies = try connection.pipeline([["HGET", keys.meta, "total"], ["HVALS", keys.counts]])
+    /// Marks an open batch finished once every submitted document has a
+    /// result, in one round trip when it is not; returns the batch's state.
+    public func finishIfComplete(on connection: RedisConnection) throws -> State? {
+        let replies = try connection.pipeline([["HGET", keys.meta, "state"], ["HGET", keys.meta, "total"], ["HVALS", keys.counts]])
         try check(replies)
-        let committed = (replies[1].array ?? []).compactMap(\.integer).reduce(0, +)
-        return (replies[0].integer.map(Int.init), Int(committed))
+        let state = replies[0].string.flatMap(State.init)
+        guard state == .open, let total = replies[1].integer else { return state }
+        let committed = (replies[2].array ?? []).compactMap(\.integer).reduce(0, +)
+        guard committed >= total else { return state }
+        try setState(.finished, on: connection)
+        return .finished
     }
 
     /// Open batches, oldest first.

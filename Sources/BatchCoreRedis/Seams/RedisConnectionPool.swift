@@ -5,6 +5,8 @@ import BatchCore
 /// it. An outage is reported once for the pool, not per connection.
 public final class RedisConnectionPool: Sendable {
     public let url: RedisURL
+    /// Requested when the process stops: connections that are down stop waiting to reconnect.
+    public let stop = RedisStop()
     private let idle = Locked([RedisConnection]())
     private let outage: RedisOutage
 
@@ -24,7 +26,9 @@ public final class RedisConnectionPool: Sendable {
     }
 
     private func open() throws -> RedisConnection {
-        let connection = try RedisConnection(url)
+        var options = RedisConnection.Options()
+        options.stop = stop
+        let connection = try RedisConnection(url, options: options)
         let outage = outage
         connection.onConnectionLost = { outage.lost($0) }
         connection.onReconnected = { outage.back(after: $0) }

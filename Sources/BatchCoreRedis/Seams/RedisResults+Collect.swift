@@ -28,3 +28,14 @@ extension RedisResults {
         try check(replies + (replies.last?.array ?? []))
     }
 }
+
+extension RedisResults {
+    /// Calls `body` with the output line of each committed result, as `run`
+    /// writes it (only the failed ones with `onlyFailed`).
+    public func lines(onlyFailed: Bool, on connection: RedisConnection, _ body: (ArraySlice<UInt8>) throws -> Void) throws {
+        try scan(on: connection) { bytes in
+            let stored = try StoredLine.decode(bytes)
+            if !onlyFailed || stored.status == .failed { try body(stored.line) }
+        }
+    }
+}

@@ -53,6 +53,8 @@ public final class SharedResultStore: ResultStore {
             try rememberContent(of: fresh, on: c)
             try count(fresh, on: c)
             try acks.committed(group.map(\.document.id), on: c)
+            // The last group marks the batch finished now, not at a worker's next idle claim.
+            if !fresh.isEmpty { _ = try batch.finishIfComplete(on: c) }
         }
     }
 

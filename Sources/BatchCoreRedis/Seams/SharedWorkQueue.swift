@@ -20,8 +20,14 @@ public final class SharedWorkQueue: WorkQueue {
     private let entries = Locked(Entries())
     /// Set when the worker stops: claims end at once, without asking the server.
     private let closed = Locked(false)
+    private let waits = RateLimitWaits()
     /// When an empty claim asks again.
     private static let idlePoll: UInt64 = 100_000_000
+    /// When the next claim moves due retries to the stream and looks for
+    /// expired leases first (monotonic ns): at most every `upkeepInterval`,
+    /// not on every claim, which would cost two more round trips each.
+    private let nextUpkeep = Locked<UInt64>(0)
+    private static let upkeepInterval: UInt64 = 100_000_000
 
     private struct Entries {
         var next: UInt64 = 0
@@ -43,17 +49,23 @@ public final class SharedWorkQueue: WorkQueue {
         self.log = log
     }
 
-    /// Claims nothing more: the worker is stopping (even with the server unreachable).
+    /// Claims nothing more: the worker is stopping (even with the server
+    /// unreachable). Jobs held for the rate limit go back to Redis for others.
     public func close() {
         closed.withLock { $0 = true }
+        for job in waits.takeAll() { sendBack(job, notBefore: monotonicNanos()) }
     }
 
     public func claim(upTo count: Int, now: UInt64) -> Claim {
         if closed.withLock({ $0 }) { return .drained }
+        let (due, holdUntil) = waits.take(upTo: count, now: now)
+        if !due.isEmpty { return .jobs(due) }
+        if let holdUntil { return .wait(until: holdUntil) }
         do {
             let (claimed, over) = try pool.with { c -> ([ClaimedJob], Bool) in
-                try queue.moveDue(limit: max(count, 100), on: c)
-                let claimed = try queue.claim(upTo: count, consumer: consumer, on: c).map(leased)
+                let upkeep = upkeepDue(now)
+                if upkeep { try queue.moveDue(limit: max(count, 100), on: c) }
+                let claimed = try queue.claim(upTo: count, consumer: consumer, expiredFirst: upkeep, on: c).map(leased)
                 try known.learn(about: claimed.map(\.job), results: RedisResults(batch: batch.id), on: c)
                 return (claimed, claimed.isEmpty ? try isOver(on: c) : false)
             }
@@ -66,17 +78,22 @@ public final class SharedWorkQueue: WorkQueue {
         }
     }
 
+    /// True for one claim every `upkeepInterval`.
+    private func upkeepDue(_ now: UInt64) -> Bool {
+        nextUpkeep.withLock { next in
+            guard now >= next else { return false }
+            next = now + Self.upkeepInterval
+            return true
+        }
+    }
+
     /// Finished (every submitted document committed) or cancelled; a batch
     /// found finished is marked so.
     private func isOver(on connection: RedisConnection) throws -> Bool {
-        switch try batch.state(on: connection) {
-        case .open, .submitting: break
-        case .finished, .cancelled, nil: return true
+        switch try batch.finishIfComplete(on: connection) {
+        case .open, .submitting: false
+        case .finished, .cancelled, nil: true
         }
-        let (total, committed) = try batch.progress(on: connection)
-        guard let total, committed >= total else { return false }
-        try batch.setState(.finished, on: connection)
-        return true
     }
 
     private func leased(_ claimed: RedisWorkQueue.Claimed) throws -> ClaimedJob {
@@ -104,6 +121,14 @@ public final class SharedWorkQueue: WorkQueue {
     }
 
     public func giveBack(_ job: ClaimedJob, notBefore: UInt64) {
+        if job.job.waitingFor == .rateLimit && !closed.withLock({ $0 }) {
+            return waits.hold(job, until: notBefore)
+        }
+        sendBack(job, notBefore: notBefore)
+    }
+
+    /// Acknowledges the job and schedules it in Redis' delayed ZSET, for any worker.
+    private func sendBack(_ job: ClaimedJob, notBefore: UInt64) {
         guard let entry = release(job.lease) else { return }
         let now = monotonicNanos()
         let delay = Duration.nanoseconds(notBefore > now ? notBefore - now : 0)
@@ -116,13 +141,16 @@ public final class SharedWorkQueue: WorkQueue {
         }
     }
 
+    /// Renews the running jobs' leases and those of the jobs held for the rate limit.
     public func renew(_ jobs: [ClaimedJob]) -> [ClaimedJob] {
-        let held = entries.withLock { e in jobs.compactMap { job in e.byLease[job.lease].map { (job, $0) } } }
+        let held = entries.withLock { e in (jobs + waits.jobs).compactMap { job in e.byLease[job.lease].map { (job, $0) } } }
         do {
             let kept = Set(try pool.with { try queue.renew(held.map(\.1), consumer: consumer, on: $0) })
             let lost = held.filter { !kept.contains($0.1) }
             entries.withLock { e in for (job, _) in lost { e.byLease[job.lease] = nil } }
-            return held.filter { kept.contains($0.1) }.map(\.0)
+            waits.drop(leases: Set(lost.map(\.0.lease)))
+            let running = Set(jobs.map(\.lease))
+            return held.filter { kept.contains($0.1) && running.contains($0.0.lease) }.map(\.0)
         } catch {
             log("batch \(batch.id): renewing leases failed: \(error)")
             return jobs

@@ -22,12 +22,3 @@ struct RedisFlags: ParsableArguments {
         return try redisCall { try RedisConnectionPool(try RedisURL(text), report: report) }
     }
 }
-
-/// Runs `body`, turning a Redis failure into the engine's error (exit 2 with its message).
-func redisCall<T>(_ body: () throws -> T) throws -> T {
-    do {
-        return try body()
-    } catch let error as RedisError {
-        throw BatchCoreError(.io, error.message)
-    }
-}

@@ -18,10 +18,8 @@ struct ResultCollection {
         var written = 0
         try redisCall {
             try pool.with { c in
-                try RedisResults(batch: batch.id).scan(on: c) { bytes in
-                    let stored = try StoredLine.decode(bytes)
-                    guard !onlyFailed || stored.status == .failed else { return }
-                    buffer += stored.line
+                try RedisResults(batch: batch.id).lines(onlyFailed: onlyFailed, on: c) { line in
+                    buffer += line
                     written += 1
                     if buffer.count >= 1 << 16 { try flush(&buffer, fd, name) }
                 }

@@ -55,21 +55,8 @@ struct SubmitCommand: ParsableCommand {
         let plan = try definition.plan(command: command, engine: engine)
         let sources = try DocumentInputs(inputs: inputs, glob: glob, manifests: manifest, lists: lists).sources()
         let pool = try redis.connect()
-        let record = RedisBatch(id: Self.newBatchID())
-        let total = try redisCall {
-            try pool.with { c -> Int in
-                try Self.refuseEvicting(c)
-                try record.create(plan: plan, on: c)
-                do {
-                    let total = try DocumentUpload(batch: record, lease: plan.leaseMilliseconds).upload(sources, on: c)
-                    try record.open(total: total, on: c)
-                    return total
-                } catch {
-                    try? record.discard(on: c)
-                    throw error
-                }
-            }
-        }
+        let (id, total) = try BatchSubmission(plan: plan, sources: sources).submit(to: pool)
+        let record = RedisBatch(id: id)
         print(record.id)
         fflush(nil)
         guard wait else {
@@ -79,21 +66,5 @@ struct SubmitCommand: ParsableCommand {
         let failed = try BatchWatch(batch: record, pool: pool, quiet: quiet).untilDone()
         try ResultCollection(batch: record, pool: pool).write(to: output, onlyFailed: false)
         throw ExitCode(failed > 0 ? Exit.documentsFailed.rawValue : Exit.ok.rawValue)
-    }
-
-    /// An evicting server could drop jobs and results under memory pressure.
-    static func refuseEvicting(_ connection: RedisConnection) throws {
-        guard let reply = try? connection.command("CONFIG", "GET", "maxmemory-policy"), let pair = reply.array,
-              pair.count == 2, let policy = pair[1].string else { return }  // CONFIG may be disabled
-        guard policy.hasPrefix("allkeys-") || policy.hasPrefix("volatile-") else { return }
-        throw BatchCoreError(.option, "the Redis server at \(connection.url) evicts keys when its memory is full (maxmemory-policy \(policy)): it could silently drop jobs and results. Set `maxmemory-policy noeviction` (in redis.conf, or CONFIG SET maxmemory-policy noeviction) and submit again")
-    }
-
-    /// Time-ordered and random: `b-<ms in base 36>-<4 hex digits>`.
-    static func newBatchID() -> String {
-        let millis = UInt64(wallSeconds() * 1000)
-        let random = UInt16.random(in: 0...UInt16.max)
-        let hex = String(random, radix: 16)
-        return "b-\(String(millis, radix: 36))-\(String(repeating: "0", count: 4 - hex.count))\(hex)"
     }
 }

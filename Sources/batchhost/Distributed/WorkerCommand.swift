@@ -39,26 +39,21 @@ struct WorkerCommand: ParsableCommand {
 
     func run() throws {
         Diagnostics.setProgramName("batchhost")
-        let stop = Locked(0)
-        SignalWatcher.start { count in stop.withLock { $0 = count } }
+        let pool = try redis.connect()
+        // Signals are blocked in the threads started after this, the engine's included.
+        let stop = StopRequest(pool: pool)
+        SignalWatcher.start { count in stop.request(hard: count > 1) }
         let engine = Engine()
         for dir in pluginDirs { try engine.set("plugin_dir", dir) }
         try engine.set("max_workers", String(workers))
-        let pool = try redis.connect()
-        let server = BatchServer(engine: engine, pool: pool, workers: workers, tenant: tenant, quiet: quiet)
+        let server = BatchServer(engine: engine, pool: pool, workers: workers, tenant: tenant, quiet: quiet,
+                                 stopRequest: stop, report: { writeStandardError("batchhost: \($0)\n") })
         let statusServer = try http.map {
             try StatusServer(address: $0, token: nil, source: WorkerStatusSource(server: server),
                              scrubber: SecretScrubber(arguments: CommandLine.arguments))
         }
         defer { statusServer?.stop() }
-        server.say("worker \(server.consumer) serving \(pool.url) with \(workers) workers")
-        while stop.withLock({ $0 }) == 0 {
-            server.serveOpenBatches()
-            sleepSeconds(0.25)
-        }
-        server.say("worker \(server.consumer): stopping; finishing the documents it holds")
-        server.stop(hard: { stop.withLock { $0 } > 1 })
+        server.serve()
         engine.shutdown()
-        server.say("worker \(server.consumer) stopped")
     }
 }

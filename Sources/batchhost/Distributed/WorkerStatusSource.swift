@@ -1,4 +1,5 @@
 import BatchCore
+import BatchCoreRedis
 
 /// The status of the batches a `batchhost worker` runs now, for its own
 /// `--http`: each batch's live counters; read-only.

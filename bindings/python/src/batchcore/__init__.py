@@ -20,6 +20,7 @@ from typing import Any, List
 
 from ._capi import lib as _lib
 from .batch import Batch
+from .distributed import Worker, collect, status, submit
 from .doc import Doc
 from .engine import Engine
 from .errors import (
@@ -73,5 +74,5 @@ __all__ = [
     "Engine", "Event", "EventKind", "InputError", "InvalidArgumentError", "LibraryError",
     "NotFoundError", "OptionError", "OptionInfo", "PluginError", "Processor", "Result", "Retry",
     "Stage", "StateError", "Stats", "Status", "WaitTimeout", "library_path",
-    "library_version", "options", "processor",
+    "library_version", "options", "processor", "Worker", "collect", "status", "submit",
 ]

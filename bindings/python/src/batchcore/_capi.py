@@ -132,6 +132,8 @@ class bc_event(Structure):
 
 bc_event_fn = CFUNCTYPE(None, POINTER(bc_event), c_void_p)
 
+bc_line_fn = CFUNCTYPE(c_int, c_void_p, c_size_t, c_void_p)  # the line's address: copied once with string_at
+
 
 class bc_result(Structure):
     _fields_ = [
@@ -211,6 +213,13 @@ SIGNATURES: Dict[str, Tuple[Any, Sequence[Any]]] = {
     "bc_batch_results": (CHECKED, (_handle_out, c_void_p)),
     "bc_results_next": (CHECKED, (POINTER(bc_result), c_void_p)),
     "bc_results_free": (None, (c_void_p,)),
+    # distributed batches (Redis)
+    "bc_redis_submit": (CHECKED, (_string_out, c_void_p, c_char_p, c_int64)),
+    "bc_redis_status": (CHECKED, (_string_out, c_char_p, c_char_p)),
+    "bc_redis_collect": (CHECKED, (c_char_p, c_char_p, c_int, bc_line_fn, c_void_p)),
+    "bc_redis_worker_start": (CHECKED, (_handle_out, c_void_p, c_char_p, c_int, c_char_p, c_int)),
+    "bc_redis_worker_stop": (CHECKED, (c_void_p, c_int)),
+    "bc_redis_worker_free": (None, (c_void_p,)),
     # in a process callback
     "bc_call_set_output": (c_int, (c_void_p, c_char_p, c_size_t)),
     "bc_call_set_output_json": (c_int, (c_void_p, c_char_p, c_size_t)),

@@ -206,6 +206,21 @@ class Batch(OwnedHandle):
 
     # ---- running ---------------------------------------------------------
 
+    def submit(self, redis: str, lease: Optional[float] = None) -> str:
+        """Puts the batch on a Redis server instead of running it here; returns its id.
+
+        Workers on any machine (``batchhost worker``, batchcore.Worker) serve it
+        with their own processors of the same names; documents are paths every
+        worker reads. ``lease`` (seconds, default 60) is how long a worker holds
+        a document without renewing its lease. See batchcore.status/collect.
+        """
+        library = lib()
+        out = ctypes.c_void_p()
+        lease_ms = 0 if lease is None else max(1, int(lease * 1000))
+        library.bc_redis_submit(ctypes.byref(out), self._live(), encode(redis), lease_ms)
+        return library.take_string(out.value)
+
+
     def run(self, progress: Optional[EventCallback] = None) -> Stats:
         """Starts the batch, waits for it and returns its final stats.
 

@@ -1,35 +1,34 @@
 import BatchCore
-import BatchCoreRedis
 
 /// What `status` shows of a distributed batch, read in one pipeline.
-struct BatchSummary {
-    struct Worker {
-        let name: String
-        let done: Int
-        let secondsSinceSeen: Double?
-        let state: String
+public struct BatchSummary: Sendable {
+    public struct Worker: Sendable {
+        public let name: String
+        public let done: Int
+        public let secondsSinceSeen: Double?
+        public let state: String
     }
 
-    let id: String
-    let state: RedisBatch.State?
-    let tenant: String
-    let total: Int?
-    let counts: [String: Int]
-    let inFlight: Int
-    let retryWaiting: Int
-    let costUSD: Double
-    let perMinute: Double
-    let workers: [Worker]
+    public let id: String
+    public let state: RedisBatch.State?
+    public let tenant: String
+    public let total: Int?
+    public let counts: [String: Int]
+    public let inFlight: Int
+    public let retryWaiting: Int
+    public let costUSD: Double
+    public let perMinute: Double
+    public let workers: [Worker]
 
-    var committed: Int { counts.values.reduce(0, +) }
-    func count(_ status: String) -> Int { counts[status] ?? 0 }
+    public var committed: Int { counts.values.reduce(0, +) }
+    public func count(_ status: String) -> Int { counts[status] ?? 0 }
 
-    var etaSeconds: Double? {
+    public var etaSeconds: Double? {
         guard let total, perMinute > 0, state == .open else { return nil }
         return Double(max(0, total - committed)) / perMinute * 60
     }
 
-    static func read(_ batch: RedisBatch, on connection: RedisConnection) throws -> BatchSummary {
+    public static func read(_ batch: RedisBatch, on connection: RedisConnection) throws -> BatchSummary {
         let k = batch.keys
         let r = try connection.pipeline([
             ["HMGET", k.meta, "state", "tenant", "total", "cost"], ["HGETALL", k.counts],
@@ -67,18 +66,7 @@ struct BatchSummary {
         return out
     }
 
-    /// "open: 120 of 500 committed (118 ok, 0 partial, 2 failed), 8 in flight, 42 docs/min, ETA 9m02s"
-    var progressLine: String {
-        var parts = ["\(state?.rawValue ?? "unknown"): \(committed) of \(total.map(String.init) ?? "?") committed (\(count("ok")) ok, \(count("partial")) partial, \(count("failed")) failed)"]
-        if inFlight > 0 { parts.append("\(inFlight) in flight") }
-        if retryWaiting > 0 { parts.append("\(retryWaiting) waiting to retry") }
-        parts.append("\(format(perMinute, digits: 0)) docs/min")
-        if let eta = etaSeconds { parts.append("ETA \(duration(eta))") }
-        if costUSD > 0 { parts.append(dollars(costUSD)) }
-        return parts.joined(separator: ", ")
-    }
-
-    var json: JSONValue {
+    public var json: JSONValue {
         .object([
             "id": .string(id), "state": .string(state?.rawValue ?? "unknown"), "tenant": .string(tenant),
             "total": total.map { .number(Double($0)) } ?? .null,

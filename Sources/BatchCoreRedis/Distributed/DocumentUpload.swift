@@ -1,5 +1,4 @@
 import BatchCore
-import BatchCoreRedis
 import Glibc
 
 /// Writes a batch's documents to its stream in pipelined chunks, reading the

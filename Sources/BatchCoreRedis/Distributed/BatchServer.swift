@@ -1,41 +1,62 @@
 import BatchCore
-import BatchCoreRedis
 import Glibc
 
 /// What a worker process does: starts a run of each open batch it can serve
 /// on its engine (whose scheduler shares the worker slots among them), keeps
 /// their heartbeats, and drops runs that ended.
-final class BatchServer: @unchecked Sendable {  // unchecked: `running` and `refused` are used by the serving thread only; others read `served`
-    let consumer: String
+public final class BatchServer: @unchecked Sendable {  // unchecked: `running` and `refused` are used by the serving thread only; others read `served`
+    public let consumer: String
+    /// Asked from any thread (a signal, a host): `serve()` returns once it has stopped.
+    public let stopRequest: StopRequest
     private let engine: Engine
     private let pool: RedisConnectionPool
     private let workers: Int
     private let tenant: String?
     private let quiet: Bool
+    /// Where messages go (one line each, without a newline).
+    private let report: @Sendable (String) -> Void
     private var running: [String: (batch: Batch, queue: SharedWorkQueue?)] = [:]
     /// Batches this worker cannot run (a processor missing here), said once each.
     private var refused: Set<String> = []
     /// The batches it runs, by id, for readers on other threads (`--http`).
     private let servedBatches = Locked([String: Batch]())
 
-    var served: [String: Batch] { servedBatches.withLock { $0 } }
+    public var served: [String: Batch] { servedBatches.withLock { $0 } }
 
-    init(engine: Engine, pool: RedisConnectionPool, workers: Int, tenant: String?, quiet: Bool) {
+    /// `stopRequest` is made for `pool`: stopping also stops its connections' waits to reconnect.
+    public init(engine: Engine, pool: RedisConnectionPool, workers: Int, tenant: String?, quiet: Bool,
+                stopRequest: StopRequest, report: @escaping @Sendable (String) -> Void) {
         self.engine = engine
         self.pool = pool
         self.workers = workers
         self.tenant = tenant
         self.quiet = quiet
+        self.report = report
+        self.stopRequest = stopRequest
         var host = [UInt8](repeating: 0, count: 256)
         gethostname(&host, host.count - 1)
         consumer = "\(String(decoding: host.prefix { $0 != 0 }, as: UTF8.self)):\(getpid())"
     }
 
-    func say(_ message: String) {
-        if !quiet { writeStandardError("batchhost: \(message)\n") }
+    /// Progress messages, unless quiet; problems go to `report` always.
+    public func say(_ message: String) {
+        if !quiet { report(message) }
     }
 
-    func serveOpenBatches() {
+    /// Serves open batches until `stopRequest` is made, then stops every run:
+    /// each finishes what it holds, or hands it back once a hard stop is asked.
+    public func serve() {
+        say("worker \(consumer) serving \(pool.url) with \(workers) workers")
+        while stopRequest.level == 0 {
+            serveOpenBatches()
+            sleepSeconds(0.1)
+        }
+        say("worker \(consumer): stopping; finishing the documents it holds")
+        stop(hard: { self.stopRequest.level > 1 })
+        say("worker \(consumer) stopped")
+    }
+
+    private func serveOpenBatches() {
         dropEnded()
         do {
             let open = try pool.with { try RedisBatch.openIds(on: $0) }
@@ -47,7 +68,7 @@ final class BatchServer: @unchecked Sendable {  // unchecked: `running` and `ref
     }
 
     /// Stops every run: each finishes what it holds, or with `hard()` true hands it back.
-    func stop(hard: @escaping () -> Bool) {
+    private func stop(hard: @escaping () -> Bool) {
         for (batch, queue) in running.values {
             queue?.close()
             batch.cancel()
@@ -74,9 +95,8 @@ final class BatchServer: @unchecked Sendable {  // unchecked: `running` and `ref
                 }
             }
             let batch = try DistributedRun.batch(plan, engine: engine, workers: workers)
-            let log: @Sendable (String) -> Void = { writeStandardError("batchhost: \($0)\n") }
             let seams = DistributedRun.seams(for: batch, record: record, plan: plan, consumer: consumer,
-                                             claimSize: min(64, workers * 2), pool: pool, log: log)
+                                             claimSize: min(64, workers * 2), pool: pool, log: report)
             try batch.start(seams: seams)
             running[id] = (batch, seams.queue as? SharedWorkQueue)
             servedBatches.withLock { $0[id] = batch }
@@ -88,7 +108,7 @@ final class BatchServer: @unchecked Sendable {  // unchecked: `running` and `ref
 
     private func refuse(_ id: String, _ message: String?) {
         refused.insert(id)
-        if let message { writeStandardError("batchhost: \(message)\n") }
+        if let message { report(message) }
     }
 
     /// Runs that ended: the batch finished or was cancelled, its budget was
@@ -111,5 +131,21 @@ final class BatchServer: @unchecked Sendable {  // unchecked: `running` and `ref
         guard !running.isEmpty else { return }
         let now = Int64(wallSeconds() * 1000)
         _ = try pool.with { c in try c.pipeline(running.keys.map { ["HSET", RedisKeys(batch: $0).workersSeen, consumer, now] }) }
+    }
+}
+
+/// A worker's stop: 1 finishes what it holds, 2 hands it back. A worker whose
+/// server is down stops waiting to reconnect, so it exits promptly.
+public final class StopRequest: Sendable {
+    private let requested = Locked(0)
+    private let pool: RedisConnectionPool
+
+    public init(pool: RedisConnectionPool) { self.pool = pool }
+
+    public var level: Int { requested.withLock { $0 } }
+
+    public func request(hard: Bool) {
+        requested.withLock { $0 = max($0, hard ? 2 : 1) }
+        pool.stop.request()
     }
 }

@@ -1,16 +1,18 @@
 import BatchCore
-import BatchCoreRedis
 
 /// A worker's run of a distributed batch: the submitted plan on the worker's
 /// engine, through the Redis seams.
-enum DistributedRun {
+public enum DistributedRun {
     /// The batch configured from `plan`; `workers` caps its share of the worker's slots.
-    static func batch(_ plan: BatchPlan, engine: Engine, workers: Int? = nil) throws -> Batch {
+    public static func batch(_ plan: BatchPlan, engine: Engine, workers: Int? = nil) throws -> Batch {
         let batch = Batch(engine: engine)
         for stage in plan.stages {
             try batch.addStage(processor: stage.processor, label: stage.label)
             for (key, value) in stage.options.sorted(by: { $0.key < $1.key }) { try batch.setStage(stage.label, key, value) }
         }
+        // Results commit every 50 ms unless the plan says otherwise: a job
+        // stays leased until its commit, and the batch ends with its last one.
+        try batch.set("checkpoint.interval", "0.05")
         for pair in plan.options where pair.count == 2 { try batch.set(pair[0], pair[1]) }
         if let workers { try batch.set("workers", String(workers)) }
         try batch.set("keep_results", "false")
@@ -18,7 +20,7 @@ enum DistributedRun {
     }
 
     /// The Redis seams of one batch for this worker.
-    static func seams(for batch: Batch, record: RedisBatch, plan: BatchPlan, consumer: String, claimSize: Int,
+    public static func seams(for batch: Batch, record: RedisBatch, plan: BatchPlan, consumer: String, claimSize: Int,
                       pool: RedisConnectionPool, log: @escaping @Sendable (String) -> Void) -> BatchSeams {
         let options = batch.batchOptions
         let lease = Duration.milliseconds(plan.leaseMilliseconds)
