@@ -154,7 +154,7 @@ struct ExportCommand: ParsableCommand {
         var options = BatchOptions()
         for option in sinkOptions {
             let (key, value) = try splitAssignment(option, flag: "--option")
-            guard key.hasPrefix("sink.") else { throw ValidationError("--option '\(option)': export takes sink options only") }
+            guard key.hasPrefix("sink.") else { throw ValidationError("--option '\(key)': export takes sink options only") }
             try options.set(key, value)
         }
         let url = try SinkURL.parse(sink)

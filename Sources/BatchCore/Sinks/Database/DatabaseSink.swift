@@ -10,7 +10,7 @@
 /// A permanent error (no such column, read-only, a type mismatch) stops the run.
 final class DatabaseSink: ResultSink, @unchecked Sendable {  // @unchecked: mutable state under `monitor`; the feed and database are used by the sink's thread only (and by `init`/`close` before/after it)
     let url: SinkURL
-    private let columns: [SinkColumn]
+    let columns: [SinkColumn]
     private let database: any SinkDatabase
     private let feed: JournalFeed
     private let batchSize: Int

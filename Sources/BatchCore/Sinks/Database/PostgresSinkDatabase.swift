@@ -62,7 +62,7 @@ final class PostgresSinkDatabase: SinkDatabase {
         guard pq.status(connection) == LibPQ.connectionOK else {
             let message = pq.errorMessage(connection).map { String(cString: $0) } ?? "unknown error"
             pq.finish(connection)
-            throw SinkFailure.transient("sink \(url.display): cannot connect: \(message.trimmingSpaces)")
+            throw SinkFailure.transient("sink \(url.display): cannot connect: \(url.hidingPassword(in: message.trimmingSpaces))")
         }
         conn = connection
         staged = false
@@ -119,7 +119,7 @@ final class PostgresSinkDatabase: SinkDatabase {
     private func failure(_ result: LibPQ.Result?) -> SinkFailure {
         let state = pq.resultErrorField(result, LibPQ.diagSQLState).map { String(cString: $0) }
         let text = (pq.resultErrorMessage(result).map { String(cString: $0) } ?? "").trimmingSpaces
-        let message = "sink \(url.display): " + (text.isEmpty ? "the connection was lost" : text)
+        let message = "sink \(url.display): " + (text.isEmpty ? "the connection was lost" : url.hidingPassword(in: text))
         if pq.status(conn) != LibPQ.connectionOK {
             pq.finish(conn)
             conn = nil
@@ -134,7 +134,7 @@ final class PostgresSinkDatabase: SinkDatabase {
         let message = pq.errorMessage(conn).map { String(cString: $0) } ?? "the connection was lost"
         pq.finish(conn)
         conn = nil
-        return .transient("sink \(url.display): \(message.trimmingSpaces)")
+        return .transient("sink \(url.display): \(url.hidingPassword(in: message.trimmingSpaces))")
     }
 
     private static func type(of kind: SinkColumn.Kind) -> String {
@@ -144,6 +144,7 @@ final class PostgresSinkDatabase: SinkDatabase {
         case .integer: "bigint"
         case .real: "double precision"
         case .boolean: "boolean"
+        case .timestamp: "timestamptz"
         }
     }
 
