@@ -156,6 +156,17 @@ def test_kill_9_twice_then_resume_leaves_exactly_one_row_per_document(tmp_path, 
     assert len(ids) == n and set(ids) == journal_ids(out) == {f"doc-{i:05d}" for i in range(n)}
 
 
+def test_documents_run_again_replace_their_rows(tmp_path, counting, target):
+    m, out = manifest(tmp_path, 20), tmp_path / "out.jsonl"
+    r = run(*sink_args(counting, m, out, target.url(), "--set", "fail=doc-0000"), env=PG_ENV)
+    assert r.code == 1, r
+    assert sorted(target.rows(columns="status")).count(("failed",)) == 10
+    # The rows of the documents run again are in the table already: PostgreSQL's COPY gives way to upserts.
+    r = run(*sink_args(counting, m, out, target.url()), "--resume", "--retry-failed", "--force-resume", env=PG_ENV)
+    assert r.code == 0, r
+    assert sorted(target.rows(columns="id, status")) == [(f"doc-{i:05d}", "ok") for i in range(20)]
+
+
 def test_sink_columns_map_output_fields_to_typed_columns(tmp_path, counting, target):
     m, out = manifest(tmp_path, 20), tmp_path / "out.jsonl"
     r = run(*sink_args(counting, m, out, target.url("seen"),

@@ -1,7 +1,7 @@
 /// Copies a run's results into a database, exactly once with the journal:
 /// a thread reads what the journal has committed past its mark, upserts it
 /// by `id` (`sink.batch_size` rows or every `sink.interval`, one transaction
-/// each; up to `catchUpBatches` batches at once when behind), then moves the
+/// each; up to `catchUpRows` at once when behind), then moves the
 /// mark in the journal. After a crash, rows written
 /// but not yet marked are written again, which the upsert makes harmless.
 ///
@@ -110,14 +110,14 @@ final class DatabaseSink: ResultSink, @unchecked Sendable {  // @unchecked: muta
         }
     }
 
-    /// A batch; a sink behind the journal (after a pause, on resume, or
-    /// slower than the documents) catches up with up to `catchUpBatches` at once.
+    /// A batch, or all the journal committed when more: a sink behind the
+    /// journal (after a pause, on resume, or slower than the documents)
+    /// catches up with up to `catchUpRows` a transaction, fewer round trips.
     private func nextWriteSize() -> Int {
-        let behind = monitor.withLock { committedUnwritten } / batchSize
-        return batchSize * min(Self.catchUpBatches, max(1, behind))
+        max(batchSize, min(monitor.withLock { committedUnwritten }, Self.catchUpRows))
     }
 
-    static let catchUpBatches = 10
+    static let catchUpRows = 10_000
 
     /// Waits for a batch, the interval or the close; false when given up.
     private func waitForWork() -> Bool {
