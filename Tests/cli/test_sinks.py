@@ -307,6 +307,8 @@ def test_postgres_stopped_mid_run_pauses_the_sink_and_the_run_completes(tmp_path
         err.wait_for('"sinks_waiting":1')  # the progress says so too
         status = api_status(err)
         assert json.loads(status)["batches"][0]["sinks"] == {"waiting_for_database": 1} and PASSWORD not in status
+        wait_for(lambda: "sink: waiting for database" in run("status", f"{out}.journal").out, "batchhost status to say so")
+        assert json.loads(run("status", "--json", f"{out}.journal").out)["live"]["sinks_waiting"] == 1
         wait_for(lambda: len(journal_ids(out)) >= 100, "the backlog to fill")
         # Processing stops once the backlog is full: 100 waiting, and one more per worker.
         assert proc.poll() is None and len(calls(out)) <= sink_mark(out) + 104

@@ -180,9 +180,9 @@ final class BatchRun: Workload, StageCallOwner, ResultWriterDelegate, @unchecked
 
     func failed(_ error: BatchCoreError) { stop(because: error) }
 
-    func progress() -> (total: UInt64?, inFlight: UInt64) {
+    func progress() -> RunProgress {
         let s = stats.snapshot
-        return (s.totalKnown ? s.total : nil, s.inFlight)
+        return RunProgress(total: s.totalKnown ? s.total : nil, inFlight: s.inFlight, sinksWaiting: s.sinksWaiting)
     }
 
     func notify(_ notice: BatchNotice) {
