@@ -149,26 +149,12 @@ final class Console: Sendable {
     /// This command line with --resume, without `flag` or `-O option=…`
     /// (and their values), and with `extra` added.
     private func resumeCommand(dropping flag: String? = nil, option: String? = nil, adding extra: [String] = []) -> String {
-        var args = Self.withoutSinkPasswords(CommandLine.arguments)
+        var args = CommandLine.arguments.map(SinkPasswords.hidden)
         if let flag { args = CommandLine.removing(flag, from: args) }
         if let option { args = CommandLine.removing(option: option, from: args) }
         let resume = args.contains("--resume") || args.contains("-r") ? [] : ["--resume"]
         args = CommandLine.inserting(extra + resume, into: args)
         return args.map(shellQuoted).joined(separator: " ")
-    }
-
-    /// Sink URLs as `SinkURL.display` shows them: a password in one is never
-    /// printed (libpq finds it in PGPASSWORD or ~/.pgpass on resume).
-    static func withoutSinkPasswords(_ args: [String]) -> [String] {
-        var shown = args
-        for i in shown.indices {
-            if shown[i].hasPrefix("--sink="), let url = try? SinkURL.parse(String(shown[i].dropFirst("--sink=".count))) {
-                shown[i] = "--sink=" + url.display
-            } else if i > 0, shown[i - 1] == "--sink", let url = try? SinkURL.parse(shown[i]) {
-                shown[i] = url.display
-            }
-        }
-        return shown
     }
 
     /// `N of M documents in T s: …; this run: tokens, units, cost; …`.

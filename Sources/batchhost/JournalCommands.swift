@@ -57,6 +57,7 @@ struct StatusCommand: ParsableCommand {
     private func liveProgress(_ live: JournalReader.Live, finished: Int64) -> String {
         var parts = [live.total.map { "\(finished) of \($0) finished" } ?? "\(finished) finished"]
         if let inFlight = live.inFlight { parts.append("\(inFlight) in flight") }
+        if live.sinksWaiting > 0 { parts.append("sink: waiting for database") }
         parts.append("\(format(live.perMinute, digits: live.perMinute < 10 ? 1 : 0)) docs/min over the last minute")
         if let eta = live.etaSeconds { parts.append("ETA \(duration(eta))") }
         return parts.joined(separator: ", ")
@@ -82,6 +83,7 @@ struct StatusCommand: ParsableCommand {
                 .object(["pid": .number(Double(live.pid)), "since": .string(isoDate(live.since)),
                          "total": live.total.map { .number(Double($0)) } ?? .null,
                          "in_flight": live.inFlight.map { .number(Double($0)) } ?? .null,
+                         "sinks_waiting": .number(Double(live.sinksWaiting)),
                          "docs_per_minute": .number((live.perMinute * 10).rounded() / 10),
                          "eta_seconds": live.etaSeconds.map { .number($0.rounded()) } ?? .null])
             } ?? .null,
@@ -154,7 +156,7 @@ struct ExportCommand: ParsableCommand {
         var options = BatchOptions()
         for option in sinkOptions {
             let (key, value) = try splitAssignment(option, flag: "--option")
-            guard key.hasPrefix("sink.") else { throw ValidationError("--option '\(option)': export takes sink options only") }
+            guard key.hasPrefix("sink.") else { throw ValidationError("--option '\(key)': export takes sink options only") }
             try options.set(key, value)
         }
         let url = try SinkURL.parse(sink)

@@ -15,7 +15,7 @@ final class RunWatchers: Sendable {
         statusServer = try http.map { try StatusServer(address: $0, token: token, source: status, scrubber: scrubber) }
         eventLog = try logFile.map { try EventLog(path: $0, format: logFormat, batch: name, scrubber: scrubber) }
         stages = batch.stageLabels
-        eventLog?.runStarted(arguments: CommandLine.arguments)
+        eventLog?.runStarted(arguments: CommandLine.arguments.map(SinkPasswords.hidden))
     }
 
     /// Called with each of the batch's events.

@@ -32,10 +32,28 @@ final class SinkTests: XCTestCase {
         let values = try columns[1...3].map { try $0.value(row(#"{"patient":{"name":"Ann"},"dose":2.5}"#)) }
         XCTAssertEqual(values, [.text("Ann"), .real(2.5), .null])
         XCTAssertThrowsError(try columns[2].value(row(#"{"dose":"high"}"#))) { error in
-            XCTAssertEqual(error as? SinkFailure, .permanent(#"document 'd': column 'dose' expects real, the output holds "high""#))
+            XCTAssertEqual(error as? SinkFailure, .permanent(#"column 'dose' is declared real, but the output's $.dose is a string: "high""#))
         }
         XCTAssertThrowsError(try SinkColumns.mapped("status=$.x"))
         XCTAssertThrowsError(try SinkColumns.mapped("n:date=$.x"))
+        XCTAssertThrowsError(try SinkColumns.mapped("n:timestamp=$.x"))  // finished_at's own type
         XCTAssertThrowsError(try SinkColumns.mapped("n=x"))
+    }
+
+    func testPasswordsAreFoundAndHiddenInAnyText() {
+        let line = "batchhost run -O sink=postgresql://ann:hunter2@db/crm?table=t --option=sink='POSTGRES://bo:pw9x@/d?host=/s&password=p%41ss'"
+        XCTAssertEqual(SinkPasswords.hidden(in: line),
+                       "batchhost run -O sink=postgresql://ann@db/crm?table=t --option=sink='POSTGRES://bo@/d?host=/s'")
+        XCTAssertEqual(SinkPasswords.passwords(in: line), ["hunter2", "pw9x", "p%41ss"])
+        XCTAssertEqual(SinkPasswords.hidden(in: "sqlite:///a:b@c.db postgresql://ann@db/crm"), "sqlite:///a:b@c.db postgresql://ann@db/crm")
+        XCTAssertThrowsError(try SinkURL.parse("mysql://ann:hunter2@db/crm")) { error in
+            XCTAssertFalse("\(error)".contains("hunter2"), "\(error)")
+        }
+    }
+
+    func testTimestampsAreISO8601InUTCWithMilliseconds() {
+        XCTAssertEqual(isoTimestamp(0), "1970-01-01T00:00:00.000Z")
+        XCTAssertEqual(isoTimestamp(1_773_480_413.5894), "2026-03-14T09:26:53.589Z")
+        XCTAssertEqual(isoTimestamp(59.9996), "1970-01-01T00:01:00.000Z")
     }
 }

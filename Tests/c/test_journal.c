@@ -145,6 +145,10 @@ int main(void) {
     CHECK_RC(bc_batch_new(&batch, engine));
     CHECK_CODE(bc_batch_set(batch, "sink", "mysql://db"), BC_EOPTION);
     CHECK_CONTAINS(check_msg, "sqlite://");
+    /* A refused URL is named without its password. */
+    CHECK_CODE(bc_batch_set(batch, "sink", "postgresql://ann:hunter22@db/crm?table=a-b"), BC_EOPTION);
+    CHECK_CONTAINS(check_msg, "postgresql://ann@db/crm");
+    CHECK(strstr(check_msg, "hunter22") == NULL, "the password shows: %s", check_msg);
     char database[1100];
     snprintf(database, sizeof database, "sqlite://%s/results.db?table=results", dir);
     CHECK_RC(bc_batch_set(batch, "sink", database));

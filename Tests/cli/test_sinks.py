@@ -6,6 +6,7 @@ import re
 import signal
 import sqlite3
 import subprocess
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -131,7 +132,8 @@ def test_sqlite_sink_writes_the_documented_schema(tmp_path, counting):
     for (doc_id, path, status, output, error, attempts, duration, tin, tout, cost, metadata, dup, batch, at) in table:
         rec = by_id[doc_id]
         assert (path, status, json.loads(output), error, attempts) == (rec["path"], "ok", rec["output"], None, 1)
-        assert json.loads(metadata) == rec["metadata"] and dup is None and batch == "out.jsonl" and at > 0
+        assert json.loads(metadata) == rec["metadata"] and dup is None and batch == "out.jsonl"
+        assert re.fullmatch(r"20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", at), at  # ISO 8601, UTC
 
 
 def test_kill_9_twice_then_resume_leaves_exactly_one_row_per_document(tmp_path, counting, target):
@@ -156,6 +158,17 @@ def test_kill_9_twice_then_resume_leaves_exactly_one_row_per_document(tmp_path, 
     assert len(ids) == n and set(ids) == journal_ids(out) == {f"doc-{i:05d}" for i in range(n)}
 
 
+def test_documents_run_again_replace_their_rows(tmp_path, counting, target):
+    m, out = manifest(tmp_path, 20), tmp_path / "out.jsonl"
+    r = run(*sink_args(counting, m, out, target.url(), "--set", "fail=doc-0000"), env=PG_ENV)
+    assert r.code == 1, r
+    assert sorted(target.rows(columns="status")).count(("failed",)) == 10
+    # The rows of the documents run again are in the table already: PostgreSQL's COPY gives way to upserts.
+    r = run(*sink_args(counting, m, out, target.url()), "--resume", "--retry-failed", "--force-resume", env=PG_ENV)
+    assert r.code == 0, r
+    assert sorted(target.rows(columns="id, status")) == [(f"doc-{i:05d}", "ok") for i in range(20)]
+
+
 def test_sink_columns_map_output_fields_to_typed_columns(tmp_path, counting, target):
     m, out = manifest(tmp_path, 20), tmp_path / "out.jsonl"
     r = run(*sink_args(counting, m, out, target.url("seen"),
@@ -165,17 +178,57 @@ def test_sink_columns_map_output_fields_to_typed_columns(tmp_path, counting, tar
     assert sorted(table) == [(f"doc-{i:05d}", f"doc-{i:05d}", "2", None, "ok") for i in range(20)]
 
 
-def test_a_type_mismatch_in_sink_columns_stops_the_run_resumably(tmp_path, counting, target):
+def json_files(tmp_path, values):
+    """A folder of JSON files {"n": VALUE}, one per value, f00.json, f01.json, ..."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for i, value in enumerate(values):
+        (folder / f"f{i:02d}.json").write_text(json.dumps({"n": value}))
+    return folder
+
+
+def test_a_type_mismatch_in_sink_columns_fails_only_that_document(tmp_path, target):
+    folder, out = json_files(tmp_path, [0, 1, "abc", 3, 4.5, 5]), tmp_path / "out.jsonl"
+    r = run("run", folder, "-p", "exec", "--set", "json=true", "-o", out, "--sink", target.url("seen"),
+            "-O", "sink.columns=n:integer=$.n", "--", "cat", env=PG_ENV)
+    assert r.code == 1 and "To continue" not in r.err, r  # as for any failed document
+    by_path = {Path(rec["path"]).name: rec for rec in read_jsonl(out)}
+    failed = {name: rec["error"] for name, rec in by_path.items() if rec["status"] == "failed"}
+    assert failed == {
+        "f02.json": "sink.columns (the table 'seen'): column 'n' is declared integer, but the output's $.n is a string: \"abc\"",
+        "f04.json": "sink.columns (the table 'seen'): column 'n' is declared integer, but the output's $.n is a number: 4.5"}
+    assert "column 'n' is declared integer" in r.err, r.err
+    table = {Path(path).name: (n, status) for path, n, status in target.rows("seen", "id, n, status")}
+    assert table == {"f00.json": ("0", "ok"), "f01.json": ("1", "ok"), "f02.json": (None, "failed"),
+                     "f03.json": ("3", "ok"), "f04.json": (None, "failed"), "f05.json": ("5", "ok")}
+    assert run("status", f"{out}.journal").out.count("column 'n' is declared integer") == 2
+
+
+def test_a_permanent_database_error_stops_the_run_resumably(tmp_path, counting, target):
     m, out = manifest(tmp_path, 20), tmp_path / "out.jsonl"
-    r = run(*sink_args(counting, m, out, target.url("seen"), "-O", "sink.columns=who:integer=$.seen"), env=PG_ENV)
-    assert r.code == 3, r
-    assert re.search(r"table=seen: document 'doc-\d+': column 'who' expects integer", r.err), r.err
+    target.execute("CREATE TABLE seen (id TEXT PRIMARY KEY, who TEXT CHECK (who <> 'doc-00007'), "
+                   "status TEXT, error TEXT, batch TEXT, finished_at TEXT)")
+    args = sink_args(counting, m, out, target.url("seen"), "-O", "sink.columns=who=$.seen")
+    r = run(*args, env=PG_ENV)
+    assert r.code == 3 and "check" in r.err.lower() and "table=seen" in r.err, r
     assert "To continue:" in r.err and "--resume" in r.err, r.err
     assert len(journal_ids(out)) == 20  # nothing lost: the journal has every result
-    fixed = sink_args(counting, m, out, target.url("fixed"), "-O", "sink.columns=who:text=$.seen")
-    r = run(*fixed, "--resume", env=PG_ENV)
+    target.execute("DROP TABLE seen")
+    r = run(*args, "--resume", env=PG_ENV)
     assert r.code == 0, r
-    assert sorted(target.rows("fixed", "id, who")) == [(f"doc-{i:05d}",) * 2 for i in range(20)]
+    assert sorted(target.rows("seen", "id, who")) == [(f"doc-{i:05d}",) * 2 for i in range(20)]
+
+
+def test_finished_at_is_a_timestamp_and_a_text_output_is_queryable(tmp_path, postgres):
+    target = PostgresTarget(postgres)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_text("plain words")
+    out = tmp_path / "out.jsonl"
+    r = run("run", tmp_path / "docs", "-p", "exec", "-o", out, "--sink", target.url(), "--", "cat", env=PG_ENV)
+    assert r.code == 0, r
+    [(kind, text, finished, recent)] = target.rows(
+        columns="jsonb_typeof(output), output #>> '{}', pg_typeof(finished_at), now() - finished_at < interval '1 hour'")
+    assert (kind, text, finished, recent) == ("string", "plain words", "timestamp with time zone", "t")
 
 
 def test_an_incompatible_table_is_refused_before_processing(tmp_path, counting, target):
@@ -198,37 +251,73 @@ def test_a_wrong_password_or_a_missing_database_is_refused_before_processing(tmp
     assert calls(out) == []
 
 
-def test_credentials_in_the_url_are_never_shown_or_journaled(tmp_path, counting, postgres):
-    m, out = manifest(tmp_path, 20), tmp_path / "out.jsonl"
-    database = PostgresTarget(postgres).database
-    url = postgres.url(database).replace("batch@", f"batch:{PASSWORD}@")
-    r = run(*sink_args(counting, m, out, url, "-O", "sink.columns=who:integer=$.seen"))
-    assert r.code == 3 and "expects integer" in r.err and "--resume" in r.err, r  # messages naming the sink
-    assert PASSWORD not in r.err and PASSWORD.encode() not in Path(f"{out}.journal").read_bytes()
-    resume = r.err.splitlines()[-1].strip()
-    assert "--sink 'postgresql://batch@/" in resume, resume
+def password_url(postgres, database, table, form):
+    """The server's URL with the password in it: as user:password@ or as a password= parameter."""
+    url = postgres.url(database, table)
+    if form == "userinfo":
+        return url.replace("batch@", f"batch:{PASSWORD}@")
+    return url.replace("&table=", f"&password={PASSWORD}&table=")
+
+
+@pytest.mark.parametrize("form", ["userinfo", "parameter"])
+def test_a_password_in_a_sink_option_never_shows(tmp_path, counting, postgres, form):
+    target = PostgresTarget(postgres)
+    target.execute("CREATE TABLE seen (id TEXT PRIMARY KEY, who TEXT CHECK (who <> 'doc-00015'), "
+                   "status TEXT, error TEXT, batch TEXT, finished_at TEXT)")
+    m, out, log = manifest(tmp_path, 20), tmp_path / "out.jsonl", tmp_path / "run.log"
+    url = password_url(postgres, target.database, "seen", form)
+    r = run("run", "--manifest", m, "-p", counting, "-o", out, "--log-file", log,
+            "-O", "sink.columns=who=$.seen", *(["-O", f"sink={url}"] if form == "userinfo" else [f"--option=sink={url}"]))
+    assert r.code == 3 and "violates check constraint" in r.err, r  # a permanent error: stops with the resume command
+    resume = r.err.splitlines()[-1]
+    assert "sink=postgresql://batch@/" in resume and "--resume" in resume, resume
+    status = run("status", f"{out}.journal").out + run("status", "--json", f"{out}.journal").out
+    shown = {"stderr": r.err, "stdout": r.out, "log": log.read_text(), "status": status, "output": out.read_text()}
+    shown.update({f.name: f.read_bytes().decode("latin-1") for f in tmp_path.glob("out.jsonl.journal*")})
+    assert all(PASSWORD not in text for text in shown.values()), [name for name, text in shown.items() if PASSWORD in text]
+    assert "run started" in shown["log"] and "sink=postgresql://batch@/" in shown["log"]
+    bad = run("run", "--manifest", m, "-p", counting, "-o", tmp_path / "other.jsonl",
+              "-O", "sink=" + url.replace("postgresql://", "mysql://"))
+    assert bad.code == 2 and "is not a database" in bad.err and PASSWORD not in bad.err, bad
+    bad = run("export", f"{out}.journal", "--sink", url, "-O", f"sink={url}")
+    assert bad.code != 0 and "export takes sink options only" in bad.err and PASSWORD not in bad.err, bad
+
+
+def api_status(err):
+    """The run's /api/status (--http 0), its address read from the run's stderr."""
+    address = re.search(r"serving (http://[\d.]+:\d+/)", err.text(wait=False)).group(1)
+    with urllib.request.urlopen(address + "api/status", timeout=30) as answer:
+        return answer.read().decode()
 
 
 def test_postgres_stopped_mid_run_pauses_the_sink_and_the_run_completes(tmp_path, counting, postgres):
     target = PostgresTarget(postgres)
     m, out = manifest(tmp_path, 400), tmp_path / "out.jsonl"
-    proc = subprocess.Popen([str(BATCHHOST), *map(str, sink_args(counting, m, out, target.url(), "-w", "4",
+    url = password_url(postgres, target.database, "results", "userinfo")  # no PGPASSWORD: the URL's is used
+    proc = subprocess.Popen([str(BATCHHOST), *map(str, sink_args(counting, m, out, url, "-w", "4",
                                                                   "-O", "sink.max_backlog=100", "--progress", "json",
-                                                                  "-O", "progress.interval=50ms", sleep_us=2000))],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, **PG_ENV})
+                                                                  "-O", "progress.interval=50ms", "--http", "0",
+                                                                  sleep_us=2000))],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     err = LineReader(proc.stderr)
     try:
+        err.wait_for("serving http://")
+        assert json.loads(api_status(err))["batches"][0]["sinks"] == {"waiting_for_database": 0}
         wait_for(lambda: len(target.rows(columns="id")) > 0, "the first rows")
         postgres.stop()
         err.wait_for("sink: waiting for database")
         err.wait_for('"sinks_waiting":1')  # the progress says so too
+        status = api_status(err)
+        assert json.loads(status)["batches"][0]["sinks"] == {"waiting_for_database": 1} and PASSWORD not in status
+        wait_for(lambda: "sink: waiting for database" in run("status", f"{out}.journal").out, "batchhost status to say so")
+        assert json.loads(run("status", "--json", f"{out}.journal").out)["live"]["sinks_waiting"] == 1
         wait_for(lambda: len(journal_ids(out)) >= 100, "the backlog to fill")
         # Processing stops once the backlog is full: 100 waiting, and one more per worker.
         assert proc.poll() is None and len(calls(out)) <= sink_mark(out) + 104
     finally:
         postgres.start()
     assert proc.wait(timeout=120) == 0, err.text()
-    assert len(target.rows(columns="id")) == 400
+    assert len(target.rows(columns="id")) == 400 and PASSWORD not in err.text()
 
 
 def test_a_sink_needs_a_journal(tmp_path, counting):

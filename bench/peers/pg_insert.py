@@ -12,6 +12,7 @@ the clock includes reading the manifest.
 import json
 import sys
 import time
+from datetime import datetime, timezone
 
 import psycopg
 
@@ -24,7 +25,7 @@ BATCH = 100
 
 def rows(manifest):
     for doc in read_manifest(manifest):
-        yield (doc["id"], doc["path"], "ok", None, None, 1, 0.0, 0, 0, 0.0, "{}", None, "bench", time.time())
+        yield (doc["id"], doc["path"], "ok", None, None, 1, 0.0, 0, 0, 0.0, "{}", None, "bench", datetime.now(timezone.utc))
 
 
 def main():

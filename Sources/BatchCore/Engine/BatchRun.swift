@@ -30,6 +30,7 @@ final class BatchRun: Workload, StageCallOwner, ResultWriterDelegate, @unchecked
     private let runners: Locked<[StageRunner]>
     private let writer: ResultWriter
     private let databaseSinks: [DatabaseSink]
+    private let sinkColumnCheck: SinkColumnCheck?
     private let sinks: [ResultSink]
     /// Calls abandoned at their timeout and not yet returned, by stage.
     let stuckCalls: Locked<[Int]>
@@ -65,6 +66,7 @@ final class BatchRun: Workload, StageCallOwner, ResultWriterDelegate, @unchecked
         self.pump = pump
         let events = pump.map { DocumentEventSink(pump: $0, onlyFailed: config.documentEvents == .failed, stats: stats) }
         databaseSinks = parts.databaseSinks
+        sinkColumnCheck = SinkColumnCheck(parts.databaseSinks)
         let optional: [(any ResultSink)?] = [stats, kept, dedupe, writer, events]
         sinks = optional.compactMap { $0 } + parts.databaseSinks
         runners = Locked(parts.stages.enumerated().map { index, stage in
@@ -167,8 +169,10 @@ final class BatchRun: Workload, StageCallOwner, ResultWriterDelegate, @unchecked
 
     // MARK: Results
 
-    /// Fans a finished document out to every sink.
+    /// Fans a finished document out to every sink (failed first when its
+    /// output does not fit `sink.columns`).
     func record(_ result: DocumentResult, persisted: Bool = true) {
+        let result = sinkColumnCheck?.checked(result) ?? result
         for sink in sinks { sink.accept(result, persisted: persisted) }
     }
 
@@ -179,9 +183,9 @@ final class BatchRun: Workload, StageCallOwner, ResultWriterDelegate, @unchecked
 
     func failed(_ error: BatchCoreError) { stop(because: error) }
 
-    func progress() -> (total: UInt64?, inFlight: UInt64) {
+    func progress() -> RunProgress {
         let s = stats.snapshot
-        return (s.totalKnown ? s.total : nil, s.inFlight)
+        return RunProgress(total: s.totalKnown ? s.total : nil, inFlight: s.inFlight, sinksWaiting: s.sinksWaiting)
     }
 
     func notify(_ notice: BatchNotice) {

@@ -239,8 +239,8 @@ public final class Journal: ResultStore, @unchecked Sendable {
         try writerDB.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     }
 
-    public func reportProgress(total: UInt64?, inFlight: UInt64) {
-        lock.update(total: total, inFlight: inFlight)
+    public func reportProgress(_ progress: RunProgress) {
+        lock.update(progress)
     }
 }
 

@@ -20,6 +20,7 @@ final class JournalLock: @unchecked Sendable {  // unchecked: update runs on the
         /// Documents in the batch, once the sources know.
         var total: UInt64? = nil
         var inFlight: UInt64? = nil
+        var sinksWaiting: Int? = nil
     }
 
     let path: String
@@ -57,9 +58,10 @@ final class JournalLock: @unchecked Sendable {  // unchecked: update runs on the
     deinit { release() }
 
     /// Records the run's progress for `status`.
-    func update(total: UInt64?, inFlight: UInt64) {
-        owner.total = total
-        owner.inFlight = inFlight
+    func update(_ progress: RunProgress) {
+        owner.total = progress.total
+        owner.inFlight = progress.inFlight
+        owner.sinksWaiting = progress.sinksWaiting
         write()
     }
 

@@ -43,6 +43,8 @@ public final class JournalReader: @unchecked Sendable {  // unchecked: its SQLit
         /// Documents in the batch, when its sources know.
         public var total: UInt64?
         public var inFlight: UInt64?
+        /// Database sinks waiting for their database.
+        public var sinksWaiting: Int
         /// Documents finished per minute over the last minute.
         public var perMinute: Double
         /// Seconds left at that rate, when the total is known.
@@ -147,7 +149,7 @@ public final class JournalReader: @unchecked Sendable {  // unchecked: its SQLit
         let perMinute = try recent.step() && window > 0 ? Double(recent.int(0)) / window * 60 : 0
         let left = owner.total.map { max(0, Double($0) - Double(s.finished)) }
         return Live(pid: owner.pid, since: owner.since, total: owner.total, inFlight: owner.inFlight,
-                    perMinute: perMinute, etaSeconds: left.flatMap { perMinute > 0 ? $0 / perMinute * 60 : nil })
+                    sinksWaiting: owner.sinksWaiting ?? 0, perMinute: perMinute, etaSeconds: left.flatMap { perMinute > 0 ? $0 / perMinute * 60 : nil })
     }
 
     /// Results in output order, optionally only those with `status`;

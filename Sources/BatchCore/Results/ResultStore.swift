@@ -18,7 +18,7 @@ public protocol ResultStore: AnyObject, Sendable {
     /// Records how the run ended ("finished", "stopped", "failed", …).
     func endRun(state: String) throws
     /// The run's progress, for observers of the store (optional).
-    func reportProgress(total: UInt64?, inFlight: UInt64)
+    func reportProgress(_ progress: RunProgress)
     /// Lets go of the store; nothing is called after.
     func close()
     /// A document this run committed as failed, taken to run again (an
@@ -29,8 +29,17 @@ public protocol ResultStore: AnyObject, Sendable {
 }
 
 extension ResultStore {
-    public func reportProgress(total: UInt64?, inFlight: UInt64) {}
+    public func reportProgress(_ progress: RunProgress) {}
     public func takeFailedForRetry(_ id: String) -> RetryCandidate? { nil }
+}
+
+/// A run's progress, as observers of its store see it.
+public struct RunProgress: Sendable {
+    /// Documents in the batch; nil until the sources know.
+    public var total: UInt64?
+    public var inFlight: UInt64
+    /// Database sinks waiting for their database (down, locked or slow).
+    public var sinksWaiting: Int
 }
 
 /// A failed document taken to run again, and its attempts so far.

@@ -138,7 +138,7 @@ final class ResultWriter: ResultSink, @unchecked Sendable {  // @unchecked: muta
         let now = monotonicNanos()
         guard now >= nextProgressReport else { return }
         nextProgressReport = now + Self.progressEvery
-        if let (total, inFlight) = delegate?.progress() { store.reportProgress(total: total, inFlight: inFlight) }
+        if let progress = delegate?.progress() { store.reportProgress(progress) }
     }
 
     private func fail(_ error: BatchCoreError) {
@@ -158,6 +158,6 @@ protocol ResultWriterDelegate: AnyObject, Sendable {
     func committed(_ group: [DocumentResult])
     /// Writing failed: the run must stop.
     func failed(_ error: BatchCoreError)
-    /// How many documents there are (nil: not known yet) and how many run now.
-    func progress() -> (total: UInt64?, inFlight: UInt64)
+    /// How many documents there are, run now, and sinks wait for their database.
+    func progress() -> RunProgress
 }

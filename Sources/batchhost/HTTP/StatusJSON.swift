@@ -50,6 +50,7 @@ enum StatusJSON {
                 "waiting": .number(Double(s.rateLimitWaiting)), "wait_seconds": .number(s.rateLimitWaitSeconds),
                 "pauses": .number(Double(s.rateLimitPauses)),
             ]),
+            "sinks": .object(["waiting_for_database": .number(Double(s.sinksWaiting))]),
             "throughput": .array(b.throughput.map { .array([.number($0.time), .number(Double($0.finished))]) }),
             "failures": .array(b.failures.map(failure)),
         ]

@@ -35,3 +35,14 @@ def test_a_sink_without_a_journal_is_refused(engine, tmp_path):
         batch.add(str(tmp_path), id="x")
         with pytest.raises(batchcore.OptionError, match="a sink needs the journal"):
             batch.run()
+
+
+def test_a_refused_sink_url_is_named_without_its_password(engine, tmp_path):
+    @batchcore.processor
+    def nothing(doc):
+        return None
+
+    with pytest.raises(batchcore.OptionError) as refused:
+        with engine.batch(nothing, checkpoint=tmp_path / "run.journal", sink="postgresql://ann:hunter22@db/crm?table=a-b"):
+            pass
+    assert "postgresql://ann@db/crm" in str(refused.value) and "hunter22" not in str(refused.value)

@@ -1,16 +1,17 @@
 /// Copies a run's results into a database, exactly once with the journal:
 /// a thread reads what the journal has committed past its mark, upserts it
 /// by `id` (`sink.batch_size` rows or every `sink.interval`, one transaction
-/// each; up to `catchUpBatches` batches at once when behind), then moves the
-/// mark in the journal. After a crash, rows written
-/// but not yet marked are written again, which the upsert makes harmless.
+/// each; up to `catchUpRows` at once when behind), then moves the
+/// mark, which the journal records every second, when the database stops
+/// answering and at the end. After a crash, rows written but not yet
+/// recorded are written again, which the upsert makes harmless.
 ///
 /// A database that is down or busy is retried with backoff; documents go
 /// on finishing until `sink.max_backlog` wait for it, then workers wait.
 /// A permanent error (no such column, read-only, a type mismatch) stops the run.
 final class DatabaseSink: ResultSink, @unchecked Sendable {  // @unchecked: mutable state under `monitor`; the feed and database are used by the sink's thread only (and by `init`/`close` before/after it)
     let url: SinkURL
-    private let columns: [SinkColumn]
+    let columns: [SinkColumn]
     private let database: any SinkDatabase
     private let feed: JournalFeed
     private let batchSize: Int
@@ -84,9 +85,11 @@ final class DatabaseSink: ResultSink, @unchecked Sendable {  // @unchecked: muta
 
     private func run() {
         defer {
+            try? feed.recordMark()
             monitor.withLock { stopped = true }
             monitor.broadcast()
         }
+        var nextMarkRecord: UInt64 = 0
         while waitForWork() {
             do {
                 let (rows, last) = try feed.next(nextWriteSize())
@@ -96,7 +99,11 @@ final class DatabaseSink: ResultSink, @unchecked Sendable {  // @unchecked: muta
                     continue
                 }
                 guard try write(try SinkColumns.values(of: rows, columns, for: url)) else { return }
-                try feed.advance(to: last)
+                feed.advance(to: last)
+                if monotonicNanos() >= nextMarkRecord {
+                    try feed.recordMark()
+                    nextMarkRecord = monotonicNanos() + Self.markRecordInterval
+                }
                 monitor.withLock {
                     committedUnwritten = max(0, committedUnwritten - rows.count)
                     backlog = max(0, backlog - rows.count)
@@ -110,14 +117,17 @@ final class DatabaseSink: ResultSink, @unchecked Sendable {  // @unchecked: muta
         }
     }
 
-    /// A batch; a sink behind the journal (after a pause, on resume, or
-    /// slower than the documents) catches up with up to `catchUpBatches` at once.
+    /// A batch, or all the journal committed when more: a sink behind the
+    /// journal (after a pause, on resume, or slower than the documents)
+    /// catches up with up to `catchUpRows` a transaction, fewer round trips.
     private func nextWriteSize() -> Int {
-        let behind = monitor.withLock { committedUnwritten } / batchSize
-        return batchSize * min(Self.catchUpBatches, max(1, behind))
+        max(batchSize, min(monitor.withLock { committedUnwritten }, Self.catchUpRows))
     }
 
-    static let catchUpBatches = 10
+    static let catchUpRows = 10_000
+
+    /// How often the journal records how far the database holds the results.
+    static let markRecordInterval: UInt64 = 1_000_000_000
 
     /// Waits for a batch, the interval or the close; false when given up.
     private func waitForWork() -> Bool {
@@ -141,7 +151,10 @@ final class DatabaseSink: ResultSink, @unchecked Sendable {  // @unchecked: muta
                 if waiting { delegate?.sinkWaiting(self, reason: nil) }
                 return true
             } catch SinkFailure.transient(let message) {
-                if !waiting { delegate?.sinkWaiting(self, reason: message) }
+                if !waiting {
+                    try? feed.recordMark()  // what the database holds, while it waits
+                    delegate?.sinkWaiting(self, reason: message)
+                }
                 waiting = true
                 let resume = monotonicNanos() + UInt64(backoff * 1e9)
                 backoff = min(backoff * 2, 5)

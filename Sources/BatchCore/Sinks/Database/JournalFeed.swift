@@ -8,9 +8,11 @@ final class JournalFeed {
     private let batch: String
     private let parseOutput: Bool
     private let select: SQLiteStatement
-    private let recordMark: SQLiteStatement?
+    private let storeMark: SQLiteStatement?
     /// Every result up to this `out_seq` is in the database.
     private(set) var mark: Int64
+    /// The mark as the journal holds it.
+    private var recorded: Int64
 
     /// `recording` false reads from the start and records nothing (an export).
     init(journal path: String, sink: SinkURL, parseOutput: Bool, recording: Bool) throws {
@@ -24,7 +26,8 @@ final class JournalFeed {
         select = try db.prepare(
             "SELECT \(JournalRows.columns), out_seq, finished_at FROM documents WHERE out_seq > ? ORDER BY out_seq LIMIT ?")
         mark = recording ? (try Journal.meta(db, key)).flatMap { Int64($0) } ?? 0 : 0
-        recordMark = recording ? try db.prepare(
+        recorded = mark
+        storeMark = recording ? try db.prepare(
             "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value") : nil
     }
 
@@ -49,11 +52,17 @@ final class JournalFeed {
     }
 
     /// The database holds everything up to `seq` now.
-    func advance(to seq: Int64) throws {
-        if let recordMark {
-            recordMark.bind(.text(key), .text(String(seq)))
-            try recordMark.run()
-        }
+    func advance(to seq: Int64) {
         mark = seq
+    }
+
+    /// Records the mark in the journal. Not after every batch: each record
+    /// waits for the journal's writer, and a crash only writes again the
+    /// rows since the last one, which the upsert makes harmless.
+    func recordMark() throws {
+        guard let storeMark, recorded != mark else { return }
+        storeMark.bind(.text(key), .text(String(mark)))
+        try storeMark.run()
+        recorded = mark
     }
 }

@@ -1,7 +1,10 @@
 /// A sink into PostgreSQL through libpq (loaded on demand, see `LibPQ`).
-/// Each batch is one transaction: COPY into a temporary staging table, then
-/// one `INSERT … SELECT … ON CONFLICT (id) DO UPDATE` into the table — COPY's
-/// speed with an upsert's idempotence. Credentials come from the URL,
+/// A batch of rows new to the table is one COPY straight into it (two round
+/// trips). Once a batch holds an id the table has (a resume, a document run
+/// again), the COPY is refused whole and every batch from then on is one
+/// transaction: COPY into a temporary staging table, then one `INSERT …
+/// SELECT … ON CONFLICT (id) DO UPDATE` into the table (three round trips) —
+/// COPY's speed with an upsert's idempotence. Credentials come from the URL,
 /// PGPASSWORD or ~/.pgpass (libpq's own rules); messages name the URL
 /// without its password.
 final class PostgresSinkDatabase: SinkDatabase {
@@ -10,6 +13,10 @@ final class PostgresSinkDatabase: SinkDatabase {
     private var conn: LibPQ.Conn? = nil
     /// The staging table exists in this connection's session.
     private var staged = false
+    /// No batch met an id the table already has: COPY straight into it.
+    private var copiesDirectly = true
+    /// The SQLSTATE of the last failure.
+    private var lastState: String? = nil
 
     init(_ url: SinkURL) throws {
         pq = try LibPQ.load()
@@ -40,15 +47,28 @@ final class PostgresSinkDatabase: SinkDatabase {
 
     func upsert(_ rows: [[SinkValue]], table: String, columns: [SinkColumn]) throws {
         let names = columns.map(\.name).joined(separator: ", ")
+        let data = Self.copyText(rows)
+        if copiesDirectly {
+            do {
+                return try copy(data, command: "COPY \(table) (\(names)) FROM STDIN")
+            } catch SinkFailure.permanent where lastState == Self.uniqueViolation {
+                copiesDirectly = false  // nothing was written: the whole COPY is refused
+            }
+        }
+        try upsertThroughStaging(data, table: table, columns: columns)
+    }
+
+    private static let uniqueViolation = "23505"
+
+    private func upsertThroughStaging(_ data: [UInt8], table: String, columns: [SinkColumn]) throws {
+        let names = columns.map(\.name).joined(separator: ", ")
         let staging = "batchcore_staging_\(table)"
         let updates = columns.dropFirst().map { "\($0.name) = EXCLUDED.\($0.name)" }.joined(separator: ", ")
-        // Three round trips a batch: begin (and stage), copy, upsert and commit.
+        let stage = staged ? "" : "CREATE TEMP TABLE \(staging) ON COMMIT DELETE ROWS AS SELECT \(names) FROM \(table) WITH NO DATA; "
         let wasStaged = staged
         do {
-            if conn == nil { try connect() }
-            try execute(staged ? "BEGIN" : "BEGIN; CREATE TEMP TABLE \(staging) ON COMMIT DELETE ROWS AS SELECT \(names) FROM \(table) WITH NO DATA")
+            try copy(data, command: "BEGIN; \(stage)COPY \(staging) (\(names)) FROM STDIN")
             staged = true
-            try copy(rows, into: "\(staging) (\(names))")
             try execute("INSERT INTO \(table) (\(names)) SELECT \(names) FROM \(staging) ON CONFLICT (id) DO UPDATE SET \(updates); COMMIT")
         } catch {
             staged = wasStaged  // a staging table made in this transaction is gone with it
@@ -62,7 +82,7 @@ final class PostgresSinkDatabase: SinkDatabase {
         guard pq.status(connection) == LibPQ.connectionOK else {
             let message = pq.errorMessage(connection).map { String(cString: $0) } ?? "unknown error"
             pq.finish(connection)
-            throw SinkFailure.transient("sink \(url.display): cannot connect: \(message.trimmingSpaces)")
+            throw SinkFailure.transient("sink \(url.display): cannot connect: \(url.hidingPassword(in: message.trimmingSpaces))")
         }
         conn = connection
         staged = false
@@ -80,16 +100,9 @@ final class PostgresSinkDatabase: SinkDatabase {
         return (0..<pq.ntuples(result)).map { String(cString: pq.getvalue(result, $0, 0)!) }
     }
 
-    private func copy(_ rows: [[SinkValue]], into target: String) throws {
-        pq.clear(try run("COPY \(target) FROM STDIN"))
-        var data: [UInt8] = []
-        for row in rows {
-            for (i, value) in row.enumerated() {
-                if i > 0 { data.append(0x09) }
-                Self.appendCopyText(value, to: &data)
-            }
-            data.append(0x0A)
-        }
+    /// Runs `command` (ending in a COPY … FROM STDIN: one round trip) and sends it `data`.
+    private func copy(_ data: [UInt8], command: String) throws {
+        pq.clear(try run(command))
         let sent = data.withUnsafeBufferPointer { buffer in
             buffer.withMemoryRebound(to: CChar.self) { pq.putCopyData(conn, $0.baseAddress!, Int32($0.count)) }
         }
@@ -100,6 +113,20 @@ final class PostgresSinkDatabase: SinkDatabase {
             pq.clear(result)
         }
         if let failure { throw failure }
+    }
+
+    /// Rows in COPY's text format.
+    private static func copyText(_ rows: [[SinkValue]]) -> [UInt8] {
+        var data: [UInt8] = []
+        data.reserveCapacity(rows.count * 128)
+        for row in rows {
+            for (i, value) in row.enumerated() {
+                if i > 0 { data.append(0x09) }
+                appendCopyText(value, to: &data)
+            }
+            data.append(0x0A)
+        }
+        return data
     }
 
     /// Runs one statement; a failure is sorted as `SinkFailure`.
@@ -118,8 +145,9 @@ final class PostgresSinkDatabase: SinkDatabase {
     /// deadlock: worth another try. Anything else needs someone to fix it.
     private func failure(_ result: LibPQ.Result?) -> SinkFailure {
         let state = pq.resultErrorField(result, LibPQ.diagSQLState).map { String(cString: $0) }
+        lastState = state
         let text = (pq.resultErrorMessage(result).map { String(cString: $0) } ?? "").trimmingSpaces
-        let message = "sink \(url.display): " + (text.isEmpty ? "the connection was lost" : text)
+        let message = "sink \(url.display): " + (text.isEmpty ? "the connection was lost" : url.hidingPassword(in: text))
         if pq.status(conn) != LibPQ.connectionOK {
             pq.finish(conn)
             conn = nil
@@ -134,7 +162,7 @@ final class PostgresSinkDatabase: SinkDatabase {
         let message = pq.errorMessage(conn).map { String(cString: $0) } ?? "the connection was lost"
         pq.finish(conn)
         conn = nil
-        return .transient("sink \(url.display): \(message.trimmingSpaces)")
+        return .transient("sink \(url.display): \(url.hidingPassword(in: message.trimmingSpaces))")
     }
 
     private static func type(of kind: SinkColumn.Kind) -> String {
@@ -144,6 +172,7 @@ final class PostgresSinkDatabase: SinkDatabase {
         case .integer: "bigint"
         case .real: "double precision"
         case .boolean: "boolean"
+        case .timestamp: "timestamptz"
         }
     }
 
@@ -151,8 +180,8 @@ final class PostgresSinkDatabase: SinkDatabase {
     private static func appendCopyText(_ value: SinkValue, to out: inout [UInt8]) {
         switch value {
         case .null: out += [0x5C, 0x4E]
-        case .int(let n): out += Array(String(n).utf8)
-        case .real(let d): out += Array(String(d).utf8)
+        case .int(let n): out.append(contentsOf: String(n).utf8)
+        case .real(let d): out.append(contentsOf: String(d).utf8)
         case .text(let s):
             for byte in s.utf8 {
                 switch byte {

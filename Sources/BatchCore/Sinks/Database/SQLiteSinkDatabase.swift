@@ -62,7 +62,7 @@ final class SQLiteSinkDatabase: SinkDatabase {
 
     private static func type(of kind: SinkColumn.Kind) -> String {
         switch kind {
-        case .text, .json: "TEXT"
+        case .text, .json, .timestamp: "TEXT"
         case .integer, .boolean: "INTEGER"
         case .real: "REAL"
         }

@@ -1,11 +1,18 @@
 /// The columns a sink writes. Without a mapping, the documented schema:
 /// `id` (primary key), `path`, `status`, `output` (JSON text), `error`,
 /// `attempts`, `duration_ms`, `input_tokens`, `output_tokens`, `cost_usd`,
-/// `metadata` (JSON text), `duplicate_of`, `batch`, `finished_at`. With
+/// `metadata` (JSON text), `duplicate_of`, `batch`, `finished_at` (ISO 8601, UTC). With
 /// `sink.columns`, `id`, the mapped columns, `status`, `error`, `batch`
 /// and `finished_at`.
 struct SinkColumn: Sendable {
-    enum Kind: String, Sendable, CaseIterable { case text, integer, real, boolean, json }
+    enum Kind: String, Sendable {
+        case text, integer, real, boolean, json
+        /// `finished_at`: timestamptz in PostgreSQL, ISO 8601 text in SQLite.
+        case timestamp
+
+        /// The types `sink.columns` may name.
+        static let mappable: [Kind] = [.text, .integer, .real, .boolean, .json]
+    }
 
     let name: String
     let kind: Kind
@@ -69,26 +76,29 @@ enum SinkColumns {
             let kind = try nameAndType.count == 2 ? columnKind(nameAndType[1], spec: spec) : .text
             let path = try fieldPath(parts[1], spec: spec)
             columns.append(SinkColumn(name: name, kind: kind, isMapped: true) { row in
-                try convert(JSONPath.value(at: path, in: row.parsedOutput), to: kind, column: name, row: row)
+                try convert(JSONPath.value(at: path, in: row.parsedOutput), to: kind, column: name, field: parts[1])
             })
         }
         guard columns.count > 1 else { throw invalid(spec, "no column") }
         return columns + [status, text("error") { $0.result.error }, batch, finishedAt]
     }
 
-    /// The rows' values; a type mismatch names the sink (and so its table).
+    /// The rows' values. A type mismatch (a result committed before this
+    /// mapping: `SinkColumnCheck` fails the others) names the sink and the document.
     static func values(of rows: [SinkRow], _ columns: [SinkColumn], for url: SinkURL) throws -> [[SinkValue]] {
-        do {
-            return try rows.map { row in try columns.map { try $0.value(row) } }
-        } catch SinkFailure.permanent(let message) {
-            throw SinkFailure.permanent("sink \(url.display): \(message)")
+        try rows.map { row in
+            do {
+                return try columns.map { try $0.value(row) }
+            } catch SinkFailure.permanent(let message) {
+                throw SinkFailure.permanent("sink \(url.display): document '\(row.result.document.id)': \(message)")
+            }
         }
     }
 
     private static let key = SinkColumn(name: "id", kind: .text) { .text($0.result.document.id) }
     private static let status = SinkColumn(name: "status", kind: .text) { .text($0.result.status.name) }
     private static let batch = SinkColumn(name: "batch", kind: .text) { .text($0.batch) }
-    private static let finishedAt = SinkColumn(name: "finished_at", kind: .real) { .real($0.finishedAt) }
+    private static let finishedAt = SinkColumn(name: "finished_at", kind: .timestamp) { .text(isoTimestamp($0.finishedAt)) }
 
     private static func text(_ name: String, _ kind: SinkColumn.Kind = .text,
                              _ get: @escaping @Sendable (SinkRow) -> String?) -> SinkColumn {
@@ -100,8 +110,8 @@ enum SinkColumns {
     }
 
     private static func columnKind(_ name: String, spec: String) throws -> SinkColumn.Kind {
-        guard let kind = SinkColumn.Kind(rawValue: name.lowercased()) else {
-            throw invalid(spec, "unknown type '\(name)'; expected " + SinkColumn.Kind.allCases.map(\.rawValue).joined(separator: ", "))
+        guard let kind = SinkColumn.Kind(rawValue: name.lowercased()), SinkColumn.Kind.mappable.contains(kind) else {
+            throw invalid(spec, "unknown type '\(name)'; expected " + SinkColumn.Kind.mappable.map(\.rawValue).joined(separator: ", "))
         }
         return kind
     }
@@ -114,7 +124,7 @@ enum SinkColumns {
     }
 
     /// A field's JSON value as the column's type; a missing field or null is NULL.
-    private static func convert(_ value: JSONValue?, to kind: SinkColumn.Kind, column: String, row: SinkRow) throws -> SinkValue {
+    private static func convert(_ value: JSONValue?, to kind: SinkColumn.Kind, column: String, field: String) throws -> SinkValue {
         guard let value, value != .null else { return .null }
         switch (kind, value) {
         case (.json, _): return .text(value.text)
@@ -123,8 +133,25 @@ enum SinkColumns {
         case (.integer, .number(let n)) where n.rounded() == n && abs(n) < 9.2e18: return .int(Int64(n))
         case (.boolean, .bool(let b)): return .int(b ? 1 : 0)
         default:
-            throw SinkFailure.permanent("document '\(row.result.document.id)': column '\(column)' expects \(kind.rawValue), the output holds \(value.text)")
+            throw SinkFailure.permanent("column '\(column)' is declared \(kind.rawValue), but the output's \(field) is \(jsonType(value)): \(excerpt(value))")
         }
+    }
+
+    private static func jsonType(_ value: JSONValue) -> String {
+        switch value {
+        case .null: "null"
+        case .bool: "a boolean"
+        case .number: "a number"
+        case .string: "a string"
+        case .array: "an array"
+        case .object: "an object"
+        }
+    }
+
+    /// The value as JSON, cut short when long.
+    private static func excerpt(_ value: JSONValue) -> String {
+        let text = value.text
+        return text.count <= 80 ? text : text.prefix(77) + "..."
     }
 
     private static func invalid(_ spec: String, _ what: String) -> BatchCoreError {

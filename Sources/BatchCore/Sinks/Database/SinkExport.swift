@@ -14,7 +14,7 @@ extension JournalReader {
                 let (rows, last) = try feed.next(options.sinkBatchSize)
                 if rows.isEmpty { return written }
                 try database.upsert(try SinkColumns.values(of: rows, columns, for: url), table: url.table, columns: columns)
-                try feed.advance(to: last)
+                feed.advance(to: last)
                 written += rows.count
             }
         } catch let failure as SinkFailure {

@@ -12,6 +12,8 @@ public struct SinkURL: Sendable, Equatable {
     public let table: String
     /// The URL without credentials, for messages and the journal.
     public let display: String
+    /// Its password(s), to mask in what the database says.
+    let passwords: [String]
 
     public static func parse(_ text: String) throws -> SinkURL {
         guard let schemeEnd = text.range(of: "://") else {
@@ -42,17 +44,14 @@ public struct SinkURL: Sendable, Equatable {
         guard kind == .postgresql || !location.isEmpty else { throw invalid(text, "no database file: expected sqlite:///path/to.db") }
         let database = kind == .sqlite ? String(location)
             : "postgresql://\(location)" + (passed.isEmpty ? "" : "?" + passed.joined(separator: "&"))
-        let shown = passed.filter { !$0.lowercased().hasPrefix("password=") } + ["table=\(table)"]
-        return SinkURL(kind: kind, database: database, table: table,
-                       display: "\(scheme)://\(withoutPassword(location))?" + shown.joined(separator: "&"))
+        let full = "\(scheme)://\(location)?" + (passed + ["table=\(table)"]).joined(separator: "&")
+        let (shown, passwords) = kind == .postgresql ? SinkPasswords.withoutPassword(full) : (full, [])
+        return SinkURL(kind: kind, database: database, table: table, display: shown, passwords: passwords)
     }
 
-    /// `user:secret@host` → `user@host`.
-    private static func withoutPassword(_ location: Substring) -> String {
-        guard let at = location.lastIndex(of: "@") else { return String(location) }
-        let user = location[..<at]
-        guard let colon = user.firstIndex(of: ":") else { return String(location) }
-        return String(user[..<colon] + location[at...])
+    /// `message` (from the database) with this URL's password masked.
+    func hidingPassword(in message: String) -> String {
+        passwords.reduce(message) { $0.split(separator: $1, omittingEmptySubsequences: false).joined(separator: "***") }
     }
 
     static func isIdentifier(_ name: String) -> Bool {
@@ -61,6 +60,6 @@ public struct SinkURL: Sendable, Equatable {
     }
 
     private static func invalid(_ text: String, _ what: String) -> BatchCoreError {
-        BatchCoreError(.option, "sink '\(text)': \(what)")
+        BatchCoreError(.option, "sink '\(SinkPasswords.withoutPassword(text).url)': \(what)")
     }
 }
