@@ -52,3 +52,15 @@ def test_an_id_given_twice_is_refused_and_nothing_is_submitted(tmp_path):
     assert result.code == 2, result
     assert "given twice" in result.err and "d00001.txt" in result.err
     assert "no batches" in listing.out
+
+
+def test_a_database_sink_is_refused_at_submit_without_its_password(tmp_path):
+    docs = make_docs(tmp_path / "docs", 2)
+    with RedisServer() as server:
+        result = run("submit", "--redis", server.url, str(docs), "-O", "sink=postgresql://u:sink-pw@127.0.0.1/db",
+                     "--", "cat", "{}")
+        listing = run("status", "--redis", server.url)
+    assert result.code == 2, result
+    assert "distributed batch cannot write to a database sink" in result.err, result
+    assert "sink-pw" not in result.err + result.out
+    assert "no batches" in listing.out

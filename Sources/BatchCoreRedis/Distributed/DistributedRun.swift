@@ -14,6 +14,11 @@ public enum DistributedRun {
         // stays leased until its commit, and the batch ends with its last one.
         try batch.set("checkpoint.interval", "0.05")
         for pair in plan.options where pair.count == 2 { try batch.set(pair[0], pair[1]) }
+        // A sink's writes are exactly once through a journal, which workers do
+        // not keep; and its URL would travel through Redis with its password.
+        guard batch.batchOptions.sinks.isEmpty else {
+            throw BatchCoreError(.option, "sink: a distributed batch cannot write to a database sink (workers keep no journal to make its writes exactly once); collect the results with `batchhost collect` and load them from there")
+        }
         if let workers { try batch.set("workers", String(workers)) }
         try batch.set("keep_results", "false")
         return batch
