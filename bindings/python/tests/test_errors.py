@@ -56,7 +56,7 @@ def test_configuring_a_started_batch_is_a_state_error(engine, tmp_path):
 
 
 def test_plugins_of_another_abi_and_plugins_that_refuse_to_start(engine, tmp_path):
-    wrong_abi = compile_c(C_TEST_PLUGINS / "wrong_abi.c", tmp_path / "wrong_abi.so")
+    wrong_abi = compile_c(C_TEST_PLUGINS / "refused.c", tmp_path / "wrong_abi.so")
     bad_create = compile_c(C_TEST_PLUGINS / "bad_create.c", tmp_path / "bad_create.so")
     (tmp_path / "a.txt").write_text("a")
     with engine.batch(wrong_abi) as batch:
