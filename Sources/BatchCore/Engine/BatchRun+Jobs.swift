@@ -54,6 +54,7 @@ extension BatchRun {
         stats.update { $0.discovered += 1 }
         guard let store, let status = store.status(of: claimed.job.document.id) else { return false }
         stats.update { $0.restore(status) }
+        reportChangedSource(claimed.job.document, store: store)
         queue.acknowledge(claimed)
         return true
     }
@@ -103,6 +104,7 @@ extension BatchRun {
                 claimed.job.reservation = reservation
             }
         }
+        if let outcome = fetchIfRemote(&claimed) { return outcome }
         let runners = stageRunners
         while claimed.job.stage < runners.count {
             if cancelFlag.isSet { return giveBackUnfinished(claimed) }
@@ -130,7 +132,7 @@ extension BatchRun {
         return .abandoned
     }
 
-    private func waitForRateLimit(_ claimed: ClaimedJob, until: UInt64) -> JobOutcome {
+    func waitForRateLimit(_ claimed: ClaimedJob, until: UInt64) -> JobOutcome {
         var claimed = claimed
         claimed.job.waitingFor = .rateLimit
         let wait = Double(until &- min(until, monotonicNanos())) / 1e9
@@ -205,7 +207,7 @@ extension BatchRun {
         }
     }
 
-    private func finish(_ claimed: ClaimedJob, status: DocumentStatus, output: [UInt8]?, json: Bool, failedStage: Int? = nil) {
+    func finish(_ claimed: ClaimedJob, status: DocumentStatus, output: [UInt8]?, json: Bool, failedStage: Int? = nil) {
         let job = claimed.job
         if let reservation = job.reservation { budget?.commit(reservation, cost: job.costUSD) }
         var failed = failedStage
@@ -216,7 +218,8 @@ extension BatchRun {
             failedStageLabel: failed.map { stageLabels[$0] },
             durationMs: Double(job.busyNanos) / 1e6,
             inputTokens: job.inputTokens, outputTokens: job.outputTokens,
-            units: job.units, costUSD: job.costUSD, contentHash: job.contentHash))
+            units: job.units, costUSD: job.costUSD, contentHash: job.contentHash,
+            sourceVersion: job.fetched?.version))
         queue.acknowledge(claimed)
     }
 }

@@ -40,4 +40,6 @@ public struct DocumentResult: Sendable {
     public var contentHash: String? = nil
     /// The document whose result was reused (dedupe).
     public var duplicateOf: String? = nil
+    /// A remote document's ETag (else Last-Modified) when it was fetched.
+    public var sourceVersion: String? = nil
 }

@@ -25,6 +25,12 @@ public struct Job: Sendable {
     public var waitingFor: Wait? = nil
     /// Money the budget holds for this document until it finishes.
     public var reservation: BudgetReservation? = nil
+    /// A remote document's bytes, once fetched.
+    var fetched: FetchedContent? = nil
+
+    /// The document as processors see it: a remote one's fetched bytes or
+    /// temporary file in place of its URL.
+    var presented: Document { fetched?.presenting(document) ?? document }
 
     public enum Wait: Sendable { case retry, rateLimit }
 

@@ -6,6 +6,9 @@
 public protocol ResultStore: AnyObject, Sendable {
     /// The final status committed for `id`, if any.
     func status(of id: String) -> DocumentStatus?
+    /// The ETag or Last-Modified a remote document had when its committed
+    /// result was made (optional: nil when the store does not record it).
+    func sourceVersion(of id: String) -> String?
     /// The first committed ok or partial result with this content hash.
     func firstResult(withHash hash: String) -> StoredResult?
     /// What earlier runs spent, and on how many documents.
@@ -25,6 +28,7 @@ public protocol ResultStore: AnyObject, Sendable {
 
 extension ResultStore {
     public func reportProgress(total: UInt64?, inFlight: UInt64) {}
+    public func sourceVersion(of id: String) -> String? { nil }
 }
 
 /// A committed result, as dedupe lends it to a document with the same content.
