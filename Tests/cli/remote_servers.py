@@ -23,6 +23,7 @@ class DocumentServer:
         self.etags = {}       # path -> ETag ("" for none)
         self.failures = {}    # path -> [(status, {header: value}), ...] answered first, in turn
         self.requests = []    # (method, path, headers)
+        self.clients = {}     # path -> the client's port of its last request
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -61,6 +62,7 @@ class DocumentServer:
         path = handler.path
         with self.lock:
             self.requests.append((handler.command, path, dict(handler.headers)))
+            self.clients[path] = handler.client_address[1]
             pending = self.failures.get(path) or []
             failure = pending.pop(0) if pending else None
             content = self.documents.get(path)

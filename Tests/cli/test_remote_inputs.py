@@ -90,6 +90,25 @@ def test_a_404_or_403_fails_just_that_document_naming_the_url_without_secrets(we
     assert "pa55word" not in denied and "hunter2" not in denied  # the id is the URL as given; messages mask it
 
 
+def test_one_worker_reuses_its_connection(web):
+    paths = [f"/reuse/{i}.txt" for i in range(4)]
+    for path in paths:
+        web.put(path, path.encode())
+    r = run("run", *[web.url + path for path in paths], "-p", "text", "-o", "-", "-s")
+    assert r.code == 0, r
+    assert len({web.clients[path] for path in paths}) == 1  # one keep-alive connection for all
+
+
+def test_the_fetch_limiter_lets_every_document_through(web):
+    paths = [f"/limited/{i}.txt" for i in range(3)]
+    for path in paths:
+        web.put(path, b"x")
+    r = run("run", *[web.url + path for path in paths], "-p", "text", "-o", "-", "-O", "fetch.rate_limit=1000/s")
+    assert r.code == 0 and len(r.records) == 3, r
+    bad = run("run", web.url + paths[0], "-p", "text", "-O", "fetch.rate_limit=fast")
+    assert bad.code == 2 and "fetch.rate_limit" in bad.err, bad
+
+
 def test_a_refused_connection_is_retried_then_fails(web):
     from redis_server import free_port
     url = f"http://127.0.0.1:{free_port()}/nobody-listens.txt"
