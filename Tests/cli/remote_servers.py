@@ -28,6 +28,7 @@ class DocumentServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, so connections can be reused
+            disable_nagle_algorithm = True  # else a kept-alive body waits for a delayed ACK
 
             def do_GET(self):
                 server._answer(self, body=True)
