@@ -188,12 +188,15 @@ def test_a_changed_etag_is_reported_on_resume_and_the_result_kept(web, tmp_path)
     journal.close()
 
     web.put("/versioned.txt", b"version two\n", etag='"v2"')
+    web.fail("/steady.txt", (404, {}))  # gone for the resume's check
     r = run(*args, "--resume", "--retry-failed")
     assert r.code == 0, r
-    warnings = [line for line in r.err.splitlines() if "changed at its source" in line]
-    assert len(warnings) == 1 and f"'{web.url}/versioned.txt'" in warnings[0], r.err
-    assert '"v1"' in warnings[0] and '"v2"' in warnings[0]
-    assert "1 changed at their source since (earlier results kept)" in r.err
+    warnings = [line for line in r.err.splitlines() if "the earlier result is kept" in line]
+    assert len(warnings) == 2, r.err
+    [changed] = [w for w in warnings if f"'{web.url}/versioned.txt' changed at its source" in w]
+    assert '"v1" then, "v2" now' in changed
+    assert any(f"'{web.url}/steady.txt' is no longer at its source" in w and "HTTP 404" in w for w in warnings)
+    assert "2 changed at their source since (earlier results kept)" in r.err
     kept = by_id(read_jsonl(tmp_path / "out.jsonl"))[f"{web.url}/versioned.txt"]
     assert kept["output"]["sha256"] == sha(b"version one\n")
     assert web.count("/versioned.txt") == 1

@@ -46,11 +46,20 @@ extension BatchRun {
     /// Resuming: a finished remote document whose ETag (or Last-Modified)
     /// is no longer the one its result was made from is reported and
     /// counted. Its result stays: what is committed is never run again.
+    /// A document gone from its source (a 404 or 403 now) counts as
+    /// changed; one that cannot be asked now (a 5xx, no connection) does not.
     func reportChangedSource(_ document: Document, store: any ResultStore) {
-        guard let location = RemoteLocation(document.path), let recorded = store.sourceVersion(of: document.id),
-              let current = try? fetcher.version(of: location), current != recorded else { return }
+        guard let location = RemoteLocation(document.path), let recorded = store.sourceVersion(of: document.id) else { return }
+        let change: String
+        do {
+            let current = try fetcher.version(of: location)
+            guard current != recorded else { return }
+            change = "changed at its source since its result was made (\(recorded) then, \(current ?? "no version") now)"
+        } catch {
+            guard case .fail(let reason) = error else { return }
+            change = "is no longer at its source (\(reason))"
+        }
         stats.update { $0.stats.changedAtSource += 1 }
-        log(.warning, "'\(location.display)' changed at its source since its result was made (\(recorded) then, \(current) now); "
-            + "the earlier result is kept: run it in a new batch to process it again", document)
+        log(.warning, "'\(location.display)' \(change); the earlier result is kept: run it in a new batch to process it again", document)
     }
 }

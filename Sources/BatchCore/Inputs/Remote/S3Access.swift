@@ -17,6 +17,14 @@ struct S3Access: Sendable, CustomStringConvertible {
     private let secretKey: String?
     private let sessionToken: String?
 
+    init(region: String, endpoint: String?, accessKey: String? = nil, secretKey: String? = nil, sessionToken: String? = nil) {
+        self.region = region
+        self.endpoint = endpoint
+        self.accessKey = accessKey
+        self.secretKey = secretKey
+        self.sessionToken = sessionToken
+    }
+
     static func fromEnvironment() -> S3Access {
         func env(_ name: String) -> String? {
             guard let value = getenv(name).map({ String(cString: $0) }), !value.isEmpty else { return nil }
