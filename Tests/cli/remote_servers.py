@@ -24,6 +24,7 @@ class DocumentServer:
         self.failures = {}    # path -> [(status, {header: value}), ...] answered first, in turn
         self.requests = []    # (method, path, headers)
         self.clients = {}     # path -> the client's port of its last request
+        self.held = {}        # path -> threading.Event its answer waits for
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -55,6 +56,12 @@ class DocumentServer:
         with self.lock:
             self.failures[path] = list(answers)
 
+    def hold(self, path):
+        """Requests of `path` wait until the returned event is set."""
+        with self.lock:
+            self.held[path] = threading.Event()
+            return self.held[path]
+
     def count(self, path, method="GET"):
         with self.lock:
             return sum(1 for m, p, _ in self.requests if m == method and p == path)
@@ -68,6 +75,9 @@ class DocumentServer:
             failure = pending.pop(0) if pending else None
             content = self.documents.get(path)
             etag = self.etags.get(path)
+            held = self.held.get(path)
+        if held is not None:
+            held.wait(timeout=60)
         if failure is not None:
             status, headers = failure
             self._send(handler, status, b"failing on purpose\n", headers, body)

@@ -2,11 +2,14 @@
 before the first stage, from a local HTTP server and moto's S3 server."""
 import hashlib
 import json
+import os
+import signal
 import sqlite3
+import subprocess
 
 import pytest
 
-from conftest import read_jsonl, run
+from conftest import BATCHHOST, read_jsonl, run, wait_for
 from remote_servers import DocumentServer, MotoS3
 
 FAST_RETRY = ["-O", "retry.base=1ms", "-O", "retry.max=1ms"]
@@ -172,6 +175,40 @@ def test_a_mixed_manifest_fails_in_part_then_resumes_each_document_once(web, s3,
         "s3": sha(b"in the bucket\n"), "late": sha(b"arrived\n")}
     assert web.count("/mixed/ok.txt") == 1  # finished documents are not fetched again
     assert "changed at their source" not in again.err
+
+
+def test_killed_while_fetching_then_resumed_each_document_once(web, s3, bucket, tmp_path):
+    s3.client.put_object(Bucket=bucket, Key="one.txt", Body=b"s3 one\n")
+    s3.client.put_object(Bucket=bucket, Key="two.txt", Body=b"s3 two\n")
+    web.put("/killed/first.txt", b"web first\n")
+    web.put("/killed/held.txt", b"web held\n")
+    release = web.hold("/killed/held.txt")
+    (tmp_path / "local.txt").write_bytes(b"on disk\n")
+    paths = ["local.txt", f"{web.url}/killed/first.txt", f"s3://{bucket}/one.txt", f"{web.url}/killed/held.txt",
+             f"s3://{bucket}/two.txt"]
+    (tmp_path / "m.jsonl").write_text("".join(json.dumps({"path": p}) + "\n" for p in paths))
+    args = ["run", "--manifest", tmp_path / "m.jsonl", "-p", "text", "-s", "-o", tmp_path / "out.jsonl",
+            "-c", tmp_path / "run.journal", "-O", "checkpoint.every=1", "-q"]
+    env = {**os.environ, **s3.env}
+    proc = subprocess.Popen([str(BATCHHOST), *map(str, args)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: web.count("/killed/held.txt") == 1, "the held document's fetch")
+        wait_for(lambda: (tmp_path / "out.jsonl").exists() and len(read_jsonl(tmp_path / "out.jsonl")) == 3,
+                 "the first three results")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        release.set()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    r = run(*args, "--resume", env=s3.env)
+    assert r.code == 0, r
+    records = read_jsonl(tmp_path / "out.jsonl")
+    assert sorted(rec["id"] for rec in records) == sorted(paths)  # each exactly once
+    assert all(rec["status"] == "ok" for rec in records), records
+    assert web.count("/killed/first.txt") == 1 and web.count("/killed/held.txt") == 2
 
 
 def test_a_changed_etag_is_reported_on_resume_and_the_result_kept(web, tmp_path):
