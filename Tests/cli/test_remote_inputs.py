@@ -138,6 +138,16 @@ def test_a_large_document_goes_to_a_temporary_file_removed_after(web, tmp_path):
     assert list(tmp.iterdir()) == []  # every temporary file is gone
 
 
+def test_worker_processes_see_fetched_documents_too(web):
+    web.put("/isolated/small.txt", b"small\n")
+    web.put("/isolated/large.txt", b"large " * 100)
+    r = run("run", f"{web.url}/isolated/small.txt", f"{web.url}/isolated/large.txt", "-p", "text", "-o", "-",
+            "--isolation", "process", "-O", "fetch.memory_max=100")
+    assert r.code == 0, r
+    assert {rec["id"]: rec["output"]["sha256"] for rec in r.records} == {
+        f"{web.url}/isolated/small.txt": sha(b"small\n"), f"{web.url}/isolated/large.txt": sha(b"large " * 100)}
+
+
 def test_identical_remote_content_is_deduplicated(web, tmp_path):
     web.put("/same-1.txt", b"twins\n")
     web.put("/same-2.txt", b"twins\n")
