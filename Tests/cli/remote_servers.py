@@ -6,6 +6,7 @@ MotoS3: moto's standalone S3 server (python -m moto.server) in a temporary
 directory, with a boto3 client to fill it.
 """
 import hashlib
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -40,8 +41,11 @@ class DocumentServer:
             def log_message(self, *args):
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            request_queue_size = 64  # the default 5 drops SYNs when workers connect at once
+
+        self.httpd = Server(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
@@ -137,10 +141,7 @@ class MotoS3:
                 "AWS_ENDPOINT_URL": self.url}
 
     def close(self):
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        self.process.kill()  # its state is the temporary directory's, thrown away
+        self.process.wait()
         self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -46,9 +46,13 @@ def main():
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    server.request_queue_size = 256
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+        # listen()'s backlog, set before the socket listens: with the default
+        # of 5, eight clients connecting at once lose SYNs and wait 1 s to retry.
+        request_queue_size = 256
+
+    server = Server(("127.0.0.1", 0), Handler)
     print(server.server_address[1], flush=True)
     server.serve_forever()
 
