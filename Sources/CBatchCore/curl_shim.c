@@ -97,6 +97,12 @@ CURLcode bc_curl_setopt_write(CURL *handle, CURLoption option,
     return curl.easy_setopt(handle, option, callback);
 }
 
+CURLcode bc_curl_setopt_progress(CURL *handle,
+                                 int (*callback)(void *, curl_off_t, curl_off_t, curl_off_t, curl_off_t)) {
+    CURLcode code = curl.easy_setopt(handle, CURLOPT_XFERINFOFUNCTION, callback);
+    return code != CURLE_OK ? code : curl.easy_setopt(handle, CURLOPT_NOPROGRESS, 0L);
+}
+
 CURLcode bc_curl_getinfo_long(CURL *handle, CURLINFO info, long *value) {
     return curl.easy_getinfo(handle, info, value);
 }

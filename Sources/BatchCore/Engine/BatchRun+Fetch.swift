@@ -11,7 +11,7 @@ extension BatchRun {
             return waitForRateLimit(claimed, until: until)
         }
         let began = monotonicNanos()
-        let fetched = Result { () throws(RemoteFetcher.Failure) in try fetcher.fetch(location) }
+        let fetched = Result { () throws(RemoteFetcher.Failure) in try fetcher.fetch(location, cancel: cancelFlag) }
         claimed.job.busyNanos &+= monotonicNanos() - began
         switch fetched {
         case .success(let content): claimed.job.fetched = content

@@ -27,6 +27,9 @@ CURLcode bc_curl_setopt_off(CURL *handle, CURLoption option, curl_off_t value);
 CURLcode bc_curl_setopt_pointer(CURL *handle, CURLoption option, const void *value);
 CURLcode bc_curl_setopt_write(CURL *handle, CURLoption option,
                               size_t (*callback)(char *, size_t, size_t, void *));
+/* CURLOPT_XFERINFOFUNCTION: a non-zero return aborts the transfer. */
+CURLcode bc_curl_setopt_progress(CURL *handle,
+                                 int (*callback)(void *, curl_off_t, curl_off_t, curl_off_t, curl_off_t));
 
 CURLcode bc_curl_getinfo_long(CURL *handle, CURLINFO info, long *value);
 

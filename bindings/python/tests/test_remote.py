@@ -10,12 +10,17 @@ import pytest
 from conftest import batchcore
 
 DOCUMENTS = {"/a.txt": b"first document", "/b.txt": b"second, a little longer"}
+HELD = {"/held.txt": threading.Event()}  # answered once set
+REQUESTED = threading.Event()  # a held document was asked for
 
 
 @pytest.fixture(scope="module")
 def server():
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
+            if self.path in HELD:
+                REQUESTED.set()
+                HELD[self.path].wait(timeout=60)
             body = DOCUMENTS.get(self.path)
             self.send_response(200 if body is not None else 404)
             self.send_header("Content-Length", str(len(body or b"")))
@@ -28,6 +33,8 @@ def server():
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    for event in HELD.values():
+        event.set()
     httpd.shutdown()
     httpd.server_close()
 
@@ -63,3 +70,16 @@ def test_a_url_over_fetch_memory_max_is_a_temporary_file(server):
         assert batch.run().ok == 1
     path, content = seen["a"]
     assert "batchcore-fetch." in path and content == DOCUMENTS["/a.txt"]
+
+
+def test_a_hard_cancel_stops_a_fetch_in_flight(server):
+    """The server holds the answer for a minute; the fetch's own timeout is
+    a minute too: only the cancel can end the batch within the wait."""
+    with batchcore.Engine() as engine, engine.batch(lambda doc: b"ok") as batch:
+        batch.set("fetch.timeout", "60s")
+        batch.add(f"{server}/held.txt")
+        batch.start()
+        assert REQUESTED.wait(timeout=30)
+        batch.cancel(hard=True)
+        stats = batch.wait(timeout=30)
+        assert stats.state == batchcore.BatchState.CANCELLED and stats.ok == 0

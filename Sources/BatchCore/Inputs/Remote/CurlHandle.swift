@@ -48,6 +48,12 @@ final class CurlHandle {
         _ = bc_curl_setopt_write(raw, option, callback)
     }
 
+    /// Calls `callback` as the transfer goes (about once a second, and as
+    /// data moves); a non-zero return aborts it.
+    func setProgress(_ callback: @convention(c) (UnsafeMutableRawPointer?, curl_off_t, curl_off_t, curl_off_t, curl_off_t) -> Int32) {
+        _ = bc_curl_setopt_progress(raw, callback)
+    }
+
     /// Sends these header lines ("Name: value") with the request.
     func setHeaders(_ lines: [String]) {
         for line in lines { headers = bc_curl_slist_append(headers, line) }

@@ -29,12 +29,13 @@ final class RemoteFetcher: Sendable {
         self.s3 = s3
     }
 
-    /// The document's bytes, with the source's version.
-    func fetch(_ location: RemoteLocation) throws(Failure) -> FetchedContent {
+    /// The document's bytes, with the source's version; `cancel` (a hard
+    /// cancel of the batch) stops the transfer.
+    func fetch(_ location: RemoteLocation, cancel: CancelFlag? = nil) throws(Failure) -> FetchedContent {
         if location.isPrefix {
             throw .fail("'\(location.display)' is an S3 prefix (it ends in '/'), not a document: give it as an input of its own to process every document under it")
         }
-        let transfer = try request(location, head: false, memoryMax: memoryMax)
+        let transfer = try request(location, head: false, memoryMax: memoryMax, cancel: cancel)
         return FetchedContent(transfer.takeContent(), version: Self.version(transfer.headers))
     }
 
@@ -51,18 +52,20 @@ final class RemoteFetcher: Sendable {
         return bytes
     }
 
-    private func request(_ location: RemoteLocation, head: Bool, memoryMax: Int) throws(Failure) -> Transfer {
+    private func request(_ location: RemoteLocation, head: Bool, memoryMax: Int,
+                         cancel: CancelFlag? = nil) throws(Failure) -> Transfer {
         switch location {
         case .http(let url):
-            try request(url: url, display: location.display, signed: false, head: head, memoryMax: memoryMax)
+            try request(url: url, display: location.display, signed: false, head: head, memoryMax: memoryMax, cancel: cancel)
         case .s3(let bucket, let key):
             try request(url: s3.url(bucket: bucket, key: key), display: location.display, signed: true,
-                        head: head, memoryMax: memoryMax)
+                        head: head, memoryMax: memoryMax, cancel: cancel)
         }
     }
 
-    private func request(url: String, display: String, signed: Bool, head: Bool, memoryMax: Int) throws(Failure) -> Transfer {
-        let transfer = Transfer(memoryMax: memoryMax)
+    private func request(url: String, display: String, signed: Bool, head: Bool, memoryMax: Int,
+                         cancel: CancelFlag? = nil) throws(Failure) -> Transfer {
+        let transfer = Transfer(memoryMax: memoryMax, cancel: cancel)
         let outcome: (failure: (code: CURLcode, message: String)?, status: Int)
         do {
             outcome = try pool.with { handle in
@@ -97,6 +100,9 @@ final class RemoteFetcher: Sendable {
 
     private func transferFailure(_ failure: (code: CURLcode, message: String), transfer: Transfer, display: String) -> Failure {
         if let spillError = transfer.spillError { return .fail("fetching '\(display)': \(spillError)") }
+        if failure.code == CURLE_ABORTED_BY_CALLBACK {
+            return .retry("fetching '\(display)' was stopped: the batch was cancelled", retryAfterMs: nil)
+        }
         if failure.code == CURLE_OPERATION_TIMEDOUT {
             return .retry("fetching '\(display)' \(CallContext.timeoutMessage(timeout)) (fetch.timeout)", retryAfterMs: nil)
         }

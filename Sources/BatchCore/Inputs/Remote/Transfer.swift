@@ -13,8 +13,13 @@ final class Transfer {
     /// Why the body could not be kept (the temporary file failed).
     private(set) var spillError: String? = nil
     private let memoryMax: Int
+    /// Set by a hard cancel of the batch: the transfer stops.
+    private let cancel: CancelFlag?
 
-    init(memoryMax: Int) { self.memoryMax = memoryMax }
+    init(memoryMax: Int, cancel: CancelFlag? = nil) {
+        self.memoryMax = memoryMax
+        self.cancel = cancel
+    }
 
     deinit {
         if let file { close(file.fd) }
@@ -32,6 +37,12 @@ final class Transfer {
             Unmanaged<Transfer>.fromOpaque(me!).takeUnretainedValue().header(data!, size * count)
         })
         handle.set(CURLOPT_HEADERDATA, pointer: me)
+        if cancel != nil {
+            handle.set(CURLOPT_XFERINFODATA, pointer: me)
+            handle.setProgress { me, _, _, _, _ in
+                Unmanaged<Transfer>.fromOpaque(me!).takeUnretainedValue().cancel?.isSet == true ? 1 : 0
+            }
+        }
         return withExtendedLifetime(self) { handle.perform() }
     }
 
