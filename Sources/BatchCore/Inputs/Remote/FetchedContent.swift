@@ -3,7 +3,7 @@ import Glibc
 /// A remote document's bytes once fetched: in memory (below
 /// `fetch.memory_max`) or in a private temporary file, removed when the
 /// document is done with (the last job holding it lets go).
-public final class FetchedContent: Sendable {
+final class FetchedContent: Sendable {
     enum Storage: Sendable {
         case memory([UInt8])
         case file(String)

@@ -54,9 +54,6 @@ final class Transfer {
         return .file(file.path)
     }
 
-    /// The body's start as text, for error messages.
-    var bodyText: String { String(decoding: body.prefix(4096), as: UTF8.self) }
-
     private func received(_ data: UnsafeMutablePointer<CChar>, _ count: Int) -> Int {
         let bytes = UnsafeRawBufferPointer(start: data, count: count)
         if file == nil && body.count + count <= memoryMax {
