@@ -209,7 +209,11 @@ BC_EXTERN int bc_batch_set_stage(bc_batch *batch, const char *stage, const char 
 /* [one at a time] Add one file. `id` defaults to the path; `metadata_json`
  * (a JSON object) may be NULL, else BC_EINPUT when it is not an object.
  * The file need not exist yet: a missing file fails that document, not the
- * batch. All strings copied. */
+ * batch. All strings copied. Since 0.2, `path` may be a URL (http://,
+ * https://, s3://bucket/key; also in manifests and lists): the document is
+ * fetched before its first stage (README, "Remote inputs"); an S3 prefix
+ * (s3://bucket/prefix/, ending in '/') with `id` and `metadata_json` NULL
+ * adds every object under it, listed as the batch runs. */
 BC_EXTERN int bc_batch_add_file(bc_batch *batch, const char *path, const char *id, const char *metadata_json); /* since 0.1 */
 
 /* [one at a time] Add one document held in memory: `len` bytes at `data`
@@ -224,7 +228,9 @@ BC_EXTERN int bc_batch_add_content(bc_batch *batch, const char *id, const void *
 
 /* [one at a time] Add every regular file under `dir`, recursively, in a
  * stable (sorted) order. `glob` (fnmatch pattern on the path relative to
- * `dir`, or on the file name when it has no '/') may be NULL. */
+ * `dir`, or on the file name when it has no '/') may be NULL. Since 0.2,
+ * `dir` may be an S3 prefix (s3://bucket/prefix/) with `glob` NULL: every
+ * object under it, listed as the batch runs. */
 BC_EXTERN int bc_batch_add_dir(bc_batch *batch, const char *dir, const char *glob); /* since 0.1 */
 
 /* [one at a time] Add the documents of a manifest: `.jsonl` (one object per

@@ -80,7 +80,12 @@ private func stopAndWait(_ batch: Batch) {
 @c public func bc_batch_add_file(_ batch: OpaquePointer?, _ path: UnsafePointer<CChar>?, _ id: UnsafePointer<CChar>?, _ metadata: UnsafePointer<CChar>?) -> Int32 {
     capi {
         let batch = try handleOf(batch)
-        try batch.add(FileSource(path: fileName(path, "path"), id: id.map { FileNameBytes.string(cString: $0) },
+        let path = try fileName(path, "path")
+        if RemoteInput.isPrefix(path) && id == nil && metadata == nil {
+            try batch.add(RemoteInput.source(path))
+            return
+        }
+        try batch.add(FileSource(path: path, id: id.map { FileNameBytes.string(cString: $0) },
                                  metadata: metadata.map { String(cString: $0) }))
     }
 }
@@ -99,7 +104,12 @@ private func stopAndWait(_ batch: Batch) {
 @c public func bc_batch_add_dir(_ batch: OpaquePointer?, _ dir: UnsafePointer<CChar>?, _ glob: UnsafePointer<CChar>?) -> Int32 {
     capi {
         let batch = try handleOf(batch)
-        try batch.add(DirectorySource(root: fileName(dir, "dir"), glob: glob.map { FileNameBytes.string(cString: $0) }))
+        let dir = try fileName(dir, "dir")
+        if RemoteInput.isPrefix(dir) && glob == nil {
+            try batch.add(RemoteInput.source(dir))
+            return
+        }
+        try batch.add(DirectorySource(root: dir, glob: glob.map { FileNameBytes.string(cString: $0) }))
     }
 }
 

@@ -176,6 +176,7 @@ final class Console: Sendable {
         if s.costUSD > s.runCostUSD { line += "; \(dollars(s.costUSD)) spent by all runs of the journal" }
         if s.resumed > 0 { line += "; \(s.resumed) already done in the journal" }
         if s.deduplicated > 0 { line += "; \(s.deduplicated) reused from identical documents" }
+        if s.changedAtSource > 0 { line += "; \(s.changedAtSource) changed at their source since (earlier results kept)" }
         if s.state == .cancelled { line += " (stopped early)" }
         return line
     }
@@ -198,6 +199,7 @@ final class Console: Sendable {
         fields += [("mean_doc_ms", format(s.meanDocMs, digits: 3)),
                    ("run_cost_usd", format(s.runCostUSD, digits: 6)),
                    ("resumed", "\(s.resumed)"), ("deduplicated", "\(s.deduplicated)"),
+                   ("changed_at_source", "\(s.changedAtSource)"),
                    ("budget_usd", budget.map { format($0, digits: 6) } ?? "null"),
                    ("journal", journal.map(jsonString) ?? "null"),
                    ("next_command", journal.flatMap { _ in nextCommand(s, budget: budget) }.map(jsonString) ?? "null")]

@@ -245,6 +245,10 @@ struct RunCommand: ParsableCommand {
                 try batch.add(ListSource(path: "-"))
                 continue
             }
+            if RemoteInput.isRemote(input) {
+                try batch.add(RemoteInput.source(input))
+                continue
+            }
             var info = stat()
             guard FileNameBytes.withCString(input, { stat($0, &info) }) == 0 else {
                 throw BatchCoreError(.notFound, "input '\(input)' does not exist")

@@ -7,7 +7,9 @@
  *    "sha256":"<64 hex digits>","encoding":"utf-8"|"unknown"}
  *
  * In a later stage of a pipeline (doc->input non-NULL) it describes the
- * previous stage's output; otherwise it reads the file at doc->path. Files
+ * previous stage's output; a document held in memory (doc->content: given
+ * by its content, or a fetched URL) is described from its bytes; otherwise
+ * it reads the file at doc->path. Files
  * are streamed in chunks through every counter and the digest, so memory use
  * does not depend on the file's size.
  *
@@ -293,16 +295,23 @@ static int text_process(void *state, bc_call *call, const bc_doc *doc) {
     }
 
     int outcome;
-    if (doc->input != NULL) {
-        /* A later stage: describe the previous stage's output. */
-        if (st->max_bytes > 0 && (uint64_t)doc->input_len > st->max_bytes) {
+    /* A later stage describes the previous stage's output; a first stage,
+     * the document's bytes when it is held in memory. */
+    const unsigned char *bytes = doc->input;
+    size_t len = doc->input_len;
+    if (bytes == NULL && BC_DOC_HAS(doc, content) && doc->content != NULL) {
+        bytes = doc->content;
+        len = doc->content_len;
+    }
+    if (bytes != NULL) {
+        if (st->max_bytes > 0 && (uint64_t)len > st->max_bytes) {
             outcome = report(host, call, BC_OUTCOME_FAIL,
                              "input of document '%s' is %" PRIu64 " bytes, more than max_bytes (%" PRIu64 ")",
-                             doc->id, (uint64_t)doc->input_len, st->max_bytes);
-        } else if (EVP_DigestUpdate(s.sha, doc->input, doc->input_len) != 1) {
+                             doc->id, (uint64_t)len, st->max_bytes);
+        } else if (EVP_DigestUpdate(s.sha, bytes, len) != 1) {
             outcome = report(host, call, BC_OUTCOME_FAIL, "text: SHA-256 failed");
         } else {
-            stats_feed(&s, doc->input, doc->input_len);
+            stats_feed(&s, bytes, len);
             outcome = BC_OUTCOME_DONE;
         }
     } else if (doc->path != NULL) {

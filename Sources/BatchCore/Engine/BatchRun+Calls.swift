@@ -52,7 +52,7 @@ extension BatchRun {
 
     /// Dedupe: a finished document with the same content lends its result.
     func reuseIdenticalContent(_ claimed: inout ClaimedJob) -> Bool {
-        guard let dedupe, let hash = DedupeIndex.contentHash(of: claimed.job.document) else {
+        guard let dedupe, let hash = DedupeIndex.contentHash(of: claimed.job.presented) else {
             return false  // unreadable: the processor reports it
         }
         claimed.job.contentHash = hash

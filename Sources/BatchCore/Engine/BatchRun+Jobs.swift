@@ -54,6 +54,7 @@ extension BatchRun {
         stats.update { $0.discovered += 1 }
         guard let store, let status = store.status(of: claimed.job.document.id) else { return false }
         stats.update { $0.restore(status) }
+        reportChangedSource(claimed.job.document, store: store)
         queue.acknowledge(claimed)
         return true
     }
@@ -104,6 +105,7 @@ extension BatchRun {
                 claimed.job.reservation = reservation
             }
         }
+        if let outcome = fetchIfRemote(&claimed) { return outcome }
         let runners = stageRunners
         while claimed.job.stage < runners.count {
             if cancelFlag.isSet { return giveBackUnfinished(claimed) }
@@ -131,7 +133,7 @@ extension BatchRun {
         return .abandoned
     }
 
-    private func waitForRateLimit(_ claimed: ClaimedJob, until: UInt64) -> JobOutcome {
+    func waitForRateLimit(_ claimed: ClaimedJob, until: UInt64) -> JobOutcome {
         var claimed = claimed
         claimed.job.waitingFor = .rateLimit
         let wait = Double(until &- min(until, monotonicNanos())) / 1e9
@@ -209,7 +211,7 @@ extension BatchRun {
         }
     }
 
-    private func finish(_ claimed: ClaimedJob, status: DocumentStatus, output: [UInt8]?, json: Bool, failedStage: Int? = nil) {
+    func finish(_ claimed: ClaimedJob, status: DocumentStatus, output: [UInt8]?, json: Bool, failedStage: Int? = nil) {
         let job = claimed.job
         if let reservation = job.reservation { budget?.commit(reservation, cost: job.costUSD) }
         var failed = failedStage
@@ -220,7 +222,8 @@ extension BatchRun {
             failedStageLabel: failed.map { stageLabels[$0] },
             durationMs: Double(job.busyNanos) / 1e6,
             inputTokens: job.inputTokens, outputTokens: job.outputTokens,
-            units: job.units, costUSD: job.costUSD, contentHash: job.contentHash, history: job.history))
+            units: job.units, costUSD: job.costUSD, contentHash: job.contentHash, history: job.history,
+            sourceVersion: job.fetched?.version))
         queue.acknowledge(claimed)
     }
 }

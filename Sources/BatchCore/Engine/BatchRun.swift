@@ -16,6 +16,9 @@ final class BatchRun: Workload, StageCallOwner, ResultWriterDelegate, @unchecked
     private let leaseKeeper: LeaseKeeper?
     let store: (any ResultStore)?
     let limiter: (any Limiter)?
+    /// Fetches remote documents before their first stage, through `fetchLimiter`.
+    let fetcher: RemoteFetcher
+    let fetchLimiter: (any Limiter)?
     let budget: (any BudgetLedger)?
     let retry: RetryPolicy
     let stats: RunStats
@@ -49,6 +52,8 @@ final class BatchRun: Workload, StageCallOwner, ResultWriterDelegate, @unchecked
         queue = leaseKeeper ?? parts.queue
         store = parts.store
         limiter = parts.limiter
+        fetcher = RemoteFetcher(memoryMax: options.fetchMemoryMax, timeout: options.fetchTimeout)
+        fetchLimiter = parts.fetchLimiter
         budget = parts.budget
         retry = RetryPolicy(options: options)
         scheduler = engine.scheduler

@@ -28,6 +28,8 @@ struct RunParts {
     var databaseSinks: [DatabaseSink] = []
     var limiter: (any Limiter)? = nil
     var limitedStage = 0
+    /// The engine's limiter named "fetch", when fetch.rate_limit is set.
+    var fetchLimiter: (any Limiter)? = nil
     var budget: (any BudgetLedger)? = nil
     var sample: SampleSelection? = nil
     var knownCounts: [Int?]
@@ -44,16 +46,20 @@ struct RunParts {
         let prepareAgain: Set<String>
         (config.stages, prepareAgain) = try PreparedResults.split(config.stages)
         let options = config.options
-        for source in config.sources { try ContentLimit.check(source, limit: options.contentMaxSize) }
+        let sources = config.sources.map { $0.applying(options) }
+        for source in sources { try ContentLimit.check(source, limit: options.contentMaxSize) }
         // Duplicate ids are refused before anything starts.
-        var reader = SourceReader(sources: config.sources)
+        var reader = SourceReader(sources: sources)
         try reader.checkUniqueIds()
-        let counts = config.sources.map(\.knownCount)
+        let counts = sources.map(\.knownCount)
         let sample = try options.sample.map { try sampleSelection(size: $0, counts: counts) }
         var parts = RunParts(options: options,
                              queue: seams.queue ?? LocalWorkQueue(reader: reader, sample: sample, inOrder: options.sequential),
                              sample: sample, knownCounts: counts, stageLabels: config.stages.map(\.label))
         try parts.configureRateLimit(config, engine: engine, seams: seams, name: name)
+        parts.fetchLimiter = try options.fetchRateLimit.map {
+            try engine.limiter(named: "fetch", requests: $0, tokens: nil, burst: 1)
+        }
         // Stages start before the store records the run: a stage that
         // refuses (say, an option holding what should have been a secret)
         // leaves nothing on disk.

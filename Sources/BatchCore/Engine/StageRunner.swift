@@ -53,7 +53,7 @@ final class StageRunner: Sendable {  // a class: one per stage, shared by every 
         let call = StageCall(claimed: claimed, context: context, estimate: estimate, began: monotonicNanos())
         let watched = armDeadline(call, owner: owner)
         var outcome = stage.instance.process(context, DocumentInput(
-            document: job.document, stage: job.stage, attempt: job.stageAttempts, input: job.input))
+            document: job.presented, stage: job.stage, attempt: job.stageAttempts, input: job.input))
         if outcome == .pending {
             switch context.awaitFinish({ [watchdog] outcome in
                 watchdog.disarm(context)
@@ -112,11 +112,12 @@ final class StageRunner: Sendable {  // a class: one per stage, shared by every 
     /// Tokens a call is expected to use, before it says: what the processor
     /// estimates, else about four bytes a token of what it reads.
     func tokenEstimate(_ job: Job) -> TokenEstimate {
-        let doc = DocumentInput(document: job.document, stage: job.stage, attempt: job.stageAttempts + 1, input: job.input)
+        let document = job.presented
+        let doc = DocumentInput(document: document, stage: job.stage, attempt: job.stageAttempts + 1, input: job.input)
         if let estimate = stage.instance.estimate(doc) { return estimate }
         if let input = job.input { return TokenEstimate(input: UInt64(input.count / 4), output: 0) }
         var info = stat()
-        guard let path = job.document.path, FileNameBytes.withCString(path, { stat($0, &info) }) == 0 else {
+        guard let path = document.path, FileNameBytes.withCString(path, { stat($0, &info) }) == 0 else {
             return TokenEstimate(input: 0, output: 0)
         }
         return TokenEstimate(input: UInt64(info.st_size / 4), output: 0)

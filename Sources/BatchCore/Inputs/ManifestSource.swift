@@ -143,10 +143,10 @@ public struct ManifestSource: DocumentSource {
     }
 
     /// The file a "path" names: relative paths are resolved against the
-    /// manifest's directory.
+    /// manifest's directory; URLs (http://, https://, s3://) stay as they are.
     static func resolve(_ raw: [UInt8], against baseDirectory: String) -> String {
         let path = FileNameBytes.string(raw)
-        return isAbsolutePath(path) ? path : baseDirectory + path
+        return isAbsolutePath(path) || RemoteLocation.isRemote(path) ? path : baseDirectory + path
     }
 
     private static func duplicateError(_ path: String, _ format: ManifestFormat,
@@ -185,6 +185,7 @@ struct MissingFiles {
     mutating func check(_ raw: [UInt8], line: Int) {
         var info = stat()
         let path = ManifestSource.resolve(raw, against: baseDirectory)
+        guard !RemoteLocation.isRemote(path) else { return }  // checked when fetched
         let err = FileNameBytes.withCString(path) { stat($0, &info) == 0 ? 0 : errno }
         guard err == ENOENT || err == ENOTDIR else { return }
         count += 1

@@ -145,7 +145,9 @@ public final class Journal: ResultStore, @unchecked Sendable {
         let columns = try db.prepare("SELECT name FROM pragma_table_info('documents')")
         var present = Set<String>()
         while try columns.step() { present.insert(columns.text(0) ?? "") }
-        for (name, type) in [("units", "INTEGER NOT NULL DEFAULT 0"), ("cost_usd", "REAL NOT NULL DEFAULT 0")]
+        // source_version: a remote document's ETag or Last-Modified when fetched.
+        for (name, type) in [("units", "INTEGER NOT NULL DEFAULT 0"), ("cost_usd", "REAL NOT NULL DEFAULT 0"),
+                             ("source_version", "TEXT")]
         where !present.contains(name) {
             try db.execute("ALTER TABLE documents ADD COLUMN \(name) \(type)")
         }
@@ -188,6 +190,17 @@ public final class Journal: ResultStore, @unchecked Sendable {
             defer { statusLookup.reset() }
             guard (try? statusLookup.step()) == true else { return nil }
             return DocumentStatus(rawValue: Int32(statusLookup.int(0)))
+        }
+    }
+
+    /// The ETag or Last-Modified of the remote document `id` when its
+    /// committed result was made, if recorded.
+    public func sourceVersion(of id: String) -> String? {
+        readerLock.withLock {
+            guard statusLookup != nil,
+                  let lookup = try? readerDB.prepare("SELECT source_version FROM documents WHERE id = ?").bind(.text(id)),
+                  (try? lookup.step()) == true else { return nil }
+            return lookup.text(0)
         }
     }
 

@@ -5,12 +5,15 @@ enum JournalRows {
     static let columns = """
         id, path, metadata, status, attempts, error, failed_stage, failed_stage_label, \
         output, output_json, input_tokens, output_tokens, duration_ms, content_hash, duplicate_of, \
-        units, cost_usd
+        units, cost_usd, source_version
         """
+
+    /// How many `columns` there are: the index of the first one selected after them.
+    static let columnCount = columns.split(separator: ",").count
 
     static let insert = """
         INSERT INTO documents (out_seq, \(columns), finished_at, run)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT(id) DO UPDATE SET
             out_seq = excluded.out_seq, path = excluded.path, metadata = excluded.metadata,
             status = excluded.status, attempts = excluded.attempts, error = excluded.error,
@@ -19,6 +22,7 @@ enum JournalRows {
             input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
             duration_ms = excluded.duration_ms, content_hash = excluded.content_hash,
             duplicate_of = excluded.duplicate_of, units = excluded.units, cost_usd = excluded.cost_usd,
+            source_version = excluded.source_version,
             finished_at = excluded.finished_at, run = excluded.run
         """
 
@@ -30,7 +34,7 @@ enum JournalRows {
             r.output.map { .blob($0) } ?? .null, .int(r.outputIsJSON ? 1 : 0),
             .int(Int64(bitPattern: r.inputTokens)), .int(Int64(bitPattern: r.outputTokens)),
             .double(r.durationMs), .optionalText(r.contentHash), .optionalText(r.duplicateOf),
-            .int(Int64(bitPattern: r.units)), .double(r.costUSD),
+            .int(Int64(bitPattern: r.units)), .double(r.costUSD), .optionalText(r.sourceVersion),
             .double(now), .int(run))
     }
 
@@ -51,7 +55,8 @@ enum JournalRows {
             units: UInt64(bitPattern: s.int(15)),
             costUSD: s.double(16),
             contentHash: s.text(13),
-            duplicateOf: s.text(14))
+            duplicateOf: s.text(14),
+            sourceVersion: s.text(17))
     }
 
     // MARK: Attempts

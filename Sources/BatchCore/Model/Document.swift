@@ -34,11 +34,15 @@ public protocol DocumentSource: Sendable {
     var idsAreUnique: Bool { get }
     /// The largest in-memory content it yields, and where, for the size limit.
     var largestContent: (bytes: Int, place: String)? { get }
+    /// The source as the batch's options would have it read (an S3
+    /// listing's page size); itself for most sources.
+    func applying(_ options: BatchOptions) -> any DocumentSource
 }
 
 extension DocumentSource {
     public var idsAreUnique: Bool { false }
     public var largestContent: (bytes: Int, place: String)? { nil }
+    public func applying(_ options: BatchOptions) -> any DocumentSource { self }
 }
 
 public protocol DocumentIterator: AnyObject {

@@ -42,4 +42,6 @@ public struct DocumentResult: Sendable {
     public var duplicateOf: String? = nil
     /// The calls of this run that led to this result, in order.
     public var history: [AttemptRecord] = []
+    /// A remote document's ETag (else Last-Modified) when it was fetched.
+    public var sourceVersion: String? = nil
 }

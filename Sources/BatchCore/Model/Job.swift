@@ -27,6 +27,12 @@ public struct Job: Sendable {
     public var reservation: BudgetReservation? = nil
     /// Its calls so far, in order.
     public var history: [AttemptRecord] = []
+    /// A remote document's bytes, once fetched.
+    var fetched: FetchedContent? = nil
+
+    /// The document as processors see it: a remote one's fetched bytes or
+    /// temporary file in place of its URL.
+    var presented: Document { fetched?.presenting(document) ?? document }
 
     public enum Wait: Sendable { case retry, rateLimit }
 

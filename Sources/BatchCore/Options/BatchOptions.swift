@@ -43,6 +43,10 @@ public struct BatchOptions: Sendable, Equatable {
     public var sinkInterval = 1.0
     public var sinkMaxBacklog = 10_000
     public var sinkColumns: String? = nil
+    public var fetchMemoryMax = 8 << 20
+    public var fetchTimeout = 60.0
+    public var fetchRateLimit: Rate? = nil
+    public var s3PageSize = 1000
 
     public init() {}
 
@@ -222,6 +226,22 @@ public struct BatchOptions: Sendable, Equatable {
                    "Instead of the standard columns, fields of the JSON output as typed columns: NAME[:text|integer|real|boolean|json]=$.field.field,… (a missing field is NULL)") {
             $0.sinkColumns = $1.isEmpty ? nil : $1
             _ = try $0.sinkColumns.map(SinkColumns.mapped)
+        },
+        OptionSpec("fetch.memory_max", default: "8MiB",
+                   "A remote input (http://, https://, s3://) up to this size is fetched into memory; a larger one into a temporary file, removed when the document is done") {
+            $0.fetchMemoryMax = try ValueParser.byteSize("fetch.memory_max", $1, in: 0...(1 << 31))
+        },
+        OptionSpec("fetch.timeout", default: "60s",
+                   "Longest time fetching one remote input may take; then it is retried like a failed attempt") {
+            $0.fetchTimeout = try ValueParser.duration("fetch.timeout", $1, in: 0.001...86_400)
+        },
+        OptionSpec("fetch.rate_limit", default: "",
+                   "Most fetches of remote inputs per period, e.g. 100/s, shared by every worker and by the engine's batches (the limiter named 'fetch'); empty for none") {
+            $0.fetchRateLimit = $1.isEmpty ? nil : try Rate.parse("fetch.rate_limit", $1)
+        },
+        OptionSpec("s3.page_size", default: "1000",
+                   "Keys per ListObjectsV2 request when an s3://bucket/prefix/ input is listed") {
+            $0.s3PageSize = try ValueParser.integer("s3.page_size", $1, in: 1...1000)
         },
     ])
 

@@ -39,6 +39,9 @@ public struct BatchStats: Sendable, Equatable {
     public var resumed: UInt64 = 0
     /// Documents whose result was reused from identical content (dedupe).
     public var deduplicated: UInt64 = 0
+    /// Resuming: finished remote documents changed at their source since
+    /// (their ETag or Last-Modified differs); their results are kept.
+    public var changedAtSource: UInt64 = 0
     /// Free-form units the processors reported.
     public var units: UInt64 = 0
     /// US dollars spent so far, earlier runs of the journal included.

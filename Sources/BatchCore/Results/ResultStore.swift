@@ -6,6 +6,9 @@
 public protocol ResultStore: AnyObject, Sendable {
     /// The final status committed for `id`, if any.
     func status(of id: String) -> DocumentStatus?
+    /// The ETag or Last-Modified a remote document had when its committed
+    /// result was made (optional: nil when the store does not record it).
+    func sourceVersion(of id: String) -> String?
     /// The first committed ok or partial result with this content hash.
     func firstResult(withHash hash: String) -> StoredResult?
     /// What earlier runs spent, and on how many documents.
@@ -31,6 +34,7 @@ public protocol ResultStore: AnyObject, Sendable {
 extension ResultStore {
     public func reportProgress(_ progress: RunProgress) {}
     public func takeFailedForRetry(_ id: String) -> RetryCandidate? { nil }
+    public func sourceVersion(of id: String) -> String? { nil }
 }
 
 /// A run's progress, as observers of its store see it.

@@ -16,6 +16,10 @@ struct DocumentInputs {
                 sources.append(try ListSource(path: "-"))
                 continue
             }
+            if RemoteInput.isRemote(input) {
+                sources.append(try RemoteInput.source(input))
+                continue
+            }
             var info = stat()
             guard FileNameBytes.withCString(input, { stat($0, &info) }) == 0 else {
                 throw BatchCoreError(.notFound, "input '\(input)' does not exist")

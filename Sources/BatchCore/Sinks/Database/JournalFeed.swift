@@ -44,9 +44,9 @@ final class JournalFeed {
         var rows: [SinkRow] = []
         var last = mark
         while try select.step() {
-            rows.append(SinkRow(result: JournalRows.result(select), finishedAt: select.double(18), batch: batch,
+            rows.append(SinkRow(result: JournalRows.result(select), finishedAt: select.double(Int32(JournalRows.columnCount) + 1), batch: batch,
                                 parseOutput: parseOutput))
-            last = select.int(17)
+            last = select.int(Int32(JournalRows.columnCount))
         }
         return (rows, last)
     }

@@ -162,8 +162,10 @@ class Batch(OwnedHandle):
             metadata: Union[Mapping[str, Any], str, None] = None, *,
             content: Union[bytes, str, None] = None) -> "Batch":
         """Adds one file, or with `content=` (bytes, or str kept as UTF-8) one
-        document held in memory, which needs an `id`. `id` defaults to the
-        path; `metadata` is a dict (or JSON object text). Content over the
+        document held in memory, which needs an `id`. The path may be a URL
+        (http://, https://, s3://bucket/key), fetched before the first stage;
+        an S3 prefix (s3://bucket/prefix/) adds every object under it. `id`
+        defaults to the path; `metadata` is a dict (or JSON object text). Content over the
         option content.max_size (16 MiB by default) raises InputError."""
         metadata_json = metadata if metadata is None or isinstance(metadata, str) else json.dumps(metadata)
         if content is None:
