@@ -464,6 +464,13 @@ BC_EXTERN void bc_call_log(bc_call *call, int level, const char *message); /* si
  * outcome other than done, partial, retry, fail; BC_ESTATE: the call
  * already finished, timed out, or was not pending. */
 BC_EXTERN int bc_call_finish(bc_call *call, bc_outcome outcome); /* since 0.2 */
+/* bc_call_finish of calls[i] with outcomes[i] for each i below `count`, in
+ * order, in one call: for a host that pays for every crossing into C (a
+ * language runtime's lock). results[i] (when results is non-NULL) gets what
+ * bc_call_finish would have returned. Returns how many calls finished;
+ * BC_EINVAL when count is non-zero and calls or outcomes is NULL. */
+BC_EXTERN int bc_call_finish_many(bc_call *const *calls, const bc_outcome *outcomes, int *results,
+                                  size_t count); /* since 0.2 */
 
 /* ---- Initialisers ------------------------------------------------------ */
 

@@ -269,6 +269,7 @@ SIGNATURES: Dict[str, Tuple[Any, Sequence[Any]]] = {
     "bc_call_is_cancelled": (c_int, (c_void_p,)),
     "bc_call_log": (None, (c_void_p, c_int, c_char_p)),
     "bc_call_finish": (c_int, (c_void_p, c_int)),
+    "bc_call_finish_many": (c_int, (POINTER(c_void_p), POINTER(c_int), POINTER(c_int), c_size_t)),
 }
 
 
