@@ -135,6 +135,9 @@ BC_EXTERN int bc_engine_register_processor(bc_engine *engine, const bc_processor
  * *state set to user_data, and may keep it or replace it; a NULL create()
  * keeps it. process(), estimate() and destroy() then receive that state.
  * prepare() has no state; do the work that needs user_data in create().
+ * As a plugin's, prepare()'s bytes are kept in the journal: a resumed batch
+ * hands them to create() without calling prepare() again, unless the stage
+ * option prepare_again is true.
  * Report through the host vtable create() receives or the bc_call_*
  * functions below, which are the same.
  *
