@@ -135,6 +135,9 @@ BC_EXTERN int bc_engine_register_processor(bc_engine *engine, const bc_processor
  * *state set to user_data, and may keep it or replace it; a NULL create()
  * keeps it. process(), estimate() and destroy() then receive that state.
  * prepare() has no state; do the work that needs user_data in create().
+ * As a plugin's, prepare()'s bytes are kept in the journal: a resumed batch
+ * hands them to create() without calling prepare() again, unless the stage
+ * option prepare_again is true.
  * Report through the host vtable create() receives or the bc_call_*
  * functions below, which are the same.
  *
@@ -543,6 +546,13 @@ BC_EXTERN void bc_call_log(bc_call *call, int level, const char *message); /* si
  * outcome other than done, partial, retry, fail; BC_ESTATE: the call
  * already finished, timed out, or was not pending. */
 BC_EXTERN int bc_call_finish(bc_call *call, bc_outcome outcome); /* since 0.2 */
+/* bc_call_finish of calls[i] with outcomes[i] for each i below `count`, in
+ * order, in one call: for a host that pays for every crossing into C (a
+ * language runtime's lock). results[i] (when results is non-NULL) gets what
+ * bc_call_finish would have returned. Returns how many calls finished;
+ * BC_EINVAL when count is non-zero and calls or outcomes is NULL. */
+BC_EXTERN int bc_call_finish_many(bc_call *const *calls, const bc_outcome *outcomes, int *results,
+                                  size_t count); /* since 0.2 */
 
 /* ---- Initialisers ------------------------------------------------------ */
 

@@ -48,6 +48,24 @@ import CBatchCore
     return rc
 }
 
+/// bc_call_finish for `count` calls in one C call, so that a host which
+/// holds a lock around every C call (Python's GIL) lets go of it once per
+/// batch. Each call's result goes to `results[i]` (when given); returns how
+/// many finished.
+@c public func bc_call_finish_many(_ calls: UnsafePointer<OpaquePointer?>?, _ outcomes: UnsafePointer<bc_outcome>?,
+                                   _ results: UnsafeMutablePointer<Int32>?, _ count: Int) -> Int32 {
+    guard count == 0 || (calls != nil && outcomes != nil) else {
+        return fail(invalid("bc_call_finish_many: calls and outcomes must not be NULL when count is \(count)"))
+    }
+    var finished: Int32 = 0
+    for i in 0..<count {
+        let rc = HostAPI.finish(calls![i], Int32(bitPattern: outcomes![i].rawValue))
+        results?[i] = rc
+        if rc == 0 { finished += 1 }
+    }
+    return finished
+}
+
 /// A bc_call_* result, with bc_error_message saying what went wrong.
 private func reported(_ rc: Int32, _ function: String) -> Int32 {
     if rc == BC_ESTATE {

@@ -4,7 +4,8 @@
  * Usage: test_pending PLUGIN_DIR
  *
  * A host-registered processor queues its calls and a thread of the test
- * finishes them with bc_call_finish; the deferred plugin (Tests/c/plugins/
+ * finishes them with bc_call_finish (or several at once with
+ * bc_call_finish_many); the deferred plugin (Tests/c/plugins/
  * deferred.c) does the same through its host vtable, in threads and in
  * worker processes.
  */
@@ -178,6 +179,51 @@ static void test_host_processor_finishes_later(void) {
     free(dir);
 }
 
+/* ---- Finishing many calls in one bc_call_finish_many -------------------- */
+
+static void test_finish_many(void) {
+    later l;
+    memset(&l, 0, sizeof l);
+    pthread_mutex_init(&l.lock, NULL);
+    pthread_cond_init(&l.ready, NULL);
+    char *dir = make_temp_dir("pending-many");
+    bc_engine *engine = engine_with_later(&l);
+    bc_batch *batch = NULL;
+    CHECK_RC(bc_batch_new(&batch, engine));
+    CHECK_RC(bc_batch_add_stage(batch, "later", "only"));
+    CHECK_RC(bc_batch_set(batch, "workers", "4"));
+    const char *ids[] = {"a", "b", "c", "d"};
+    add_docs(batch, dir, ids, 4);
+    CHECK_RC(bc_batch_start(batch));
+    pthread_mutex_lock(&l.lock);
+    while (l.count < 4) pthread_cond_wait(&l.ready, &l.lock); /* the watchdog bounds the wait */
+    pthread_mutex_unlock(&l.lock);
+
+    bc_call *calls[5];
+    bc_outcome outcomes[5] = {BC_OUTCOME_DONE, BC_OUTCOME_DONE, BC_OUTCOME_DONE, BC_OUTCOME_FAIL, BC_OUTCOME_DONE};
+    for (size_t i = 0; i < 4; i++) {
+        char output[80];
+        snprintf(output, sizeof output, "%s!", l.ids[i]);
+        calls[i] = l.calls[i];
+        CHECK_RC(bc_call_set_output(calls[i], output, strlen(output)));
+    }
+    calls[4] = calls[0]; /* finished already, a moment before in the same batch */
+    int results[5] = {1, 1, 1, 1, 1};
+    CHECK(bc_call_finish_many(calls, outcomes, results, 5) == 4, "four calls finish");
+    CHECK(results[0] == 0 && results[3] == 0 && results[4] == BC_ESTATE, "results %d %d %d", results[0], results[3],
+          results[4]);
+    CHECK_CODE(bc_call_finish_many(NULL, outcomes, NULL, 1), BC_EINVAL);
+    CHECK(bc_call_finish_many(NULL, NULL, NULL, 0) == 0, "nothing to finish");
+    CHECK_RC(wait_bounded(batch, 60000));
+    bc_stats s = stats_of(batch);
+    CHECK(s.ok == 3 && s.failed == 1, "ok %llu failed %llu", (unsigned long long)s.ok, (unsigned long long)s.failed);
+
+    bc_batch_free(batch);
+    bc_engine_free(engine);
+    remove_temp_dir(dir);
+    free(dir);
+}
+
 /* ---- The deferred plugin ------------------------------------------------ */
 
 static void test_plugin_finishes_later(const char *isolation) {
@@ -238,6 +284,7 @@ int main(int argc, char **argv) {
     plugin_dir = argv[1];
     check_watchdog(300);
     test_host_processor_finishes_later();
+    test_finish_many();
     test_plugin_finishes_later("thread");
     test_plugin_finishes_later("process");
     return check_summary();

@@ -10,7 +10,9 @@
  *    cost, the failing stage's label, the metadata, the reused result;
  *  - descriptors of another ABI major, a newer minor or too small a
  *    struct_size are refused with BC_EABI, and user_data is not released;
- *  - bc_processor_def of the first version's size still registers.
+ *  - bc_processor_def of the first version's size still registers;
+ *  - a registered descriptor's prepare() is kept in the journal: a resume
+ *    hands create() the same bytes without calling it; prepare_again does.
  */
 #include "check.h"
 
@@ -341,8 +343,81 @@ static void test_old_processor_def(void) {
     free(dir);
 }
 
+/* ---- prepare()'s bytes kept in the journal -------------------------------- */
+
+static int kept_prepares;
+static char kept_shared[32];
+
+static int kept_prepare(const bc_host_api *host, const bc_config *config, char *errbuf, size_t errbuf_size) {
+    (void)errbuf;
+    (void)errbuf_size;
+    char made[32];
+    snprintf(made, sizeof made, "prepared #%d", ++kept_prepares);
+    return host->set_shared(config, made, strlen(made));
+}
+
+static int kept_create(const bc_host_api *host, const bc_config *config, void **state, char *errbuf,
+                       size_t errbuf_size) {
+    (void)state;
+    (void)errbuf;
+    (void)errbuf_size;
+    size_t len = 0;
+    const void *bytes = host->shared(config, &len);
+    snprintf(kept_shared, sizeof kept_shared, "%.*s", (int)len, bytes != NULL ? (const char *)bytes : "");
+    return 0;
+}
+
+static int kept_process(void *state, bc_call *call, const bc_doc *doc) {
+    (void)state;
+    (void)doc;
+    return bc_call_set_output(call, "x", 1) == 0 ? BC_OUTCOME_DONE : BC_OUTCOME_FAIL;
+}
+
+/* Runs the "kept" stage over one document with a journal in `dir`. */
+static void run_kept(bc_engine *engine, const char *dir, const char *file, int resume, int again) {
+    char path[4096];
+    bc_batch *batch = NULL;
+    if (!CHECK_RC(bc_batch_new(&batch, engine))) return;
+    snprintf(path, sizeof path, "%s/kept.journal", dir);
+    CHECK_RC(bc_batch_set(batch, "checkpoint", path));
+    if (resume) CHECK_RC(bc_batch_set(batch, "resume", "true"));
+    CHECK_RC(bc_batch_add_file(batch, file, "a", NULL));
+    CHECK_RC(bc_batch_add_stage(batch, "kept", NULL));
+    if (again) CHECK_RC(bc_batch_set_stage(batch, NULL, "prepare_again", "true"));
+    if (CHECK_RC(bc_batch_start(batch))) CHECK_RC(wait_bounded(batch, 60000));
+    bc_batch_free(batch);
+}
+
+static void test_prepare_kept_in_the_journal(void) {
+    char *dir = make_temp_dir("register-kept");
+    char *file = write_doc(dir, "a.txt", "a");
+    bc_engine *engine = NULL;
+    if (!CHECK_RC(bc_engine_new(&engine))) return;
+    bc_plugin plugin = BC_PLUGIN_INIT;
+    plugin.name = "kept";
+    plugin.create = kept_create;
+    plugin.process = kept_process;
+    plugin.prepare = kept_prepare;
+    CHECK_RC(bc_engine_register_plugin(engine, &plugin, NULL, NULL));
+
+    run_kept(engine, dir, file, 0, 0);
+    CHECK(kept_prepares == 1 && strcmp(kept_shared, "prepared #1") == 0, "first run: %d prepares, '%s'",
+          kept_prepares, kept_shared);
+    run_kept(engine, dir, file, 1, 0);
+    CHECK(kept_prepares == 1 && strcmp(kept_shared, "prepared #1") == 0,
+          "a resume takes the journal's bytes: %d prepares, '%s'", kept_prepares, kept_shared);
+    run_kept(engine, dir, file, 1, 1);
+    CHECK(kept_prepares == 2 && strcmp(kept_shared, "prepared #2") == 0, "prepare_again: %d prepares, '%s'",
+          kept_prepares, kept_shared);
+    bc_engine_free(engine);
+    free(file);
+    remove_temp_dir(dir);
+    free(dir);
+}
+
 int main(void) {
     check_watchdog(120);
+    test_prepare_kept_in_the_journal();
     test_descriptor();
     test_refused();
     test_old_processor_def();

@@ -125,3 +125,38 @@ def test_an_asyncio_host_waits_and_reads_events_without_blocking_its_loop():
     kinds, stats, ticks = asyncio.run(host())
     assert kinds.count(batchcore.EventKind.DOCUMENT) == 20 and kinds[-1] is batchcore.EventKind.FINISHED
     assert stats.ok == 20 and ticks > 0
+
+
+def test_calls_ending_in_one_turn_of_the_loop_finish_together_each_with_its_own_outcome():
+    # 150 coroutines wait on one event, so they end in the same turn of the
+    # loop and are finished in C together: each keeps its output, retry or failure.
+    attempts = {}
+    everyone = 150
+    arrived = []
+    gate = None
+
+    async def together(doc):
+        nonlocal gate
+        gate = gate or asyncio.Event()
+        attempts[doc.id] = attempts.get(doc.id, 0) + 1
+        if attempts[doc.id] == 1:
+            arrived.append(doc.id)
+            if len(arrived) == everyone:
+                gate.set()
+            await gate.wait()
+        kind = int(doc.id) % 3
+        if kind == 1 and attempts[doc.id] == 1:
+            raise batchcore.Retry("again", after=0)
+        if kind == 2:
+            raise ValueError(f"bad {doc.id}")
+        return doc.id
+
+    with batchcore.Engine() as engine, engine.batch(batchcore.processor(together, concurrency=everyone),
+                                                    retry_attempts=2, retry_base=0) as batch:
+        for i in range(everyone):
+            batch.add(content=b"x", id=str(i))
+        stats = batch.run()
+        results = {r.id: r for r in batch.results()}
+    assert (stats.ok, stats.failed, stats.retries) == (100, 50, 50)
+    assert results["3"].output == b"3" and results["4"].output == b"4" and results["4"].attempts == 2
+    assert results["5"].error == "ValueError: bad 5"

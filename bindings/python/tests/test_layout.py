@@ -42,7 +42,8 @@ def c_layouts(tmp_path):
 
 def test_the_mirrors_are_found():
     # What the layout test below checks: a struct dropped from this list goes unchecked.
-    assert [struct.__name__ for struct in MIRRORED] == ["bc_doc", "bc_event", "bc_processor_def", "bc_result", "bc_stats"]
+    assert [struct.__name__ for struct in MIRRORED] == ["bc_doc", "bc_event", "bc_host_api", "bc_plugin", "bc_processor_def", "bc_result",
+                                                         "bc_stats"]
 
 
 def test_ctypes_sizes_and_offsets_match_the_c_structs(tmp_path):

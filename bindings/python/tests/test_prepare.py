@@ -64,3 +64,68 @@ def test_a_failing_prepare_stops_the_start_and_plugins_refuse_prepare():
             batch.start()
         with pytest.raises(TypeError, match="Python processors"):
             batch.add_stage("text", prepare=broken)
+
+
+# ---- prepare's value is kept in the journal ----------------------------------
+
+def _prepared_batch(engine, output, prepare, fail=None, **options):
+    """A batch of three documents whose stage `echo` shows doc.shared's type and
+    value; the document `fail` fails (so that a resume with retry_failed runs it)."""
+    @batchcore.processor(name="echo", prepare=prepare)
+    def echo(doc):
+        if doc.id == fail:
+            raise RuntimeError("failed on purpose")
+        return f"{type(doc.shared).__name__}:{doc.shared!r}"
+
+    batch = engine.batch(echo, workers=2, output=output, retry_attempts=1, **options)
+    for i in range(3):
+        batch.add(content=f"d{i}", id=str(i))
+    return batch
+
+
+def _counting(log, value):
+    """A prepare function that appends a line to `log` each time it runs, then returns `value`."""
+    def research():
+        with open(log, "a") as calls:
+            calls.write("prepared\n")
+        return value
+    return research
+
+
+def _run_then_resume(tmp_path, first, then, prepare_again=False):
+    """Runs a batch whose document "2" fails, then resumes it in a fresh
+    engine with retry_failed; the output of "2" on resume, and how many
+    times prepare ran in all."""
+    log, output = tmp_path / "prepare.log", tmp_path / "out.jsonl"
+    with batchcore.Engine() as engine, _prepared_batch(engine, output, _counting(log, first), fail="2") as batch:
+        assert batch.run().failed == 1
+    with batchcore.Engine() as engine, _prepared_batch(engine, output, _counting(log, then), resume=True,
+                                                       retry_failed=True) as batch:
+        if prepare_again:
+            batch.set_stage(None, "prepare_again", True)
+        stats = batch.run()
+        assert (stats.ok, stats.failed) == (3, 0)
+        outputs = {r.id: r.output for r in batch.results()}
+    return outputs["2"], log.read_text().count("\n")
+
+
+@pytest.mark.parametrize("value", [b"\x00raw", "texte", {"target": "ACME", "n": [1, 2]}, 7, None],
+                         ids=["bytes", "str", "dict", "int", "none"])
+def test_a_resume_takes_prepare_from_the_journal_with_its_type(tmp_path, value):
+    output, prepared = _run_then_resume(tmp_path, value, "not this")
+    assert output == f"{type(value).__name__}:{value!r}".encode()
+    assert prepared == 1
+
+
+def test_prepare_again_prepares_anew_on_resume(tmp_path):
+    assert _run_then_resume(tmp_path, "first", "second", prepare_again=True) == (b"str:'second'", 2)
+
+
+def test_a_prepare_value_the_journal_cannot_keep_is_refused_naming_the_function(tmp_path):
+    def connect():
+        return object()
+
+    with batchcore.Engine() as engine, _prepared_batch(engine, tmp_path / "out.jsonl", connect) as batch:
+        with pytest.raises(TypeError, match=r"prepare function '.*connect' returned a value of type 'object'.*"
+                                            r"return bytes, str or a JSON value .* create the object"):
+            batch.start()

@@ -2,7 +2,8 @@
 
 A worker thread's call starts the coroutine on the loop and returns
 BC_OUTCOME_PENDING at once; the coroutine's end finishes the call
-(bc_call_finish) from the loop's thread. No thread waits for a document,
+(bc_call_finish_many, for all those that ended since the loop last
+finished some) from the loop's thread. No thread waits for a document,
 so thousands may be in flight on a few threads. A semaphore per stage
 holds at most ``concurrency`` coroutines running; the engine's own
 timeout, cancel, rate limits, retries and budget apply to the call as to
@@ -12,8 +13,9 @@ seen by polling bc_call_is_cancelled, and its task is cancelled.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import threading
-from typing import Any, Callable, Coroutine, Dict, Optional
+from typing import Any, Callable, Coroutine, Dict, List, Optional, Tuple
 
 from ._capi import BC_OUTCOME_PENDING, lib
 from .doc import Doc
@@ -28,6 +30,9 @@ class EventLoopThread:
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
         self._calls: Dict[asyncio.Task[Any], int] = {}  # running tasks, by task: their bc_call
+        self._lock = threading.Lock()
+        self._arrived: List[Tuple["AsyncStage", int, Doc]] = []  # calls started, not yet on the loop
+        self._finished: List[Tuple[int, int]] = []  # (call, outcome) of coroutines that ended, not yet finished in C
         self._thread = threading.Thread(target=self._run, name="batchcore-asyncio", daemon=True)
         self._thread.start()
 
@@ -44,13 +49,24 @@ class EventLoopThread:
         self.loop.call_later(_POLL_SECONDS, self._poll)
 
     def start(self, stage: "AsyncStage", call: int, doc: Doc) -> int:
-        """From a worker thread: runs the processor on the loop; returns BC_OUTCOME_PENDING."""
-        self.loop.call_soon_threadsafe(self._begin, stage, call, doc)
+        """From a worker thread: runs the processor on the loop; returns BC_OUTCOME_PENDING.
+
+        Calls queue up until the loop takes them: only the first of a batch
+        wakes it (call_soon_threadsafe writes to its self-pipe), so a burst
+        of documents costs one wake-up, not one each."""
+        with self._lock:
+            self._arrived.append((stage, call, doc))
+            first = len(self._arrived) == 1
+        if first:
+            self.loop.call_soon_threadsafe(self._begin_arrived)
         return BC_OUTCOME_PENDING
 
-    def _begin(self, stage: "AsyncStage", call: int, doc: Doc) -> None:
-        task = self.loop.create_task(self._call(stage, call, doc))
-        self._calls[task] = call
+    def _begin_arrived(self) -> None:
+        with self._lock:
+            arrived, self._arrived = self._arrived, []
+        for stage, call, doc in arrived:
+            task = self.loop.create_task(self._call(stage, call, doc))
+            self._calls[task] = call
 
     async def _call(self, stage: "AsyncStage", call: int, doc: Doc) -> None:
         try:
@@ -58,7 +74,18 @@ class EventLoopThread:
                 outcome = await stage.run(doc, call)  # never raises: every end is an outcome
         finally:
             self._calls.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
-        lib().bc_call_finish(call, outcome)
+        self._finished.append((call, outcome))
+        if len(self._finished) == 1:
+            self.loop.call_soon(self._finish_all)
+
+    def _finish_all(self) -> None:
+        """Finishes the calls whose coroutines ended since the last time, in
+        one C call: the GIL is let go once per batch, not once per document."""
+        finished, self._finished = self._finished, []
+        count = len(finished)
+        calls = (ctypes.c_void_p * count)(*(call for call, _ in finished))
+        outcomes = (ctypes.c_int * count)(*(outcome for _, outcome in finished))
+        lib().bc_call_finish_many(calls, outcomes, None, count)
 
     def close(self) -> None:
         if self.loop.is_closed():

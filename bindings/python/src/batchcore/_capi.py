@@ -66,6 +66,55 @@ bc_process_fn = CFUNCTYPE(c_int, c_void_p, POINTER(bc_doc), c_void_p)
 bc_release_fn = CFUNCTYPE(None, c_void_p)
 
 
+class bc_host_api(Structure):
+    """The host vtable create() and prepare() receive; only the members Python calls have their types."""
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("abi_version", c_uint32),
+        ("set_output", c_void_p),
+        ("set_output_json", c_void_p),
+        ("set_error", c_void_p),
+        ("add_usage", c_void_p),
+        ("retry_after", c_void_p),
+        ("is_cancelled", c_void_p),
+        ("log", c_void_p),
+        ("config_get", c_void_p),
+        ("add_units", c_void_p),
+        ("set_prices", c_void_p),
+        ("set_shared", CFUNCTYPE(c_int, c_void_p, c_void_p, c_size_t)),
+        ("shared", CFUNCTYPE(c_void_p, c_void_p, POINTER(c_size_t))),
+        ("finish", c_void_p),  # since 0.2
+        ("add_prepare_usage", c_void_p),  # since 0.2
+    ]
+
+
+# bc_plugin's callbacks, for a descriptor registered with bc_engine_register_plugin.
+bc_plugin_create_fn = CFUNCTYPE(c_int, POINTER(bc_host_api), c_void_p, POINTER(c_void_p), c_void_p, c_size_t)
+bc_plugin_process_fn = CFUNCTYPE(c_int, c_void_p, c_void_p, POINTER(bc_doc))
+bc_plugin_prepare_fn = CFUNCTYPE(c_int, POINTER(bc_host_api), c_void_p, c_void_p, c_size_t)
+
+BC_PLUGIN_ABI_MAJOR = 1
+BC_PLUGIN_ABI_MINOR = 1
+
+
+class bc_plugin(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("abi_version", c_uint32),
+        ("name", c_char_p),
+        ("version", c_char_p),
+        ("description", c_char_p),
+        ("flags", c_uint32),
+        ("abi_minor", c_uint32),
+        ("options", c_void_p),
+        ("create", bc_plugin_create_fn),
+        ("process", bc_plugin_process_fn),
+        ("destroy", c_void_p),
+        ("estimate", c_void_p),
+        ("prepare", bc_plugin_prepare_fn),
+    ]
+
+
 class bc_processor_def(Structure):
     _fields_ = [
         ("struct_size", c_uint32),
@@ -189,6 +238,7 @@ SIGNATURES: Dict[str, Tuple[Any, Sequence[Any]]] = {
     "bc_engine_free": (None, (c_void_p,)),
     "bc_engine_set": (CHECKED, (c_void_p, c_char_p, c_char_p)),
     "bc_engine_register_processor": (CHECKED, (c_void_p, POINTER(bc_processor_def))),
+    "bc_engine_register_plugin": (CHECKED, (c_void_p, POINTER(bc_plugin), bc_release_fn, c_void_p)),
     "bc_engine_list_processors": (CHECKED, (_string_out, c_void_p)),
     "bc_engine_stats": (CHECKED, (_string_out, c_void_p)),
     # batch
@@ -230,6 +280,7 @@ SIGNATURES: Dict[str, Tuple[Any, Sequence[Any]]] = {
     "bc_call_is_cancelled": (c_int, (c_void_p,)),
     "bc_call_log": (None, (c_void_p, c_int, c_char_p)),
     "bc_call_finish": (c_int, (c_void_p, c_int)),
+    "bc_call_finish_many": (c_int, (POINTER(c_void_p), POINTER(c_int), POINTER(c_int), c_size_t)),
 }
 
 

@@ -60,7 +60,7 @@ class Batch(OwnedHandle):
         self._workers_set = False
         self._isolation: Optional[str] = None  # the batch option, as set
         self._labels: List[str] = []  # labels given to python stages
-        self._prepared: List[Processor] = []  # stages whose prepare() runs at start
+        self._prepared: List[Processor] = []  # stages whose prepare() the engine runs at start
         self._async_concurrency = 0  # the largest concurrency of its async stages
         self._events = _EventSink(handle)
         # Frees the handle exactly once (close(), collection or exit).
@@ -242,8 +242,6 @@ class Batch(OwnedHandle):
     def start(self) -> "Batch":
         """Loads and starts every stage, then returns at once; nothing runs if a stage cannot start."""
         handle = self._live()
-        for proc in self._prepared if not self._started else []:
-            proc.shared = proc.prepare()  # type: ignore[misc]  # every prepared stage has one
         if self._async_concurrency and not self._workers_set:
             # Slots for every coroutine in flight: a pending call holds a slot, not a thread.
             lib().bc_batch_set(handle, b"workers", str(self._async_concurrency).encode())
@@ -255,9 +253,12 @@ class Batch(OwnedHandle):
         self._events.started(True)
         try:
             lib().bc_batch_start(handle)
-        except BaseException:
+        except BaseException as error:
             self._started = False
             self._events.started(False)
+            for proc in self._prepared:  # a prepare() that raised: its own exception, not the C error
+                if proc.prepare_error is not None:
+                    raise proc.prepare_error from error
             raise
         return self
 

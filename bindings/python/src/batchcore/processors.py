@@ -16,7 +16,7 @@ import json
 import traceback
 from typing import Any, Callable, Dict, Optional, Union, overload
 
-from . import _aio, _capi, _threadstate
+from . import _aio, _capi, _prepared, _threadstate
 from ._capi import lib
 from ._counts import count
 from .doc import Doc
@@ -38,6 +38,7 @@ class Processor:
         # Run once per batch stage when the batch starts; its value is every call's doc.shared.
         self.prepare = prepare
         self.shared: Any = None
+        self.prepare_error: Optional[BaseException] = None  # what prepare (or decoding its value) raised
         self.is_async = inspect.iscoroutinefunction(function)
         if concurrency is not None and (not self.is_async or isinstance(concurrency, bool) or concurrency < 1):
             raise ValueError("concurrency is for async def processors: a whole number from 1"
@@ -103,12 +104,14 @@ _RELEASE = _capi.bc_release_fn(_release)
 
 
 def register(engine_handle: int, proc: Processor, loop: Callable[[], "_aio.EventLoopThread"]) -> None:
-    """Registers `proc` with an engine (bc_engine_register_processor); an
-    async processor runs on the event loop `loop()` gives."""
+    """Registers `proc` with an engine; an async processor runs on the event
+    loop `loop()` gives. One with a prepare function is registered as a
+    descriptor (bc_engine_register_plugin) whose prepare() the engine runs
+    and keeps in the journal; the others as a bc_processor_def."""
     function = proc.function
     stage = _aio.AsyncStage(lambda doc, call: _run_async(function, call, doc), proc.concurrency)
 
-    def process(call: int, raw_doc: Any, user_data: Optional[int]) -> int:
+    def process(call: int, raw_doc: Any) -> int:
         try:
             _threadstate.keep_for_this_thread()
             doc = Doc(call, raw_doc.contents, proc.shared)
@@ -118,22 +121,66 @@ def register(engine_handle: int, proc: Processor, loop: Callable[[], "_aio.Event
         except BaseException:  # nothing may cross into C; the document fails
             return _capi.BC_OUTCOME_FAIL
 
-    callback = _capi.bc_process_fn(process)
     token = next(_tokens)
-    _registrations[token] = callback
-    definition = _capi.sized(_capi.bc_processor_def)
+    if proc.prepare is None:
+        callbacks: Any = _capi.bc_process_fn(lambda call, raw_doc, user_data: process(call, raw_doc))
+        definition = _capi.sized(_capi.bc_processor_def)
+        definition.process = callbacks
+        definition.release = _RELEASE
+        definition.user_data = token
+        register_c = lambda: lib().bc_engine_register_processor(engine_handle, ctypes.byref(definition))  # noqa: E731
+    else:
+        callbacks = _prepared_callbacks(proc, process)
+        definition = _capi.sized(_capi.bc_plugin)
+        definition.abi_version, definition.abi_minor = _capi.BC_PLUGIN_ABI_MAJOR, _capi.BC_PLUGIN_ABI_MINOR
+        definition.create, definition.process, definition.prepare = callbacks
+        register_c = lambda: lib().bc_engine_register_plugin(engine_handle, ctypes.byref(definition),  # noqa: E731
+                                                             _RELEASE, token)
     definition.name = proc.name.encode("utf-8")
     definition.description = proc.description.encode("utf-8")
-    definition.process = callback
-    definition.release = _RELEASE
-    definition.user_data = token
     if proc.is_async:  # its calls only start a coroutine: no thread waits for them
         definition.flags = _capi.BC_PLUGIN_FLAG_NONBLOCKING
+    _registrations[token] = callbacks
     try:
-        lib().bc_engine_register_processor(engine_handle, ctypes.byref(definition))
+        register_c()
     except BaseException:
         _registrations.pop(token, None)  # refused: C never keeps it
         raise
+
+
+def _prepared_callbacks(proc: Processor, process: Callable[[int, Any], int]) -> Any:
+    """create(), process() and prepare() of a descriptor: prepare() hands the
+    engine the tagged bytes of proc.prepare()'s value (kept in the journal);
+    create() decodes the bytes it is given (prepared now, or by an earlier
+    run) into proc.shared. A failure is kept in proc.prepare_error, for
+    Batch.start to raise."""
+    def prepare(host: Any, config: int, errbuf: int, size: int) -> int:
+        try:
+            data = _prepared.encode(proc.prepare(), proc.prepare)  # type: ignore[misc]  # set for this descriptor
+            return 0 if host.contents.set_shared(config, data, len(data)) == 0 else 1
+        except BaseException as error:
+            return _refuse(proc, error, errbuf, size)
+
+    def create(host: Any, config: int, state: Any, errbuf: int, size: int) -> int:
+        try:
+            length = ctypes.c_size_t()
+            address = host.contents.shared(config, ctypes.byref(length))
+            proc.shared = _prepared.decode(ctypes.string_at(address, length.value)) if address else None
+            return 0
+        except BaseException as error:
+            return _refuse(proc, error, errbuf, size)
+
+    return (_capi.bc_plugin_create_fn(create),
+            _capi.bc_plugin_process_fn(lambda state, call, raw_doc: process(call, raw_doc)),
+            _capi.bc_plugin_prepare_fn(prepare))
+
+
+def _refuse(proc: Processor, error: BaseException, errbuf: int, size: int) -> int:
+    """Writes `error` into a C errbuf of `size` bytes and keeps it for Batch.start; returns 1."""
+    proc.prepare_error = error
+    message = (f"{type(error).__name__}: {error}" if str(error) else type(error).__name__).encode("utf-8", "replace")
+    ctypes.memmove(errbuf, message[:size - 1] + b"\0", min(len(message), size - 1) + 1)
+    return 1
 
 
 # ---- One call ------------------------------------------------------------
