@@ -169,6 +169,18 @@ def test_documents_run_again_replace_their_rows(tmp_path, counting, target):
     assert sorted(target.rows(columns="id, status")) == [(f"doc-{i:05d}", "ok") for i in range(20)]
 
 
+def test_a_retried_document_that_failed_last_reaches_the_database(tmp_path, counting, target):
+    # One worker: the last document committed is the failed one. Its row goes
+    # when it runs again; the number it was committed under must not be
+    # given again, or the sink (which has written up to it) skips the retry.
+    m, out = manifest(tmp_path, 5), tmp_path / "out.jsonl"
+    r = run(*sink_args(counting, m, out, target.url(), "-w", "1", "--set", "fail=doc-00004"), env=PG_ENV)
+    assert r.code == 1, r
+    r = run(*sink_args(counting, m, out, target.url(), "-w", "1"), "--resume", "--retry-failed", "--force-resume", env=PG_ENV)
+    assert r.code == 0, r
+    assert sorted(target.rows(columns="id, status")) == [(f"doc-{i:05d}", "ok") for i in range(5)]
+
+
 def test_sink_columns_map_output_fields_to_typed_columns(tmp_path, counting, target):
     m, out = manifest(tmp_path, 20), tmp_path / "out.jsonl"
     r = run(*sink_args(counting, m, out, target.url("seen"),

@@ -153,6 +153,20 @@ public final class Journal: ResultStore, @unchecked Sendable {
         }
     }
 
+    /// Removes the failed documents' rows (they run again), keeping the
+    /// highest `out_seq` so that it is never given again: a sink's mark
+    /// means "every row up to here", and a reused number would hide a row.
+    static func forgetFailed(_ db: SQLiteDatabase) throws {
+        try db.execute("""
+            INSERT INTO meta (key, value) SELECT '\(lastSeqKey)', max(out_seq) FROM documents HAVING max(out_seq) IS NOT NULL
+                ON CONFLICT(key) DO UPDATE SET value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER));
+            DELETE FROM documents WHERE status = \(DocumentStatus.failed.rawValue);
+            """)
+    }
+
+    /// The highest `out_seq` given, once rows were removed.
+    static let lastSeqKey = "last_out_seq"
+
     static func meta(_ db: SQLiteDatabase, _ key: String) throws -> String? {
         let statement = try db.prepare("SELECT value FROM meta WHERE key = ?").bind(.text(key))
         return try statement.step() ? statement.text(0) : nil
@@ -274,7 +288,10 @@ private struct JournalCommitter {
             "INSERT INTO meta (key, value) VALUES ('output_offset', ?), ('output_path', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
         countProcessed = try db.prepare("UPDATE runs SET processed = processed + ? WHERE run = ?")
         insertAttempt = try db.prepare(JournalRows.insertAttempt)
-        let max = try db.prepare("SELECT coalesce(max(out_seq), 0) FROM documents")
+        let max = try db.prepare("""
+            SELECT max(coalesce((SELECT max(out_seq) FROM documents), 0),
+                       coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = '\(Journal.lastSeqKey)'), 0))
+            """)
         nextSeq = try max.step() ? max.int(0) + 1 : 1
     }
 

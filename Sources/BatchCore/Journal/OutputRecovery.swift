@@ -57,7 +57,7 @@ enum OutputRecovery {
         if retryFailed {
             // Failed documents become pending again: their rows and lines go.
             guard let path else {
-                try journal.writerDB.execute("DELETE FROM documents WHERE status = \(DocumentStatus.failed.rawValue)")
+                try Journal.forgetFailed(journal.writerDB)
                 return nil
             }
             return try rewrite(path, journal: journal, dropFailed: true)
@@ -147,7 +147,7 @@ enum OutputRecovery {
         let length = writer.offset
         guard !stream else {
             try db.transaction {
-                if dropFailed { try db.execute("DELETE FROM documents WHERE status = \(failed)") }
+                if dropFailed { try Journal.forgetFailed(db) }
                 try db.execute("DELETE FROM meta WHERE key = '\(supersededKey)'")
             }
             return writer
@@ -156,7 +156,7 @@ enum OutputRecovery {
             throw BatchCoreError(.io, "cannot replace the output file '\(path)': \(errnoText())")
         }
         try db.transaction {
-            if dropFailed { try db.execute("DELETE FROM documents WHERE status = \(failed)") }
+            if dropFailed { try Journal.forgetFailed(db) }
             try db.execute("DELETE FROM meta WHERE key = '\(supersededKey)'")
             try Journal.setMeta(db, "output_path", path)
             try Journal.setMeta(db, "output_offset", String(length))
