@@ -37,6 +37,9 @@ final class BatchRun: Workload, StageCallOwner, ResultWriterDelegate, @unchecked
     let claimed = Locked([ClaimedJob]())
     /// An operator paused dispatching (see `setPaused`).
     let paused = Locked(false)
+    /// Failed documents that were added from memory: their content is not
+    /// kept once they end, so they cannot run again (see `retry`).
+    let failedFromMemory = Locked(Set<String>())
     private let ended = Monitor()
     private var endedState: BatchState? = nil
     private var failure: BatchCoreError? = nil
@@ -169,6 +172,9 @@ final class BatchRun: Workload, StageCallOwner, ResultWriterDelegate, @unchecked
 
     /// Fans a finished document out to every sink.
     func record(_ result: DocumentResult, persisted: Bool = true) {
+        if result.status == .failed, result.document.content != nil {
+            failedFromMemory.withLock { _ = $0.insert(result.document.id) }
+        }
         for sink in sinks { sink.accept(result, persisted: persisted) }
     }
 
