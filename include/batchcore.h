@@ -373,7 +373,8 @@ BC_EXTERN int bc_batch_cancel(bc_batch *batch, int mode); /* since 0.1 */
  * ends, in the output file. Documents that did not fail in this run, or
  * already wait to run again, are left out. *requeued (may be NULL) receives
  * how many went back. BC_ESTATE when the batch is not running or keeps no
- * journal (set `checkpoint`). since 0.2 */
+ * journal (set `checkpoint`); BC_EINVAL naming a document added from memory
+ * (bc_batch_add_content): its content is not kept once it ends. since 0.2 */
 BC_EXTERN int bc_batch_retry(size_t *requeued, bc_batch *batch, const char *const *ids, size_t count); /* since 0.2 */
 
 /* [thread-safe] Pause (paused non-zero) or resume dispatching: calls in

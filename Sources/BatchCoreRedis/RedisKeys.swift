@@ -19,6 +19,13 @@ public struct RedisKeys: Sendable, Equatable {
     public var counts: String { "\(base):counts" }
     /// Hash: content hash → the first result committed for that content.
     public var contentResults: String { "\(base):content" }
+    /// Hashes of the failures (`RedisFailures`): group (stage and error) → count,
+    /// group → a JSON array of example ids, failed id → its group; and a ZSET
+    /// of the failed ids (every score 0), to page through them in id order.
+    public var failureGroups: String { "\(base):failures" }
+    public var failureExamples: String { "\(base):failures:examples" }
+    public var failedIds: String { "\(base):failures:ids" }
+    public var failedOrder: String { "\(base):failures:order" }
     /// Hash with the budget's `spent` and `reserved` amounts.
     public var budget: String { "\(base):budget" }
     /// ZSET: reservation id → lease expiry (ms, server clock).
@@ -41,7 +48,8 @@ public struct RedisKeys: Sendable, Equatable {
     /// Every key of the batch, for expiry once it is collected.
     public var all: [String] {
         [jobs, delayed, results, counts, contentResults, budget, budgetLeases, budgetReservations,
-         meta, submittedIds, workersDone, workersSeen, workersState, ticks]
+         meta, submittedIds, workersDone, workersSeen, workersState, ticks,
+         failureGroups, failureExamples, failedIds, failedOrder]
     }
 
     /// ZSET of every batch id, scored by its creation time (ms).

@@ -243,3 +243,26 @@ def test_the_page_retries_a_planted_failure_with_the_token(started, tmp_path):
         screenshot.unlink(missing_ok=True)
         page.screenshot(screenshot)
         assert screenshot.stat().st_size > 10_000
+
+
+def test_a_document_added_from_memory_is_not_retried_its_content_is_gone(tmp_path):
+    """A manifest's "content" documents are held in memory only until they end."""
+    (tmp_path / "file-bad.txt").write_text("bad\n")
+    manifest = tmp_path / "docs.jsonl"
+    manifest.write_text("\n".join(json.dumps(entry) for entry in [
+        {"id": "mem-bad", "content": "bad\n"}, {"path": "file-bad.txt", "id": "file-bad"}, {"id": "held", "content": "hold\n"}]) + "\n")
+    release = tmp_path / "release"
+    script = f'c=$(cat "$1"); case "$c" in bad) exit 3;; hold) while [ ! -e {release} ]; do sleep 0.02; done;; esac; echo "$c"'
+    r = ActionRun(tmp_path, "--manifest", manifest, "-w", "2", "--progress", "off", "-o", tmp_path / "out.jsonl", "--http", "0",
+                  "--http-token", "s3cret", "--option", "retry.attempts=1", "--", "sh", "-c", script, "sh", "{}")
+    try:
+        wait_for(lambda: sum(g["count"] for g in r.status()["failures"]) == 2, "both failures in the journal")
+        code, answer = r.act("/api/retry", token="s3cret", id="mem-bad")
+        assert code == 400 and "'mem-bad'" in answer["error"] and "content is not kept" in answer["error"]
+        code, answer = r.act("/api/retry", token="s3cret", all="true")
+        assert code == 200 and answer["ids"] == ["file-bad"] and answer["content_not_kept"] == ["mem-bad"]
+    finally:
+        release.touch()
+    r.wait()
+    lines = {line["id"]: line for line in map(json.loads, (tmp_path / "out.jsonl").read_text().splitlines())}
+    assert (lines["file-bad"]["attempts"], lines["mem-bad"]["attempts"]) == (2, 1)

@@ -144,3 +144,43 @@ def test_a_worker_serves_its_own_metrics_and_status(server, serve, tmp_path):
     hold.unlink()
     wait_finished(server.url, batch)
     assert worker.stop() == 0
+
+
+def test_the_dashboard_groups_a_batchs_failures_and_retries_one_group(server, serve, tmp_path):
+    docs = make_docs(tmp_path / "docs", 5)
+    fixed = tmp_path / "fixed"
+    script = (f'case "$1" in *d0000[0-1].txt) test -e {fixed} || {{ echo "bad header" >&2; exit 3; }};; '
+              '*d00002.txt) echo "too long" >&2; exit 4;; esac; cat "$1"')
+    batch = submit(server.url, str(docs), "--tenant", "groups", "-O", "retry.attempts=1", "--", "sh", "-c", script, "sh", "{}")
+    dashboard = serve("dashboard", "--redis", server.url, "--http", "0", "--http-token", "s3cret")
+    worker = Worker(server.url, "-w", 2, "--tenant", "groups", log=tmp_path / "worker.log")
+    wait_finished(server.url, batch)
+
+    header, long = batch_named(dashboard.status(), batch)["failures"]
+    assert header["count"] == 2 and "bad header" in header["error"] and long["count"] == 1 and "too long" in long["error"]
+    assert sorted(os.path.basename(id) for id in header["examples"]) == ["d00000.txt", "d00001.txt"]
+    assert [os.path.basename(id) for id in long["examples"]] == ["d00002.txt"]
+
+    # The failed documents, paged in id order, searched, and one by one.
+    def failed(query):
+        page = json.loads(dashboard.get(f"/api/documents?batch={batch}&status=failed&{query}"))
+        return [os.path.basename(d["id"]) for d in page["documents"]], page
+    names, first = failed("limit=2")
+    assert names == ["d00000.txt", "d00001.txt"] and first["next"] == first["documents"][-1]["id"]
+    names, rest = failed("after=" + urllib.parse.quote(first["next"]))
+    assert names == ["d00002.txt"] and rest["next"] is None and "too long" in rest["documents"][0]["error"]
+    assert failed("q=bad+header")[0] == ["d00000.txt", "d00001.txt"]
+    one = json.loads(dashboard.get(f"/api/documents/{urllib.parse.quote(first['next'], safe='')}?batch={batch}"))
+    assert one["status"] == "failed" and "bad header" in one["error"] and one["attempt_history"] == []
+    with pytest.raises(urllib.error.HTTPError) as unfiltered:
+        dashboard.get(f"/api/documents?batch={batch}")
+    assert unfiltered.value.code == 404 and "status=failed" in json.loads(unfiltered.value.read())["error"]
+
+    fixed.touch()
+    selection = {"error": header["error"]} | ({"stage": header["stage"]} if header["stage"] else {})
+    code, answer = dashboard.act("/api/retry", token="s3cret", batch=batch, **selection)
+    assert code == 200 and answer["requeued"] == 2 and sorted(answer["ids"]) == sorted(header["examples"])
+    wait_for(lambda: (s := status(server.url, batch))["state"] == "finished" and s["ok"] == 4, "the group to succeed")
+    # The retried group is gone; the other one stays.
+    assert batch_named(dashboard.status(), batch)["failures"] == [long]
+    assert worker.stop() == 0

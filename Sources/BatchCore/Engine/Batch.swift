@@ -144,14 +144,24 @@ public final class Batch: Sendable {
     /// replaces its failed one in the journal and, once the batch ends, in
     /// the output file. Needs a journal. Returns the ids put back in the
     /// queue; documents that did not fail in this run (or are already
-    /// waiting to run again) are left out.
+    /// waiting to run again) are left out. Refuses documents added from
+    /// memory: their content is gone.
     public func retry(ids: [String]) throws -> [String] {
         guard let run else { throw BatchCoreError(.state, "the batch has not been started") }
         guard run.store != nil else {
             throw BatchCoreError(.state, "this batch keeps no journal, so its failed documents cannot be found to run again; set 'checkpoint' (--checkpoint FILE)")
         }
         guard run.isRunning else { throw BatchCoreError(.state, "the batch has ended: resume it with its failed documents (--resume --retry-failed)") }
+        if let held = failedFromMemory(ids).first {
+            throw BatchCoreError(.invalidArgument, "document '\(held)' was added from memory (content, no file) and its content is not kept once it ends, so it cannot run again in this batch: add it again, with its content, to a new batch")
+        }
         return run.runAgain(ids: ids)
+    }
+
+    /// Those of `ids` that failed after being added from memory: `retry` refuses them.
+    public func failedFromMemory(_ ids: [String]) -> [String] {
+        guard let run else { return [] }
+        return run.failedFromMemory.withLock { held in ids.filter(held.contains) }
     }
 
     /// Pauses (true) or resumes (false) dispatching: calls in flight go

@@ -41,6 +41,9 @@ final class BatchRun: Workload, StageCallOwner, ResultWriterDelegate, @unchecked
     let claimed = Locked([ClaimedJob]())
     /// An operator paused dispatching (see `setPaused`).
     let paused = Locked(false)
+    /// Failed documents that were added from memory: their content is not
+    /// kept once they end, so they cannot run again (see `retry`).
+    let failedFromMemory = Locked(Set<String>())
     private let ended = Monitor()
     private var endedState: BatchState? = nil
     private var failure: BatchCoreError? = nil
@@ -178,6 +181,9 @@ final class BatchRun: Workload, StageCallOwner, ResultWriterDelegate, @unchecked
     /// output does not fit `sink.columns`).
     func record(_ result: DocumentResult, persisted: Bool = true) {
         let result = sinkColumnCheck?.checked(result) ?? result
+        if result.status == .failed, result.document.content != nil {
+            failedFromMemory.withLock { _ = $0.insert(result.document.id) }
+        }
         for sink in sinks { sink.accept(result, persisted: persisted) }
     }
 

@@ -136,3 +136,11 @@ enum OutputLineParser {
         }
     }
 }
+
+extension DocumentResult {
+    /// The result a line of the JSON Lines output was written from (its
+    /// output included); throws the reason it is not a result line.
+    public static func reading(outputLine line: some Collection<UInt8>) throws -> DocumentResult {
+        try Array(line).withUnsafeBufferPointer { try OutputLineParser.result($0) }
+    }
+}

@@ -6,6 +6,7 @@ import BatchCore
 /// worker committed and when (for `batchhost status`).
 public final class SharedResultStore: ResultStore {
     private let results: RedisResults
+    private let failures: RedisFailures
     private let batch: RedisBatch
     private let pool: RedisConnectionPool
     private let consumer: String
@@ -21,6 +22,7 @@ public final class SharedResultStore: ResultStore {
         self.known = known
         self.batch = batch
         results = RedisResults(batch: batch.id)
+        failures = RedisFailures(batch: batch.id)
         self.consumer = consumer
         self.pool = pool
         self.format = format
@@ -52,6 +54,7 @@ public final class SharedResultStore: ResultStore {
             let fresh = group.filter { committed.contains($0.document.id) }
             try rememberContent(of: fresh, on: c)
             try count(fresh, on: c)
+            try failures.record(fresh.filter { $0.status == .failed }.map { ($0.document.id, $0.failedStageLabel, $0.error ?? "") }, on: c)
             try acks.committed(group.map(\.document.id), on: c)
             // The last group marks the batch finished now, not at a worker's next idle claim.
             if !fresh.isEmpty { _ = try batch.finishIfComplete(on: c) }

@@ -56,6 +56,7 @@ enum RedisBatchControl {
             if stored.status == .failed && chosen(stored.document) { failed.append(stored.document) }
         }
         try RedisResults(batch: batch).forget(failed.map(\.id), status: DocumentStatus.failed.name, on: c)
+        try RedisFailures(batch: batch).forget(failed.map(\.id), on: c)
         try RedisWorkQueue(batch: batch, lease: .milliseconds(plan.leaseMilliseconds)).add(jobs: failed.map { Job(document: $0) }, on: c)
         try record.setState(.open, on: c)
         return failed.map(\.id)

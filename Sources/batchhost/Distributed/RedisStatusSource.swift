@@ -17,11 +17,14 @@ final class RedisStatusSource: StatusSource, Sendable {
 
     func batches() throws -> [BatchStatus] {
         let summaries = try redisCall {
-            try pool.with { c in try RedisBatch.all(on: c).map { try BatchSummary.read(RedisBatch(id: $0), on: c) } }
+            try pool.with { c in
+                try RedisBatch.all(on: c).map { (try BatchSummary.read(RedisBatch(id: $0), on: c), try RedisFailures(batch: $0).groups(on: c)) }
+            }
         }
         let now = wallSeconds()
-        return summaries.map { summary in
+        return summaries.map { summary, failures in
             var status = summary.status(now: now, workerExpiry: workerExpiry)
+            status.failures = failures.map(FailureGroup.init)
             status.throughput = histories.withLock { all in
                 all[summary.id, default: ThroughputHistory()].record(time: now, finished: UInt64(summary.committed))
                 return all[summary.id]!.samples
@@ -30,12 +33,19 @@ final class RedisStatusSource: StatusSource, Sendable {
         }
     }
 
-    func documents(_ filter: JournalReader.DocumentFilter) throws -> [DocumentResult] { throw noDocuments }
+    /// A batch's failed documents only: the others are listed by `batchhost collect`.
+    func documents(_ filter: JournalReader.DocumentFilter, batch: String?) throws -> [DocumentResult] {
+        let id = try named(batch)
+        guard filter.status == .failed else {
+            throw BatchCoreError(.invalidArgument, "the dashboard lists a distributed batch's failed documents: add status=failed; `batchhost collect --redis URL \(id)` writes every result")
+        }
+        return try redisCall { try pool.with { try RedisDocumentPages.failed(of: id, filter, on: $0) } }
+    }
 
-    func document(id: String) throws -> (DocumentResult, [AttemptRecord])? { throw noDocuments }
-
-    private var noDocuments: BatchCoreError {
-        BatchCoreError(.notFound, "the dashboard lists no documents: `batchhost collect --redis URL BATCH` writes a batch's results")
+    /// Redis keeps each document's last attempt only: its history is empty.
+    func document(id: String, batch: String?) throws -> (DocumentResult, [AttemptRecord])? {
+        let batch = try named(batch)
+        return try redisCall { try pool.with { try RedisDocumentPages.document(id, of: batch, on: $0) } }.map { ($0, []) }
     }
 
     func cancel(batch: String?) throws {
@@ -49,15 +59,24 @@ final class RedisStatusSource: StatusSource, Sendable {
 
     func retry(_ selection: RetrySelection, batch: String?) throws -> RetryAnswer {
         let id = try named(batch)
-        let chosen: (Document) -> Bool
-        switch selection {
-        case .allFailed: chosen = { _ in true }
-        case .document(let document): chosen = { $0.id == document }
-        case .group: throw BatchCoreError(.invalidArgument, "a distributed batch retries one document (id=ID) or all its failed documents (all=true)")
+        let ids = try redisCall {
+            try pool.with { c in
+                let chosen: (Document) -> Bool
+                switch selection {
+                case .allFailed: chosen = { _ in true }
+                case .document(let document): chosen = { $0.id == document }
+                case .group(let stage, let error):
+                    let group = Set(try RedisFailures(batch: id).ids(stage: stage, error: error == Self.otherErrors ? nil : error, on: c))
+                    chosen = { group.contains($0.id) }
+                }
+                return try RedisBatchControl.retryFailed(id, where: chosen, on: c)
+            }
         }
-        let ids = try redisCall { try pool.with { try RedisBatchControl.retryFailed(id, where: chosen, on: $0) } }
         return RetryAnswer(matched: ids.count, requeued: ids)
     }
+
+    /// The error shown for the group of failures past the groups kept.
+    static let otherErrors = "(other errors, past the \(RedisFailures.maxGroups) groups kept)"
 
     private func named(_ batch: String?) throws -> String {
         guard let batch, !batch.isEmpty else {
@@ -93,5 +112,12 @@ extension BatchSummary {
             estimatedCompletion: etaSeconds.map { now + $0 }, lastSuccess: nil, throughput: [], limiter: nil, failures: [],
             workers: live.map { WorkerStatus(name: $0.name, done: $0.done, state: $0.state, secondsSinceSeen: $0.secondsSinceSeen) },
             actions: state == .open ? ["cancel", "retry"] : ["retry"])
+    }
+}
+
+private extension FailureGroup {
+    init(_ group: RedisFailures.Group) {
+        self.init(stage: group.stage, error: group.error ?? RedisStatusSource.otherErrors, count: UInt64(group.count),
+                  exampleIDs: group.examples)
     }
 }

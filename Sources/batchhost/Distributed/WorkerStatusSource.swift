@@ -26,9 +26,9 @@ final class WorkerStatusSource: StatusSource, Sendable {
         return current.flatMap { $0.batches() }
     }
 
-    func documents(_ filter: JournalReader.DocumentFilter) throws -> [DocumentResult] { throw noDocuments }
+    func documents(_ filter: JournalReader.DocumentFilter, batch: String?) throws -> [DocumentResult] { throw noDocuments }
 
-    func document(id: String) throws -> (DocumentResult, [AttemptRecord])? { throw noDocuments }
+    func document(id: String, batch: String?) throws -> (DocumentResult, [AttemptRecord])? { throw noDocuments }
 
     private var noDocuments: BatchCoreError {
         BatchCoreError(.notFound, "a worker lists no documents: `batchhost collect --redis URL BATCH` writes a batch's results")

@@ -91,11 +91,11 @@ final class LocalRunStatus: StatusSource, Sendable {
         return LimiterStatus(name: limiter.name, summary: limiter.summary, pausedUntil: paused, tokensAvailable: available.tokens)
     }
 
-    func documents(_ filter: JournalReader.DocumentFilter) throws -> [DocumentResult] {
+    func documents(_ filter: JournalReader.DocumentFilter, batch _: String?) throws -> [DocumentResult] {
         try withJournal { try $0.documents(filter) }
     }
 
-    func document(id: String) throws -> (DocumentResult, [AttemptRecord])? {
+    func document(id: String, batch _: String?) throws -> (DocumentResult, [AttemptRecord])? {
         try withJournal { journal in try journal.document(id: id).map { ($0, try journal.attempts(of: id)) } }
     }
 
@@ -118,10 +118,13 @@ final class LocalRunStatus: StatusSource, Sendable {
             case .allFailed: return try journal.failedIDs(stage: nil, error: nil, all: true)
             }
         }
-        let requeued = ids.isEmpty ? [] : try batch.retry(ids: ids)
+        // A group or all: those added from memory are left out (one document alone is refused, saying why).
+        let contentGone = selection.isDocument ? [] : batch.failedFromMemory(ids)
+        let runnable = ids.filter { !contentGone.contains($0) }
+        let requeued = runnable.isEmpty ? [] : try batch.retry(ids: runnable)
         // The failure groups change at once: read them again on the next request.
         observed.withLock { $0.journalFailures = nil }
-        return RetryAnswer(matched: ids.count, requeued: requeued)
+        return RetryAnswer(matched: ids.count, requeued: requeued, contentGone: contentGone)
     }
 
     /// A reader opened for one request: no connection outlives it, so the

@@ -122,7 +122,6 @@ function drawThroughput(canvas, samples) {
 
 // Actions are offered while a batch runs, when the server takes them and the page has the token.
 let canAct = false;
-let shown = [];
 const offers = (b, action) => canAct && b.actions.includes(action);
 
 function failuresTable(b) {
@@ -131,7 +130,7 @@ function failuresTable(b) {
   const acting = offers(b, "retry");
   const rows = failures.map((f) => el("tr", {},
     el("td", {}, f.stage || ""), el("td", { className: "error-text" }, f.error), el("td", { className: "count" }, number(f.count)),
-    el("td", {}, ...f.examples.map((id) => el("a", { className: "doc", href: "#", onclick: (e) => { e.preventDefault(); showDocument(id); } }, id))),
+    el("td", {}, ...f.examples.map((id) => el("a", { className: "doc", href: "#", onclick: (e) => { e.preventDefault(); showDocument(id, b); } }, id))),
     acting ? el("td", {}, actionButton("retry", `Retry ${number(f.count)}`, () =>
       retry({ batch: b.name, stage: f.stage, error: f.error }, `the ${documents(f.count)} that failed with “${f.error}”`))) : ""));
   return el("table", { id: "failures" },
@@ -219,17 +218,17 @@ function showNotice(message) {
   $("notice").hidden = !message;
 }
 
-async function showDocument(id) {
-  const answer = await fetch("/api/documents/" + encodeURIComponent(id), { headers });
+// A document of batch `b` (a run on this machine has one; a dashboard names it).
+async function showDocument(id, b) {
+  const answer = await fetch(`/api/documents/${encodeURIComponent(id)}?batch=${encodeURIComponent(b.name)}`, { headers });
   const doc = await answer.json();
   if (!answer.ok) return showError(doc.error);
   $("detail-id").textContent = id;
   $("detail-table").replaceChildren(...Object.entries(doc).filter(([k]) => k !== "attempt_history").map(([k, v]) =>
     el("tr", {}, el("th", {}, k), el("td", { className: "error-text" }, v === null ? "" : String(v)))));
   $("detail-attempts").replaceChildren(...(doc.attempt_history || []).map(attemptRow));
-  // A document of this server's one batch (the dashboard lists no documents).
-  $("detail-retry").hidden = !(shown.length === 1 && offers(shown[0], "retry") && doc.status === "failed");
-  $("detail-retry").onclick = () => retry({ id }, `the document ${id}`);
+  $("detail-retry").hidden = !(offers(b, "retry") && doc.status === "failed");
+  $("detail-retry").onclick = () => retry({ batch: b.name, id }, `the document ${id}`);
   $("detail").hidden = false;
 }
 
@@ -250,7 +249,6 @@ async function refresh() {
     const status = await answer.json();
     if (!answer.ok) throw new Error(status.error);
     canAct = !status.read_only && token !== null;
-    shown = status.batches;
     $("mode").textContent = status.read_only ? "read-only (started without --http-token)"
       : canAct ? "operator actions enabled" : "operator actions need the token: open this page with ?token=TOKEN";
     $("batches").replaceChildren(...status.batches.map((b) => batchView(b, status.read_only)));

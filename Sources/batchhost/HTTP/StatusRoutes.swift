@@ -30,7 +30,7 @@ struct StatusRoutes: Sendable {
         case "/api/documents":
             return documents(request)
         case let path where path.hasPrefix("/api/documents/"):
-            return document(id: String(path.dropFirst("/api/documents/".count)))
+            return document(id: String(path.dropFirst("/api/documents/".count)), batch: request.query("batch"))
         case let path where Self.actions.contains(path):
             return .error(405, "\(path) is an action: send it with POST (and the token)")
         default:
@@ -95,7 +95,8 @@ struct StatusRoutes: Sendable {
         let answer = try source.retry(selection, batch: batch)
         guard answer.matched > 0 else { return .error(404, "no failed document matches: it may have been run again already") }
         return done(["matched": .number(Double(answer.matched)), "requeued": .number(Double(answer.requeued.count)),
-                     "ids": .array(answer.requeued.prefix(Self.idsShown).map(JSONValue.string))])
+                     "ids": .array(answer.requeued.prefix(Self.idsShown).map(JSONValue.string)),
+                     "content_not_kept": .array(answer.contentGone.prefix(Self.idsShown).map(JSONValue.string))])
     }
 
     private func documents(_ request: HTTPRequest) -> HTTPResponse {
@@ -114,15 +115,15 @@ struct StatusRoutes: Sendable {
             filter.limit = n
         }
         do {
-            return .json(StatusJSON.page(try source.documents(filter), limit: filter.limit).bytes)
+            return .json(StatusJSON.page(try source.documents(filter, batch: request.query("batch")), limit: filter.limit).bytes)
         } catch {
             return notFound(error)
         }
     }
 
-    private func document(id: String) -> HTTPResponse {
+    private func document(id: String, batch: String?) -> HTTPResponse {
         do {
-            guard let (found, history) = try source.document(id: id) else { return .error(404, "no finished document with id '\(id)'") }
+            guard let (found, history) = try source.document(id: id, batch: batch) else { return .error(404, "no finished document with id '\(id)'") }
             return .json(StatusJSON.document(found, history: history).bytes)
         } catch {
             return notFound(error)

@@ -5,10 +5,10 @@ import BatchCore
 protocol StatusSource: Sendable {
     /// Every batch the source knows, as it is now.
     func batches() throws -> [BatchStatus]
-    /// A page of finished documents, in id order.
-    func documents(_ filter: JournalReader.DocumentFilter) throws -> [DocumentResult]
+    /// A page of finished documents of the batch named `batch` (nil: the only one), in id order.
+    func documents(_ filter: JournalReader.DocumentFilter, batch: String?) throws -> [DocumentResult]
     /// One finished document (its last attempt) and each of its calls, or nil.
-    func document(id: String) throws -> (DocumentResult, [AttemptRecord])?
+    func document(id: String, batch: String?) throws -> (DocumentResult, [AttemptRecord])?
     // Operator actions on the batch named `batch` (nil: the only one); each
     // throws why it cannot (`.notFound`, `.invalidArgument`, else a conflict).
     /// Stops starting documents (those in flight finish).
@@ -25,12 +25,16 @@ enum RetrySelection: Sendable {
     /// A failure group of `/api/status`: the failed stage and the error.
     case group(stage: String?, error: String)
     case allFailed
+
+    var isDocument: Bool { if case .document = self { true } else { false } }
 }
 
 /// What a retry did: how many failed documents matched, and which were put back to run.
 struct RetryAnswer: Sendable {
     var matched: Int
     var requeued: [String]
+    /// Matched, but added from memory: their content is gone, so they cannot run again.
+    var contentGone: [String] = []
 }
 
 /// One batch as the server shows it. Times are Unix seconds.

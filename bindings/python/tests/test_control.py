@@ -271,3 +271,35 @@ def test_failed_documents_run_again_while_the_batch_runs(engine, make_docs, tmp_
     lines = [json.loads(line) for line in output.read_text().splitlines()]
     assert sorted(line["id"] for line in lines) == ["bad-1", "bad-2", "last", "ok"]
     assert {line["id"]: line["attempts"] for line in lines}["bad-1"] == 2
+
+
+def test_a_document_added_from_memory_is_refused_a_retry_its_content_is_gone(engine, tmp_path):
+    release = threading.Event()
+
+    @batchcore.processor
+    def failing(doc):
+        if doc.id == "held":
+            release.wait(60)  # holds the batch open while the test retries
+            return "done"
+        raise RuntimeError("always fails")
+
+    messages = []
+
+    def refused():
+        try:
+            batch.retry(["from-memory"])
+        except batchcore.InvalidArgumentError as error:
+            messages.append(str(error))
+        return messages
+
+    with engine.batch(failing, workers=2, checkpoint=tmp_path / "out.journal", output=tmp_path / "out.jsonl") as batch:
+        batch.add(id="from-memory", content=b"text")
+        batch.add(id="held", content=b"more")
+        batch.start()
+        try:
+            wait_for(refused, "the retry to be refused")
+        finally:
+            release.set()
+        final = batch.wait()
+    assert "'from-memory'" in messages[0] and "content is not kept" in messages[0]
+    assert (final.ok, final.failed) == (1, 1)

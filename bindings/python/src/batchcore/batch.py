@@ -301,7 +301,8 @@ class Batch(OwnedHandle):
         count on); its new result replaces the failed one in the journal and,
         once the batch ends, in the output. Needs a journal (checkpoint=...).
         Returns how many went back: documents that did not fail in this run,
-        or already wait to run again, are left out.
+        or already wait to run again, are left out. Raises InvalidArgumentError
+        for a document added with content=...: its content is not kept once it ends.
         """
         names = [str(i).encode() for i in ids]
         array = (ctypes.c_char_p * max(1, len(names)))(*names)
