@@ -56,8 +56,14 @@ class ServedRun:
         request = urllib.request.Request(self.url + path.lstrip("/"))
         if token:
             request.add_header("Authorization", f"Bearer {token}")
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            return answer.read().decode()
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return answer.read().decode()
+        except urllib.error.URLError as error:
+            if isinstance(error, urllib.error.HTTPError):
+                raise
+            # Say why the server is gone: the run's exit status and its stderr.
+            pytest.fail(f"GET {path}: {error.reason}; batchhost exit status {self.proc.poll()}, stderr:\n{self.stderr}")
 
     def json(self, path, token=None):
         return json.loads(self.get(path, token))
