@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -27,6 +28,20 @@ esac
 cat "$1"
 """
 
+
+
+def post_form(url, token=None, **fields):
+    """POSTs an action with `fields` as a form, the token as a Bearer
+    header; returns (status, JSON answer)."""
+    request = urllib.request.Request(url, method="POST", data=urllib.parse.urlencode(fields).encode())
+    request.add_header("Content-Type", "application/x-www-form-urlencoded")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
 
 
 class ServedRun:
@@ -71,15 +86,8 @@ class ServedRun:
     def status(self):
         return self.json("/api/status")["batches"][0]
 
-    def post(self, path, token=None):
-        request = urllib.request.Request(self.url + path.lstrip("/"), method="POST", data=b"")
-        if token:
-            request.add_header("Authorization", f"Bearer {token}")
-        try:
-            with urllib.request.urlopen(request, timeout=30) as answer:
-                return answer.status, json.loads(answer.read())
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read())
+    def post(self, path, token=None, **fields):
+        return post_form(self.url + path.lstrip("/"), token, **fields)
 
     def wait(self, timeout=120):
         return self.proc.wait(timeout=timeout)

@@ -6,7 +6,6 @@ import sqlite3
 import time
 import urllib.error
 import urllib.parse
-import urllib.request
 
 import pytest
 
@@ -37,21 +36,6 @@ cat "$1"
 DOCS = ["doc-1.txt", "doc-2.txt", "doc-3.txt", "bad-1.txt", "bad-2.txt", "worse-1.txt", "flaky-1.txt", "zz-last.txt"]
 
 
-class ActionRun(ServedRun):
-    def act(self, path, token=None, **fields):
-        """POSTs an action with `fields` as a form; returns (status, JSON answer)."""
-        request = urllib.request.Request(self.url + path.lstrip("/"), method="POST",
-                                         data=urllib.parse.urlencode(fields).encode())
-        request.add_header("Content-Type", "application/x-www-form-urlencoded")
-        if token:
-            request.add_header("Authorization", f"Bearer {token}")
-        try:
-            with urllib.request.urlopen(request, timeout=30) as answer:
-                return answer.status, json.loads(answer.read())
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read())
-
-
 @pytest.fixture
 def started(tmp_path):
     docs = tmp_path / "docs"
@@ -65,7 +49,7 @@ def started(tmp_path):
     runs = []
 
     def start(*extra):
-        r = ActionRun(tmp_path, docs, "-w", "2", "--progress", "off", "-o", tmp_path / "out.jsonl",
+        r = ServedRun(tmp_path, docs, "-w", "2", "--progress", "off", "-o", tmp_path / "out.jsonl",
                       "--option", "retry.base=10ms", "--http", "0", *extra, "--", script, "{}")
         runs.append(r)
         return r
@@ -104,23 +88,23 @@ def test_retrying_an_error_group_with_the_token_reruns_exactly_those_documents(s
     assert bad["count"] == 2
     selection = {"stage": bad["stage"], "error": bad["error"]}
 
-    assert r.act("/api/retry", **selection)[0] == 401
-    code, answer = r.act("/api/retry", token="wrong", **selection)
+    assert r.post("/api/retry", **selection)[0] == 401
+    code, answer = r.post("/api/retry", token="wrong", **selection)
     assert code == 403 and "wrong token" in answer["error"]
-    code, answer = r.act("/api/retry", token="s3cret")
+    code, answer = r.post("/api/retry", token="s3cret")
     assert code == 400 and "id=ID" in answer["error"]
     with pytest.raises(urllib.error.HTTPError) as as_get:
         r.get("/api/retry")
     assert as_get.value.code == 405
     assert calls(tmp_path)["bad-1.txt"] == 1  # nothing re-ran
 
-    code, answer = r.act("/api/retry", token="s3cret", **selection)
+    code, answer = r.post("/api/retry", token="s3cret", **selection)
     assert code == 200 and answer["matched"] == 2 and sorted(answer["ids"]) == [str(tmp_path / "docs" / n) for n in ("bad-1.txt", "bad-2.txt")]
     settled(r, failed=1)
     ran = calls(tmp_path)
     assert ran == {**ran, "bad-1.txt": 2, "bad-2.txt": 2, "worse-1.txt": 1, "doc-1.txt": 1, "flaky-1.txt": 3}
     # Run again already: nothing left in that group.
-    assert r.act("/api/retry", token="s3cret", **selection)[0] == 404
+    assert r.post("/api/retry", token="s3cret", **selection)[0] == 404
 
     (tmp_path / "release").touch()
     assert r.wait() == 1  # worse-1 still failed
@@ -137,7 +121,7 @@ def test_retrying_an_error_group_with_the_token_reruns_exactly_those_documents(s
 def test_a_run_killed_after_a_retry_resumes_with_one_line_per_document(started, tmp_path):
     r = started("--http-token", "s3cret")
     settled(r, failed=3)
-    assert r.act("/api/retry", token="s3cret", all="true")[1]["requeued"] == 3
+    assert r.post("/api/retry", token="s3cret", all="true")[1]["requeued"] == 3
     settled(r, failed=0)
     # The journal commits in groups: wait until it holds the new results.
     journal = tmp_path / "out.jsonl.journal"
@@ -159,10 +143,10 @@ def test_one_document_or_all_failed_can_be_retried(started, tmp_path):
     r = started("--http-token", "s3cret")
     settled(r, failed=3)
     worse = str(tmp_path / "docs" / "worse-1.txt")
-    code, answer = r.act("/api/retry", token="s3cret", id=worse)
+    code, answer = r.post("/api/retry", token="s3cret", id=worse)
     assert code == 200 and answer["ids"] == [worse]
     settled(r, failed=2)
-    code, answer = r.act("/api/retry", token="s3cret", all="true")
+    code, answer = r.post("/api/retry", token="s3cret", all="true")
     assert code == 200 and answer["requeued"] == 2
     settled(r, failed=0)
     (tmp_path / "release").touch()
@@ -173,9 +157,9 @@ def test_one_document_or_all_failed_can_be_retried(started, tmp_path):
 def test_without_a_token_the_server_is_read_only_and_nothing_reruns(started, tmp_path):
     r = started()
     s = settled(r, failed=3)
-    code, answer = r.act("/api/retry", token="s3cret", all="true")
+    code, answer = r.post("/api/retry", token="s3cret", all="true")
     assert code == 403 and "read-only" in answer["error"]
-    assert r.act("/api/pause")[0] == 403
+    assert r.post("/api/pause")[0] == 403
     assert r.json("/api/status")["read_only"] is True and s["actions"] == []
     assert calls(tmp_path)["bad-1.txt"] == 1 and r.status()["totals"]["failed"] == 3
 
@@ -183,13 +167,13 @@ def test_without_a_token_the_server_is_read_only_and_nothing_reruns(started, tmp
 def test_pause_stops_dispatch_until_resumed(started, tmp_path):
     (tmp_path / "hold").touch()
     r = started("--http-token", "s3cret", "-w", "1")
-    assert r.act("/api/pause", token="s3cret") == (200, {"paused": True})
+    assert r.post("/api/pause", token="s3cret") == (200, {"paused": True})
     (tmp_path / "hold").unlink()
     paused = wait_for(lambda: (s := r.status())["totals"]["in_flight"] == 0 and s, what="calls in flight to end")
     assert paused["paused"] is True and paused["state"] == "running"
     time.sleep(0.3)  # nothing starts meanwhile
     assert r.status()["totals"]["finished"] == paused["totals"]["finished"] < len(DOCS)
-    assert r.act("/api/resume", token="s3cret") == (200, {"paused": False})
+    assert r.post("/api/resume", token="s3cret") == (200, {"paused": False})
     (tmp_path / "release").touch()
     assert r.wait() == 1  # worse and bad fail once, and are not retried here
     assert f"{len(DOCS)} of {len(DOCS)} documents" in r.stderr
@@ -213,7 +197,7 @@ def test_each_attempt_of_a_document_is_told_with_its_worker_error_and_stderr(sta
     [clean] = history(r, tmp_path, "doc-1.txt")
     assert clean["attempt"] == 1 and clean["outcome"] == "ok" and clean["worker"] is None
     # An operator's retry adds to the history: the attempts go on.
-    assert r.act("/api/retry", token="s3cret", id=str(tmp_path / "docs" / "bad-1.txt"))[0] == 200
+    assert r.post("/api/retry", token="s3cret", id=str(tmp_path / "docs" / "bad-1.txt"))[0] == 200
     settled(r, failed=2)
     bad = history(r, tmp_path, "bad-1.txt")
     assert [(a["attempt"], a["outcome"], a["error"]) for a in bad] == [
@@ -253,13 +237,13 @@ def test_a_document_added_from_memory_is_not_retried_its_content_is_gone(tmp_pat
         {"id": "mem-bad", "content": "bad\n"}, {"path": "file-bad.txt", "id": "file-bad"}, {"id": "held", "content": "hold\n"}]) + "\n")
     release = tmp_path / "release"
     script = f'c=$(cat "$1"); case "$c" in bad) exit 3;; hold) while [ ! -e {release} ]; do sleep 0.02; done;; esac; echo "$c"'
-    r = ActionRun(tmp_path, "--manifest", manifest, "-w", "2", "--progress", "off", "-o", tmp_path / "out.jsonl", "--http", "0",
+    r = ServedRun(tmp_path, "--manifest", manifest, "-w", "2", "--progress", "off", "-o", tmp_path / "out.jsonl", "--http", "0",
                   "--http-token", "s3cret", "--option", "retry.attempts=1", "--", "sh", "-c", script, "sh", "{}")
     try:
         wait_for(lambda: sum(g["count"] for g in r.status()["failures"]) == 2, "both failures in the journal")
-        code, answer = r.act("/api/retry", token="s3cret", id="mem-bad")
+        code, answer = r.post("/api/retry", token="s3cret", id="mem-bad")
         assert code == 400 and "'mem-bad'" in answer["error"] and "content is not kept" in answer["error"]
-        code, answer = r.act("/api/retry", token="s3cret", all="true")
+        code, answer = r.post("/api/retry", token="s3cret", all="true")
         assert code == 200 and answer["ids"] == ["file-bad"] and answer["content_not_kept"] == ["mem-bad"]
     finally:
         release.touch()

@@ -14,6 +14,7 @@ from conftest import BATCHHOST, wait_for
 from distributed import Worker, make_docs, status, submit, wait_finished
 from distributed import kill_leftover_workers  # noqa: F401 (autouse fixture)
 from redis_server import RedisServer
+from test_http import post_form
 
 
 @pytest.fixture(scope="module")
@@ -47,16 +48,7 @@ class Served:
         return json.loads(self.get("/api/status"))
 
     def act(self, path, token=None, **fields):
-        request = urllib.request.Request(self.url + path.lstrip("/"), method="POST",
-                                         data=urllib.parse.urlencode(fields).encode())
-        request.add_header("Content-Type", "application/x-www-form-urlencoded")
-        if token:
-            request.add_header("Authorization", f"Bearer {token}")
-        try:
-            with urllib.request.urlopen(request, timeout=30) as answer:
-                return answer.status, json.loads(answer.read())
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read())
+        return post_form(self.url + path.lstrip("/"), token, **fields)
 
     def stop(self):
         self.proc.terminate()
