@@ -42,8 +42,8 @@ public struct RedisFailures: Sendable {
     public func groups(on connection: RedisConnection) throws -> [Group] {
         let replies = try connection.pipeline([["HGETALL", keys.failureGroups], ["HGETALL", keys.failureExamples]])
         try check(replies)
-        let examples = Self.hash(replies[1])
-        return Self.hash(replies[0]).map { field, count in
+        let examples = replies[1].fields
+        return replies[0].fields.map { field, count in
             let (stage, error) = Self.split(field)
             let ids = Self.strings(examples[field, default: "[]"])
             return Group(stage: stage, error: error, count: Int(count) ?? 0, examples: ids)
@@ -96,14 +96,5 @@ public struct RedisFailures: Sendable {
     private static func strings(_ json: String) -> [String] {
         guard case .array(let items)? = try? JSONValue.parse(Array(json.utf8)) else { return [] }
         return items.compactMap { if case .string(let id) = $0 { id } else { nil } }
-    }
-
-    private static func hash(_ reply: RedisReply) -> [String: String] {
-        let flat = reply.array ?? []
-        var out: [String: String] = [:]
-        for i in stride(from: 0, to: flat.count - 1, by: 2) {
-            if let key = flat[i].string { out[key] = flat[i + 1].string ?? "" }
-        }
-        return out
     }
 }

@@ -63,6 +63,17 @@ public enum RedisReply: Equatable, Sendable {
         }
     }
 
+    /// A hash as HGETALL answers it (field, value, field, value, …), its
+    /// values as text; empty when the reply is not an array.
+    var fields: [String: String] {
+        let flat = array ?? []
+        var out: [String: String] = [:]
+        for i in stride(from: 0, to: flat.count - 1, by: 2) {
+            if let key = flat[i].string { out[key] = flat[i + 1].string ?? "" }
+        }
+        return out
+    }
+
     /// Throws `.unexpectedReply` naming `what` the operation expected, when `value` is nil.
     func expect<T>(_ value: T?, _ what: String) throws -> T {
         guard let value else { throw RedisError(.unexpectedReply, "redis: expected \(what), got \(self)") }

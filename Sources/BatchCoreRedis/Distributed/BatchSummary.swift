@@ -43,27 +43,18 @@ public struct BatchSummary: Sendable {
             throw BatchCoreError(.notFound, "no batch '\(batch.id)' in Redis at \(connection.url): `batchhost status --redis URL` lists the batches there")
         }
         let now = wallSeconds()
-        let ticks = hash(r[4]).compactMap { second, count in Double(second).map { ($0, Int(count) ?? 0) } }
+        let ticks = r[4].fields.compactMap { second, count in Double(second).map { ($0, Int(count) ?? 0) } }
         let lastMinute = ticks.filter { $0.0 >= now - 60 }.map(\.1).reduce(0, +)
-        let done = hash(r[5]), seen = hash(r[6]), states = hash(r[7])
+        let done = r[5].fields, seen = r[6].fields, states = r[7].fields
         let workers = Set(done.keys).union(seen.keys).sorted().map { name in
             Worker(name: name, done: Int(done[name] ?? "") ?? 0,
                    secondsSinceSeen: Double(seen[name] ?? "").map { now - $0 / 1000 }, state: states[name] ?? "")
         }
         return BatchSummary(
             id: batch.id, state: meta[0].string.flatMap(RedisBatch.State.init), tenant: meta[1].string ?? "default",
-            total: meta[2].integer.map(Int.init), counts: hash(r[1]).compactMapValues { Int($0) },
+            total: meta[2].integer.map(Int.init), counts: r[1].fields.compactMapValues { Int($0) },
             inFlight: Int(r[2].array?.first?.integer ?? 0), retryWaiting: Int(r[3].integer ?? 0),
             costUSD: Double(meta[3].string ?? "") ?? 0, perMinute: Double(lastMinute), workers: workers)
-    }
-
-    private static func hash(_ reply: RedisReply) -> [String: String] {
-        let flat = reply.array ?? []
-        var out: [String: String] = [:]
-        for i in stride(from: 0, to: flat.count - 1, by: 2) {
-            if let key = flat[i].string { out[key] = flat[i + 1].string ?? "" }
-        }
-        return out
     }
 
     public var json: JSONValue {
