@@ -36,7 +36,7 @@ def planted(tmp_path):
 
 def args(tmp_path, planted, *extra):
     docs, script = planted
-    return ["run", docs, "--glob", "*.txt", "-o", tmp_path / "out.jsonl", "-O", "retry.base=10ms", "--progress", "off",
+    return ["run", docs, "--glob", "*.txt", "-o", tmp_path / "out.jsonl", "-O", "retry.base=10ms", "-O", "retry.jitter=false", "--progress", "off",
             *extra, "--", script, "{}", f"--api-key={KEY}"]
 
 
