@@ -87,7 +87,10 @@ BC_EXTERN int bc_engine_new(bc_engine **out); /* since 0.1 */
 BC_EXTERN void bc_engine_free(bc_engine *engine); /* since 0.1 */
 
 /* [thread-safe] Set an engine option (copied):
- *   "max_workers"  global cap on worker threads over all batches (default 256)
+ *   "max_workers"  global cap on worker threads over all batches (default 256);
+ *                  the pending calls of a BC_PLUGIN_FLAG_NONBLOCKING processor
+ *                  hold no thread and count only against their batch's
+ *                  "workers" and their tenant's cap (since 0.2)
  *   "plugin_dir"   add a directory to the plugin search path (repeatable;
  *                  searched before $BATCHCORE_PLUGIN_PATH, ./plugins and the
  *                  directory holding libbatchcore.so)
@@ -554,6 +557,44 @@ BC_EXTERN int bc_call_finish(bc_call *call, bc_outcome outcome); /* since 0.2 */
  * BC_EINVAL when count is non-zero and calls or outcomes is NULL. */
 BC_EXTERN int bc_call_finish_many(bc_call *const *calls, const bc_outcome *outcomes, int *results,
                                   size_t count); /* since 0.2 */
+
+/* ---- Calls taken by an event loop ------------------------------------- */
+
+/* A queue of started calls for a host that runs its own event loop
+ * (asyncio, libuv, epoll): the engine's threads never call into the host;
+ * the loop's thread takes the calls in batches and finishes them with
+ * bc_call_finish(_many). To use one, give a descriptor (BC_PLUGIN_INIT)
+ *   process = bc_call_queue_push, flags = BC_PLUGIN_FLAG_NONBLOCKING,
+ * and register it with bc_engine_register_plugin with the queue as
+ * user_data (no create(), or a create() that leaves *state as it is).
+ * One queue serves one registered processor, in every batch that uses it.
+ * since 0.2 */
+typedef struct bc_call_queue bc_call_queue;
+
+/* [thread-safe] A new, empty queue; *out is freed with bc_call_queue_free. */
+BC_EXTERN int bc_call_queue_new(bc_call_queue **out); /* since 0.2 */
+
+/* [thread-safe] A file descriptor that is readable exactly while calls wait
+ * in the queue (level-triggered): watch it with poll, epoll or asyncio's
+ * add_reader; never read, write or close it. BC_EINVAL for NULL. */
+BC_EXTERN int bc_call_queue_fd(const bc_call_queue *queue); /* since 0.2 */
+
+/* [thread-safe] A bc_plugin.process whose state is the queue: copies the
+ * document, queues the call and returns BC_OUTCOME_PENDING. With a NULL
+ * state the document fails, saying why. */
+BC_EXTERN int bc_call_queue_push(void *queue, bc_call *call, const bc_doc *doc); /* since 0.2 */
+
+/* [one at a time] Move up to `max` waiting calls, oldest first, into
+ * calls[] and (when docs is non-NULL) their documents into docs[]; returns
+ * how many (0 when none wait, or queue or calls is NULL). Each call is
+ * pending: finish it once. The documents are copies owned by the queue,
+ * valid until the next bc_call_queue_take on it or bc_call_queue_free. */
+BC_EXTERN size_t bc_call_queue_take(bc_call_queue *queue, bc_call **calls, const bc_doc **docs,
+                                    size_t max); /* since 0.2 */
+
+/* [one at a time] Free a queue once the processor using it was released
+ * (its release callback ran). NULL is ignored. */
+BC_EXTERN void bc_call_queue_free(bc_call_queue *queue); /* since 0.2 */
 
 /* ---- Initialisers ------------------------------------------------------ */
 

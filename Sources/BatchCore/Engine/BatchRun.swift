@@ -98,7 +98,8 @@ final class BatchRun: Workload, StageCallOwner, ResultWriterDelegate, @unchecked
                 c.sampleSize = UInt64(sample.size)
                 c.stats.sampledFrom = UInt64(sample.total)
             }
-            c.stats.workers = min(parts.options.requestedWorkers, engine.options.maxWorkers)
+            c.stats.workers = callsBlockThreads ? min(parts.options.requestedWorkers, engine.options.maxWorkers)
+                : parts.options.requestedWorkers  // pending calls hold no thread: the engine's cap does not apply
             c.stats.stageDurations = parts.stageLabels.map { StageDurations(stage: $0) }
             c.stats.state = .running
             c.startNanos = monotonicNanos()

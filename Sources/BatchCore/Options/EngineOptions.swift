@@ -9,7 +9,7 @@ public struct EngineOptions: Sendable {
 
     public static let table = OptionTable<EngineOptions>(kind: "engine", [
         OptionSpec("max_workers", default: "256",
-                   "Global cap on worker threads over all batches of the engine") {
+                   "Global cap on worker threads over all batches of the engine (pending calls of non-blocking processors hold none)") {
             $0.maxWorkers = try ValueParser.integer("max_workers", $1, in: 1...BatchOptions.maxWorkersLimit)
         },
         OptionSpec("plugin_dir", default: "",

@@ -65,7 +65,7 @@ public final class CallContext: @unchecked Sendable {
     /// Sets JSON output; returns false (and changes nothing) if it does not parse.
     @discardableResult
     public func setOutputJSON(_ bytes: [UInt8]) -> Bool {
-        guard (try? JSONValue.parse(bytes)) != nil else { return false }
+        guard bytes.withUnsafeBufferPointer(JSONScanner.isValid) else { return false }
         output = bytes
         outputIsJSON = true
         return true

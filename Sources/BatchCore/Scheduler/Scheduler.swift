@@ -1,8 +1,10 @@
 /// Runs the batches of one engine on a shared pool of worker threads.
 ///
-/// - at most `maxWorkers` documents run at once over all batches, at most a
-///   tenant's cap (`tenant.max_workers`) over its batches, and at most a
-///   batch's own cap within it;
+/// - at most `maxWorkers` documents run at once over all batches whose calls
+///   may block a thread (a non-blocking processor's pending calls hold no
+///   thread, so only their batch's cap and their tenant's bound them), at
+///   most a tenant's cap (`tenant.max_workers`) over its batches, and at
+///   most a batch's own cap within it;
 /// - free workers go round-robin first over the tenants that can take one,
 ///   then over that tenant's batches, so every batch makes progress;
 /// - documents waiting for a retry sit in their run's work queue and hold
@@ -25,6 +27,8 @@ final class Scheduler: @unchecked Sendable {  // @unchecked: every field guarded
     private var cursor = 0
     private var maxWorkers: Int
     private var busy = 0
+    /// Slots taken by runs whose calls may block a thread: what `maxWorkers` caps.
+    private var threadBusy = 0
     private var threads = 0
     /// Threads inside a run's `runNext` (the others are spare).
     private var inCalls = 0
@@ -179,15 +183,17 @@ final class Scheduler: @unchecked Sendable {  // @unchecked: every field guarded
     /// Picks the next run that may take a worker, round-robin over the
     /// tenants then within the tenant, and reserves a slot.
     private func pick(now: UInt64) -> Workload? {
-        guard busy < maxWorkers, !active.isEmpty else { return nil }
+        guard !active.isEmpty else { return nil }
+        let threadsFree = threadBusy < maxWorkers
         for step in 0..<active.count {
             let index = (cursor + step) % active.count
             let group = active[index]
-            guard let run = group.pick(now: now) else { continue }
+            guard let run = group.pick(now: now, blocking: threadsFree) else { continue }
             cursor = (index + 1) % active.count
             run.tenant.running += 1
             group.running += 1
             busy += 1
+            if run.callsBlockThreads { threadBusy += 1 }
             return run
         }
         return nil
@@ -289,6 +295,7 @@ final class Scheduler: @unchecked Sendable {  // @unchecked: every field guarded
         tenant.running -= 1
         group(tenant.name).running -= 1
         busy -= 1
+        if run.callsBlockThreads { threadBusy -= 1 }
         switch step {
         case .ran(.gaveBack):
             tenant.wake()

@@ -28,12 +28,13 @@ final class TenantGroup: @unchecked Sendable {  // @unchecked: fields guarded by
         if cursor >= runs.count { cursor = 0 }
     }
 
-    /// The next of its runs that may take a worker now, round-robin.
-    func pick(now: UInt64) -> Workload? {
+    /// The next of its runs that may take a worker now, round-robin; runs
+    /// whose calls may block a thread only when `blocking` (threads are free).
+    func pick(now: UInt64, blocking: Bool) -> Workload? {
         guard hasRoom else { return nil }
         for step in 0..<runs.count {
             let index = (cursor + step) % runs.count
-            guard runs[index].tenant.canDispatch(now: now) else { continue }
+            guard blocking || !runs[index].callsBlockThreads, runs[index].tenant.canDispatch(now: now) else { continue }
             cursor = (index + 1) % runs.count
             return runs[index]
         }

@@ -331,6 +331,18 @@ struct JSONScanner {
 }
 
 extension JSONScanner {
+    /// True when `bytes` are exactly one JSON value, with whitespace around
+    /// it allowed: how a processor's JSON output is checked, without
+    /// building the value.
+    static func isValid(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        var scanner = JSONScanner(bytes)
+        var ignored: [UInt8] = []
+        scanner.skipWhitespace()
+        guard (try? scanner.scanValue(emit: false, into: &ignored)) != nil else { return false }
+        scanner.skipWhitespace()
+        return scanner.atEnd
+    }
+
     /// Checks that `text` is exactly one JSON object (whitespace around it is
     /// allowed) and returns its compact form. `what` names the text in
     /// messages ("metadata for 'a.pdf'"). Throws `.input`.

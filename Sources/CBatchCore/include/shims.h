@@ -39,6 +39,13 @@ int bc_shim_sha256_file(const char *path, char out_hex[65]);
 /* SHA-256 of `len` bytes as 64 hex digits (OpenSSL). */
 void bc_shim_sha256(const void *data, size_t len, char out_hex[65]);
 
+#include <sys/eventfd.h>
+
+/* A non-blocking, close-on-exec eventfd (a bc_call_queue's wake-up). */
+static inline int bc_shim_eventfd(void) {
+    return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+}
+
 /* ---- Child processes (the exec processor) ------------------------------ */
 
 #include <errno.h>

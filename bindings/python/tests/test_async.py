@@ -160,3 +160,43 @@ def test_calls_ending_in_one_turn_of_the_loop_finish_together_each_with_its_own_
     assert (stats.ok, stats.failed, stats.retries) == (100, 50, 50)
     assert results["3"].output == b"3" and results["4"].output == b"4" and results["4"].attempts == 2
     assert results["5"].error == "ValueError: bad 5"
+
+
+def test_coroutines_in_flight_are_not_held_to_the_engines_thread_cap():
+    # The engine's max_workers caps threads; a pending call holds none, so
+    # the stage's concurrency (40) is reached with an engine of 4 workers.
+    seen = {"now": 0, "most": 0}
+    release = asyncio.Event()
+
+    @batchcore.processor(concurrency=40)
+    async def wait_for_all(doc):
+        seen["now"] += 1
+        seen["most"] = max(seen["most"], seen["now"])
+        if seen["now"] == 40:
+            release.set()
+        await asyncio.wait_for(release.wait(), 30)
+        seen["now"] -= 1
+        return doc.id
+
+    with batchcore.Engine(workers=4) as engine, engine.batch(wait_for_all) as batch:
+        for i in range(80):
+            batch.add(content=b"x", id=f"doc-{i}")
+        stats = batch.run()
+    assert stats.ok == 80 and seen["most"] == 40, (stats, seen)
+
+
+def test_a_coroutine_reads_its_documents_bytes_metadata_and_the_previous_stages_output():
+    def first(doc):
+        return doc.read().decode().upper()
+
+    async def second(doc):
+        await asyncio.sleep(0)
+        return {"input": doc.text(), "tag": doc.metadata.get("tag"), "stage": doc.stage, "attempt": doc.attempt}
+
+    with batchcore.Engine() as engine, engine.batch(stages=[first, second]) as batch:
+        batch.add(content="héllo\0world", id="a", metadata={"tag": "ünï"})
+        batch.add(content=b"", id="empty")
+        batch.run()
+        results = {r.id: r.json() for r in batch.results()}
+    assert results["a"] == {"input": "HÉLLO\0WORLD", "tag": "ünï", "stage": 1, "attempt": 1}
+    assert results["empty"] == {"input": "", "tag": None, "stage": 1, "attempt": 1}

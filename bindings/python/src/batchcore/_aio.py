@@ -1,14 +1,16 @@
 """``async def`` processors: one asyncio event loop per engine, on a thread of its own.
 
-A worker thread's call starts the coroutine on the loop and returns
-BC_OUTCOME_PENDING at once; the coroutine's end finishes the call
-(bc_call_finish_many, for all those that ended since the loop last
-finished some) from the loop's thread. No thread waits for a document,
-so thousands may be in flight on a few threads. A semaphore per stage
-holds at most ``concurrency`` coroutines running; the engine's own
-timeout, cancel, rate limits, retries and budget apply to the call as to
-any other. A call the engine gave up on (its timeout, a hard cancel) is
-seen by polling bc_call_is_cancelled, and its task is cancelled.
+Each async processor is registered with a bc_call_queue: the engine's
+threads queue its calls (bc_call_queue_push, in C: they never take the
+GIL) and the loop, watching the queue's file descriptor, takes them in
+batches and starts a coroutine for each. A coroutine's end finishes the
+call (bc_call_finish_many, for all those that ended since the loop last
+finished some). No thread waits for a document, so thousands may be in
+flight on a few threads. A semaphore per stage holds at most
+``concurrency`` coroutines running; the engine's own timeout, cancel,
+rate limits, retries and budget apply to the call as to any other. A call
+the engine gave up on (its timeout, a hard cancel) is seen by polling
+bc_call_is_cancelled, and its task is cancelled.
 """
 from __future__ import annotations
 
@@ -17,11 +19,13 @@ import ctypes
 import threading
 from typing import Any, Callable, Coroutine, Dict, List, Optional, Tuple
 
-from ._capi import BC_OUTCOME_PENDING, lib
+from ._capi import bc_doc, lib
 from .doc import Doc
 
 # How often the loop looks for calls the engine gave up on.
 _POLL_SECONDS = 0.02
+# Most calls taken from a queue at once.
+_TAKE_MAX = 1024
 
 
 class EventLoopThread:
@@ -30,9 +34,10 @@ class EventLoopThread:
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
         self._calls: Dict[asyncio.Task[Any], int] = {}  # running tasks, by task: their bc_call
-        self._lock = threading.Lock()
-        self._arrived: List[Tuple["AsyncStage", int, Doc]] = []  # calls started, not yet on the loop
+        self._queues: Dict[int, int] = {}  # watched bc_call_queue: its file descriptor
         self._finished: List[Tuple[int, int]] = []  # (call, outcome) of coroutines that ended, not yet finished in C
+        self._taken_calls = (ctypes.c_void_p * _TAKE_MAX)()
+        self._taken_docs = (ctypes.POINTER(bc_doc) * _TAKE_MAX)()
         self._thread = threading.Thread(target=self._run, name="batchcore-asyncio", daemon=True)
         self._thread.start()
 
@@ -48,24 +53,35 @@ class EventLoopThread:
                 task.cancel()
         self.loop.call_later(_POLL_SECONDS, self._poll)
 
-    def start(self, stage: "AsyncStage", call: int, doc: Doc) -> int:
-        """From a worker thread: runs the processor on the loop; returns BC_OUTCOME_PENDING.
+    def watch(self, queue: int, stage: "AsyncStage") -> None:
+        """From any thread: runs `stage` for every call `queue` receives."""
+        self.loop.call_soon_threadsafe(self._watch, queue, stage)
 
-        Calls queue up until the loop takes them: only the first of a batch
-        wakes it (call_soon_threadsafe writes to its self-pipe), so a burst
-        of documents costs one wake-up, not one each."""
-        with self._lock:
-            self._arrived.append((stage, call, doc))
-            first = len(self._arrived) == 1
-        if first:
-            self.loop.call_soon_threadsafe(self._begin_arrived)
-        return BC_OUTCOME_PENDING
+    def _watch(self, queue: int, stage: "AsyncStage") -> None:
+        fd = lib().bc_call_queue_fd(queue)
+        self._queues[queue] = fd
+        self.loop.add_reader(fd, self._take, queue, stage)
 
-    def _begin_arrived(self) -> None:
-        with self._lock:
-            arrived, self._arrived = self._arrived, []
-        for stage, call, doc in arrived:
-            task = self.loop.create_task(self._call(stage, call, doc))
+    def retire(self, queue: int) -> None:
+        """From any thread, once the engine released the queue's processor:
+        stops watching the queue and frees it."""
+        try:
+            self.loop.call_soon_threadsafe(self._retire, queue)
+        except RuntimeError:  # the loop is closed: nothing reads the queue any more
+            lib().bc_call_queue_free(queue)
+
+    def _retire(self, queue: int) -> None:
+        fd = self._queues.pop(queue, None)
+        if fd is not None:
+            self.loop.remove_reader(fd)
+        lib().bc_call_queue_free(queue)
+
+    def _take(self, queue: int, stage: "AsyncStage") -> None:
+        """The queue's descriptor is readable: starts a task for each waiting call."""
+        calls, docs = self._taken_calls, self._taken_docs
+        for i in range(lib().bc_call_queue_take(queue, calls, docs, _TAKE_MAX)):
+            call = calls[i]
+            task = self.loop.create_task(self._call(stage, call, stage.doc(call, docs[i].contents)))
             self._calls[task] = call
 
     async def _call(self, stage: "AsyncStage", call: int, doc: Doc) -> None:
@@ -119,11 +135,14 @@ class LazyEventLoop:
 class AsyncStage:
     """An async processor's share of the loop: at most ``concurrency`` coroutines at once.
 
-    ``run(doc, call)`` awaits the processor and reports its result to the
-    call, returning the outcome; it ends the doc's call.
+    ``doc(call, raw)`` makes the Doc of a bc_doc; ``run(doc, call)`` awaits
+    the processor and reports its result to the call, returning the
+    outcome; it ends the doc's call.
     """
 
-    def __init__(self, run: Callable[[Doc, int], Coroutine[Any, Any, int]], concurrency: int) -> None:
+    def __init__(self, doc: Callable[[int, Any], Doc], run: Callable[[Doc, int], Coroutine[Any, Any, int]],
+                 concurrency: int) -> None:
+        self.doc = doc
         self.run = run
         self.concurrency = concurrency
         self._semaphore: Optional[asyncio.Semaphore] = None

@@ -281,6 +281,11 @@ SIGNATURES: Dict[str, Tuple[Any, Sequence[Any]]] = {
     "bc_call_log": (None, (c_void_p, c_int, c_char_p)),
     "bc_call_finish": (c_int, (c_void_p, c_int)),
     "bc_call_finish_many": (c_int, (POINTER(c_void_p), POINTER(c_int), POINTER(c_int), c_size_t)),
+    # calls taken by an event loop
+    "bc_call_queue_new": (CHECKED, (_handle_out,)),
+    "bc_call_queue_fd": (CHECKED, (c_void_p,)),
+    "bc_call_queue_take": (c_size_t, (c_void_p, POINTER(c_void_p), POINTER(POINTER(bc_doc)), c_size_t)),
+    "bc_call_queue_free": (None, (c_void_p,)),
 }
 
 
@@ -289,6 +294,7 @@ class _Library:
 
     def __init__(self, cdll: ctypes.CDLL, path: str) -> None:
         self.path = path
+        self._cdll = cdll
         self._message = cdll.bc_error_message
         self._message.restype = c_char_p
         self._message.argtypes = []
@@ -301,6 +307,11 @@ class _Library:
             else:
                 function.restype = restype
             setattr(self, name, function)
+
+    def address(self, name: str) -> int:
+        """The address of a library function, to hand to C as a callback (bc_call_queue_push)."""
+        address: int = ctypes.cast(getattr(self._cdll, name), c_void_p).value or 0
+        return address
 
     def __getattr__(self, name: str) -> Any:  # only reached for names not in SIGNATURES
         raise AttributeError(f"{name} is not in batchcore's table of C signatures")

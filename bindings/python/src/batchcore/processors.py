@@ -14,7 +14,7 @@ import inspect
 import itertools
 import json
 import traceback
-from typing import Any, Callable, Dict, Optional, Union, overload
+from typing import Any, Callable, Dict, Optional, Tuple, Union, overload
 
 from . import _aio, _capi, _prepared, _threadstate
 from ._capi import lib
@@ -89,14 +89,16 @@ def processor(function: Optional[ProcessorFunction] = None, *, name: Optional[st
 # ---- Registration --------------------------------------------------------
 
 # The C function pointers of every registration, by the token handed to C as
-# user_data. An entry lives until the engine calls release: until then C may
-# call the pointer, so ctypes must not free it.
-_registrations: Dict[int, Any] = {}
+# user_data, with what to do at its release. An entry lives until the engine
+# calls release: until then C may call the pointers, so ctypes must not free them.
+_registrations: Dict[int, Tuple[Any, Optional[Callable[[], None]]]] = {}
 _tokens = itertools.count(1)
 
 
 def _release(user_data: Optional[int]) -> None:
-    _registrations.pop(user_data or 0, None)
+    _, on_release = _registrations.pop(user_data or 0, (None, None))
+    if on_release is not None:
+        on_release()
 
 
 # Module-level, so it outlives every registration it releases.
@@ -104,20 +106,21 @@ _RELEASE = _capi.bc_release_fn(_release)
 
 
 def register(engine_handle: int, proc: Processor, loop: Callable[[], "_aio.EventLoopThread"]) -> None:
-    """Registers `proc` with an engine; an async processor runs on the event
-    loop `loop()` gives. One with a prepare function is registered as a
-    descriptor (bc_engine_register_plugin) whose prepare() the engine runs
-    and keeps in the journal; the others as a bc_processor_def."""
+    """Registers `proc` with an engine. An async processor's calls go to a
+    bc_call_queue that the event loop `loop()` takes them from; a processor
+    with a prepare function is registered as a descriptor
+    (bc_engine_register_plugin) whose prepare() the engine runs and keeps in
+    the journal; the others as a bc_processor_def, called on the engine's
+    worker threads."""
+    if proc.is_async:
+        _register_async(engine_handle, proc, loop())
+        return
     function = proc.function
-    stage = _aio.AsyncStage(lambda doc, call: _run_async(function, call, doc), proc.concurrency)
 
     def process(call: int, raw_doc: Any) -> int:
         try:
             _threadstate.keep_for_this_thread()
-            doc = Doc(call, raw_doc.contents, proc.shared)
-            if proc.is_async:
-                return loop().start(stage, call, doc)
-            return _run(function, call, doc)
+            return _run(function, call, Doc(call, raw_doc.contents, proc.shared))
         except BaseException:  # nothing may cross into C; the document fails
             return _capi.BC_OUTCOME_FAIL
 
@@ -128,19 +131,59 @@ def register(engine_handle: int, proc: Processor, loop: Callable[[], "_aio.Event
         definition.process = callbacks
         definition.release = _RELEASE
         definition.user_data = token
-        register_c = lambda: lib().bc_engine_register_processor(engine_handle, ctypes.byref(definition))  # noqa: E731
+        _registered(token, callbacks, _describe(definition, proc),
+                    lambda: lib().bc_engine_register_processor(engine_handle, ctypes.byref(definition)))
     else:
-        callbacks = _prepared_callbacks(proc, process)
-        definition = _capi.sized(_capi.bc_plugin)
-        definition.abi_version, definition.abi_minor = _capi.BC_PLUGIN_ABI_MAJOR, _capi.BC_PLUGIN_ABI_MINOR
-        definition.create, definition.process, definition.prepare = callbacks
-        register_c = lambda: lib().bc_engine_register_plugin(engine_handle, ctypes.byref(definition),  # noqa: E731
-                                                             _RELEASE, token)
+        create, process_fn, prepare = callbacks = _prepared_callbacks(proc, process)
+        definition = _descriptor(proc, create, process_fn, prepare)
+        _registered(token, callbacks, definition,
+                    lambda: lib().bc_engine_register_plugin(engine_handle, ctypes.byref(definition), _RELEASE, token))
+
+
+def _register_async(engine_handle: int, proc: Processor, loop: "_aio.EventLoopThread") -> None:
+    """An async processor: a descriptor whose process() is the C library's
+    bc_call_queue_push (its state the queue), so the engine's threads queue
+    the calls without entering Python, and the loop takes them in batches."""
+    library = lib()
+    out = ctypes.c_void_p()
+    library.bc_call_queue_new(ctypes.byref(out))
+    queue = _capi.handle(out)
+    function = proc.function
+    stage = _aio.AsyncStage(lambda call, raw: Doc(call, raw, proc.shared),
+                            lambda doc, call: _run_async(function, call, doc), proc.concurrency)
+    create, _, prepare = callbacks = _prepared_callbacks(proc, None) if proc.prepare else (None, None, None)
+    definition = _descriptor(proc, create, _capi.bc_plugin_process_fn(library.address("bc_call_queue_push")), prepare)
+    definition.flags = _capi.BC_PLUGIN_FLAG_NONBLOCKING  # its calls only queue: no thread waits for them
+    try:
+        _registered(queue, callbacks, definition,
+                    lambda: library.bc_engine_register_plugin(engine_handle, ctypes.byref(definition), _RELEASE, queue),
+                    on_release=lambda: loop.retire(queue))
+    except BaseException:
+        library.bc_call_queue_free(queue)
+        raise
+    loop.watch(queue, stage)
+
+
+def _descriptor(proc: Processor, create: Any, process: Any, prepare: Any) -> Any:
+    """A bc_plugin descriptor for `proc` (unset callbacks stay NULL)."""
+    definition = _capi.sized(_capi.bc_plugin)
+    definition.abi_version, definition.abi_minor = _capi.BC_PLUGIN_ABI_MAJOR, _capi.BC_PLUGIN_ABI_MINOR
+    for field, callback in (("create", create), ("process", process), ("prepare", prepare)):
+        if callback is not None:
+            setattr(definition, field, callback)
+    return _describe(definition, proc)
+
+
+def _describe(definition: Any, proc: Processor) -> Any:
     definition.name = proc.name.encode("utf-8")
     definition.description = proc.description.encode("utf-8")
-    if proc.is_async:  # its calls only start a coroutine: no thread waits for them
-        definition.flags = _capi.BC_PLUGIN_FLAG_NONBLOCKING
-    _registrations[token] = callbacks
+    return definition
+
+
+def _registered(token: int, callbacks: Any, definition: Any, register_c: Callable[[], Any],
+                on_release: Optional[Callable[[], None]] = None) -> None:
+    """Keeps `callbacks` alive under `token` while C may call them, then registers."""
+    _registrations[token] = (callbacks, on_release)
     try:
         register_c()
     except BaseException:
@@ -148,7 +191,7 @@ def register(engine_handle: int, proc: Processor, loop: Callable[[], "_aio.Event
         raise
 
 
-def _prepared_callbacks(proc: Processor, process: Callable[[int, Any], int]) -> Any:
+def _prepared_callbacks(proc: Processor, process: Optional[Callable[[int, Any], int]]) -> Any:
     """create(), process() and prepare() of a descriptor: prepare() hands the
     engine the tagged bytes of proc.prepare()'s value (kept in the journal);
     create() decodes the bytes it is given (prepared now, or by an earlier
@@ -171,7 +214,7 @@ def _prepared_callbacks(proc: Processor, process: Callable[[int, Any], int]) -> 
             return _refuse(proc, error, errbuf, size)
 
     return (_capi.bc_plugin_create_fn(create),
-            _capi.bc_plugin_process_fn(lambda state, call, raw_doc: process(call, raw_doc)),
+            _capi.bc_plugin_process_fn(lambda state, call, raw_doc: process(call, raw_doc)) if process else None,
             _capi.bc_plugin_prepare_fn(prepare))
 
 

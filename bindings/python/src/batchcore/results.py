@@ -6,7 +6,6 @@ import json
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
-from ._capi import decode, decode_name
 from ._enum import StrEnum
 
 
@@ -57,17 +56,22 @@ class DocumentResult:
         """The output parsed as JSON."""
         if self.output is None:
             raise ValueError(f"document '{self.id}' has no output")
-        return json.loads(self.output)
+        return json.loads(self.output.decode("utf-8"))  # str: json skips guessing the encoding
 
     @classmethod
     def from_c(cls, raw: Any) -> "DocumentResult":
-        status = Status.from_c(raw.status)
-        return cls(
-            id=decode_name(raw.id) or "",
-            path=decode_name(raw.path),
+        # Filled through __dict__: a frozen dataclass's __init__ sets each
+        # field with object.__setattr__, which dominates reading many results.
+        status = _STATUSES[raw.status]
+        output, metadata = raw.output, raw.metadata_json
+        path, error, label, duplicate = raw.path, raw.error, raw.failed_stage_label, raw.duplicate_of
+        result = cls.__new__(cls)
+        result.__dict__.update(
+            id=raw.id.decode("utf-8", "surrogateescape") if raw.id else "",
+            path=None if path is None else path.decode("utf-8", "surrogateescape"),
             status=status,
-            output=ctypes.string_at(raw.output, raw.output_len) if raw.output else None,
-            error=decode(raw.error),
+            output=ctypes.string_at(output, raw.output_len) if output else None,
+            error=None if error is None else error.decode("utf-8", "replace"),
             attempts=raw.attempts,
             failed_stage=raw.failed_stage if status is Status.FAILED else None,
             duration_ms=raw.duration_ms,
@@ -76,6 +80,7 @@ class DocumentResult:
             output_is_json=bool(raw.output_is_json),
             units=raw.units,
             cost_usd=raw.cost_usd,
-            failed_stage_label=decode(raw.failed_stage_label),
-            metadata=json.loads(raw.metadata_json) if raw.metadata_json else None,
-            duplicate_of=decode_name(raw.duplicate_of))
+            failed_stage_label=None if label is None else label.decode("utf-8", "replace"),
+            metadata=json.loads(metadata) if metadata else None,
+            duplicate_of=None if duplicate is None else duplicate.decode("utf-8", "surrogateescape"))
+        return result
