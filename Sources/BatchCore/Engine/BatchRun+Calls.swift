@@ -2,9 +2,15 @@
 /// finished from another thread, a call the watchdog gave up on, dedupe,
 /// and the budget.
 extension BatchRun {
-    /// A pending call finished: the job goes on as if `process` had returned
-    /// `outcome`; its next stage runs when a worker claims it again.
+    /// A pending call finished, on whichever thread finished it: the rest
+    /// runs on the engine's finish relay, so that thread returns at once.
     func callFinished(_ call: StageCall, _ outcome: Outcome) {
+        scheduler.finishRelay.relay { [self] in goOn(after: call, outcome) }
+    }
+
+    /// The job goes on as if `process` had returned `outcome`; its next
+    /// stage runs when a worker claims it again.
+    private func goOn(after call: StageCall, _ outcome: Outcome) {
         let runners = stageRunners
         let stage = call.claimed.job.stage
         guard stage < runners.count else { return }

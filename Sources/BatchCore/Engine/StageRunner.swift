@@ -152,7 +152,7 @@ final class StageCall: Sendable {
 
 /// Who hears how a stage's calls end when they end away from their worker.
 protocol StageCallOwner: AnyObject, Sendable {
-    /// A pending call finished (on the finishing thread).
+    /// A pending call finished (on the finishing thread, which it should not hold up).
     func callFinished(_ call: StageCall, _ outcome: Outcome)
     /// The watchdog gave up on the call (on the watchdog's thread); a worker
     /// is stuck inside it unless it was pending.

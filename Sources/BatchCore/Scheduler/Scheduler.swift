@@ -38,6 +38,8 @@ final class Scheduler: @unchecked Sendable {  // @unchecked: every field guarded
     private var running: [JoinableThread] = []
     private var ended: [JoinableThread] = []  // left their loop, not yet joined
     private var joinedAll = false
+    /// Where pending calls that finished on a host's thread go on.
+    let finishRelay = FinishRelay()
 
     init(maxWorkers: Int) {
         self.maxWorkers = maxWorkers
@@ -139,6 +141,7 @@ final class Scheduler: @unchecked Sendable {  // @unchecked: every field guarded
     /// reference to the engine let go inside a callback) that thread cannot
     /// wait for itself: it is detached and leaves on its own.
     func shutdown() {
+        finishRelay.shutdown()
         let gone: [JoinableThread] = monitor.withLock {
             guard !shuttingDown else { return [] }
             shuttingDown = true

@@ -22,8 +22,9 @@ from typing import Any, Callable, Coroutine, Dict, List, Optional, Tuple
 from ._capi import bc_doc, lib
 from .doc import Doc
 
-# How often the loop looks for calls the engine gave up on.
-_POLL_SECONDS = 0.02
+# How often the loop looks for calls the engine gave up on (each look asks
+# C about every call in flight).
+_POLL_SECONDS = 0.1
 # Most calls taken from a queue at once.
 _TAKE_MAX = 1024
 

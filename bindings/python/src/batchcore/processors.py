@@ -277,6 +277,10 @@ def _failure(library: Any, call: int, error: BaseException) -> int:
     return _capi.BC_OUTCOME_FAIL
 
 
+# One encoder for every output: json.dumps with options builds one per call.
+_JSON_OUTPUT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 def _report(library: Any, call: int, value: Any) -> int:
     """Hands a processor's return value to the engine; returns the outcome."""
     outcome = _capi.BC_OUTCOME_DONE
@@ -300,7 +304,7 @@ def _report(library: Any, call: int, value: Any) -> int:
         data = bytes(value)
         library.bc_call_set_output(call, data, len(data))
     elif isinstance(value, (dict, list)):
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+        text = _JSON_OUTPUT.encode(value).encode("utf-8")
         if library.bc_call_set_output_json(call, text, len(text)) < 0:
             raise ValueError("the engine refused the JSON output")
     else:
