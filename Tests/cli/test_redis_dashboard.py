@@ -176,6 +176,10 @@ def test_the_dashboard_groups_a_batchs_failures_and_retries_one_group(server, se
     wait_for(lambda: (s := status(server.url, batch))["state"] == "finished" and s["ok"] == 4, "the group to succeed")
     # The retried group is gone; the other one stays.
     assert batch_named(dashboard.status(), batch)["failures"] == [long]
+    # A retried document's attempts go on counting, its history with them.
+    again = json.loads(dashboard.get(f"/api/documents/{urllib.parse.quote(first['next'], safe='')}?batch={batch}"))
+    assert again["status"] == "ok" and again["attempts"] == 2
+    assert [(c["attempt"], c["outcome"]) for c in again["attempt_history"]] == [(1, "failed"), (2, "ok")]
     assert worker.stop() == 0
 
 
@@ -300,7 +304,8 @@ def test_pausing_a_distributed_batch_stops_every_worker_until_it_resumes(server,
     def started():
         return calls.read_text().splitlines() if calls.exists() else []
 
-    wait_for(lambda: committed(status(server.url, batch)) >= 4, "four documents committed")
+    wait_for(lambda: committed(s := status(server.url, batch)) >= 4 and len(s["workers"]) == 2,
+             "both workers running the batch, four documents committed")
     assert dashboard.act("/api/pause", batch=batch)[0] == 401
     assert dashboard.act("/api/pause", token="wrong", batch=batch)[0] == 403
     code, answer = dashboard.act("/api/pause", token="s3cret", batch=batch)

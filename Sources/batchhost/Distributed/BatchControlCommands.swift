@@ -95,18 +95,23 @@ enum RedisBatchControl {
 
     /// Puts the failed documents `chosen` picks back in the queue and opens
     /// the batch to workers (a paused one stays paused); returns their ids.
+    /// Their attempts go on counting, as in a run, so their histories go on.
     static func retryFailed(_ batch: String, where chosen: (Document) -> Bool, on c: RedisConnection) throws -> [String] {
         let record = RedisBatch(id: batch)
         let plan = try record.plan(on: c)
-        var failed: [Document] = []
+        var failed: [Job] = []
         try RedisResults(batch: batch).scan(on: c) { bytes in
             let stored = try StoredLine.decode(bytes)
-            if stored.status == .failed && chosen(stored.document) { failed.append(stored.document) }
+            guard stored.status == .failed && chosen(stored.document) else { return }
+            var job = Job(document: stored.document)
+            job.attempts = try DocumentResult.reading(outputLine: stored.line).attempts
+            failed.append(job)
         }
-        try RedisResults(batch: batch).forget(failed.map(\.id), status: DocumentStatus.failed.name, on: c)
-        try RedisFailures(batch: batch).forget(failed.map(\.id), on: c)
-        try RedisWorkQueue(batch: batch, lease: .milliseconds(plan.leaseMilliseconds)).add(jobs: failed.map { Job(document: $0) }, on: c)
+        let ids = failed.map(\.document.id)
+        try RedisResults(batch: batch).forget(ids, status: DocumentStatus.failed.name, on: c)
+        try RedisFailures(batch: batch).forget(ids, on: c)
+        try RedisWorkQueue(batch: batch, lease: .milliseconds(plan.leaseMilliseconds)).add(jobs: failed, on: c)
         if try record.state(on: c) != .paused { try record.setState(.open, on: c) }
-        return failed.map(\.id)
+        return ids
     }
 }
