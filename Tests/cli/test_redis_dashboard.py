@@ -315,7 +315,7 @@ def test_pausing_a_distributed_batch_stops_every_worker_until_it_resumes(server,
 
     # Each worker finishes the documents it holds, then its run of the batch ends.
     drained = wait_for(lambda: (s := status(server.url, batch))["in_flight"] == 0 and len(s["workers"]) == 2
-                       and all(w["state"] != "running" for w in s["workers"]) and s, "both workers to drain the paused batch")
+                       and all(w["state"] == "paused" for w in s["workers"]) and s, "both workers to drain the paused batch")
     assert drained["state"] == "paused" and 4 <= committed(drained) < 40
     assert len(started()) == committed(drained), "a document started before the pause did not finish"
     # Nothing starts while it is paused (a document takes 0.1 s; claims are polled every 0.1 s).
@@ -330,6 +330,7 @@ def test_pausing_a_distributed_batch_stops_every_worker_until_it_resumes(server,
     with Browser(dashboard.url + "?token=s3cret") as page:
         view = f"[...document.querySelectorAll('section.batch')].find(s => s.querySelector('h2').innerText.startsWith({json.dumps(batch)}))"
         wait_for(lambda: page.evaluate(f"!!({view}) && !!({view}).querySelector('button.resume')"), "the page's Resume button")
+        assert page.evaluate(f"({view}).querySelector('#state').innerText") == "paused"
         page.evaluate(f"({view}).querySelector('button.resume').click()")
         wait_for(lambda: batch_named(dashboard.status(), batch)["paused"] is False, "the page to resume the batch")
         wait_for(lambda: page.evaluate(f"!!({view}).querySelector('button.pause')"), "the page to offer Pause again")

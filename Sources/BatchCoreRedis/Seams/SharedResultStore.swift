@@ -46,7 +46,11 @@ public final class SharedResultStore: ResultStore {
 
     public func beginRun() throws { try record(state: "running") }
 
-    public func endRun(state: String) throws { try record(state: state) }
+    /// A run that ended because its batch was paused says so: it starts again on resume.
+    public func endRun(state: String) throws {
+        let paused = state != "failed" && (try? pool.with { try batch.state(on: $0) }) == .paused
+        try record(state: paused ? "paused" : state)
+    }
 
     public func commit(_ group: [DocumentResult], output: OutputPosition?) throws {
         guard !group.isEmpty else { return }
