@@ -68,19 +68,6 @@ public struct RedisFailures: Sendable {
         return Array(Set(ids))
     }
 
-    /// Up to `count` failed ids after `after` (nil: from the first), in id order.
-    public func failedIds(after: String?, count: Int, on connection: RedisConnection) throws -> [String] {
-        let reply = try connection.command("ZRANGEBYLEX", keys.failedOrder, after.map { "(" + $0 } ?? "-", "+", "LIMIT", 0, count)
-        return try reply.expect(reply.array, "a list of ids").map { try $0.expect($0.string, "an id") }
-    }
-
-    /// The committed results of `ids` (nil for one without a result), in order.
-    public func results(of ids: [String], on connection: RedisConnection) throws -> [[UInt8]?] {
-        guard !ids.isEmpty else { return [] }
-        let reply = try connection.command(["HMGET", keys.results] + ids.map { $0 as any RedisArgument })
-        return try reply.expect(reply.array, "a list of results").map(\.bytes)
-    }
-
     /// A group's field: the stage label (empty outside any stage), a unit separator, the error.
     static func group(stage: String?, error: String) -> String {
         (stage ?? "") + "\u{1F}" + String(error.prefix(maxErrorCharacters))

@@ -40,15 +40,19 @@ public struct RedisKeys: Sendable, Equatable {
     public var workersDone: String { "\(base):workers:done" }
     public var workersSeen: String { "\(base):workers:seen" }
     public var workersState: String { "\(base):workers:state" }
-    /// Set of the ids submitted so far, while `submit` checks that none is given twice.
-    public var submittedIds: String { "\(base):ids" }
+    /// ZSETs of document ids, every score 0, so they page in id order: every
+    /// document submitted, and those without a result yet.
+    public var documents: String { "\(base):documents" }
+    public var unfinished: String { "\(base):unfinished" }
+    /// Hash: document id → its attempt history (`RedisAttempts`), for those that failed or took more than one.
+    public var attempts: String { "\(base):attempts" }
     /// Hash: second (unix time) → documents committed in it, for the rate over the last minute.
     public var ticks: String { "\(base):ticks" }
 
     /// Every key of the batch, for expiry once it is collected.
     public var all: [String] {
         [jobs, delayed, results, counts, contentResults, budget, budgetLeases, budgetReservations,
-         meta, submittedIds, workersDone, workersSeen, workersState, ticks,
+         meta, documents, unfinished, attempts, workersDone, workersSeen, workersState, ticks,
          failureGroups, failureExamples, failedIds, failedOrder]
     }
 

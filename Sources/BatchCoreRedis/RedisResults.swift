@@ -32,7 +32,7 @@ public struct RedisResults: Sendable {
         guard !results.isEmpty else { return Commit(committed: [], alreadyCommitted: []) }
         let arguments: [any RedisArgument] = results.flatMap { [$0.id, $0.status, $0.encoded] as [any RedisArgument] }
         let reply = try connection.resending {
-            try ResultScripts.commit.run(on: $0, keys: [keys.results, keys.counts], arguments: arguments)
+            try ResultScripts.commit.run(on: $0, keys: [keys.results, keys.counts, keys.unfinished], arguments: arguments)
         }
         let lists = try reply.expect(reply.array, "two lists of ids")
         guard lists.count == 2 else { throw RedisError(.unexpectedReply, "redis: expected two lists of ids, got \(reply)") }

@@ -12,7 +12,7 @@ struct BatchHost: ParsableCommand {
         2 usage or configuration error, 3 stopped early (interrupted).
         """,
         version: "batchhost \(batchcoreVersion)",
-        subcommands: [RunCommand.self, SubmitCommand.self, WorkerCommand.self, DashboardCommand.self, CollectCommand.self, CancelCommand.self, RetryFailedCommand.self, StatusCommand.self, FailedCommand.self, ExportCommand.self, RecoverCommand.self, PluginsCommand.self, OptionsCommand.self],
+        subcommands: [RunCommand.self, SubmitCommand.self, WorkerCommand.self, DashboardCommand.self, CollectCommand.self, CancelCommand.self, PauseCommand.self, ResumeCommand.self, RetryFailedCommand.self, StatusCommand.self, FailedCommand.self, ExportCommand.self, RecoverCommand.self, PluginsCommand.self, OptionsCommand.self],
         defaultSubcommand: nil)
 }
 

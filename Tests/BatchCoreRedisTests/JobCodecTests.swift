@@ -38,6 +38,18 @@ final class JobCodecTests: XCTestCase {
         XCTAssertEqual(back.reservation, BudgetReservation(id: 99, amount: 0.5))
     }
 
+    func testAJobCarriesItsLastCallsFromWorkerToWorker() throws {
+        var job = Job(document: Document(id: "d", path: nil))
+        job.attempts = 25
+        job.history = (1...25).map {
+            AttemptRecord(attempt: $0, stage: "ocr", startedAt: 1_764_600_000.125, worker: "host:12/7", durationMs: 1.5,
+                          outcome: $0 == 25 ? "failed" : "retry", error: "busy \($0)", stderr: $0 == 1 ? "a:b\n-" : nil)
+        }
+        let back = try JobCodec.decode(JobCodec.encode(job))
+        XCTAssertEqual(back.history, Array(job.history.suffix(RedisAttempts.kept)))
+        XCTAssertEqual(try AttemptCodec.decode(AttemptCodec.encode(job.history.prefix(1))), [job.history[0]])
+    }
+
     func testAMalformedJobIsRefusedWithAReason() {
         XCTAssertThrowsError(try JobCodec.decode(Array("9:short".utf8))) { error in
             XCTAssertTrue("\(error)".contains("malformed"))

@@ -196,7 +196,7 @@ def test_failures_are_grouped_by_error_and_documents_page_from_the_journal(serve
     assert missing.value.code == 404
     with pytest.raises(urllib.error.HTTPError) as bad:
         r.get("/api/documents?status=weird")
-    assert bad.value.code == 400 and "expected ok, partial, failed or skipped" in bad.value.read().decode()
+    assert bad.value.code == 400 and "expected ok, partial, failed, skipped, done, pending or running" in bad.value.read().decode()
 
 
 def test_failures_without_a_journal_are_kept_in_memory(served):

@@ -306,7 +306,7 @@ private struct JournalCommitter {
                 JournalRows.bindInsert(insert, result, seq: seq, run: run, now: now)
                 try insert.run()
                 seq += 1
-                guard JournalRows.keepsHistory(result) else { continue }
+                guard result.keepsHistory else { continue }
                 for attempt in result.history {
                     JournalRows.bindAttempt(insertAttempt, attempt, id: result.document.id, run: run)
                     try insertAttempt.run()

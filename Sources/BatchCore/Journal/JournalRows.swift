@@ -76,11 +76,6 @@ enum JournalRows {
 
     static let insertAttempt = "INSERT INTO attempts (id, \(attemptColumns), run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
-    /// Does the result's history go to the attempts table?
-    static func keepsHistory(_ r: DocumentResult) -> Bool {
-        r.status == .failed || r.attempts > 1 || r.history.count > 1
-    }
-
     static func bindAttempt(_ statement: SQLiteStatement, _ a: AttemptRecord, id: String, run: Int64) {
         statement.bind(.text(id), .int(Int64(a.attempt)), .text(a.stage), .double(a.startedAt), .text(a.worker),
                        .double(a.durationMs), .text(a.outcome), .optionalText(a.error), .optionalText(a.stderr), .int(run))

@@ -44,4 +44,8 @@ public struct DocumentResult: Sendable {
     public var history: [AttemptRecord] = []
     /// A remote document's ETag (else Last-Modified) when it was fetched.
     public var sourceVersion: String? = nil
+
+    /// Is its history kept (the journal's attempts, Redis' attempts hash)? When
+    /// it failed or took more than one call; else its one call is its result.
+    public var keepsHistory: Bool { status == .failed || attempts > 1 || history.count > 1 }
 }

@@ -10,12 +10,12 @@ struct DocumentUpload {
     static let chunk = 2000
     private let directory = currentDirectory()
 
-    /// Returns how many documents were written. An id given twice is refused
-    /// (its second result could never be committed), checked on the server in
-    /// a set of ids dropped afterwards, unless the sources cannot repeat one.
+    /// Returns how many documents were written, each listed in the batch's
+    /// ids (all, and unfinished). An id given twice is refused (its second
+    /// result could never be committed), checked against the ids listed so
+    /// far, unless the sources cannot repeat one.
     func upload(_ sources: [any DocumentSource], on connection: RedisConnection) throws -> Int {
         let checkIds = sources.count > 1 || sources.contains { !$0.idsAreUnique }
-        defer { if checkIds { _ = try? connection.command("DEL", ids) } }
         var pending: [Job] = []
         var total = 0
         for source in sources {
@@ -36,17 +36,23 @@ struct DocumentUpload {
         return total
     }
 
-    private var ids: String { batch.keys.submittedIds }
-
     private func add(_ jobs: [Job], checkIds: Bool, source: any DocumentSource, on connection: RedisConnection) throws {
         guard !jobs.isEmpty else { return }
-        if checkIds {
-            let added = try connection.pipeline(jobs.map { ["SADD", ids, $0.document.id] })
-            if let repeated = zip(jobs, added).first(where: { $0.1.integer == 0 }) {
-                throw BatchCoreError(.input, "the id '\(repeated.0.document.id)' is given twice (again in \(source.identity)): every document needs its own id; nothing was submitted")
-            }
+        let ids = jobs.map(\.document.id)
+        if checkIds, let repeated = try firstRepeated(ids, on: connection) {
+            throw BatchCoreError(.input, "the id '\(repeated)' is given twice (again in \(source.identity)): every document needs its own id; nothing was submitted")
         }
+        let members = ids.flatMap { [0, $0] as [any RedisArgument] }
+        try check(try connection.pipeline([["ZADD", batch.keys.documents] + members, ["ZADD", batch.keys.unfinished] + members]))
         try RedisWorkQueue(batch: batch.id, lease: .milliseconds(lease)).add(jobs: jobs, on: connection)
+    }
+
+    /// An id given twice within `ids`, or one already listed.
+    private func firstRepeated(_ ids: [String], on connection: RedisConnection) throws -> String? {
+        var seen = Set<String>()
+        if let twice = ids.first(where: { !seen.insert($0).inserted }) { return twice }
+        let scores = try connection.command(["ZMSCORE", batch.keys.documents] + ids.map { $0 as any RedisArgument })
+        return zip(ids, try scores.expect(scores.array, "a score or nil per id")).first { $0.1 != .null }?.0
     }
 }
 

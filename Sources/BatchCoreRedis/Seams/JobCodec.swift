@@ -2,7 +2,8 @@ import BatchCore
 
 /// A job as the bytes a stream entry or the delayed ZSET holds: the
 /// document, then where it stands (stage, its input, attempts across
-/// machines, usage so far). Fields a new job does not need are left off.
+/// machines, usage so far, its last `RedisAttempts.kept` calls). Fields a new
+/// job does not need are left off.
 enum JobCodec {
     static func encode(_ job: Job) -> [UInt8] {
         var w = FieldWriter()
@@ -14,6 +15,7 @@ enum JobCodec {
         w.add(job.inputTokens); w.add(job.outputTokens); w.add(job.units); w.add(job.costUSD)
         w.add(job.busyNanos); w.add(job.contentHash)
         w.add(job.reservation.map { String($0.id) }); w.add(job.reservation?.amount ?? 0)
+        w.add(job.history.isEmpty ? nil : AttemptCodec.encode(job.history.suffix(RedisAttempts.kept)))
         return w.bytes
     }
 
@@ -36,6 +38,7 @@ enum JobCodec {
         let reservation = try r.text().flatMap { UInt64($0) }
         let amount = try r.double()
         job.reservation = reservation.map { BudgetReservation(id: $0, amount: amount) }
+        job.history = try r.bytesField().map(AttemptCodec.decode) ?? []
         return job
     }
 

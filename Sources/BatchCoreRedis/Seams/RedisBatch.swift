@@ -1,9 +1,13 @@
 /// A distributed batch's record in Redis: its plan, its state (`open` while
-/// workers serve it, then `finished` or `cancelled`), how many documents it
-/// has once submitted, and the set of open batches workers look at.
+/// workers serve it, `paused` while an operator holds it, then `finished` or
+/// `cancelled`), how many documents it has once submitted, and the set of
+/// open batches workers look at.
 public struct RedisBatch: Sendable {
     public enum State: String, Sendable {
-        case submitting, open, finished, cancelled
+        case submitting, open, paused, finished, cancelled
+
+        /// Workers claim no more of its documents (those they hold finish).
+        public var stopsClaims: Bool { self == .paused || self == .cancelled }
     }
 
     public let id: String

@@ -20,11 +20,13 @@ extension RedisResults {
 
 extension RedisResults {
     /// Removes committed results so their documents can be committed again
-    /// (`retry-failed`), uncounting them from `status`, in one transaction.
+    /// (`retry-failed`), uncounting them from `status` and listing them as
+    /// unfinished again, in one transaction.
     public func forget(_ ids: [String], status: String, on connection: RedisConnection) throws {
         guard !ids.isEmpty else { return }
         let replies = try connection.pipeline([["MULTI"], ["HDEL", keys.results] + ids.map { $0 as any RedisArgument },
-                                               ["HINCRBY", keys.counts, status, -ids.count], ["EXEC"]])
+                                               ["HINCRBY", keys.counts, status, -ids.count],
+                                               ["ZADD", keys.unfinished] + ids.flatMap { [0, $0] as [any RedisArgument] }, ["EXEC"]])
         try check(replies + (replies.last?.array ?? []))
     }
 }

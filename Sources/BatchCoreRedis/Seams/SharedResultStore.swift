@@ -7,6 +7,7 @@ import BatchCore
 public final class SharedResultStore: ResultStore {
     private let results: RedisResults
     private let failures: RedisFailures
+    private let attempts: RedisAttempts
     private let batch: RedisBatch
     private let pool: RedisConnectionPool
     private let consumer: String
@@ -23,6 +24,7 @@ public final class SharedResultStore: ResultStore {
         self.batch = batch
         results = RedisResults(batch: batch.id)
         failures = RedisFailures(batch: batch.id)
+        attempts = RedisAttempts(batch: batch.id)
         self.consumer = consumer
         self.pool = pool
         self.format = format
@@ -44,7 +46,11 @@ public final class SharedResultStore: ResultStore {
 
     public func beginRun() throws { try record(state: "running") }
 
-    public func endRun(state: String) throws { try record(state: state) }
+    /// A run that ended because its batch was paused says so: it starts again on resume.
+    public func endRun(state: String) throws {
+        let paused = state != "failed" && (try? pool.with { try batch.state(on: $0) }) == .paused
+        try record(state: paused ? "paused" : state)
+    }
 
     public func commit(_ group: [DocumentResult], output: OutputPosition?) throws {
         guard !group.isEmpty else { return }
@@ -55,6 +61,7 @@ public final class SharedResultStore: ResultStore {
             try rememberContent(of: fresh, on: c)
             try count(fresh, on: c)
             try failures.record(fresh.filter { $0.status == .failed }.map { ($0.document.id, $0.failedStageLabel, $0.error ?? "") }, on: c)
+            try attempts.record(fresh, on: c)
             try acks.committed(group.map(\.document.id), on: c)
             // The last group marks the batch finished now, not at a worker's next idle claim.
             if !fresh.isEmpty { _ = try batch.finishIfComplete(on: c) }

@@ -4,8 +4,10 @@ import BatchCore
 /// a time from the batch's stream (jobs whose lease expired first), leases
 /// renewed by the run's `LeaseKeeper`, jobs given back held in the delayed
 /// ZSET on the server, not in this process. The queue is drained once the
-/// batch is finished or cancelled; until then an empty claim waits a little
-/// and asks again, since a job another worker holds may come back.
+/// batch is finished, paused or cancelled (the state is read with each
+/// upkeep, so claims stop within `upkeepInterval` even while jobs wait);
+/// until then an empty claim waits a little and asks again, since a job
+/// another worker holds may come back.
 public final class SharedWorkQueue: WorkQueue {
     public let claimSize: Int
     public let leaseRenewal: Double?
@@ -64,12 +66,18 @@ public final class SharedWorkQueue: WorkQueue {
         do {
             let (claimed, over) = try pool.with { c -> ([ClaimedJob], Bool) in
                 let upkeep = upkeepDue(now)
-                if upkeep { try queue.moveDue(limit: max(count, 100), on: c) }
+                if upkeep {
+                    if try batch.state(on: c)?.stopsClaims ?? true { return ([], true) }
+                    try queue.moveDue(limit: max(count, 100), on: c)
+                }
                 let claimed = try queue.claim(upTo: count, consumer: consumer, expiredFirst: upkeep, on: c).map(leased)
                 try known.learn(about: claimed.map(\.job), results: RedisResults(batch: batch.id), on: c)
                 return (claimed, claimed.isEmpty ? try isOver(on: c) : false)
             }
-            if over { return .drained }
+            if over {
+                close()  // jobs held for the rate limit go back for when it opens again
+                return .drained
+            }
             if claimed.isEmpty { return .wait(until: now + Self.idlePoll) }
             return .jobs(claimed)
         } catch {
@@ -87,12 +95,12 @@ public final class SharedWorkQueue: WorkQueue {
         }
     }
 
-    /// Finished (every submitted document committed) or cancelled; a batch
-    /// found finished is marked so.
+    /// Finished (every submitted document committed), paused or cancelled;
+    /// a batch found finished is marked so.
     private func isOver(on connection: RedisConnection) throws -> Bool {
         switch try batch.finishIfComplete(on: connection) {
         case .open, .submitting: false
-        case .finished, .cancelled, nil: true
+        case .paused, .finished, .cancelled, nil: true
         }
     }
 

@@ -8,8 +8,9 @@ struct DashboardCommand: ParsableCommand {
         abstract: "Serve the status of every distributed batch on a Redis server over HTTP, until SIGTERM or SIGINT.",
         discussion: """
         The page, /api/status and /metrics of `run --http`, for all batches in \
-        Redis, with the workers serving each. With --http-token, cancel and \
-        retry-failed are operator actions (POST with the token, batch=ID).
+        Redis, with the workers serving each. With --http-token, cancel, \
+        pause, resume and retry-failed are operator actions (POST with the \
+        token, batch=ID).
         """)
 
     @OptionGroup var redis: RedisFlags
@@ -17,7 +18,7 @@ struct DashboardCommand: ParsableCommand {
     @Option(name: .customLong("http"), help: ArgumentHelp("Serve at [HOST:]PORT (127.0.0.1 unless a host is given; port 0 picks one).", valueName: "address"))
     var http: String
 
-    @Option(name: .customLong("http-token"), help: ArgumentHelp("Allow operator actions (cancel, retry failed documents) to whoever sends this token; off loopback, every request needs it.", valueName: "token"))
+    @Option(name: .customLong("http-token"), help: ArgumentHelp("Allow operator actions (cancel, pause, resume, retry failed documents) to whoever sends this token; off loopback, every request needs it.", valueName: "token"))
     var httpToken: String?
 
     @Option(name: .customLong("worker-expiry"), help: ArgumentHelp("Leave out workers not seen for this many seconds.", valueName: "seconds"))

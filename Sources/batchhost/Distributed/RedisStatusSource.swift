@@ -33,19 +33,20 @@ final class RedisStatusSource: StatusSource, Sendable {
         }
     }
 
-    /// A batch's failed documents only: the others are listed by `batchhost collect`.
-    func documents(_ filter: JournalReader.DocumentFilter, batch: String?) throws -> [DocumentResult] {
+    func documents(_ filter: JournalReader.DocumentFilter, status: ListedStatus?, batch: String?) throws -> [ListedDocument] {
         let id = try named(batch)
-        guard filter.status == .failed else {
-            throw BatchCoreError(.invalidArgument, "the dashboard lists a distributed batch's failed documents: add status=failed; `batchhost collect --redis URL \(id)` writes every result")
-        }
-        return try redisCall { try pool.with { try RedisDocumentPages.failed(of: id, filter, on: $0) } }
+        return try redisCall { try pool.with { try RedisDocumentPages.page(of: id, status: status, filter, on: $0) } }
     }
 
-    /// Redis keeps each document's last attempt only: its history is empty.
+    /// A committed document and the calls Redis kept of it (`RedisAttempts`);
+    /// one that succeeded at its first call has none, as in a run's journal.
     func document(id: String, batch: String?) throws -> (DocumentResult, [AttemptRecord])? {
         let batch = try named(batch)
-        return try redisCall { try pool.with { try RedisDocumentPages.document(id, of: batch, on: $0) } }.map { ($0, []) }
+        return try redisCall {
+            try pool.with { c in
+                try RedisDocumentPages.document(id, of: batch, on: c).map { ($0, try RedisAttempts(batch: batch).history(of: id, on: c)) }
+            }
+        }
     }
 
     func cancel(batch: String?) throws {
@@ -54,7 +55,8 @@ final class RedisStatusSource: StatusSource, Sendable {
     }
 
     func setPaused(_ paused: Bool, batch: String?) throws {
-        throw BatchCoreError(.invalidArgument, "a distributed batch cannot be paused: cancel it, or stop its workers")
+        let id = try named(batch)
+        try redisCall { try pool.with { try RedisBatchControl.setPaused(id, paused, on: $0) } }
     }
 
     func retry(_ selection: RetrySelection, batch: String?) throws -> RetryAnswer {
@@ -91,7 +93,7 @@ extension BatchSummary {
     func status(now: Double, workerExpiry: Double) -> BatchStatus {
         var s = BatchStats()
         switch state {
-        case .open: s.state = .running
+        case .open, .paused: s.state = .running
         case .cancelled: s.state = .cancelled
         case .finished: s.state = .finished
         case .submitting, nil: s.state = .new
@@ -108,10 +110,10 @@ extension BatchSummary {
         let live = workers.filter { ($0.secondsSinceSeen ?? .infinity) <= workerExpiry }
         s.workers = live.count
         return BatchStatus(
-            name: id, tenant: tenant, stats: s, budgetUSD: nil, docsPerSecond: perMinute / 60,
+            name: id, tenant: tenant, stats: s, paused: state == .paused, budgetUSD: nil, docsPerSecond: perMinute / 60,
             estimatedCompletion: etaSeconds.map { now + $0 }, lastSuccess: nil, throughput: [], limiter: nil, failures: [],
             workers: live.map { WorkerStatus(name: $0.name, done: $0.done, state: $0.state, secondsSinceSeen: $0.secondsSinceSeen) },
-            actions: state == .open ? ["cancel", "retry"] : ["retry"])
+            actions: state == .open || state == .paused ? ["cancel", "pause", "resume", "retry"] : ["retry"])
     }
 }
 

@@ -26,7 +26,7 @@ final class WorkerStatusSource: StatusSource, Sendable {
         return current.flatMap { $0.batches() }
     }
 
-    func documents(_ filter: JournalReader.DocumentFilter, batch: String?) throws -> [DocumentResult] { throw noDocuments }
+    func documents(_ filter: JournalReader.DocumentFilter, status: ListedStatus?, batch: String?) throws -> [ListedDocument] { throw noDocuments }
 
     func document(id: String, batch: String?) throws -> (DocumentResult, [AttemptRecord])? { throw noDocuments }
 

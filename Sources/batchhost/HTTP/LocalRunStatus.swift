@@ -91,8 +91,13 @@ final class LocalRunStatus: StatusSource, Sendable {
         return LimiterStatus(name: limiter.name, summary: limiter.summary, pausedUntil: paused, tokensAvailable: available.tokens)
     }
 
-    func documents(_ filter: JournalReader.DocumentFilter, batch _: String?) throws -> [DocumentResult] {
-        try withJournal { try $0.documents(filter) }
+    /// The journal holds the documents that ended, each with its status.
+    func documents(_ filter: JournalReader.DocumentFilter, status: ListedStatus?, batch _: String?) throws -> [ListedDocument] {
+        switch status {
+        case nil, .ended?: break
+        default: throw BatchCoreError(.invalidArgument, "a run's journal lists the documents that ended: status=ok, partial, failed or skipped (done, pending and running are listed for distributed batches)")
+        }
+        return try withJournal { try $0.documents(filter) }.map(ListedDocument.finished)
     }
 
     func document(id: String, batch _: String?) throws -> (DocumentResult, [AttemptRecord])? {

@@ -89,9 +89,20 @@ enum StatusJSON {
         ])
     }
 
-    static func page(_ documents: [DocumentResult], limit: Int) -> JSONValue {
-        let next: JSONValue = documents.count == limit ? documents.last.map { .string($0.document.id) } ?? .null : .null
-        return .object(["documents": .array(documents.map { document($0) }), "next": next])
+    static func page(_ documents: [ListedDocument], limit: Int) -> JSONValue {
+        let next: JSONValue = documents.count == limit ? documents.last.map { .string($0.id) } ?? .null : .null
+        return .object(["documents": .array(documents.map(listed)), "next": next])
+    }
+
+    /// A finished document's fields; one not finished has its id, path and status only.
+    private static func listed(_ d: ListedDocument) -> JSONValue {
+        switch d {
+        case .finished(let result):
+            return document(result)
+        case .unfinished(let doc, let running):
+            return .object(["id": .string(doc.id), "path": doc.path.map(JSONValue.string) ?? .null,
+                            "status": .string(running ? "running" : "pending")])
+        }
     }
 
     private static func stage(_ d: StageDurations) -> JSONValue {

@@ -101,11 +101,11 @@ struct StatusRoutes: Sendable {
 
     private func documents(_ request: HTTPRequest) -> HTTPResponse {
         var filter = JournalReader.DocumentFilter()
-        if let status = request.query("status") {
-            guard let parsed = DocumentStatus.named(status) else {
-                return .error(400, "status '\(status)': expected ok, partial, failed or skipped")
-            }
-            filter.status = parsed
+        var status: ListedStatus? = nil
+        if let name = request.query("status") {
+            guard let parsed = ListedStatus(name: name) else { return .error(400, "status '\(name)': expected \(ListedStatus.expected)") }
+            status = parsed
+            if case .ended(let ended) = parsed { filter.status = ended }
         }
         filter.stage = request.query("stage")
         filter.text = request.query("q")
@@ -115,7 +115,7 @@ struct StatusRoutes: Sendable {
             filter.limit = n
         }
         do {
-            return .json(StatusJSON.page(try source.documents(filter, batch: request.query("batch")), limit: filter.limit).bytes)
+            return .json(StatusJSON.page(try source.documents(filter, status: status, batch: request.query("batch")), limit: filter.limit).bytes)
         } catch {
             return notFound(error)
         }
@@ -134,12 +134,6 @@ struct StatusRoutes: Sendable {
 /// A journal that cannot be read, or a run without one.
 private func notFound(_ error: Error) -> HTTPResponse {
     .error(404, (error as? BatchCoreError)?.message ?? "\(error)")
-}
-
-private extension DocumentStatus {
-    static func named(_ name: String) -> DocumentStatus? {
-        [DocumentStatus.ok, .partial, .failed, .skipped].first { $0.name == name }
-    }
 }
 
 extension JSONValue {

@@ -5,8 +5,9 @@ import BatchCore
 protocol StatusSource: Sendable {
     /// Every batch the source knows, as it is now.
     func batches() throws -> [BatchStatus]
-    /// A page of finished documents of the batch named `batch` (nil: the only one), in id order.
-    func documents(_ filter: JournalReader.DocumentFilter, batch: String?) throws -> [DocumentResult]
+    /// A page of documents of the batch named `batch` (nil: the only one), in
+    /// id order: those `status` names (nil: all), with `filter`'s stage, text and place.
+    func documents(_ filter: JournalReader.DocumentFilter, status: ListedStatus?, batch: String?) throws -> [ListedDocument]
     /// One finished document (its last attempt) and each of its calls, or nil.
     func document(id: String, batch: String?) throws -> (DocumentResult, [AttemptRecord])?
     // Operator actions on the batch named `batch` (nil: the only one); each
@@ -17,6 +18,51 @@ protocol StatusSource: Sendable {
     func setPaused(_ paused: Bool, batch: String?) throws
     /// Runs failed documents again; says what it did.
     func retry(_ selection: RetrySelection, batch: String?) throws -> RetryAnswer
+}
+
+/// Which documents `/api/documents` lists: those that ended with a status,
+/// `done` (ok, partial or skipped), or, in a distributed batch, those not
+/// finished: `pending` (waiting to start, or for a retry) and `running` (held
+/// by a worker).
+enum ListedStatus: Sendable, Equatable {
+    case ended(DocumentStatus)
+    case done, pending, running
+
+    static let expected = "ok, partial, failed, skipped, done, pending or running"
+
+    init?(name: String) {
+        switch name {
+        case "done": self = .done
+        case "pending": self = .pending
+        case "running": self = .running
+        default:
+            guard let status = [DocumentStatus.ok, .partial, .failed, .skipped].first(where: { $0.name == name }) else { return nil }
+            self = .ended(status)
+        }
+    }
+
+    /// Does a document that ended with `status` belong?
+    func includes(_ status: DocumentStatus) -> Bool {
+        switch self {
+        case .ended(let wanted): status == wanted
+        case .done: status != .failed
+        case .pending, .running: false
+        }
+    }
+}
+
+/// A document of a page: its result once finished, else where it stands.
+enum ListedDocument: Sendable {
+    case finished(DocumentResult)
+    /// `running`: a worker holds it now; else it waits (its path is not known then).
+    case unfinished(Document, running: Bool)
+
+    var id: String {
+        switch self {
+        case .finished(let result): result.document.id
+        case .unfinished(let document, _): document.id
+        }
+    }
 }
 
 /// Which failed documents an operator runs again.

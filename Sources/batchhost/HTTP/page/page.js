@@ -93,7 +93,7 @@ function batchView(b, readOnly) {
   const projected = c.projected_usd > 0 ? `, projected ${dollars(c.projected_usd)}` : "";
   const canvas = el("canvas", { id: "throughput" });
   const view = el("section", { className: "batch" },
-    el("h2", {}, `${b.name} — `, el("span", { id: "state" }, b.state)),
+    el("h2", {}, `${b.name} — `, el("span", { id: "state" }, b.paused ? "paused" : b.state)),
     progressBar(t),
     el("div", { className: "facts" },
       fact("ok", number(t.ok)), fact("failed", number(t.failed)), fact("in flight", number(t.in_flight)),
