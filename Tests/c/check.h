@@ -25,6 +25,7 @@
 #define _XOPEN_SOURCE 700 /* POSIX.1-2008 with XSI (nftw) */
 #endif
 
+#include <dirent.h>
 #include <ftw.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -182,6 +183,16 @@ static inline int wait_bounded(bc_batch *batch, int64_t timeout_ms) {
         bc_batch_wait(batch, 10000);
     }
     return rc;
+}
+
+/* Threads of this process now. */
+static inline int thread_count(void) {
+    DIR *dir = opendir("/proc/self/task");
+    int n = 0;
+    if (dir == NULL) return -1;
+    while (readdir(dir) != NULL) n++;
+    closedir(dir);
+    return n - 2; /* "." and ".." */
 }
 
 /* A stats snapshot (struct_size set); zeroed when the call fails. */

@@ -8,7 +8,6 @@
  */
 #include "check.h"
 
-#include <dirent.h>
 #include <poll.h>
 
 #define DOCS 400
@@ -19,15 +18,6 @@ static int released;
 static void on_release(void *user_data) {
     (void)user_data;
     released++;
-}
-
-static int thread_count(void) {
-    DIR *dir = opendir("/proc/self/task");
-    int n = 0;
-    if (dir == NULL) return -1;
-    while (readdir(dir) != NULL) n++;
-    closedir(dir);
-    return n - 2;
 }
 
 static int readable(int fd, int timeout_ms) {

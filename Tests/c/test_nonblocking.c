@@ -5,7 +5,6 @@
  */
 #include "check.h"
 
-#include <dirent.h>
 
 #define DOCS 600
 #define IN_FLIGHT 200
@@ -14,16 +13,6 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t changed = PTHREAD_COND_INITIALIZER;
 static bc_call *queued[DOCS];
 static int count, pending_peak, stopping;
-
-/* Threads of this process now. */
-static int thread_count(void) {
-    DIR *dir = opendir("/proc/self/task");
-    int n = 0;
-    if (dir == NULL) return -1;
-    while (readdir(dir) != NULL) n++;
-    closedir(dir);
-    return n - 2; /* "." and ".." */
-}
 
 static int queue_call(bc_call *call, const bc_doc *doc, void *user_data) {
     (void)doc;
