@@ -78,7 +78,7 @@ enum JournalRows {
 
     /// Does the result's history go to the attempts table?
     static func keepsHistory(_ r: DocumentResult) -> Bool {
-        r.status == .failed || r.attempts > 1 || r.history.count > 1
+        AttemptRecord.isKept(failed: r.status == .failed, attempts: r.attempts, calls: r.history.count)
     }
 
     static func bindAttempt(_ statement: SQLiteStatement, _ a: AttemptRecord, id: String, run: Int64) {

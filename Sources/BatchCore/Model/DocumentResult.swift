@@ -40,7 +40,8 @@ public struct DocumentResult: Sendable {
     public var contentHash: String? = nil
     /// The document whose result was reused (dedupe).
     public var duplicateOf: String? = nil
-    /// The calls of this run that led to this result, in order.
+    /// The calls of this run that led to this result, in order; empty for
+    /// a document done in one call (its result tells that call).
     public var history: [AttemptRecord] = []
     /// A remote document's ETag (else Last-Modified) when it was fetched.
     public var sourceVersion: String? = nil

@@ -20,9 +20,12 @@ static inline char **bc_shim_environ(void) {
     return environ;
 }
 
-/* The kernel's id of the calling thread (as top and /proc show it). */
+/* The kernel's id of the calling thread (as top and /proc show it), asked
+   of the kernel once per thread: every engine call reads it. */
 static inline long bc_shim_thread_id(void) {
-    return syscall(SYS_gettid);
+    static __thread long id;
+    if (id == 0) id = syscall(SYS_gettid);
+    return id;
 }
 
 /* Names the calling thread (seen in top, gdb and /proc). */
