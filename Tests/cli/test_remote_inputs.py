@@ -1,11 +1,13 @@
 """Remote inputs: http://, https:// and s3:// documents, fetched with libcurl
 before the first stage, from a local HTTP server and moto's S3 server."""
+import email.utils
 import hashlib
 import json
 import os
 import signal
 import sqlite3
 import subprocess
+import time
 
 import pytest
 
@@ -73,6 +75,21 @@ def test_a_503_and_a_429_are_retried_after_their_retry_after_then_succeed(web):
     assert record["status"] == "ok" and record["attempts"] == 3, record
     assert record["output"]["sha256"] == sha(b"third time lucky\n")
     assert web.count("/flaky.txt") == 3
+
+
+def test_a_retry_after_given_as_an_http_date_is_honoured(web):
+    web.put("/dated.txt", b"after the date\n")
+    past = email.utils.formatdate(time.time() - 3600, usegmt=True)
+    future = email.utils.formatdate(time.time() + 3, usegmt=True)  # whole seconds: 2 to 3 s from now
+    web.fail("/dated.txt", (503, {"Retry-After": past}), (429, {"Retry-After": future}))
+    # A backoff of an hour: only the dates can let the retries happen in this test's time.
+    r = run("run", f"{web.url}/dated.txt", "-p", "text", "-o", "-",
+            "-O", "retry.base=1h", "-O", "retry.jitter=false", timeout=60)
+    assert r.code == 0, r
+    [record] = r.records
+    assert record["status"] == "ok" and record["attempts"] == 3, record
+    _, second, third = web.times("/dated.txt")
+    assert third - second >= 1.5, "the third request came before the date the second answer gave"
 
 
 def test_a_404_or_403_fails_just_that_document_naming_the_url_without_secrets(web):

@@ -36,6 +36,11 @@ static inline void bc_shim_set_thread_name(const char *name) {
 /* Path of the binary image (library or executable) holding the engine. */
 const char *bc_shim_image_path(void);
 
+/* Reads an HTTP date (RFC 9110: IMF-fixdate, or the obsolete RFC 850 and
+   asctime forms) into Unix seconds; 0 when `text` is not one, all of it.
+   strptime and timegm, which Swift's Glibc module does not export. */
+int bc_shim_http_date(const char *text, long long *seconds);
+
 /* SHA-256 of a file's content as 64 hex digits (OpenSSL); 0 or an errno. */
 int bc_shim_sha256_file(const char *path, char out_hex[65]);
 
