@@ -266,6 +266,22 @@ def test_a_changed_etag_is_reported_on_resume_and_the_result_kept(web, tmp_path)
     assert web.count("/versioned.txt") == 1
 
 
+def test_the_resume_check_of_finished_documents_goes_through_the_fetch_limiter(web, tmp_path):
+    paths = [f"/checked/{i}.txt" for i in range(8)]
+    for path in paths:
+        web.put(path, path.encode())
+    args = ["run", *[web.url + path for path in paths], "-p", "text", "-w", "4",
+            "-o", tmp_path / "out.jsonl", "-c", tmp_path / "run.journal"]
+    assert run(*args).code == 0
+    r = run(*args, "--resume", "-O", "fetch.rate_limit=5/s", timeout=60)
+    assert r.code == 0, r
+    heads = sorted(t for path in paths for t in web.times(path, "HEAD"))
+    assert len(heads) == len(paths)
+    # 5/s spaces the 8 HEADs 0.2 s apart: 1.4 s from the first to the last,
+    # less only by how late the first one came; unlimited, a few ms.
+    assert heads[-1] - heads[0] >= 0.9, [round(t - heads[0], 3) for t in heads]
+
+
 def test_an_s3_prefix_is_listed_page_by_page_in_order(s3, bucket):
     keys = [f"in/doc-{i:02}.txt" for i in range(7)] + ["in/folder/", "out/not-me.txt"]
     for key in keys:
