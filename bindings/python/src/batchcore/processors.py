@@ -37,7 +37,6 @@ class Processor:
         self.function = function
         # Run once per batch stage when the batch starts; its value is every call's doc.shared.
         self.prepare = prepare
-        self.shared: Any = None
         self.prepare_error: Optional[BaseException] = None  # what prepare (or decoding its value) raised
         self.is_async = inspect.iscoroutinefunction(function)
         if concurrency is not None and (not self.is_async or isinstance(concurrency, bool) or concurrency < 1):
@@ -111,10 +110,10 @@ def register(engine_handle: int, proc: Processor, loop: Callable[[], "_aio.Event
     function = proc.function
     stage = _aio.AsyncStage(lambda doc, call: _run_async(function, call, doc), proc.concurrency)
 
-    def process(call: int, raw_doc: Any) -> int:
+    def process(call: int, raw_doc: Any, shared: Any = None) -> int:
         try:
             _threadstate.keep_for_this_thread()
-            doc = Doc(call, raw_doc.contents, proc.shared)
+            doc = Doc(call, raw_doc.contents, shared)
             if proc.is_async:
                 return loop().start(stage, call, doc)
             return _run(function, call, doc)
@@ -133,7 +132,7 @@ def register(engine_handle: int, proc: Processor, loop: Callable[[], "_aio.Event
         callbacks = _prepared_callbacks(proc, process)
         definition = _capi.sized(_capi.bc_plugin)
         definition.abi_version, definition.abi_minor = _capi.BC_PLUGIN_ABI_MAJOR, _capi.BC_PLUGIN_ABI_MINOR
-        definition.create, definition.process, definition.prepare = callbacks
+        definition.create, definition.process, definition.destroy, definition.prepare = callbacks
         register_c = lambda: lib().bc_engine_register_plugin(engine_handle, ctypes.byref(definition),  # noqa: E731
                                                              _RELEASE, token)
     definition.name = proc.name.encode("utf-8")
@@ -148,12 +147,20 @@ def register(engine_handle: int, proc: Processor, loop: Callable[[], "_aio.Event
         raise
 
 
-def _prepared_callbacks(proc: Processor, process: Callable[[int, Any], int]) -> Any:
-    """create(), process() and prepare() of a descriptor: prepare() hands the
-    engine the tagged bytes of proc.prepare()'s value (kept in the journal);
-    create() decodes the bytes it is given (prepared now, or by an earlier
-    run) into proc.shared. A failure is kept in proc.prepare_error, for
-    Batch.start to raise."""
+# The prepared value of each instance of a processor with a prepare
+# function (one per batch stage that runs it), by the token its create()
+# hands the engine as the instance's state.
+_instances: Dict[int, Any] = {}
+
+
+def _prepared_callbacks(proc: Processor, process: Callable[..., int]) -> Any:
+    """create(), process(), destroy() and prepare() of a descriptor: prepare()
+    hands the engine the tagged bytes of proc.prepare()'s value (kept in the
+    journal); create() decodes the bytes it is given (prepared now, or by an
+    earlier run) into the value of a new instance, which process() hands to
+    each call as doc.shared. One registration serves any number of stages
+    and batches, each with its own value. A failure is kept in
+    proc.prepare_error, for Batch.start to raise."""
     def prepare(host: Any, config: int, errbuf: int, size: int) -> int:
         try:
             data = _prepared.encode(proc.prepare(), proc.prepare)  # type: ignore[misc]  # set for this descriptor
@@ -165,13 +172,19 @@ def _prepared_callbacks(proc: Processor, process: Callable[[int, Any], int]) -> 
         try:
             length = ctypes.c_size_t()
             address = host.contents.shared(config, ctypes.byref(length))
-            proc.shared = _prepared.decode(ctypes.string_at(address, length.value)) if address else None
+            token = next(_tokens)
+            _instances[token] = _prepared.decode(ctypes.string_at(address, length.value)) if address else None
+            state[0] = token
             return 0
         except BaseException as error:
             return _refuse(proc, error, errbuf, size)
 
+    def destroy(state: Optional[int]) -> None:
+        _instances.pop(state or 0, None)
+
     return (_capi.bc_plugin_create_fn(create),
-            _capi.bc_plugin_process_fn(lambda state, call, raw_doc: process(call, raw_doc)),
+            _capi.bc_plugin_process_fn(lambda state, call, raw_doc: process(call, raw_doc, _instances.get(state or 0))),
+            _capi.bc_plugin_destroy_fn(destroy),
             _capi.bc_plugin_prepare_fn(prepare))
 
 
