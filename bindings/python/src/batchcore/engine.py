@@ -51,7 +51,7 @@ class Engine(OwnedHandle):
         self._processors: Dict[str, Processor] = {}
         self._wrapped: Dict[ProcessorFunction, Processor] = {}  # plain functions, wrapped once
         # Stages given their own prepare function: one processor per (processor, prepare).
-        self._with_prepare: Dict[Tuple[Any, Callable[[], Any]], Processor] = {}
+        self._with_prepare: Dict[Tuple[Any, Optional[Callable[[], Any]]], Processor] = {}
         self._lock = threading.Lock()
         # The event loop of async processors, started on first use; stopped when the engine is collected.
         self._loop = _aio.LazyEventLoop()
@@ -102,7 +102,7 @@ class Engine(OwnedHandle):
             self._processors[proc.name] = proc
         return proc
 
-    def _prepared_by(self, spec: Union[Processor, ProcessorFunction], prepare: Callable[[], Any]) -> Processor:
+    def _prepared_by(self, spec: Union[Processor, ProcessorFunction], prepare: Optional[Callable[[], Any]]) -> Processor:
         """`spec` with its stage's own `prepare`: one processor per pair, so
         that every batch giving the same pair names the same processor (and
         resumes the journal of an earlier one)."""
