@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "shims.h"
@@ -135,4 +136,20 @@ void bc_shim_install_crash_report(int fd) {
     sigemptyset(&action.sa_mask);
     const int fatal[] = { SIGSEGV, SIGBUS, SIGABRT, SIGILL, SIGFPE, SIGTRAP };
     for (size_t i = 0; i < sizeof fatal / sizeof fatal[0]; i++) sigaction(fatal[i], &action, NULL);
+}
+
+int bc_shim_http_date(const char *text, long long *seconds) {
+    static const char *const formats[] = {
+        "%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y",
+    };
+    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++) {
+        struct tm fields;
+        memset(&fields, 0, sizeof fields);
+        const char *end = strptime(text, formats[i], &fields);
+        if (end != NULL && *end == '\0') {
+            *seconds = (long long)timegm(&fields);
+            return 1;
+        }
+    }
+    return 0;
 }

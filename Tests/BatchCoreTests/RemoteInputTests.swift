@@ -45,9 +45,17 @@ final class RemoteInputTests: XCTestCase {
         XCTAssertNil(S3Listing.errorCode(Array("plain text".utf8)))
     }
 
-    func testRetryAfterInSecondsOnly() {
+    func testRetryAfterInSecondsOrAsAnHTTPDate() {
         XCTAssertEqual(retryAfterMilliseconds("2"), 2000)
         XCTAssertEqual(retryAfterMilliseconds(" 0.5 "), 500)
-        XCTAssertNil(retryAfterMilliseconds("Wed, 21 Oct 2015 07:28:00 GMT"))
+        let now = 1_445_412_470.0  // Wed, 21 Oct 2015 07:27:50 GMT
+        XCTAssertEqual(retryAfterMilliseconds("Wed, 21 Oct 2015 07:28:00 GMT", now: now), 10_000)
+        XCTAssertEqual(retryAfterMilliseconds("Wednesday, 21-Oct-15 07:28:00 GMT", now: now), 10_000)  // RFC 850
+        XCTAssertEqual(retryAfterMilliseconds("Wed Oct 21 07:28:00 2015", now: now), 10_000)  // asctime
+        XCTAssertEqual(retryAfterMilliseconds("Wed, 21 Oct 2015 07:27:00 GMT", now: now), 0, "a past date: now")
+        XCTAssertEqual(retryAfterMilliseconds("Thu, 22 Oct 2015 07:28:00 GMT", now: now), 3_600_000, "at most an hour")
+        XCTAssertNil(retryAfterMilliseconds("Wed, 21 Oct 2015 07:28:00 GMT trailing", now: now))
+        XCTAssertNil(retryAfterMilliseconds("soon", now: now))
+        XCTAssertNil(retryAfterMilliseconds("-1", now: now))
     }
 }

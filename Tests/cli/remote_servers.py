@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from conftest import wait_for
@@ -24,6 +25,7 @@ class DocumentServer:
         self.etags = {}       # path -> ETag ("" for none)
         self.failures = {}    # path -> [(status, {header: value}), ...] answered first, in turn
         self.requests = []    # (method, path, headers)
+        self.stamps = []      # (method, path, time.monotonic()) of each request, as it came
         self.clients = {}     # path -> the client's port of its last request
         self.held = {}        # path -> threading.Event its answer waits for
         server = self
@@ -70,10 +72,16 @@ class DocumentServer:
         with self.lock:
             return sum(1 for m, p, _ in self.requests if m == method and p == path)
 
+    def times(self, path, method="GET"):
+        """When each request of `path` came (time.monotonic()), in order."""
+        with self.lock:
+            return [t for m, p, t in self.stamps if m == method and p == path]
+
     def _answer(self, handler, body):
         path = handler.path
         with self.lock:
             self.requests.append((handler.command, path, dict(handler.headers)))
+            self.stamps.append((handler.command, path, time.monotonic()))
             self.clients[path] = handler.client_address[1]
             pending = self.failures.get(path) or []
             failure = pending.pop(0) if pending else None

@@ -1,11 +1,13 @@
 """Remote inputs: http://, https:// and s3:// documents, fetched with libcurl
 before the first stage, from a local HTTP server and moto's S3 server."""
+import email.utils
 import hashlib
 import json
 import os
 import signal
 import sqlite3
 import subprocess
+import time
 
 import pytest
 
@@ -73,6 +75,21 @@ def test_a_503_and_a_429_are_retried_after_their_retry_after_then_succeed(web):
     assert record["status"] == "ok" and record["attempts"] == 3, record
     assert record["output"]["sha256"] == sha(b"third time lucky\n")
     assert web.count("/flaky.txt") == 3
+
+
+def test_a_retry_after_given_as_an_http_date_is_honoured(web):
+    web.put("/dated.txt", b"after the date\n")
+    past = email.utils.formatdate(time.time() - 3600, usegmt=True)
+    future = email.utils.formatdate(time.time() + 3, usegmt=True)  # whole seconds: 2 to 3 s from now
+    web.fail("/dated.txt", (503, {"Retry-After": past}), (429, {"Retry-After": future}))
+    # A backoff of an hour: only the dates can let the retries happen in this test's time.
+    r = run("run", f"{web.url}/dated.txt", "-p", "text", "-o", "-",
+            "-O", "retry.base=1h", "-O", "retry.jitter=false", timeout=60)
+    assert r.code == 0, r
+    [record] = r.records
+    assert record["status"] == "ok" and record["attempts"] == 3, record
+    _, second, third = web.times("/dated.txt")
+    assert third - second >= 1.5, "the third request came before the date the second answer gave"
 
 
 def test_a_404_or_403_fails_just_that_document_naming_the_url_without_secrets(web):
@@ -247,6 +264,22 @@ def test_a_changed_etag_is_reported_on_resume_and_the_result_kept(web, tmp_path)
     kept = by_id(read_jsonl(tmp_path / "out.jsonl"))[f"{web.url}/versioned.txt"]
     assert kept["output"]["sha256"] == sha(b"version one\n")
     assert web.count("/versioned.txt") == 1
+
+
+def test_the_resume_check_of_finished_documents_goes_through_the_fetch_limiter(web, tmp_path):
+    paths = [f"/checked/{i}.txt" for i in range(10)]
+    for path in paths:
+        web.put(path, path.encode())
+    args = ["run", *[web.url + path for path in paths], "-p", "text", "-w", "4",
+            "-o", tmp_path / "out.jsonl", "-c", tmp_path / "run.journal"]
+    assert run(*args).code == 0
+    r = run(*args, "--resume", "-O", "fetch.rate_limit=5/s", timeout=60)
+    assert r.code == 0, r
+    heads = sorted(t for path in paths for t in web.times(path, "HEAD"))
+    assert len(heads) == len(paths)
+    # 5/s spaces the 10 HEADs 0.2 s apart: 1.8 s from the first to the last,
+    # less only by how late the first one came; unlimited, a few ms.
+    assert heads[-1] - heads[0] >= 0.9, [round(t - heads[0], 3) for t in heads]
 
 
 def test_an_s3_prefix_is_listed_page_by_page_in_order(s3, bucket):

@@ -1,7 +1,8 @@
 /// Remote documents (http://, https://, s3://): fetched before their first
 /// stage, through the engine's `fetch` limiter; a failed fetch is a failed
 /// attempt of the first stage (retried with the run's backoff, or failing
-/// the document); on resume, a finished one whose source changed is reported.
+/// the document); on resume, a finished one whose source changed is
+/// reported (its HEAD request through the same limiter).
 extension BatchRun {
     /// Fetches the job's document when it is remote and not fetched yet:
     /// nil to go on with its stages, else what became of the job.
@@ -43,13 +44,27 @@ extension BatchRun {
         }
     }
 
+    /// Waits on this thread for a permit of the `fetch` limiter, which a
+    /// resume's HEAD requests draw from like fetches; false when the batch
+    /// is cancelled (hard) meanwhile.
+    private func awaitFetchPermit() -> Bool {
+        guard let fetchLimiter else { return true }
+        while let until = fetchLimiter.acquire(now: monotonicNanos(), estimate: 0) {
+            if cancelFlag.isSet { return false }
+            // In slices, so that a cancel is seen soon.
+            sleepSeconds(min(Double(until &- min(until, monotonicNanos())) / 1e9, 0.05))
+        }
+        return true
+    }
+
     /// Resuming: a finished remote document whose ETag (or Last-Modified)
     /// is no longer the one its result was made from is reported and
     /// counted. Its result stays: what is committed is never run again.
     /// A document gone from its source (a 404 or 403 now) counts as
     /// changed; one that cannot be asked now (a 5xx, no connection) does not.
     func reportChangedSource(_ document: Document, store: any ResultStore) {
-        guard let location = RemoteLocation(document.path), let recorded = store.sourceVersion(of: document.id) else { return }
+        guard let location = RemoteLocation(document.path), let recorded = store.sourceVersion(of: document.id),
+              awaitFetchPermit() else { return }
         let change: String
         do {
             let current = try fetcher.version(of: location)

@@ -161,8 +161,10 @@ extension BatchRun {
         }
         var next = claimed
         let verdict = retry.verdict(outcome, call.context, processor: runner.stage.name)
-        job.history.append(call.record(job, stage: runner.stage.label, outcome: verdict.outcomeName(outcome),
-                                       durationNanos: monotonicNanos() - call.began))
+        if recordsCall(job, verdict) {
+            job.history.append(call.record(job, stage: runner.stage.label, outcome: verdict.outcomeName(outcome),
+                                           durationNanos: monotonicNanos() - call.began))
+        }
         switch verdict {
         case .advance:
             if outcome == .partial {
@@ -188,6 +190,13 @@ extension BatchRun {
             finish(next, status: .failed, output: nil, json: false, failedStage: job.stage)
             return (job, .finished)
         }
+    }
+
+    /// Whether the call goes into the job's history: not when it finishes
+    /// the document as its one and only call, a history that is not kept.
+    private func recordsCall(_ job: Job, _ verdict: RetryPolicy.Verdict) -> Bool {
+        guard verdict == .advance, job.stage + 1 == stageLabels.count else { return true }
+        return AttemptRecord.isKept(failed: false, attempts: job.attempts, calls: job.history.count + 1)
     }
 
     /// A retryable failure: the job goes back to the queue for its next

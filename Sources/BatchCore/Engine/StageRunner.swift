@@ -132,8 +132,8 @@ final class StageCall: Sendable {
     let estimate: Double
     let began: UInt64
     /// When it began (Unix seconds) and on which thread, for the document's history.
-    let startedAt = AttemptRecord.now
-    let worker = AttemptRecord.currentWorker
+    let startedAt = wallClockSeconds()
+    let place = AttemptRecord.Place.current
 
     init(claimed: ClaimedJob, context: CallContext, estimate: Double, began: UInt64) {
         self.claimed = claimed
@@ -144,7 +144,7 @@ final class StageCall: Sendable {
 
     /// The call as an entry of its document's attempt history.
     func record(_ job: Job, stage: String, outcome: String, durationNanos: UInt64) -> AttemptRecord {
-        AttemptRecord(attempt: job.attempts, stage: stage, startedAt: startedAt, worker: worker,
+        AttemptRecord(attempt: job.attempts, stage: stage, startedAt: startedAt, place: place,
                       durationMs: Double(durationNanos) / 1e6, outcome: outcome,
                       error: outcome == "ok" ? nil : context.error, stderr: context.stderrTail)
     }

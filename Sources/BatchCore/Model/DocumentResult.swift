@@ -40,12 +40,13 @@ public struct DocumentResult: Sendable {
     public var contentHash: String? = nil
     /// The document whose result was reused (dedupe).
     public var duplicateOf: String? = nil
-    /// The calls of this run that led to this result, in order.
+    /// The calls of this run that led to this result, in order; empty for
+    /// a document done in one call (its result tells that call).
     public var history: [AttemptRecord] = []
     /// A remote document's ETag (else Last-Modified) when it was fetched.
     public var sourceVersion: String? = nil
 
     /// Is its history kept (the journal's attempts, Redis' attempts hash)? When
     /// it failed or took more than one call; else its one call is its result.
-    public var keepsHistory: Bool { status == .failed || attempts > 1 || history.count > 1 }
+    public var keepsHistory: Bool { AttemptRecord.isKept(failed: status == .failed, attempts: attempts, calls: history.count) }
 }

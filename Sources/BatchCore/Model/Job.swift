@@ -25,7 +25,7 @@ public struct Job: Sendable {
     public var waitingFor: Wait? = nil
     /// Money the budget holds for this document until it finishes.
     public var reservation: BudgetReservation? = nil
-    /// Its calls so far, in order.
+    /// Its calls so far, in order (see `DocumentResult.history`).
     public var history: [AttemptRecord] = []
     /// A remote document's bytes, once fetched.
     var fetched: FetchedContent? = nil

@@ -20,9 +20,12 @@ static inline char **bc_shim_environ(void) {
     return environ;
 }
 
-/* The kernel's id of the calling thread (as top and /proc show it). */
+/* The kernel's id of the calling thread (as top and /proc show it), asked
+   of the kernel once per thread: every engine call reads it. */
 static inline long bc_shim_thread_id(void) {
-    return syscall(SYS_gettid);
+    static __thread long id;
+    if (id == 0) id = syscall(SYS_gettid);
+    return id;
 }
 
 /* Names the calling thread (seen in top, gdb and /proc). */
@@ -32,6 +35,11 @@ static inline void bc_shim_set_thread_name(const char *name) {
 
 /* Path of the binary image (library or executable) holding the engine. */
 const char *bc_shim_image_path(void);
+
+/* Reads an HTTP date (RFC 9110: IMF-fixdate, or the obsolete RFC 850 and
+   asctime forms) into Unix seconds; 0 when `text` is not one, all of it.
+   strptime and timegm, which Swift's Glibc module does not export. */
+int bc_shim_http_date(const char *text, long long *seconds);
 
 /* SHA-256 of a file's content as 64 hex digits (OpenSSL); 0 or an errno. */
 int bc_shim_sha256_file(const char *path, char out_hex[65]);

@@ -53,6 +53,23 @@ def test_two_batches_of_one_processor_each_prepare_their_own():
     assert outputs == [b"0", b"1"]
 
 
+def test_two_async_batches_running_at_once_each_keep_their_own_prepared_value():
+    count = iter(range(100))
+
+    @batchcore.processor(prepare=lambda: next(count))
+    async def which(doc):
+        await asyncio.sleep(0.001)
+        return str(doc.shared)
+
+    with batchcore.Engine() as engine, engine.batch(which) as first, engine.batch(which) as second:
+        for batch in (first, second):
+            for i in range(20):
+                batch.add(content="x", id=str(i))
+            batch.start()
+        outputs = [{r.output for r in batch.results()} for batch in (first, second) if batch.wait().ok == 20]
+    assert outputs == [{b"0"}, {b"1"}]
+
+
 def test_a_failing_prepare_stops_the_start_and_plugins_refuse_prepare():
     def broken():
         raise RuntimeError("no network")
@@ -119,6 +136,59 @@ def test_a_resume_takes_prepare_from_the_journal_with_its_type(tmp_path, value):
 
 def test_prepare_again_prepares_anew_on_resume(tmp_path):
     assert _run_then_resume(tmp_path, "first", "second", prepare_again=True) == (b"str:'second'", 2)
+
+
+def test_a_resume_in_the_same_engine_names_the_same_processors(tmp_path):
+    """A batch run again in its engine, with the processors it had (a
+    prepare of the processor's own, one given to the stage), resumes its
+    journal without force_resume; prepare's value comes from the journal."""
+    runs = []
+
+    @batchcore.processor(prepare=lambda: runs.append("echo") or "first")
+    def echo(doc):
+        if doc.id == "2" and runs.count("run") == 1:
+            raise RuntimeError("failed on purpose")
+        return f"{doc.content.decode()} {doc.shared}"
+
+    def tag(doc):
+        return f"{doc.input.decode()} [{doc.shared}]"
+
+    def tagged():
+        runs.append("tag")
+        return "tagged"
+
+    with batchcore.Engine() as engine:
+        for resume in (False, True):
+            runs.append("run")
+            with engine.batch(echo, output=tmp_path / "out.jsonl", retry_attempts=1,
+                              resume=resume, retry_failed=resume) as batch:
+                batch.add_stage(tag, prepare=tagged)
+                for i in range(3):
+                    batch.add(content=f"d{i}", id=str(i))
+                stats = batch.run()
+                outputs = [r.output for r in batch.results()]
+        assert (stats.ok, stats.failed, stats.resumed) == (3, 0, 2)
+        assert outputs == [b"d2 first [tagged]"]
+    assert runs == ["run", "echo", "tag", "run"]
+
+
+def test_two_processors_of_one_name_with_prepare_are_told_apart_or_refused():
+    """Stages of one function with different prepare functions are distinct
+    processors; two different @processor objects of one name are refused."""
+    def show(doc):
+        return f"{doc.input.decode() if doc.input else ''}{doc.shared}"
+
+    with batchcore.Engine() as engine:
+        with engine.batch(stages=[]) as batch:
+            batch.add_stage(show, prepare=lambda: "a")
+            batch.add_stage(show, prepare=lambda: "b")
+            batch.add(content="x", id="x")
+            assert batch.run().ok == 1
+            assert [r.output for r in batch.results()] == [b"ab"]
+        with engine.batch(batchcore.processor(name="same", prepare=lambda: 1)(show)):
+            pass
+        with pytest.raises(batchcore.InvalidArgumentError, match="'same' is already registered"):
+            engine.batch(batchcore.processor(name="same", prepare=lambda: 2)(show))
 
 
 def test_a_prepare_value_the_journal_cannot_keep_is_refused_naming_the_function(tmp_path):

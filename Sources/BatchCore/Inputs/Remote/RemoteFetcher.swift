@@ -119,7 +119,7 @@ final class RemoteFetcher: Sendable {
         let message = "fetching '\(display)' failed: HTTP \(status)\(code)"
         switch status {
         case 408, 429, 500...599:
-            return .retry(message, retryAfterMs: transfer.headers["retry-after"].flatMap(retryAfterMilliseconds))
+            return .retry(message, retryAfterMs: transfer.headers["retry-after"].flatMap { retryAfterMilliseconds($0) })
         case 401, 403:
             return .fail(message + ": access denied; check the URL, or the credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) for s3://")
         case 404:
@@ -132,11 +132,4 @@ final class RemoteFetcher: Sendable {
     private static func version(_ headers: [String: String]) -> String? {
         headers["etag"] ?? headers["last-modified"]
     }
-}
-
-/// A Retry-After header in seconds, as milliseconds; nil for an HTTP
-/// date (the run's backoff applies then).
-func retryAfterMilliseconds(_ value: String) -> UInt64? {
-    guard let seconds = Double(value.trimmingSpaces), seconds >= 0, seconds.isFinite else { return nil }
-    return UInt64(min(seconds, 86_400) * 1000)
 }

@@ -92,6 +92,7 @@ class bc_host_api(Structure):
 bc_plugin_create_fn = CFUNCTYPE(c_int, POINTER(bc_host_api), c_void_p, POINTER(c_void_p), c_void_p, c_size_t)
 bc_plugin_process_fn = CFUNCTYPE(c_int, c_void_p, c_void_p, POINTER(bc_doc))
 bc_plugin_prepare_fn = CFUNCTYPE(c_int, POINTER(bc_host_api), c_void_p, c_void_p, c_size_t)
+bc_plugin_destroy_fn = CFUNCTYPE(None, c_void_p)
 
 BC_PLUGIN_ABI_MAJOR = 1
 BC_PLUGIN_ABI_MINOR = 1
@@ -109,7 +110,7 @@ class bc_plugin(Structure):
         ("options", c_void_p),
         ("create", bc_plugin_create_fn),
         ("process", bc_plugin_process_fn),
-        ("destroy", c_void_p),
+        ("destroy", bc_plugin_destroy_fn),
         ("estimate", c_void_p),
         ("prepare", bc_plugin_prepare_fn),
     ]

@@ -144,12 +144,12 @@ class Batch(OwnedHandle):
         return label
 
     def _stage_processor(self, spec: Any, prepare: Optional[Callable[[], Any]]) -> Processor:
-        """A processor of this stage alone, so its prepare() value is the stage's own."""
+        """The processor of a stage with a prepare function: a Processor with
+        its own, or the engine's processor of `spec` with `prepare`. Each
+        stage that runs it gets its own prepared value (see processors)."""
         if not (isinstance(spec, Processor) or callable(spec)):
             raise TypeError("prepare= is for Python processors; a plugin prepares with its own prepare()")
-        base = spec if isinstance(spec, Processor) else Processor(spec)
-        own = Processor(base.function, self.engine._unique_name(base.name), base.description,
-                        base.concurrency if base.is_async else None, prepare or base.prepare)
+        own = spec if prepare is None and isinstance(spec, Processor) else self.engine._prepared_by(spec, prepare)
         self._prepared.append(own)
         return own
 

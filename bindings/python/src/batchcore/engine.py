@@ -6,7 +6,7 @@ import json
 import os
 import threading
 import weakref
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import _aio, _capi, _threadstate
 from ._capi import encode, lib
@@ -50,6 +50,8 @@ class Engine(OwnedHandle):
         self._finalizer = weakref.finalize(self, library.bc_engine_free, handle)
         self._processors: Dict[str, Processor] = {}
         self._wrapped: Dict[ProcessorFunction, Processor] = {}  # plain functions, wrapped once
+        # Stages given their own prepare function: one processor per (processor, prepare).
+        self._with_prepare: Dict[Tuple[Any, Optional[Callable[[], Any]]], Processor] = {}
         self._lock = threading.Lock()
         # The event loop of async processors, started on first use; stopped when the engine is collected.
         self._loop = _aio.LazyEventLoop()
@@ -100,14 +102,23 @@ class Engine(OwnedHandle):
             self._processors[proc.name] = proc
         return proc
 
-    def _unique_name(self, base: str) -> str:
-        """A processor name no registration of this engine uses yet."""
+    def _prepared_by(self, spec: Union[Processor, ProcessorFunction], prepare: Optional[Callable[[], Any]]) -> Processor:
+        """`spec` with its stage's own `prepare`: one processor per pair, so
+        that every batch giving the same pair names the same processor (and
+        resumes the journal of an earlier one)."""
         with self._lock:
-            return self._free_name(base)
+            own = self._with_prepare.get((spec, prepare))
+            if own is None:
+                base = spec if isinstance(spec, Processor) else Processor(spec)
+                own = Processor(base.function, self._free_name(base.name), base.description,
+                                base.concurrency if base.is_async else None, prepare)
+                self._with_prepare[(spec, prepare)] = own
+            return own
 
     def _free_name(self, base: str) -> str:
+        taken = set(self._processors) | {proc.name for proc in self._with_prepare.values()}
         name, n = base, 2
-        while name in self._processors:
+        while name in taken:
             name, n = f"{base}-{n}", n + 1
         return name
 

@@ -14,7 +14,7 @@ import inspect
 import itertools
 import json
 import traceback
-from typing import Any, Callable, Dict, Optional, Tuple, Union, overload
+from typing import Any, Callable, Dict, Optional, Union, overload
 
 from . import _aio, _capi, _prepared, _threadstate
 from ._capi import lib
@@ -37,7 +37,6 @@ class Processor:
         self.function = function
         # Run once per batch stage when the batch starts; its value is every call's doc.shared.
         self.prepare = prepare
-        self.shared: Any = None
         self.prepare_error: Optional[BaseException] = None  # what prepare (or decoding its value) raised
         self.is_async = inspect.iscoroutinefunction(function)
         if concurrency is not None and (not self.is_async or isinstance(concurrency, bool) or concurrency < 1):
@@ -89,16 +88,14 @@ def processor(function: Optional[ProcessorFunction] = None, *, name: Optional[st
 # ---- Registration --------------------------------------------------------
 
 # The C function pointers of every registration, by the token handed to C as
-# user_data, with what to do at its release. An entry lives until the engine
-# calls release: until then C may call the pointers, so ctypes must not free them.
-_registrations: Dict[int, Tuple[Any, Optional[Callable[[], None]]]] = {}
+# user_data. An entry lives until the engine calls release: until then C may
+# call the pointers, so ctypes must not free them.
+_registrations: Dict[int, Any] = {}
 _tokens = itertools.count(1)
 
 
 def _release(user_data: Optional[int]) -> None:
-    _, on_release = _registrations.pop(user_data or 0, (None, None))
-    if on_release is not None:
-        on_release()
+    _registrations.pop(user_data or 0, None)
 
 
 # Module-level, so it outlives every registration it releases.
@@ -106,72 +103,46 @@ _RELEASE = _capi.bc_release_fn(_release)
 
 
 def register(engine_handle: int, proc: Processor, loop: Callable[[], "_aio.EventLoopThread"]) -> None:
-    """Registers `proc` with an engine. An async processor's calls go to a
-    bc_call_queue that the event loop `loop()` takes them from; a processor
-    with a prepare function is registered as a descriptor
-    (bc_engine_register_plugin) whose prepare() the engine runs and keeps in
-    the journal; the others as a bc_processor_def, called on the engine's
-    worker threads."""
-    if proc.is_async:
-        _register_async(engine_handle, proc, loop())
-        return
-    function = proc.function
-
-    def process(call: int, raw_doc: Any) -> int:
-        try:
-            _threadstate.keep_for_this_thread()
-            return _run(function, call, Doc(call, raw_doc.contents, proc.shared))
-        except BaseException:  # nothing may cross into C; the document fails
-            return _capi.BC_OUTCOME_FAIL
-
+    """Registers `proc` with an engine. A function without a prepare
+    function is a bc_processor_def called on the engine's worker threads;
+    the others are descriptors (bc_engine_register_plugin) whose create()
+    makes an instance per batch stage, holding its prepared value (which
+    the engine keeps in the journal). An async processor's instance is a
+    bc_call_queue: its process() is the C library's bc_call_queue_push, so
+    the engine's threads queue the calls without entering Python, and the
+    event loop `loop()` takes them in batches."""
     token = next(_tokens)
-    if proc.prepare is None:
-        callbacks: Any = _capi.bc_process_fn(lambda call, raw_doc, user_data: process(call, raw_doc))
+    if proc.is_async:
+        callbacks = _async_callbacks(proc, loop)
+    elif proc.prepare is None:
+        callbacks = _capi.bc_process_fn(lambda call, raw_doc, user_data: _call(proc, call, raw_doc, None))
         definition = _capi.sized(_capi.bc_processor_def)
         definition.process = callbacks
         definition.release = _RELEASE
         definition.user_data = token
         _registered(token, callbacks, _describe(definition, proc),
                     lambda: lib().bc_engine_register_processor(engine_handle, ctypes.byref(definition)))
+        return
     else:
-        create, process_fn, prepare = callbacks = _prepared_callbacks(proc, process)
-        definition = _descriptor(proc, create, process_fn, prepare)
-        _registered(token, callbacks, definition,
-                    lambda: lib().bc_engine_register_plugin(engine_handle, ctypes.byref(definition), _RELEASE, token))
-
-
-def _register_async(engine_handle: int, proc: Processor, loop: "_aio.EventLoopThread") -> None:
-    """An async processor: a descriptor whose process() is the C library's
-    bc_call_queue_push (its state the queue), so the engine's threads queue
-    the calls without entering Python, and the loop takes them in batches."""
-    library = lib()
-    out = ctypes.c_void_p()
-    library.bc_call_queue_new(ctypes.byref(out))
-    queue = _capi.handle(out)
-    function = proc.function
-    stage = _aio.AsyncStage(lambda call, raw: Doc(call, raw, proc.shared),
-                            lambda doc, call: _run_async(function, call, doc), proc.concurrency)
-    create, _, prepare = callbacks = _prepared_callbacks(proc, None) if proc.prepare else (None, None, None)
-    definition = _descriptor(proc, create, _capi.bc_plugin_process_fn(library.address("bc_call_queue_push")), prepare)
-    definition.flags = _capi.BC_PLUGIN_FLAG_NONBLOCKING  # its calls only queue: no thread waits for them
-    try:
-        _registered(queue, callbacks, definition,
-                    lambda: library.bc_engine_register_plugin(engine_handle, ctypes.byref(definition), _RELEASE, queue),
-                    on_release=lambda: loop.retire(queue))
-    except BaseException:
-        library.bc_call_queue_free(queue)
-        raise
-    loop.watch(queue, stage)
-
-
-def _descriptor(proc: Processor, create: Any, process: Any, prepare: Any) -> Any:
-    """A bc_plugin descriptor for `proc` (unset callbacks stay NULL)."""
+        callbacks = _prepared_callbacks(proc)
     definition = _capi.sized(_capi.bc_plugin)
     definition.abi_version, definition.abi_minor = _capi.BC_PLUGIN_ABI_MAJOR, _capi.BC_PLUGIN_ABI_MINOR
-    for field, callback in (("create", create), ("process", process), ("prepare", prepare)):
-        if callback is not None:
-            setattr(definition, field, callback)
-    return _describe(definition, proc)
+    definition.create, definition.process, definition.destroy = callbacks[:3]
+    if proc.prepare is not None:
+        definition.prepare = callbacks[3]
+    if proc.is_async:  # its calls only queue: no thread waits for them
+        definition.flags = _capi.BC_PLUGIN_FLAG_NONBLOCKING
+    _registered(token, callbacks, _describe(definition, proc),
+                lambda: lib().bc_engine_register_plugin(engine_handle, ctypes.byref(definition), _RELEASE, token))
+
+
+def _call(proc: Processor, call: int, raw_doc: Any, shared: Any) -> int:
+    """A function's call on an engine worker thread."""
+    try:
+        _threadstate.keep_for_this_thread()
+        return _run(proc.function, call, Doc(call, raw_doc.contents, shared))
+    except BaseException:  # nothing may cross into C; the document fails
+        return _capi.BC_OUTCOME_FAIL
 
 
 def _describe(definition: Any, proc: Processor) -> Any:
@@ -180,10 +151,9 @@ def _describe(definition: Any, proc: Processor) -> Any:
     return definition
 
 
-def _registered(token: int, callbacks: Any, definition: Any, register_c: Callable[[], Any],
-                on_release: Optional[Callable[[], None]] = None) -> None:
+def _registered(token: int, callbacks: Any, definition: Any, register_c: Callable[[], Any]) -> None:
     """Keeps `callbacks` alive under `token` while C may call them, then registers."""
-    _registrations[token] = (callbacks, on_release)
+    _registrations[token] = callbacks
     try:
         register_c()
     except BaseException:
@@ -191,12 +161,56 @@ def _registered(token: int, callbacks: Any, definition: Any, register_c: Callabl
         raise
 
 
-def _prepared_callbacks(proc: Processor, process: Optional[Callable[[int, Any], int]]) -> Any:
-    """create(), process() and prepare() of a descriptor: prepare() hands the
-    engine the tagged bytes of proc.prepare()'s value (kept in the journal);
-    create() decodes the bytes it is given (prepared now, or by an earlier
-    run) into proc.shared. A failure is kept in proc.prepare_error, for
-    Batch.start to raise."""
+# The prepared value of each instance of a function with a prepare function
+# (one per batch stage that runs it), by the token its create() hands the
+# engine as the instance's state.
+_instances: Dict[int, Any] = {}
+
+
+def _prepared_callbacks(proc: Processor) -> Any:
+    """create(), process(), destroy() and prepare() of a function with a
+    prepare function: each instance's value is every call's doc.shared. One
+    registration serves any number of stages and batches, each with its own value."""
+    def new_instance(shared: Any) -> int:
+        token = next(_tokens)
+        _instances[token] = shared
+        return token
+
+    create, destroy, prepare = _instance_callbacks(proc, new_instance, lambda token: _instances.pop(token, None))
+    process = _capi.bc_plugin_process_fn(lambda state, call, raw_doc: _call(proc, call, raw_doc, _instances.get(state or 0)))
+    return create, process, destroy, prepare
+
+
+def _async_callbacks(proc: Processor, loop: Callable[[], "_aio.EventLoopThread"]) -> Any:
+    """create(), process(), destroy() and prepare() of an async processor:
+    each instance is a bc_call_queue the loop watches, with its own
+    semaphore and prepared value; process() is bc_call_queue_push."""
+    library = lib()
+    function = proc.function
+    watched: Dict[int, "_aio.EventLoopThread"] = {}  # each queue's loop
+
+    def new_queue(shared: Any) -> int:
+        out = ctypes.c_void_p()
+        library.bc_call_queue_new(ctypes.byref(out))
+        queue = _capi.handle(out)
+        watched[queue] = loop()
+        watched[queue].watch(queue, _aio.AsyncStage(lambda call, raw: Doc(call, raw, shared),
+                                                    lambda doc, call: _run_async(function, call, doc), proc.concurrency))
+        return queue
+
+    create, destroy, prepare = _instance_callbacks(proc, new_queue, lambda queue: watched.pop(queue).retire(queue))
+    process = _capi.bc_plugin_process_fn(library.address("bc_call_queue_push"))
+    return create, process, destroy, prepare
+
+
+def _instance_callbacks(proc: Processor, new_instance: Callable[[Any], int],
+                        end_instance: Callable[[int], Any]) -> Any:
+    """create(), destroy() and prepare() of a descriptor. prepare() hands
+    the engine the tagged bytes of proc.prepare()'s value (kept in the
+    journal); create() decodes the bytes it is given (prepared now, or by an
+    earlier run; None without a prepare function) and makes an instance of
+    that value, its state; destroy() ends it. A failure is kept in
+    proc.prepare_error, for Batch.start to raise."""
     def prepare(host: Any, config: int, errbuf: int, size: int) -> int:
         try:
             data = _prepared.encode(proc.prepare(), proc.prepare)  # type: ignore[misc]  # set for this descriptor
@@ -208,13 +222,15 @@ def _prepared_callbacks(proc: Processor, process: Optional[Callable[[int, Any], 
         try:
             length = ctypes.c_size_t()
             address = host.contents.shared(config, ctypes.byref(length))
-            proc.shared = _prepared.decode(ctypes.string_at(address, length.value)) if address else None
+            state[0] = new_instance(_prepared.decode(ctypes.string_at(address, length.value)) if address else None)
             return 0
         except BaseException as error:
             return _refuse(proc, error, errbuf, size)
 
-    return (_capi.bc_plugin_create_fn(create),
-            _capi.bc_plugin_process_fn(lambda state, call, raw_doc: process(call, raw_doc)) if process else None,
+    def destroy(state: Optional[int]) -> None:
+        end_instance(state or 0)
+
+    return (_capi.bc_plugin_create_fn(create), _capi.bc_plugin_destroy_fn(destroy),
             _capi.bc_plugin_prepare_fn(prepare))
 
 
