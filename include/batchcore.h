@@ -566,8 +566,9 @@ BC_EXTERN int bc_call_finish_many(bc_call *const *calls, const bc_outcome *outco
  * bc_call_finish(_many). To use one, give a descriptor (BC_PLUGIN_INIT)
  *   process = bc_call_queue_push, flags = BC_PLUGIN_FLAG_NONBLOCKING,
  * and register it with bc_engine_register_plugin with the queue as
- * user_data (no create(), or a create() that leaves *state as it is).
- * One queue serves one registered processor, in every batch that uses it.
+ * user_data (no create(), or a create() that leaves *state as it is): one
+ * queue then serves every batch stage of the processor. Or let create()
+ * set *state to a new queue for each batch stage, and destroy() free it.
  * since 0.2 */
 typedef struct bc_call_queue bc_call_queue;
 
@@ -592,8 +593,9 @@ BC_EXTERN int bc_call_queue_push(void *queue, bc_call *call, const bc_doc *doc);
 BC_EXTERN size_t bc_call_queue_take(bc_call_queue *queue, bc_call **calls, const bc_doc **docs,
                                     size_t max); /* since 0.2 */
 
-/* [one at a time] Free a queue once the processor using it was released
- * (its release callback ran). NULL is ignored. */
+/* [one at a time] Free a queue once no call can reach it any more: after
+ * the release of the processor whose state it is, or the destroy() of its
+ * stage instance. NULL is ignored. */
 BC_EXTERN void bc_call_queue_free(bc_call_queue *queue); /* since 0.2 */
 
 /* ---- Initialisers ------------------------------------------------------ */

@@ -1,8 +1,8 @@
 """``async def`` processors: one asyncio event loop per engine, on a thread of its own.
 
-Each async processor is registered with a bc_call_queue: the engine's
-threads queue its calls (bc_call_queue_push, in C: they never take the
-GIL) and the loop, watching the queue's file descriptor, takes them in
+Each batch stage of an async processor has a bc_call_queue of its own
+(its instance's state): the engine's threads queue its calls
+(bc_call_queue_push, in C: they never take the GIL) and the loop, watching the queue's file descriptor, takes them in
 batches and starts a coroutine for each. A coroutine's end finishes the
 call (bc_call_finish_many, for all those that ended since the loop last
 finished some). No thread waits for a document, so thousands may be in
@@ -64,8 +64,8 @@ class EventLoopThread:
         self.loop.add_reader(fd, self._take, queue, stage)
 
     def retire(self, queue: int) -> None:
-        """From any thread, once the engine released the queue's processor:
-        stops watching the queue and frees it."""
+        """From any thread, once the queue's stage instance ended (its last
+        call finished): stops watching the queue and frees it."""
         try:
             self.loop.call_soon_threadsafe(self._retire, queue)
         except RuntimeError:  # the loop is closed: nothing reads the queue any more
