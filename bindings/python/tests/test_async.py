@@ -200,3 +200,27 @@ def test_a_coroutine_reads_its_documents_bytes_metadata_and_the_previous_stages_
         results = {r.id: r.json() for r in batch.results()}
     assert results["a"] == {"input": "HÉLLO\0WORLD", "tag": "ünï", "stage": 1, "attempt": 1}
     assert results["empty"] == {"input": "", "tag": None, "stage": 1, "attempt": 1}
+
+
+def test_calls_that_time_out_while_waiting_for_a_blocked_loop_are_retried_safely():
+    # The first attempt of "block" blocks the loop (a misuse) for longer than
+    # the timeout: calls queued meanwhile time out before the loop takes
+    # them. Taken late, their handles are refused, nothing reaches another
+    # call, and their retries finish every document exactly once.
+    import time
+
+    async def work(doc):
+        if doc.id == "block" and doc.attempt == 1:
+            time.sleep(1.0)
+        return doc.id
+
+    with batchcore.Engine() as engine, engine.batch(batchcore.processor(work, concurrency=50),
+                                                    timeout=0.3, timeout_grace=0.1, retry_attempts=10, retry_base=0) as batch:
+        batch.add(content=b"x", id="block")
+        for i in range(30):
+            batch.add(content=b"x", id=f"doc-{i}")
+        stats = batch.run()
+        results = {r.id: r for r in batch.results()}
+    assert stats.ok == 31 and stats.timeouts >= 1, stats
+    assert all(r.output == r.id.encode() for r in results.values())
+    assert results["block"].attempts >= 2
