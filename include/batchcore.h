@@ -577,7 +577,8 @@ BC_EXTERN int bc_call_queue_new(bc_call_queue **out); /* since 0.2 */
 
 /* [thread-safe] A file descriptor that is readable exactly while calls wait
  * in the queue (level-triggered): watch it with poll, epoll or asyncio's
- * add_reader; never read, write or close it. BC_EINVAL for NULL. */
+ * add_reader; never read, write or close it. With edge-triggered epoll,
+ * take until bc_call_queue_take returns 0. BC_EINVAL for NULL. */
 BC_EXTERN int bc_call_queue_fd(const bc_call_queue *queue); /* since 0.2 */
 
 /* [thread-safe] A bc_plugin.process whose state is the queue: copies the
