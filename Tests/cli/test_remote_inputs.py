@@ -282,6 +282,21 @@ def test_the_resume_check_of_finished_documents_goes_through_the_fetch_limiter(w
     assert heads[-1] - heads[0] >= 0.9, [round(t - heads[0], 3) for t in heads]
 
 
+def test_a_retry_after_answered_to_the_resume_check_pauses_the_fetches(web, tmp_path):
+    web.put("/done.txt", b"done\n")
+    web.put("/todo.txt", b"to do\n")
+    web.fail("/todo.txt", (404, {}))
+    args = ["run", f"{web.url}/done.txt", f"{web.url}/todo.txt", "-p", "text", "-w", "1",
+            "-o", tmp_path / "out.jsonl", "-c", tmp_path / "run.journal", "-O", "fetch.rate_limit=1000/s"]
+    assert run(*args).code == 1
+    web.fail("/done.txt", (429, {"Retry-After": "2"}))  # the resume's HEAD of the finished one
+    r = run(*args, "--resume", "--retry-failed", timeout=60)
+    assert r.code == 0, r
+    [head] = web.times("/done.txt", "HEAD")
+    fetch = web.times("/todo.txt")[-1]
+    assert fetch - head >= 1.5, f"the fetch came {fetch - head:.3f} s after the 429"
+
+
 def test_an_s3_prefix_is_listed_page_by_page_in_order(s3, bucket):
     keys = [f"in/doc-{i:02}.txt" for i in range(7)] + ["in/folder/", "out/not-me.txt"]
     for key in keys:

@@ -61,7 +61,8 @@ extension BatchRun {
     /// is no longer the one its result was made from is reported and
     /// counted. Its result stays: what is committed is never run again.
     /// A document gone from its source (a 404 or 403 now) counts as
-    /// changed; one that cannot be asked now (a 5xx, no connection) does not.
+    /// changed; one that cannot be asked now (a 5xx, no connection) does not,
+    /// and its `Retry-After` pauses the `fetch` limiter as a fetch's does.
     func reportChangedSource(_ document: Document, store: any ResultStore) {
         guard let location = RemoteLocation(document.path), let recorded = store.sourceVersion(of: document.id),
               awaitFetchPermit() else { return }
@@ -71,6 +72,9 @@ extension BatchRun {
             guard current != recorded else { return }
             change = "changed at its source since its result was made (\(recorded) then, \(current ?? "no version") now)"
         } catch {
+            if case .retry(_, let ms?) = error {  // a 429 or 503 with Retry-After: the server asks everyone to wait
+                fetchLimiter?.pause(until: monotonicNanos() &+ RetryPolicy.nanos(milliseconds: ms))
+            }
             guard case .fail(let reason) = error else { return }
             change = "is no longer at its source (\(reason))"
         }
