@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 
-from redis_common import Redis, report, wait_until
+from redis_common import Redis, report, stop, wait_until
 
 
 def submit(batchhost, plugin_dir, plugin, ms, manifest, url):
@@ -51,10 +51,7 @@ def main():
             wait_until(lambda: redis.command("HGET", f"batchcore:batch:{batch}:meta", "state") == "finished",
                        600, "the batch to finish")
             seconds = time.perf_counter() - started
-            for w in workers:
-                w.terminate()
-            for w in workers:
-                w.wait(timeout=60)
+            stop(workers)
         finally:
             redis.close()
     report(seconds, docs, per_doc)

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-from redis_common import Redis, report, wait_until
+from redis_common import Redis, report, stop, wait_until
 
 APP = """
 import os, time
@@ -63,10 +63,7 @@ def main():
             work.apply_async((ms,))
         wait_until(lambda: int(redis.command("GET", "bench:done") or 0) >= docs, 600, "every task to run")
         seconds = time.perf_counter() - started
-        for w in workers:
-            w.terminate()
-        for w in workers:
-            w.wait(timeout=60)
+        stop(workers)
     finally:
         redis.close()
     report(seconds, docs, per_doc)

@@ -77,5 +77,13 @@ def wait_until(condition, timeout, what):
         time.sleep(0.005)
 
 
+def stop(processes):
+    """Stops worker processes: SIGTERM to every one, then waits for each."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.wait(timeout=60)
+
+
 def report(seconds, docs, bytes_per_doc):
     print(json.dumps({"seconds": seconds, "docs": docs, "redis_bytes_per_doc": bytes_per_doc}))
