@@ -15,7 +15,7 @@ import CBatchCore
 
 @c public func bc_call_queue_fd(_ queue: OpaquePointer?) -> Int32 {
     guard let queue else { return fail(invalid("bc_call_queue_fd: queue must not be NULL")) }
-    return Unmanaged<CallQueue>.fromOpaque(UnsafeRawPointer(queue)).takeUnretainedValue().fd
+    return object(UnsafeRawPointer(queue), as: CallQueue.self).fd
 }
 
 /// A bc_plugin.process: the descriptor's state is the queue.
@@ -23,17 +23,17 @@ import CBatchCore
                                   _ doc: UnsafePointer<bc_doc>?) -> Int32 {
     guard let call, let doc else { return Int32(BC_OUTCOME_FAIL.rawValue) }
     guard let queue else {
-        _ = HostAPI.setError(call, "bc_call_queue_push: the processor's state is NULL; register the descriptor with its bc_call_queue as user_data (and a create() that keeps *state)")
+        _ = HostAPI.setError(call, "bc_call_queue_push: the processor's state is NULL; register the descriptor with its bc_call_queue as user_data, or have create() set *state to one")
         return Int32(BC_OUTCOME_FAIL.rawValue)
     }
-    Unmanaged<CallQueue>.fromOpaque(queue).takeUnretainedValue().push(call, doc)
+    object(queue, as: CallQueue.self).push(call, doc)
     return Int32(BC_OUTCOME_PENDING.rawValue)
 }
 
 @c public func bc_call_queue_take(_ queue: OpaquePointer?, _ calls: UnsafeMutablePointer<OpaquePointer?>?,
                                   _ docs: UnsafeMutablePointer<UnsafePointer<bc_doc>?>?, _ max: Int) -> Int {
     guard let queue, let calls else { return 0 }
-    return Unmanaged<CallQueue>.fromOpaque(UnsafeRawPointer(queue)).takeUnretainedValue().take(max, into: calls, docs: docs)
+    return object(UnsafeRawPointer(queue), as: CallQueue.self).take(max, into: calls, docs: docs)
 }
 
 @c public func bc_call_queue_free(_ queue: OpaquePointer?) {

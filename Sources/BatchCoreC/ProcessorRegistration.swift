@@ -42,7 +42,7 @@ final class ProcessorDefinition {
         descriptor.description = def.description
         descriptor.flags = def.flags & BC_PLUGIN_FLAG_NONBLOCKING  // a host processor runs in this process
         descriptor.process = { state, call, doc in
-            let definition = Unmanaged<ProcessorDefinition>.fromOpaque(state!).takeUnretainedValue().def
+            let definition = object(state!, as: ProcessorDefinition.self).def
             return definition.process(call, doc, definition.user_data)
         }
         let box = Unmanaged.passRetained(self).toOpaque()

@@ -111,20 +111,29 @@ def register(engine_handle: int, proc: Processor, loop: Callable[[], "_aio.Event
     bc_call_queue: its process() is the C library's bc_call_queue_push, so
     the engine's threads queue the calls without entering Python, and the
     event loop `loop()` takes them in batches."""
-    token = next(_tokens)
     if proc.is_async:
-        callbacks = _async_callbacks(proc, loop)
-    elif proc.prepare is None:
-        callbacks = _capi.bc_process_fn(lambda call, raw_doc, user_data: _call(proc, call, raw_doc, None))
-        definition = _capi.sized(_capi.bc_processor_def)
-        definition.process = callbacks
-        definition.release = _RELEASE
-        definition.user_data = token
-        _registered(token, callbacks, _describe(definition, proc),
-                    lambda: lib().bc_engine_register_processor(engine_handle, ctypes.byref(definition)))
-        return
+        _register_descriptor(engine_handle, proc, _async_callbacks(proc, loop))
+    elif proc.prepare is not None:
+        _register_descriptor(engine_handle, proc, _prepared_callbacks(proc))
     else:
-        callbacks = _prepared_callbacks(proc)
+        _register_function(engine_handle, proc)
+
+
+def _register_function(engine_handle: int, proc: Processor) -> None:
+    """A bc_processor_def whose process() calls the function."""
+    token = next(_tokens)
+    callbacks = _capi.bc_process_fn(lambda call, raw_doc, user_data: _call(proc, call, raw_doc, None))
+    definition = _capi.sized(_capi.bc_processor_def)
+    definition.process = callbacks
+    definition.release = _RELEASE
+    definition.user_data = token
+    _registered(token, callbacks, _describe(definition, proc),
+                lambda: lib().bc_engine_register_processor(engine_handle, ctypes.byref(definition)))
+
+
+def _register_descriptor(engine_handle: int, proc: Processor, callbacks: Any) -> None:
+    """A bc_plugin descriptor of create(), process(), destroy() and prepare() (`callbacks`)."""
+    token = next(_tokens)
     definition = _capi.sized(_capi.bc_plugin)
     definition.abi_version, definition.abi_minor = _capi.BC_PLUGIN_ABI_MAJOR, _capi.BC_PLUGIN_ABI_MINOR
     definition.create, definition.process, definition.destroy = callbacks[:3]
@@ -177,7 +186,8 @@ def _prepared_callbacks(proc: Processor) -> Any:
         return token
 
     create, destroy, prepare = _instance_callbacks(proc, new_instance, lambda token: _instances.pop(token, None))
-    process = _capi.bc_plugin_process_fn(lambda state, call, raw_doc: _call(proc, call, raw_doc, _instances.get(state or 0)))
+    process = _capi.bc_plugin_process_fn(
+        lambda state, call, raw_doc: _call(proc, call, raw_doc, _instances.get(state or 0)))
     return create, process, destroy, prepare
 
 
