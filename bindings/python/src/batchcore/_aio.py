@@ -6,8 +6,8 @@ Each batch stage of an async processor has a bc_call_queue of its own
 batches and starts a coroutine for each. A coroutine's end finishes the
 call (bc_call_finish_many, for all those that ended since the loop last
 finished some). No thread waits for a document, so thousands may be in
-flight on a few threads. A semaphore per stage holds at most
-``concurrency`` coroutines running; the engine's own timeout, cancel,
+flight on a few threads. Each stage runs at most ``concurrency``
+coroutines at once; the engine's own timeout, cancel,
 rate limits, retries and budget apply to the call as to any other. A call
 the engine gave up on (its timeout, a hard cancel) is seen by polling
 bc_call_is_cancelled, and its task is cancelled.
@@ -15,11 +15,12 @@ bc_call_is_cancelled, and its task is cancelled.
 from __future__ import annotations
 
 import asyncio
+import collections
 import ctypes
 import threading
-from typing import Any, Callable, Coroutine, Dict, List, Optional, Tuple
+from typing import Any, Callable, Coroutine, Deque, Dict, List, Optional, Tuple
 
-from ._capi import bc_doc, lib
+from ._capi import BC_OUTCOME_RETRY, bc_doc, lib
 from .doc import Doc
 
 # How often the loop looks for calls the engine gave up on (each look asks
@@ -34,9 +35,14 @@ class EventLoopThread:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self._calls: Dict[asyncio.Task[Any], int] = {}  # running tasks, by task: their bc_call
-        self._queues: Dict[int, int] = {}  # watched bc_call_queue: its file descriptor
-        self._finished: List[Tuple[int, int]] = []  # (call, outcome) of coroutines that ended, not yet finished in C
+        self._tasks: Dict[int, asyncio.Task[Any]] = {}  # running tasks, by their bc_call
+        self._queues: Dict[int, Tuple[int, AsyncStage]] = {}  # watched bc_call_queue: its file descriptor and stage
+        # Calls whose coroutines ended, and their outcomes, not yet finished in C.
+        self._ended_calls: List[int] = []
+        self._ended_outcomes: List[int] = []
+        # Filled by slices (a ctypes array made from arguments costs five times as much).
+        self._finish_calls = (ctypes.c_void_p * _TAKE_MAX)()
+        self._finish_outcomes = (ctypes.c_int * _TAKE_MAX)()
         self._taken_calls = (ctypes.c_void_p * _TAKE_MAX)()
         self._taken_docs = (ctypes.POINTER(bc_doc) * _TAKE_MAX)()
         self._thread = threading.Thread(target=self._run, name="batchcore-asyncio", daemon=True)
@@ -49,10 +55,25 @@ class EventLoopThread:
 
     def _poll(self) -> None:
         library = lib()
-        for task, call in list(self._calls.items()):
+        for call, task in list(self._tasks.items()):
             if library.bc_call_is_cancelled(call):
                 task.cancel()
+        for _, stage in self._queues.values():
+            if any(library.bc_call_is_cancelled(call) for call, _ in stage.parked):
+                self._drop_cancelled(stage)
         self.loop.call_later(_POLL_SECONDS, self._poll)
+
+    def _drop_cancelled(self, stage: "AsyncStage") -> None:
+        """Ends the parked calls the engine gave up on as a cancelled task would: retried."""
+        library, kept = lib(), collections.deque()
+        for call, doc in stage.parked:
+            if library.bc_call_is_cancelled(call):
+                doc._end_call()
+                library.bc_call_set_error(call, b"cancelled")
+                self._ended(call, BC_OUTCOME_RETRY)
+            else:
+                kept.append((call, doc))
+        stage.parked = kept
 
     def watch(self, queue: int, stage: "AsyncStage") -> None:
         """From any thread: runs `stage` for every call `queue` receives."""
@@ -60,7 +81,7 @@ class EventLoopThread:
 
     def _watch(self, queue: int, stage: "AsyncStage") -> None:
         fd = lib().bc_call_queue_fd(queue)
-        self._queues[queue] = fd
+        self._queues[queue] = (fd, stage)
         self.loop.add_reader(fd, self._take, queue, stage)
 
     def retire(self, queue: int) -> None:
@@ -72,37 +93,53 @@ class EventLoopThread:
             lib().bc_call_queue_free(queue)
 
     def _retire(self, queue: int) -> None:
-        fd = self._queues.pop(queue, None)
-        if fd is not None:
-            self.loop.remove_reader(fd)
+        watched = self._queues.pop(queue, None)
+        if watched is not None:
+            self.loop.remove_reader(watched[0])
         lib().bc_call_queue_free(queue)
 
     def _take(self, queue: int, stage: "AsyncStage") -> None:
-        """The queue's descriptor is readable: starts a task for each waiting call."""
+        """The queue's descriptor is readable: starts a task for each waiting
+        call, or parks it while the stage has `concurrency` running."""
         calls, docs = self._taken_calls, self._taken_docs
         for i in range(lib().bc_call_queue_take(queue, calls, docs, _TAKE_MAX)):
             call = calls[i]
-            task = self.loop.create_task(self._call(stage, call, stage.doc(call, docs[i].contents)))
-            self._calls[task] = call
+            doc = stage.doc(call, docs[i].contents)
+            if stage.running < stage.concurrency:
+                self._start(stage, call, doc)
+            else:
+                stage.parked.append((call, doc))
+
+    def _start(self, stage: "AsyncStage", call: int, doc: Doc) -> None:
+        stage.running += 1
+        self._tasks[call] = asyncio.Task(self._call(stage, call, doc), loop=self.loop)  # as create_task, less its checks
 
     async def _call(self, stage: "AsyncStage", call: int, doc: Doc) -> None:
         try:
-            async with stage.semaphore():
-                outcome = await stage.run(doc, call)  # never raises: every end is an outcome
+            outcome = await stage.run(call, doc)  # never raises: every end is an outcome
         finally:
-            self._calls.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
-        self._finished.append((call, outcome))
-        if len(self._finished) == 1:
+            del self._tasks[call]
+            stage.running -= 1
+            if stage.parked:
+                self._start(stage, *stage.parked.popleft())
+        self._ended(call, outcome)
+
+    def _ended(self, call: int, outcome: int) -> None:
+        self._ended_calls.append(call)
+        self._ended_outcomes.append(outcome)
+        if len(self._ended_calls) == 1:
             self.loop.call_soon(self._finish_all)
 
     def _finish_all(self) -> None:
         """Finishes the calls whose coroutines ended since the last time, in
         one C call: the GIL is let go once per batch, not once per document."""
-        finished, self._finished = self._finished, []
-        count = len(finished)
-        calls = (ctypes.c_void_p * count)(*(call for call, _ in finished))
-        outcomes = (ctypes.c_int * count)(*(outcome for _, outcome in finished))
-        lib().bc_call_finish_many(calls, outcomes, None, count)
+        calls, outcomes = self._ended_calls, self._ended_outcomes
+        self._ended_calls, self._ended_outcomes = [], []
+        for start in range(0, len(calls), _TAKE_MAX):
+            count = min(_TAKE_MAX, len(calls) - start)
+            self._finish_calls[:count] = calls[start:start + count]
+            self._finish_outcomes[:count] = outcomes[start:start + count]
+            lib().bc_call_finish_many(self._finish_calls, self._finish_outcomes, None, count)
 
     def close(self) -> None:
         if self.loop.is_closed():
@@ -136,19 +173,17 @@ class LazyEventLoop:
 class AsyncStage:
     """An async processor's share of the loop: at most ``concurrency`` coroutines at once.
 
-    ``doc(call, raw)`` makes the Doc of a bc_doc; ``run(doc, call)`` awaits
+    ``doc(call, raw)`` makes the Doc of a bc_doc; ``run(call, doc)`` awaits
     the processor and reports its result to the call, returning the
-    outcome; it ends the doc's call.
+    outcome; it ends the doc's call. Calls taken beyond ``concurrency``
+    wait in ``parked`` (a counter and a deque: the loop's thread alone
+    touches them, so no asyncio.Semaphore and no waiting coroutine).
     """
 
-    def __init__(self, doc: Callable[[int, Any], Doc], run: Callable[[Doc, int], Coroutine[Any, Any, int]],
+    def __init__(self, doc: Callable[[int, Any], Doc], run: Callable[[int, Doc], Coroutine[Any, Any, int]],
                  concurrency: int) -> None:
         self.doc = doc
         self.run = run
         self.concurrency = concurrency
-        self._semaphore: Optional[asyncio.Semaphore] = None
-
-    def semaphore(self) -> asyncio.Semaphore:
-        if self._semaphore is None:  # made on the loop's thread, on first use
-            self._semaphore = asyncio.Semaphore(self.concurrency)
-        return self._semaphore
+        self.running = 0
+        self.parked: Deque[Tuple[int, Doc]] = collections.deque()

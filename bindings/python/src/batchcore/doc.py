@@ -1,7 +1,6 @@
 """The document a Python processor receives."""
 from __future__ import annotations
 
-import ctypes
 import json
 from typing import Any, Dict, Optional
 
@@ -23,15 +22,16 @@ class Doc:
                  "_api")
 
     def __init__(self, call: int, raw: Any, shared: Any = None) -> None:
+        path, stage, content = raw.path, raw.stage, raw.content  # each read of a ctypes field makes an object
         self.id: str = raw.id.decode("utf-8", "surrogateescape")
-        self.path: Optional[str] = raw.path.decode("utf-8", "surrogateescape") if raw.path else None
+        self.path: Optional[str] = path.decode("utf-8", "surrogateescape") if path else None
         # The previous stage's output; None in the first stage.
-        self.input: Optional[bytes] = _bytes_at(raw.input, raw.input_len) if raw.stage > 0 else None
+        self.input: Optional[bytes] = _bytes_at(raw.input, raw.input_len) if stage > 0 else None
         # The bytes of a document held in memory (Batch.add(content=...)); None for files.
-        self.content: Optional[bytes] = _bytes_at(raw.content, raw.content_len) if raw.content else None
+        self.content: Optional[bytes] = _bytes_at(content, raw.content_len) if content else None
         # What the processor's prepare() returned for this batch stage; None without one.
         self.shared: Any = shared
-        self.stage: int = raw.stage      # 0-based index of this stage
+        self.stage: int = stage          # 0-based index of this stage
         self.attempt: int = raw.attempt  # 1 on the first try, 2 on the first retry, ...
         self._metadata_json: bytes = raw.metadata_json or b"{}"
         self._metadata: Optional[Dict[str, Any]] = None
@@ -119,5 +119,6 @@ class Doc:
         return f"Doc(id={self.id!r}, path={self.path!r}, stage={self.stage}, attempt={self.attempt})"
 
 
-def _bytes_at(address: Optional[int], length: int) -> bytes:
-    return ctypes.string_at(address, length) if address and length else b""
+def _bytes_at(pointer: Any, length: int) -> bytes:
+    """The `length` bytes at a POINTER(c_char) (b"" when it is NULL)."""
+    return pointer[:length] if pointer and length else b""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import functools
 import inspect
 import itertools
 import json
@@ -205,7 +206,7 @@ def _async_callbacks(proc: Processor, loop: Callable[[], "_aio.EventLoopThread"]
         queue = _capi.handle(out)
         watched[queue] = loop()
         watched[queue].watch(queue, _aio.AsyncStage(lambda call, raw: Doc(call, raw, shared),
-                                                    lambda doc, call: _run_async(function, call, doc), proc.concurrency))
+                                                    functools.partial(_run_async, function), proc.concurrency))
         return queue
 
     create, destroy, prepare = _instance_callbacks(proc, new_queue, lambda queue: watched.pop(queue).retire(queue))
@@ -303,8 +304,23 @@ def _failure(library: Any, call: int, error: BaseException) -> int:
     return _capi.BC_OUTCOME_FAIL
 
 
-# One encoder for every output: json.dumps with options builds one per call.
-_JSON_OUTPUT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+def _json_encoder() -> Callable[[Any], str]:
+    """json.dumps(value, ensure_ascii=False, separators=(",", ":"),
+    allow_nan=False, check_circular=False), with json's C encoder made once:
+    dumps makes one per call, which was a third of an output's cost. A
+    value that contains itself fails with RecursionError."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # a Python without the _json accelerator
+        return json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False, check_circular=False).encode
+
+    def default(value: Any) -> Any:
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+    encoder = make(None, default, json.encoder.encode_basestring, None, ":", ",", False, False, False)
+    return lambda value: "".join(encoder(value, 0))
+
+
+_json_output = _json_encoder()
 
 
 def _report(library: Any, call: int, value: Any) -> int:
@@ -330,7 +346,7 @@ def _report(library: Any, call: int, value: Any) -> int:
         data = bytes(value)
         library.bc_call_set_output(call, data, len(data))
     elif isinstance(value, (dict, list)):
-        text = _JSON_OUTPUT.encode(value).encode("utf-8")
+        text = _json_output(value).encode("utf-8")
         if library.bc_call_set_output_json(call, text, len(text)) < 0:
             raise ValueError("the engine refused the JSON output")
     else:
