@@ -121,9 +121,11 @@ def run_batchcore_async(count: int, concurrency: int) -> List[Dict[str, Any]]:
             engine.batch(batchcore.processor(async_io, concurrency=concurrency)) as batch:
         for i in range(count):
             batch.add(content=b"", id=f"doc-{i:06d}")
-        if batch.run().failed:
+        batch.start()
+        outputs = [result.json() for result in batch.results(follow=True)]  # read while the batch runs
+        if batch.wait().failed:
             raise SystemExit("batchcore: async documents failed")
-        return [result.json() for result in batch.results()]
+        return outputs
 
 
 def run_gather(count: int, concurrency: int) -> List[Dict[str, Any]]:

@@ -391,8 +391,8 @@ BC_EXTERN int bc_batch_stats(bc_stats *out, const bc_batch *batch); /* since 0.1
 /* ---- Results ---------------------------------------------------------- */
 
 /* One document's result: what its line of the JSONL output holds. Pointers
- * are borrowed until the next bc_results_next or bc_results_free on the
- * same iterator. Start from BC_RESULT_INIT. since 0.1 */
+ * are borrowed until the next bc_results_next(_many) or bc_results_free on
+ * the same iterator. Start from BC_RESULT_INIT. since 0.1 */
 typedef struct bc_result {
     uint32_t struct_size;  /* set by the caller: sizeof(bc_result) */
     uint32_t status;       /* bc_status */
@@ -423,9 +423,20 @@ typedef struct bc_results bc_results;
  * bc_results_free(). */
 BC_EXTERN int bc_batch_results(bc_results **out, bc_batch *batch); /* since 0.1 */
 
+/* [thread-safe] As bc_batch_results, without the first `first` results:
+ * while the batch runs, a host that has read n results reads those that
+ * finished since with first = n (an iterator does not grow). since 0.2 */
+BC_EXTERN int bc_batch_results_from(bc_results **out, bc_batch *batch, size_t first); /* since 0.2 */
+
 /* [one at a time] Fill *out with the next result: returns 1 when it did,
  * 0 at the end, negative on error. */
 BC_EXTERN int bc_results_next(bc_result *out, bc_results *results); /* since 0.1 */
+
+/* [one at a time] Fill out[0..capacity-1] with the next results, one call
+ * for many: returns how many (0 at the end), negative on error. Set
+ * out[0].struct_size (BC_RESULT_INIT); it is the stride between elements.
+ * Every pointer in them is borrowed until the next call on the iterator. */
+BC_EXTERN int bc_results_next_many(bc_result *out, size_t capacity, bc_results *results); /* since 0.2 */
 
 /* [one at a time] Free an iterator. NULL is ignored. */
 BC_EXTERN void bc_results_free(bc_results *results); /* since 0.1 */

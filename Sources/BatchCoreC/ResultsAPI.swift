@@ -9,10 +9,10 @@ final class ResultsCursor {
     private let source: () throws -> DocumentResult?
     private var allocations: [UnsafeMutableRawPointer] = []
 
-    init(_ results: [DocumentResult]) {
-        var index = 0
+    init(_ results: ArraySlice<DocumentResult>) {
+        var index = results.startIndex
         source = {
-            guard index < results.count else { return nil }
+            guard index < results.endIndex else { return nil }
             defer { index += 1 }
             return results[index]
         }
@@ -44,10 +44,29 @@ final class ResultsCursor {
         return UnsafePointer(copy.assumingMemoryBound(to: UInt8.self))
     }
 
+    /// The next result, or nil at the end; its strings live until the next step.
     func next() throws -> bc_result? {
         freeCurrent()
-        guard let r = try source() else { return nil }
-        return bc_result(
+        return try source().map(copy)
+    }
+
+    /// Up to `capacity` next results into `out`, an array whose elements are
+    /// `stride` bytes apart (the caller's sizeof(bc_result)); their strings
+    /// live until the next step. Returns how many.
+    func next(into out: UnsafeMutableRawPointer, stride: Int, capacity: Int) throws -> Int {
+        freeCurrent()
+        var count = 0
+        while count < capacity, let result = try source() {
+            let element = out + count * stride
+            element.storeBytes(of: UInt32(stride), as: UInt32.self)  // the caller sets only the first's
+            try copyVersioned(copy(result), to: element.assumingMemoryBound(to: bc_result.self))
+            count += 1
+        }
+        return count
+    }
+
+    private func copy(_ r: DocumentResult) -> bc_result {
+        bc_result(
             struct_size: UInt32(MemoryLayout<bc_result>.size),
             status: UInt32(r.status.rawValue),
             id: keep(r.document.id),
@@ -71,23 +90,35 @@ final class ResultsCursor {
 }
 
 @c public func bc_batch_results(_ out: UnsafeMutablePointer<OpaquePointer?>?, _ batch: OpaquePointer?) -> Int32 {
+    bc_batch_results_from(out, batch, 0)
+}
+
+@c public func bc_batch_results_from(_ out: UnsafeMutablePointer<OpaquePointer?>?, _ batch: OpaquePointer?,
+                                     _ first: UInt) -> Int32 {
     capi {
         guard let out else { throw invalid("out must not be NULL") }
         let batch = try borrow(batch, as: BatchHandle.self, "batch").batch
-        out.pointee = retain(ResultsCursor(batch.finishedResults))
+        out.pointee = retain(ResultsCursor(batch.finishedResults.dropFirst(Int(clamping: first))))
     }
 }
 
 @c public func bc_results_next(_ out: UnsafeMutablePointer<bc_result>?, _ results: OpaquePointer?) -> Int32 {
-    var produced: Int32 = 0
+    bc_results_next_many(out, 1, results)
+}
+
+@c public func bc_results_next_many(_ out: UnsafeMutablePointer<bc_result>?, _ capacity: UInt,
+                                    _ results: OpaquePointer?) -> Int32 {
+    var produced = 0
     let rc = capi {
         guard let out else { throw invalid("out must not be NULL") }
         let cursor = try borrow(results, as: ResultsCursor.self, "results")
-        guard let result = try cursor.next() else { return }
-        try copyVersioned(result, to: out)
-        produced = 1
+        let stride = Int(UnsafeRawPointer(out).load(as: UInt32.self))
+        guard stride >= MemoryLayout<UInt32>.size, capacity <= 1 || stride % MemoryLayout<bc_result>.alignment == 0 else {
+            throw invalid("struct_size must be set to sizeof the struct (got \(stride))")
+        }
+        produced = try cursor.next(into: UnsafeMutableRawPointer(out), stride: stride, capacity: Int(min(capacity, UInt(Int32.max))))
     }
-    return rc == BC_OK ? produced : rc
+    return rc == BC_OK ? Int32(produced) : rc
 }
 
 @c public func bc_results_free(_ results: OpaquePointer?) {

@@ -128,6 +128,51 @@ def test_results_can_be_read_while_running(engine, make_docs):
         assert len(list(batch.results())) == 50
 
 
+def test_results_can_be_followed_while_the_batch_runs(engine):
+    gate = threading.Event()
+
+    @batchcore.processor
+    def gated(doc):
+        if int(doc.id) >= 10:
+            gate.wait(30)
+        return {"n": int(doc.id)}
+
+    with engine.batch(gated, workers=4) as batch:
+        for i in range(600):
+            batch.add(content=b"", id=str(i))
+        with pytest.raises(batchcore.StateError, match="start"):
+            next(batch.results(follow=True))
+        batch.start()
+        read = []
+        for result in batch.results(follow=True):  # more than one chunk of 256
+            read.append(result.json()["n"])
+            if len(read) == 10:
+                assert sorted(read) == list(range(10))  # the held documents have not finished
+                gate.set()
+        assert batch.wait().ok == 600
+    assert sorted(read) == list(range(600))
+
+
+def test_following_a_cancelled_batch_ends_with_what_finished(engine):
+    @batchcore.processor
+    def slow(doc):
+        time.sleep(0.01)
+        return "x"
+
+    with engine.batch(slow, workers=2) as batch:
+        for i in range(400):
+            batch.add(content=b"", id=str(i))
+        batch.start()
+        followed = []
+        for result in batch.results(follow=True):
+            followed.append(result.id)
+            if len(followed) == 5:
+                batch.cancel()
+        batch.wait()
+        finished = [r.id for r in batch.results()]
+    assert followed == finished and 5 <= len(finished) < 400
+
+
 def test_an_output_file_keeps_a_journal_beside_it_as_the_cli_does(engine, make_docs, tmp_path):
     paths = make_docs(5)
     identity = batchcore.processor(name="identity")(lambda doc: doc.id)

@@ -266,6 +266,8 @@ SIGNATURES: Dict[str, Tuple[Any, Sequence[Any]]] = {
     # results
     "bc_batch_results": (CHECKED, (_handle_out, c_void_p)),
     "bc_results_next": (CHECKED, (POINTER(bc_result), c_void_p)),
+    "bc_batch_results_from": (CHECKED, (_handle_out, c_void_p, c_size_t)),
+    "bc_results_next_many": (CHECKED, (POINTER(bc_result), c_size_t, c_void_p)),
     "bc_results_free": (None, (c_void_p,)),
     # distributed batches (Redis)
     "bc_redis_submit": (CHECKED, (_string_out, c_void_p, c_char_p, c_int64)),

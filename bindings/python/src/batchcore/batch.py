@@ -30,6 +30,10 @@ EventCallback = Callable[[Event], Any]
 # How long one blocking bc_batch_wait lasts on the main thread: Python runs
 # signal handlers (Ctrl-C) only between C calls, so wait wakes this often.
 _MAIN_THREAD_WAIT_SLICE = 0.2
+# results(follow=True): how long it waits for more results between looks.
+_FOLLOW_WAIT_MS = 10
+# Results read from C in one call.
+_RESULTS_CHUNK = 256
 
 
 class Batch(OwnedHandle):
@@ -324,15 +328,46 @@ class Batch(OwnedHandle):
         lib().bc_batch_stats(ctypes.byref(raw), self._live())
         return Stats.from_c(raw)
 
-    def results(self) -> Iterator[DocumentResult]:
-        """The results finished so far, in finishing order (kept unless keep_results=False)."""
+    def results(self, follow: bool = False) -> Iterator[DocumentResult]:
+        """The results finished so far, in finishing order (kept unless keep_results=False).
+
+        With ``follow=True`` it goes on while the batch runs, yielding each
+        result soon after its document finishes (it looks every 10 ms),
+        and ends once the batch has ended: read results while the batch
+        runs, as ``asyncio.as_completed`` does. The batch must be started
+        (start()); wait() still gives the final stats and raises the
+        batch's failure.
+        """
+        if not follow:
+            yield from self._results_from(0)
+            return
+        if not self._started:
+            raise StateError("results(follow=True) follows a running batch: call start() first")
+        handle, seen = self._live(), 0
+        while True:
+            ended = _has_ended(handle, 0)
+            for result in self._results_from(seen):
+                seen += 1
+                yield result
+            if ended:
+                return
+            _has_ended(handle, _FOLLOW_WAIT_MS)  # waits for more, or for the end
+
+    def _results_from(self, first: int) -> Iterator[DocumentResult]:
+        """The results after the first `first`, read _RESULTS_CHUNK at a time."""
         library = lib()
         cursor = ctypes.c_void_p()
-        library.bc_batch_results(ctypes.byref(cursor), self._live())
+        library.bc_batch_results_from(ctypes.byref(cursor), self._live(), first)
         try:
-            raw = _capi.sized(_capi.bc_result)
-            while library.bc_results_next(ctypes.byref(raw), cursor) == 1:
-                yield DocumentResult.from_c(raw)
+            chunk = (_capi.bc_result * _RESULTS_CHUNK)()
+            chunk[0].struct_size = ctypes.sizeof(_capi.bc_result)  # the stride between elements
+            next_many, from_c = library.bc_results_next_many, DocumentResult.from_c
+            while True:
+                count = next_many(chunk, _RESULTS_CHUNK, cursor)
+                if count == 0:
+                    return
+                for i in range(count):
+                    yield from_c(chunk[i])
         finally:
             library.bc_results_free(cursor)
 
@@ -363,6 +398,18 @@ class Batch(OwnedHandle):
 
     def __repr__(self) -> str:
         return "<batchcore.Batch closed>" if self.closed else f"<batchcore.Batch {self.stats().state.value}>"
+
+
+def _has_ended(handle: int, milliseconds: int) -> bool:
+    """Whether the batch has ended, waiting up to `milliseconds` for it. A
+    batch that ended in failure has ended: wait() raises its error."""
+    try:
+        lib().bc_batch_wait(handle, milliseconds)
+    except WaitTimeout:
+        return False
+    except BatchcoreError:
+        pass
+    return True
 
 
 def _wait_for_end(handle: int, timeout: Optional[float]) -> None:
