@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import os
 import threading
 
@@ -224,3 +225,27 @@ def test_calls_that_time_out_while_waiting_for_a_blocked_loop_are_retried_safely
     assert stats.ok == 31 and stats.timeouts >= 1, stats
     assert all(r.output == r.id.encode() for r in results.values())
     assert results["block"].attempts >= 2
+
+
+def test_calls_waiting_for_a_free_slot_that_time_out_never_run():
+    # concurrency=1 with 3 workers: "a" runs (too long, on its first
+    # attempt) while "b" and "c" wait for the slot. All three time out;
+    # the waiting two are retried without their first attempt ever
+    # reaching the processor.
+    calls = collections.Counter()
+
+    async def work(doc):
+        calls[doc.id] += 1
+        if doc.id == "a" and doc.attempt == 1:
+            await asyncio.sleep(5)
+        return doc.id
+
+    with batchcore.Engine() as engine, engine.batch(batchcore.processor(work, concurrency=1), workers=3,
+                                                    timeout=0.3, timeout_grace=0, retry_attempts=5, retry_base=0) as batch:
+        for name in "abc":
+            batch.add(content=b"x", id=name)
+        stats = batch.run()
+        attempts = {r.id: r.attempts for r in batch.results()}
+    # At least one waiting call timed out (the other may start in time).
+    assert stats.ok == 3 and attempts["a"] == 2 and attempts["b"] + attempts["c"] >= 3, (stats, attempts)
+    assert calls == {"a": 2, "b": 1, "c": 1}, calls  # what timed out waiting never ran

@@ -17,10 +17,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import ctypes
+import inspect
 import threading
 from typing import Any, Callable, Coroutine, Deque, Dict, List, Optional, Tuple
 
-from ._capi import BC_OUTCOME_RETRY, bc_doc, lib
+from ._capi import BC_OUTCOME_FAIL, bc_doc, lib
 from .doc import Doc
 
 # How often the loop looks for calls the engine gave up on (each look asks
@@ -35,7 +36,8 @@ class EventLoopThread:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self._tasks: Dict[int, asyncio.Task[Any]] = {}  # running tasks, by their bc_call
+        # Started calls: their task, stage and Doc, by bc_call.
+        self._tasks: Dict[int, Tuple[asyncio.Task[Any], AsyncStage, Doc]] = {}
         self._queues: Dict[int, Tuple[int, AsyncStage]] = {}  # watched bc_call_queue: its file descriptor and stage
         # Calls whose coroutines ended, and their outcomes, not yet finished in C.
         self._ended_calls: List[int] = []
@@ -55,9 +57,13 @@ class EventLoopThread:
 
     def _poll(self) -> None:
         library = lib()
-        for call, task in list(self._tasks.items()):
+        for call, (task, stage, doc) in list(self._tasks.items()):
             if library.bc_call_is_cancelled(call):
                 task.cancel()
+                if inspect.getcoroutinestate(task.get_coro()) == inspect.CORO_CREATED:
+                    # Cancelled before its first step, the coroutine never
+                    # runs, not even its finally: the call is settled here.
+                    self._settle(stage, call, doc, stage.fail(call, asyncio.CancelledError()))
         for _, stage in self._queues.values():
             if any(library.bc_call_is_cancelled(call) for call, _ in stage.parked):
                 self._drop_cancelled(stage)
@@ -69,8 +75,7 @@ class EventLoopThread:
         for call, doc in stage.parked:
             if library.bc_call_is_cancelled(call):
                 doc._end_call()
-                library.bc_call_set_error(call, b"cancelled")
-                self._ended(call, BC_OUTCOME_RETRY)
+                self._ended(call, stage.fail(call, asyncio.CancelledError()))
             else:
                 kept.append((call, doc))
         stage.parked = kept
@@ -101,10 +106,10 @@ class EventLoopThread:
     def _take(self, queue: int, stage: "AsyncStage") -> None:
         """The queue's descriptor is readable: starts a task for each waiting
         call, or parks it while the stage has `concurrency` running."""
-        calls, docs = self._taken_calls, self._taken_docs
+        calls, docs, shared = self._taken_calls, self._taken_docs, stage.shared
         for i in range(lib().bc_call_queue_take(queue, calls, docs, _TAKE_MAX)):
             call = calls[i]
-            doc = stage.doc(call, docs[i].contents)
+            doc = Doc(call, docs[i].contents, shared)
             if stage.running < stage.concurrency:
                 self._start(stage, call, doc)
             else:
@@ -112,16 +117,27 @@ class EventLoopThread:
 
     def _start(self, stage: "AsyncStage", call: int, doc: Doc) -> None:
         stage.running += 1
-        self._tasks[call] = asyncio.Task(self._call(stage, call, doc), loop=self.loop)  # as create_task, less its checks
+        task = asyncio.Task(self._call(stage, call, doc), loop=self.loop)  # as create_task, less its checks
+        self._tasks[call] = (task, stage, doc)
 
     async def _call(self, stage: "AsyncStage", call: int, doc: Doc) -> None:
+        """One call, start to end, in one coroutine: the processor's
+        value, or what it raised (a cancel included), becomes the outcome."""
+        outcome = BC_OUTCOME_FAIL  # should reporting itself raise
         try:
-            outcome = await stage.run(call, doc)  # never raises: every end is an outcome
+            outcome = stage.report(call, await stage.function(doc))
+        except BaseException as error:
+            outcome = stage.fail(call, error)
         finally:
-            del self._tasks[call]
-            stage.running -= 1
-            if stage.parked:
-                self._start(stage, *stage.parked.popleft())
+            self._settle(stage, call, doc, outcome)
+
+    def _settle(self, stage: "AsyncStage", call: int, doc: Doc, outcome: int) -> None:
+        """A running call ended: frees its place for a parked one."""
+        doc._end_call()
+        del self._tasks[call]
+        stage.running -= 1
+        if stage.parked:
+            self._start(stage, *stage.parked.popleft())
         self._ended(call, outcome)
 
     def _ended(self, call: int, outcome: int) -> None:
@@ -173,17 +189,21 @@ class LazyEventLoop:
 class AsyncStage:
     """An async processor's share of the loop: at most ``concurrency`` coroutines at once.
 
-    ``doc(call, raw)`` makes the Doc of a bc_doc; ``run(call, doc)`` awaits
-    the processor and reports its result to the call, returning the
-    outcome; it ends the doc's call. Calls taken beyond ``concurrency``
-    wait in ``parked`` (a counter and a deque: the loop's thread alone
-    touches them, so no asyncio.Semaphore and no waiting coroutine).
+    Each call's Doc carries ``shared`` (the stage's prepared value);
+    ``function(doc)`` is the processor; ``report(call, value)`` hands its
+    value to the call and ``fail(call, error)`` what it raised, each
+    returning the outcome. Calls taken beyond ``concurrency`` wait in
+    ``parked`` (a counter and a deque: the loop's thread alone touches
+    them, so no asyncio.Semaphore and no waiting coroutine).
     """
 
-    def __init__(self, doc: Callable[[int, Any], Doc], run: Callable[[int, Doc], Coroutine[Any, Any, int]],
+    def __init__(self, function: Callable[[Doc], Coroutine[Any, Any, Any]], shared: Any,
+                 report: Callable[[int, Any], int], fail: Callable[[int, BaseException], int],
                  concurrency: int) -> None:
-        self.doc = doc
-        self.run = run
+        self.function = function
+        self.shared = shared
+        self.report = report
+        self.fail = fail
         self.concurrency = concurrency
         self.running = 0
         self.parked: Deque[Tuple[int, Doc]] = collections.deque()

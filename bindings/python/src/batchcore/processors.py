@@ -195,7 +195,7 @@ def _prepared_callbacks(proc: Processor) -> Any:
 def _async_callbacks(proc: Processor, loop: Callable[[], "_aio.EventLoopThread"]) -> Any:
     """create(), process(), destroy() and prepare() of an async processor:
     each instance is a bc_call_queue the loop watches, with its own
-    semaphore and prepared value; process() is bc_call_queue_push."""
+    concurrency count and prepared value; process() is bc_call_queue_push."""
     library = lib()
     function = proc.function
     watched: Dict[int, "_aio.EventLoopThread"] = {}  # each queue's loop
@@ -205,8 +205,8 @@ def _async_callbacks(proc: Processor, loop: Callable[[], "_aio.EventLoopThread"]
         library.bc_call_queue_new(ctypes.byref(out))
         queue = _capi.handle(out)
         watched[queue] = loop()
-        watched[queue].watch(queue, _aio.AsyncStage(lambda call, raw: Doc(call, raw, shared),
-                                                    functools.partial(_run_async, function), proc.concurrency))
+        watched[queue].watch(queue, _aio.AsyncStage(function, shared, functools.partial(_report, library),
+                                                    functools.partial(_async_failure, library), proc.concurrency))
         return queue
 
     create, destroy, prepare = _instance_callbacks(proc, new_queue, lambda queue: watched.pop(queue).retire(queue))
@@ -274,18 +274,13 @@ def _run(function: ProcessorFunction, call: int, doc: Doc, library: Any = None) 
         doc._end_call()
 
 
-async def _run_async(function: Any, call: int, doc: Doc) -> int:
-    """As _run, for a coroutine function on the event loop. A cancelled
-    task (the call timed out, or the batch was cancelled hard) retries."""
-    try:
-        return _report(lib(), call, await function(doc))
-    except asyncio.CancelledError:
-        lib().bc_call_set_error(call, b"cancelled")
+def _async_failure(library: Any, call: int, error: BaseException) -> int:
+    """As _failure, for a coroutine: a cancelled one (the call timed out, or
+    the batch was cancelled hard) retries."""
+    if isinstance(error, asyncio.CancelledError):
+        library.bc_call_set_error(call, b"cancelled")
         return _capi.BC_OUTCOME_RETRY
-    except BaseException as error:
-        return _failure(lib(), call, error)
-    finally:
-        doc._end_call()
+    return _failure(library, call, error)
 
 
 def _failure(library: Any, call: int, error: BaseException) -> int:
@@ -325,6 +320,9 @@ _json_output = _json_encoder()
 
 def _report(library: Any, call: int, value: Any) -> int:
     """Hands a processor's return value to the engine; returns the outcome."""
+    if isinstance(value, (dict, list)):  # the most common first
+        _set_output_json(library, call, value)
+        return _capi.BC_OUTCOME_DONE
     outcome = _capi.BC_OUTCOME_DONE
     if isinstance(value, Result):
         try:
@@ -346,9 +344,13 @@ def _report(library: Any, call: int, value: Any) -> int:
         data = bytes(value)
         library.bc_call_set_output(call, data, len(data))
     elif isinstance(value, (dict, list)):
-        text = _json_output(value).encode("utf-8")
-        if library.bc_call_set_output_json(call, text, len(text)) < 0:
-            raise ValueError("the engine refused the JSON output")
+        _set_output_json(library, call, value)
     else:
         raise TypeError(f"a processor returns str, bytes, dict, list, Result or None, not {type(value).__name__}")
     return outcome
+
+
+def _set_output_json(library: Any, call: int, value: Any) -> None:
+    text = _json_output(value).encode("utf-8")
+    if library.bc_call_set_output_json(call, text, len(text)) < 0:
+        raise ValueError("the engine refused the JSON output")
