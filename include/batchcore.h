@@ -232,6 +232,20 @@ BC_EXTERN int bc_batch_add_file(bc_batch *batch, const char *path, const char *i
 BC_EXTERN int bc_batch_add_content(bc_batch *batch, const char *id, const void *data, size_t len,
                                    const char *metadata_json); /* since 0.2 */
 
+/* [one at a time] Add `count` documents held in memory in one call, each as
+ * bc_batch_add_content would: document i is `lengths[i]` bytes at `data[i]`
+ * (NULL when the length is 0), copied, under `ids[i]`, with
+ * `metadata_json[i]` (the array, or an element, may be NULL: none). All or
+ * nothing: when one is refused, none is added, and the message says which,
+ * "document 3 of 10: ...". Besides bc_batch_add_content's errors, BC_EINPUT
+ * when an id is given twice in the call or was given before to a file or a
+ * document held in memory (a manifest's, a directory's or a list's ids are
+ * checked at bc_batch_start). BC_EINVAL when `ids`, `data` or `lengths` is
+ * NULL and count is not 0; count 0 adds nothing. */
+BC_EXTERN int bc_batch_add_contents(bc_batch *batch, const char *const *ids, const void *const *data,
+                                    const size_t *lengths, const char *const *metadata_json,
+                                    size_t count); /* since 0.2 */
+
 /* [one at a time] Add every regular file under `dir`, recursively, in a
  * stable (sorted) order. `glob` (fnmatch pattern on the path relative to
  * `dir`, or on the file name when it has no '/') may be NULL. Since 0.2,

@@ -13,6 +13,11 @@ final class BatchHandle {
         try batch.add(source)
         recorded.add(source)
     }
+
+    func add(contents: [ContentSource]) throws {
+        try batch.add(contents: contents)
+        recorded.add(contents: contents)
+    }
 }
 
 private func batchOf(_ pointer: OpaquePointer?) throws -> Batch {
@@ -94,11 +99,32 @@ private func stopAndWait(_ batch: Batch) {
                                     _ length: Int, _ metadata: UnsafePointer<CChar>?) -> Int32 {
     capi {
         let batch = try handleOf(batch)
-        guard data != nil || length == 0 else { throw invalid("data is NULL but len is \(length)") }
-        let content = data.map { Array(UnsafeRawBufferPointer(start: $0, count: length)) } ?? []
-        try batch.add(ContentSource(id: fileName(id, "id"), content: content,
-                                    metadata: metadata.map { String(cString: $0) }))
+        try batch.add(contentSource(id: id, data: data, length: length, metadata: metadata))
     }
+}
+
+@c public func bc_batch_add_contents(_ batch: OpaquePointer?, _ ids: UnsafePointer<UnsafePointer<CChar>?>?,
+                                     _ data: UnsafePointer<UnsafeRawPointer?>?, _ lengths: UnsafePointer<Int>?,
+                                     _ metadata: UnsafePointer<UnsafePointer<CChar>?>?, _ count: Int) -> Int32 {
+    capi {
+        let batch = try handleOf(batch)
+        guard count >= 0 else { throw invalid("count \(UInt(bitPattern: count)) is too large") }
+        guard count == 0 || (ids != nil && data != nil && lengths != nil) else {
+            throw invalid("ids, data and lengths must not be NULL when count is \(count)")
+        }
+        try batch.add(contents: ContentSource.many(count) { i in
+            try contentSource(id: ids![i], data: data![i], length: lengths![i], metadata: metadata?[i])
+        })
+    }
+}
+
+/// A document held in memory, from C arguments: its bytes are copied.
+private func contentSource(id: UnsafePointer<CChar>?, data: UnsafeRawPointer?, length: Int,
+                           metadata: UnsafePointer<CChar>?) throws -> ContentSource {
+    let id = try fileName(id, "id")
+    guard data != nil || length == 0 else { throw invalid("the data of '\(id)' is NULL but its length is \(length)") }
+    let content = data.map { Array(UnsafeRawBufferPointer(start: $0, count: length)) } ?? []
+    return try ContentSource(id: id, content: content, metadata: metadata.map { String(cString: $0) })
 }
 
 @c public func bc_batch_add_dir(_ batch: OpaquePointer?, _ dir: UnsafePointer<CChar>?, _ glob: UnsafePointer<CChar>?) -> Int32 {

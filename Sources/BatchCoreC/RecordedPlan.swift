@@ -8,6 +8,8 @@ struct RecordedPlan {
     private var stages: [BatchPlan.Stage] = []
     private var options: [[String]] = []
     private(set) var sources: [any DocumentSource] = []
+    /// What the first document held in memory is: such a batch cannot be submitted.
+    private var firstContent: String? = nil
 
     mutating func addStage(processor: String, label: String) {
         stages.append(.init(processor: processor, label: label, options: [:]))
@@ -21,15 +23,23 @@ struct RecordedPlan {
 
     mutating func set(_ key: String, _ value: String) { options.append([key, value]) }
 
-    mutating func add(_ source: any DocumentSource) { sources.append(source) }
+    mutating func add(_ source: any DocumentSource) {
+        if source is ContentSource {
+            firstContent = firstContent ?? source.identity
+        } else {
+            sources.append(source)
+        }
+    }
+
+    mutating func add(contents: [ContentSource]) { firstContent = firstContent ?? contents.first?.identity }
 
     /// The plan workers run. Documents held in memory cannot travel: workers read paths.
     func plan(tenant: String, leaseMilliseconds: Int64) throws -> BatchPlan {
         guard !stages.isEmpty else {
             throw BatchCoreError(.state, "the batch has no stage: add one with bc_batch_add_stage before submitting it")
         }
-        if let content = sources.first(where: { $0 is ContentSource }) {
-            throw BatchCoreError(.input, "\(content.identity) is held in memory: a distributed batch's documents are paths every worker reads; add files (bc_batch_add_file, _dir, _manifest, _list) instead")
+        if let firstContent {
+            throw BatchCoreError(.input, "\(firstContent) is held in memory: a distributed batch's documents are paths every worker reads; add files (bc_batch_add_file, _dir, _manifest, _list) instead")
         }
         return BatchPlan(stages: stages, options: options, tenant: tenant, leaseMilliseconds: leaseMilliseconds)
     }

@@ -60,10 +60,15 @@ public final class Batch: Sendable {
     public var stageLabels: [String] { config.withLock { $0.stages.map(\.label) } }
 
     public func add(_ source: DocumentSource) throws {
-        try configure("add documents") {
-            try ContentLimit.check(source, limit: $0.options.contentMaxSize)
-            $0.sources.append(source)
-        }
+        try configure("add documents") { try $0.sources.append(source, limit: $0.options.contentMaxSize) }
+    }
+
+    /// Adds documents held in memory, all or none: one over
+    /// `content.max_size`, or whose id is given twice among them or was
+    /// given before to a file or a content, refuses them all, its error
+    /// saying which it is ("document 3 of 10: ...").
+    public func add(contents: [ContentSource]) throws {
+        try configure("add documents") { try $0.sources.append(contents: contents, limit: $0.options.contentMaxSize) }
     }
 
     /// Which documents produce a `.documentFinished` event.
@@ -202,7 +207,7 @@ public final class Batch: Sendable {
 struct BatchConfiguration {
     var options = BatchOptions()
     var stages: [StageSpec] = []
-    var sources: [DocumentSource] = []
+    var sources = BatchSources()
     var handler: EventPump.Handler? = nil
     var documentEvents = Batch.DocumentEvents.all
     /// Set once, by `start`.

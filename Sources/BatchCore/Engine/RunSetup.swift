@@ -46,10 +46,10 @@ struct RunParts {
         let prepareAgain: Set<String>
         (config.stages, prepareAgain) = try PreparedResults.split(config.stages)
         let options = config.options
-        let sources = config.sources.map { $0.applying(options) }
-        for source in sources { try ContentLimit.check(source, limit: options.contentMaxSize) }
+        let sources = config.sources.applying(options)
+        try config.sources.checkContent(limit: options.contentMaxSize)
         // Duplicate ids are refused before anything starts.
-        var reader = SourceReader(sources: sources)
+        var reader = config.sources.reader(of: sources)
         try reader.checkUniqueIds()
         let counts = sources.map(\.knownCount)
         let sample = try options.sample.map { try sampleSelection(size: $0, counts: counts) }
@@ -153,7 +153,7 @@ struct RunParts {
         }
         let run = RunConfiguration(
             stages: config.stages.map { .init(label: $0.label, processor: $0.processor, options: $0.options) },
-            inputs: config.sources.map(\.identity),
+            inputs: config.sources.all.map(\.identity),
             dedupe: options.dedupe)
         return try Journal(path: path, configuration: run, resume: options.resume, force: options.forceResume,
                            output: options.output)

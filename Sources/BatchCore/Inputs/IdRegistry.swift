@@ -6,14 +6,22 @@
 /// 50 MB however long they are. Two different ids share a 128-bit hash with a chance far below
 /// 10^-20 even for a billion ids, so equal hashes are taken as equal ids.
 struct IdRegistry {
-    private struct IdHash: Hashable {
+    /// An id's hash and where it was first seen. Equal and hashed by the
+    /// id's hash alone, so that one `Set.insert` both looks an id up and
+    /// records it.
+    private struct Entry: Hashable {
         let first: Int
         let second: Int
+        let place: UInt64
+
+        static func == (a: Entry, b: Entry) -> Bool { a.first == b.first && a.second == b.second }
+
+        func hash(into hasher: inout Hasher) { hasher.combine(first) }
     }
 
-    private var firstPlace: [IdHash: UInt64] = [:]
+    private var entries = Set<Entry>()
 
-    var count: Int { firstPlace.count }
+    var count: Int { entries.count }
 
     /// Records `id` at `place`; returns the place it was first recorded at
     /// when it was already there.
@@ -26,7 +34,18 @@ struct IdRegistry {
         id.withUnsafeBytes { insert($0, at: place) }
     }
 
+    /// Forgets `id`, recorded by mistake (a refused addition undone).
+    mutating func remove(_ id: String) {
+        var id = id
+        entries.remove(id.withUTF8 { Self.entry(UnsafeRawBufferPointer($0), at: 0) })
+    }
+
     private mutating func insert(_ id: UnsafeRawBufferPointer, at place: UInt64) -> UInt64? {
+        let (inserted, earlier) = entries.insert(Self.entry(id, at: place))
+        return inserted ? nil : earlier.place
+    }
+
+    private static func entry(_ id: UnsafeRawBufferPointer, at place: UInt64) -> Entry {
         // Two SipHash states told apart by a leading byte: independent halves.
         var first = Hasher()
         var second = Hasher()
@@ -34,9 +53,6 @@ struct IdRegistry {
         second.combine(UInt8(2))
         first.combine(bytes: id)
         second.combine(bytes: id)
-        let key = IdHash(first: first.finalize(), second: second.finalize())
-        if let earlier = firstPlace[key] { return earlier }
-        firstPlace[key] = place
-        return nil
+        return Entry(first: first.finalize(), second: second.finalize(), place: place)
     }
 }

@@ -49,8 +49,10 @@ public struct ManifestSource: DocumentSource {
     public let path: String
     /// The number of entries, counted while validating.
     public let knownCount: Int?
-    /// The largest "content" or "content_base64", found while validating.
-    public let largestContent: (bytes: Int, place: String)?
+    /// The size of the largest "content" or "content_base64", and its line,
+    /// found while validating.
+    public let largestContentBytes: Int
+    let largestContentLine: Int
 
     let format: ManifestFormat
     /// Prefix for relative "path" values: the manifest's directory with a
@@ -65,8 +67,10 @@ public struct ManifestSource: DocumentSource {
         } else {
             baseDirectory = ""
         }
-        (knownCount, largestContent) = try Self.validate(path, format, baseDirectory: baseDirectory)
+        (knownCount, (largestContentBytes, largestContentLine)) = try Self.validate(path, format, baseDirectory: baseDirectory)
     }
+
+    public var largestContentPlace: String { "\(path):\(largestContentLine): the content" }
 
     public func makeIterator() throws -> any DocumentIterator {
         ManifestIterator(reader: try ManifestReader(path: path, format: format), baseDirectory: baseDirectory)
@@ -94,7 +98,7 @@ public struct ManifestSource: DocumentSource {
     /// Missing files are reported after the whole manifest has been read,
     /// so a syntax error anywhere wins and every missing file is counted.
     private static func validate(_ path: String, _ format: ManifestFormat,
-                                 baseDirectory: String) throws -> (Int, (bytes: Int, place: String)?) {
+                                 baseDirectory: String) throws -> (Int, (bytes: Int, line: Int)) {
         let reader = try ManifestReader(path: path, format: format)
         // Duplicate ids are found by hash: one Int per entry instead of the id
         // itself. A repeated hash is confirmed by re-reading the earlier entry,
@@ -103,11 +107,11 @@ public struct ManifestSource: DocumentSource {
         var moreByHash: [Int: [Int32]] = [:]
         var missing = MissingFiles(manifest: path, baseDirectory: baseDirectory)
         var count = 0
-        var largest: (bytes: Int, place: String)? = nil
+        var largest = (bytes: 0, line: 0)
         while try reader.next(keepMetadata: false) {
             count = reader.entry.ordinal
-            if reader.entry.hasContent, reader.entry.content.count > largest?.bytes ?? -1 {
-                largest = (reader.entry.content.count, "\(path):\(reader.entry.line): the content")
+            if reader.entry.hasContent, reader.entry.content.count > largest.bytes {
+                largest = (reader.entry.content.count, reader.entry.line)
             }
             guard count < Int(Int32.max) else {
                 throw BatchCoreError(.input, "\(path): more than \(Int32.max) entries; split the manifest")

@@ -1,5 +1,6 @@
 // How each source names what it reads (for the journal's run fingerprint),
-// and whether its ids are unique by construction.
+// whether its ids are unique by construction, and the id of a source of one
+// document.
 
 extension DirectorySource {
     public var identity: String { "directory \(root)" + (glob.map { " (glob \($0))" } ?? "") }
@@ -9,6 +10,7 @@ extension DirectorySource {
 extension FileSource {
     public var identity: String { "file \(document.path ?? document.id)" }
     public var idsAreUnique: Bool { true }
+    public var onlyId: String? { document.id }
 }
 
 extension ManifestSource {
@@ -23,4 +25,5 @@ extension ListSource {
 extension ContentSource {
     public var identity: String { "content \(document.id)" }
     public var idsAreUnique: Bool { true }
+    public var onlyId: String? { document.id }
 }

@@ -20,33 +20,44 @@ struct SourceReader {
     private var current: (any DocumentIterator)? = nil
     private var currentIsStream = false
     /// Every id so far, when a stream must be checked; else empty.
-    private var ids = IdRegistry()
+    private var ids: IdRegistry
+    /// Whether `checkUniqueIds` reads the sources with one known id too.
+    private let readsOnlyIds: Bool
     /// Documents returned so far: the next one's index in input order.
     private(set) var count = 0
 
-    init(sources: [DocumentSource] = []) {
+    /// `onlyIds`: the ids of the sources with one known id (`onlyId`), one
+    /// each, already found unique and placed as `place` has it, so that
+    /// `checkUniqueIds` does not read those sources again.
+    init(sources: [DocumentSource] = [], onlyIds: IdRegistry? = nil) {
         self.sources = sources
+        ids = onlyIds ?? IdRegistry()
+        readsOnlyIds = onlyIds == nil
     }
 
     /// Reads every source that can be read twice and throws `.input` on the
     /// first id seen twice, naming both places. Costs nothing for a single
     /// source whose ids are unique by construction (a directory, a
-    /// manifest, a file).
+    /// manifest, a file), and reads no source among `onlyIds`.
     mutating func checkUniqueIds() throws {
         let hasStream = sources.contains { $0.knownCount == nil }
+        defer { if !hasStream { ids = IdRegistry() } }  // nothing left to check against
         guard sources.count > 1 || sources.contains(where: { !$0.idsAreUnique }) else { return }
-        for (index, source) in sources.enumerated() where source.knownCount != nil {
+        // Every source has its one id among `onlyIds`: all are unique.
+        guard readsOnlyIds || ids.count < sources.count else { return }
+        for (index, source) in sources.enumerated() where source.knownCount != nil && (readsOnlyIds || source.onlyId == nil) {
             let iterator = try source.makeIterator()
             while let document = try iterator.next() {
                 let place = Self.place(source: index, line: iterator.line)
-                if let first = ids.insert(document.id, at: place) {
-                    throw BatchCoreError(.input, "duplicate id \(quotedForMessage(document.id)) in \(describe(place)), "
+                if let known = ids.insert(document.id, at: place) {
+                    // A source of one id, known before, may come later.
+                    let (first, again) = (min(known, place), max(known, place))
+                    throw BatchCoreError(.input, "duplicate id \(quotedForMessage(document.id)) in \(describe(again)), "
                         + "first in \(describe(first)); ids must be unique in a batch: give each input once, "
                         + "or give the documents distinct ids (a manifest's \"id\")")
                 }
             }
         }
-        if !hasStream { ids = IdRegistry() }  // nothing left to check against
     }
 
     mutating func next() -> Next {
@@ -78,15 +89,21 @@ struct SourceReader {
         }
     }
 
-    /// Source index and line in one number.
-    private static func place(source: Int, line: Int) -> UInt64 {
-        UInt64(source) << 48 | UInt64(line)
+    /// Source index and line in one number, 32 bits each: a batch may
+    /// have a source for each of millions of documents held in memory.
+    static func place(source: Int, line: Int = 0) -> UInt64 {
+        UInt64(source) << 32 | UInt64(line & 0xFFFF_FFFF)
+    }
+
+    /// The source index of a place.
+    static func source(of place: UInt64) -> Int {
+        Int(place >> 32)
     }
 
     /// "manifest a.jsonl, line 3", "directory docs".
     private func describe(_ place: UInt64) -> String {
-        let line = place & 0xFFFF_FFFF_FFFF
-        return sources[Int(place >> 48)].identity + (line > 0 ? ", line \(line)" : "")
+        let line = place & 0xFFFF_FFFF
+        return sources[Self.source(of: place)].identity + (line > 0 ? ", line \(line)" : "")
     }
 
     private static func wrap(_ error: Error) -> BatchCoreError {

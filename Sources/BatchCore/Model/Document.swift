@@ -32,17 +32,28 @@ public protocol DocumentSource: Sendable {
     /// True when the source never yields one id twice (a directory, a
     /// validated manifest): a batch of that source alone needs no check.
     var idsAreUnique: Bool { get }
-    /// The largest in-memory content it yields, and where, for the size limit.
-    var largestContent: (bytes: Int, place: String)? { get }
+    /// The id of its only document, when it has exactly one known without
+    /// reading (a file, a content): the batch records it as the source is
+    /// added, so the start need not read the source to find duplicates.
+    var onlyId: String? { get }
+    /// The size of the largest in-memory content it yields (0 when none),
+    /// for the size limit.
+    var largestContentBytes: Int { get }
+    /// Where that content is, e.g. "the content of 'a'": built only for the
+    /// message refusing it.
+    var largestContentPlace: String { get }
     /// The source as the batch's options would have it read (an S3
-    /// listing's page size); itself for most sources.
-    func applying(_ options: BatchOptions) -> any DocumentSource
+    /// listing's page size); nil for most sources, which read alike
+    /// whatever the options.
+    func applying(_ options: BatchOptions) -> (any DocumentSource)?
 }
 
 extension DocumentSource {
     public var idsAreUnique: Bool { false }
-    public var largestContent: (bytes: Int, place: String)? { nil }
-    public func applying(_ options: BatchOptions) -> any DocumentSource { self }
+    public var onlyId: String? { nil }
+    public var largestContentBytes: Int { 0 }
+    public var largestContentPlace: String { "" }
+    public func applying(_ options: BatchOptions) -> (any DocumentSource)? { nil }
 }
 
 public protocol DocumentIterator: AnyObject {

@@ -92,6 +92,8 @@ public enum FileNameBytes {
 
     /// The String for a NUL-terminated file name.
     public static func string(cString: UnsafePointer<CChar>) -> String {
+        // The common case at the cost of one validation: the standard library's, for C strings.
+        if let text = String(validatingCString: cString), !text.utf8.contains(0xEE) { return text }
         let count = strlen(cString)
         return cString.withMemoryRebound(to: UInt8.self, capacity: count) {
             string(UnsafeBufferPointer(start: $0, count: count))

@@ -31,8 +31,8 @@ public struct S3PrefixSource: DocumentSource {
     public var identity: String { "s3 listing \(prefix)" }
     public var idsAreUnique: Bool { true }
 
-    public func applying(_ options: BatchOptions) -> any DocumentSource {
-        (try? S3PrefixSource(prefix: prefix, pageSize: options.s3PageSize, timeout: options.fetchTimeout)) ?? self
+    public func applying(_ options: BatchOptions) -> (any DocumentSource)? {
+        try? S3PrefixSource(prefix: prefix, pageSize: options.s3PageSize, timeout: options.fetchTimeout)
     }
 
     public func makeIterator() throws -> any DocumentIterator {
