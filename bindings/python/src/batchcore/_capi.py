@@ -253,6 +253,8 @@ SIGNATURES: Dict[str, Tuple[Any, Sequence[Any]]] = {
     "bc_batch_set_stage": (CHECKED, (c_void_p, c_char_p, c_char_p, c_char_p)),
     "bc_batch_add_file": (CHECKED, (c_void_p, c_char_p, c_char_p, c_char_p)),
     "bc_batch_add_content": (CHECKED, (c_void_p, c_char_p, c_char_p, c_size_t, c_char_p)),
+    "bc_batch_add_contents": (CHECKED, (c_void_p, POINTER(c_char_p), POINTER(c_char_p), POINTER(c_size_t),
+                                        POINTER(c_char_p), c_size_t)),
     "bc_batch_add_dir": (CHECKED, (c_void_p, c_char_p, c_char_p)),
     "bc_batch_add_manifest": (CHECKED, (c_void_p, c_char_p)),
     "bc_batch_add_list": (CHECKED, (c_void_p, c_char_p)),

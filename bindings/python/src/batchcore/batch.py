@@ -171,18 +171,49 @@ class Batch(OwnedHandle):
         an S3 prefix (s3://bucket/prefix/) adds every object under it. `id`
         defaults to the path; `metadata` is a dict (or JSON object text). Content over the
         option content.max_size (16 MiB by default) raises InputError."""
-        metadata_json = metadata if metadata is None or isinstance(metadata, str) else json.dumps(metadata)
+        metadata_json = _metadata_json(metadata)
         if content is None:
             if path is None:
                 raise TypeError("add() needs a path, or content= and id= for a document held in memory")
-            lib().bc_batch_add_file(self._live(), _path(path), encode(id), encode(metadata_json))
+            lib().bc_batch_add_file(self._live(), _path(path), encode(id), metadata_json)
             return self
         if path is not None:
             raise TypeError("give either a path or content=, not both")
         if id is None:
             raise TypeError("a document given by its content needs an id=")
-        data = content.encode("utf-8") if isinstance(content, str) else bytes(content)
-        lib().bc_batch_add_content(self._live(), encode(id), data, len(data), encode(metadata_json))
+        data = _content_bytes(content)
+        lib().bc_batch_add_content(self._live(), encode(id), data, len(data), metadata_json)
+        return self
+
+    def add_contents(self, documents: Union[Mapping[str, Union[bytes, str]], Iterable[Tuple[Any, ...]]]) -> "Batch":
+        """Adds many documents held in memory in one call: a mapping of id to
+        content (bytes, or str kept as UTF-8), or (id, content) and (id,
+        content, metadata) tuples. All or nothing: a document that add()
+        would refuse (an empty or repeated id, metadata that is not an
+        object, content over content.max_size) raises, naming it, and none
+        of them is added."""
+        if isinstance(documents, Mapping):
+            documents = documents.items()
+        ids, contents, metadata = [], [], []
+        for document in documents:
+            if not 2 <= len(document) <= 3:
+                raise TypeError(f"add_contents() takes (id, content) or (id, content, metadata), not {document!r}")
+            if not isinstance(document[0], str):
+                raise TypeError(f"a document's id is a str, not {type(document[0]).__name__}")
+            ids.append(document[0].encode("utf-8"))
+            contents.append(_content_bytes(document[1]))
+            metadata.append(_metadata_json(document[2]) if len(document) == 3 else None)
+        count = len(ids)
+        if count:
+            id_array, data_array = (ctypes.c_char_p * count)(), (ctypes.c_char_p * count)()
+            id_array[:], data_array[:] = ids, contents  # filled by slices: C-speed
+            lengths = (ctypes.c_size_t * count)()
+            lengths[:] = [len(content) for content in contents]
+            metadata_array = None
+            if any(metadata):
+                metadata_array = (ctypes.c_char_p * count)()
+                metadata_array[:] = metadata
+            lib().bc_batch_add_contents(self._live(), id_array, data_array, lengths, metadata_array, count)
         return self
 
     def add_dir(self, dir: PathArgument, glob: Optional[str] = None) -> "Batch":
@@ -446,6 +477,21 @@ def _free(library: Any, handle: int, events: "_EventSink") -> None:
     library.bc_batch_free(handle)
     events.release()
     _threadstate.reap()
+
+
+def _metadata_json(metadata: Union[Mapping[str, Any], str, None]) -> Optional[bytes]:
+    """Metadata as the C API takes it: a JSON object's UTF-8 text, or NULL."""
+    if metadata is None:
+        return None
+    return (metadata if isinstance(metadata, str) else json.dumps(metadata)).encode("utf-8")
+
+
+def _content_bytes(content: Union[bytes, str]) -> bytes:
+    if isinstance(content, str):
+        return content.encode("utf-8")
+    if isinstance(content, (bytes, bytearray, memoryview)):
+        return bytes(content)
+    raise TypeError(f"a document's content is bytes or str, not {type(content).__name__}")
 
 
 def _path(path: PathArgument) -> bytes:
