@@ -47,7 +47,11 @@ final class ProgressDisplay: Sendable {
     func tick(_ s: BatchStats) {
         state.withLock { st in
             guard !st.finished else { return }
-            let done = s.ok + s.partial + s.failed + s.skipped - s.resumed
+            let finished = s.ok + s.partial + s.failed + s.skipped
+            let done = finished - min(finished, s.resumed)
+            // Fewer done than before: failed documents were put back to run
+            // again (a retry from the dashboard). The rate starts over.
+            if let last = st.window.last, done < last.done { st.window.removeAll() }
             st.window.append((s.elapsedSeconds, done))
             while let first = st.window.first, s.elapsedSeconds - first.seconds > Self.windowSeconds, st.window.count > 2 {
                 st.window.removeFirst()

@@ -76,6 +76,26 @@ def settled(r, failed):
     return wait_for(check, what=f"{len(DOCS) - 1} documents finished, {failed} failed")
 
 
+def test_a_document_run_again_while_the_progress_is_shown_does_not_stop_the_run(started, tmp_path):
+    # A retry lowers the count of documents done while one runs again: the
+    # progress rate used to subtract the counts as unsigned numbers and
+    # stopped batchhost (arithmetic overflow) at the next tick.
+    r = started("--http-token", "s3cret", "--progress", "plain")
+    settled(r, failed=3)
+    (tmp_path / "hold").touch()  # the document run again waits
+    code, answer = r.post("/api/retry", token="s3cret", id=str(tmp_path / "docs" / "bad-1.txt"))
+    assert code == 200 and answer["matched"] == 1
+    wait_for(lambda: r.status()["totals"]["in_flight"] == 2, what="bad-1 running again")
+    time.sleep(1.5)  # progress ticks while it is held
+    assert r.proc.poll() is None, r.stderr_path.read_text()[-2000:]
+    assert r.status()["totals"]["failed"] == 2
+    (tmp_path / "hold").unlink()
+    settled(r, failed=2)
+    (tmp_path / "release").touch()
+    assert r.wait() == 1  # worse-1 and bad-2 still failed
+    assert "batchhost: " in r.stderr_path.read_text()
+
+
 def group(status, error):
     return next(g for g in status["failures"] if g["error"] == error)
 

@@ -22,6 +22,7 @@ struct ThroughputHistory: Sendable {
         guard let last = samples.last,
               let first = samples.first(where: { last.time - $0.time <= seconds }),
               last.time > first.time else { return 0 }
-        return Double(last.finished - first.finished) / (last.time - first.time)
+        // Fewer finished than before (documents put back to run again) is no negative rate.
+        return max(0, Double(last.finished) - Double(first.finished)) / (last.time - first.time)
     }
 }
