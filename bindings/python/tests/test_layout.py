@@ -54,3 +54,21 @@ def test_ctypes_sizes_and_offsets_match_the_c_structs(tmp_path):
         python = {field: getattr(struct, field).offset for field, *_ in struct._fields_}
         assert python == c["fields"], name
         assert ctypes.sizeof(struct) == c["size"], f"{name}: ctypes {ctypes.sizeof(struct)} bytes, C {c['size']}"
+
+
+def test_the_result_reader_reads_every_field_where_ctypes_does():
+    # bc_results are read with one struct.unpack (RESULT_FIELDS), not field by field.
+    result = _capi.sized(_capi.bc_result)
+    text = ctypes.create_string_buffer(64)
+    expected = []
+    for number, (field, kind) in enumerate(_capi.bc_result._fields_, start=7):
+        if field == "struct_size":
+            expected.append(result.struct_size)
+        elif kind in (ctypes.c_char_p, ctypes.POINTER(ctypes.c_char)):
+            setattr(result, field, ctypes.cast(ctypes.addressof(text) + number, kind))
+            expected.append(ctypes.addressof(text) + number)
+        else:
+            value = number * 1.5 if kind is ctypes.c_double else number
+            setattr(result, field, value)
+            expected.append(value)
+    assert list(_capi.RESULT_FIELDS.unpack(bytes(result))) == expected

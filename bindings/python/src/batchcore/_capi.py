@@ -6,6 +6,7 @@ the rest of the package calls the library only through :func:`lib`.
 from __future__ import annotations
 
 import ctypes
+import struct
 from ctypes import (
     CFUNCTYPE,
     POINTER,
@@ -211,6 +212,23 @@ class bc_result(Structure):
         ("metadata_json", c_char_p),
         ("duplicate_of", c_char_p),
     ]
+
+
+def field_reader(struct_type: type) -> struct.Struct:
+    """A struct.Struct that reads every field of `struct_type` at once, in
+    order, pointers as addresses: one call where reading each field through
+    ctypes makes an object per field."""
+    codes = []
+    for _, field_type in struct_type._fields_:  # type: ignore[attr-defined]
+        code = getattr(field_type, "_type_", None)  # a simple type's struct code; a pointer's is the type it points to
+        codes.append(code if isinstance(code, str) and code not in "zZP" else "P")
+    reader = struct.Struct("@" + "".join(codes))
+    if reader.size != ctypes.sizeof(struct_type):
+        raise ImportError(f"{struct_type.__name__}: {reader.size} bytes read by struct, {ctypes.sizeof(struct_type)} in C")
+    return reader
+
+
+RESULT_FIELDS = field_reader(bc_result)
 
 
 def sized(struct_type: type) -> Any:

@@ -392,13 +392,14 @@ class Batch(OwnedHandle):
         try:
             chunk = (_capi.bc_result * _RESULTS_CHUNK)()
             chunk[0].struct_size = ctypes.sizeof(_capi.bc_result)  # the stride between elements
-            next_many, from_c = library.bc_results_next_many, DocumentResult.from_c
+            next_many, from_c, fields = library.bc_results_next_many, DocumentResult.from_c, _capi.RESULT_FIELDS
+            chunk_bytes = memoryview(chunk).cast("B")
             while True:
                 count = next_many(chunk, _RESULTS_CHUNK, cursor)
                 if count == 0:
                     return
-                for i in range(count):
-                    yield from_c(chunk[i])
+                for i, values in enumerate(fields.iter_unpack(chunk_bytes[:count * fields.size])):
+                    yield from_c(chunk[i], values)
         finally:
             library.bc_results_free(cursor)
 

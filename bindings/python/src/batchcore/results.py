@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from ._enum import StrEnum
 
@@ -68,30 +68,33 @@ class DocumentResult:
         return json.loads(text)  # around whitespace, or the error
 
     @classmethod
-    def from_c(cls, raw: Any) -> "DocumentResult":
+    def from_c(cls, raw: Any, values: Tuple[Any, ...]) -> "DocumentResult":
+        """The result in the bc_result `raw`, whose fields `values` holds as
+        _capi.RESULT_FIELDS reads them (strings as addresses: each non-NULL
+        one is read from `raw`)."""
+        (_, status, id_, path, output, output_len, error, attempts, failed_stage, duration_ms, input_tokens,
+         output_tokens, output_is_json, _, units, cost_usd, label, metadata, duplicate) = values
+        status = _STATUSES[status]
+        result = _new(cls)
         # Filled through __dict__: a frozen dataclass's __init__ sets each
         # field with object.__setattr__, which dominates reading many results.
-        status = _STATUSES[raw.status]
-        output, metadata = raw.output, raw.metadata_json
-        path, error, label, duplicate = raw.path, raw.error, raw.failed_stage_label, raw.duplicate_of
-        result = _new(cls)
         result.__dict__.update({
-            "id": raw.id.decode("utf-8", "surrogateescape") if raw.id else "",
-            "path": None if path is None else path.decode("utf-8", "surrogateescape"),
+            "id": raw.id.decode("utf-8", "surrogateescape") if id_ else "",
+            "path": raw.path.decode("utf-8", "surrogateescape") if path else None,
             "status": status,
-            "output": output[:raw.output_len] if output else None,
-            "error": None if error is None else error.decode("utf-8", "replace"),
-            "attempts": raw.attempts,
-            "failed_stage": raw.failed_stage if status is Status.FAILED else None,
-            "duration_ms": raw.duration_ms,
-            "input_tokens": raw.input_tokens,
-            "output_tokens": raw.output_tokens,
-            "output_is_json": bool(raw.output_is_json),
-            "units": raw.units,
-            "cost_usd": raw.cost_usd,
-            "failed_stage_label": None if label is None else label.decode("utf-8", "replace"),
-            "metadata": json.loads(metadata) if metadata else None,
-            "duplicate_of": None if duplicate is None else duplicate.decode("utf-8", "surrogateescape")})
+            "output": raw.output[:output_len] if output else None,
+            "error": raw.error.decode("utf-8", "replace") if error else None,
+            "attempts": attempts,
+            "failed_stage": failed_stage if status is Status.FAILED else None,
+            "duration_ms": duration_ms,
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "output_is_json": bool(output_is_json),
+            "units": units,
+            "cost_usd": cost_usd,
+            "failed_stage_label": raw.failed_stage_label.decode("utf-8", "replace") if label else None,
+            "metadata": json.loads(raw.metadata_json) if metadata else None,
+            "duplicate_of": raw.duplicate_of.decode("utf-8", "surrogateescape") if duplicate else None})
         return result
 
 
