@@ -44,12 +44,6 @@ final class ResultsCursor {
         return UnsafePointer(copy.assumingMemoryBound(to: UInt8.self))
     }
 
-    /// The next result, or nil at the end; its strings live until the next step.
-    func next() throws -> bc_result? {
-        freeCurrent()
-        return try source().map(copy)
-    }
-
     /// Up to `capacity` next results into `out`, an array whose elements are
     /// `stride` bytes apart (the caller's sizeof(bc_result)); their strings
     /// live until the next step. Returns how many.

@@ -65,13 +65,13 @@ class EventLoopThread:
                     # runs, not even its finally: the call is settled here.
                     self._settle(stage, call, doc, stage.fail(call, asyncio.CancelledError()))
         for _, stage in self._queues.values():
-            if any(library.bc_call_is_cancelled(call) for call, _ in stage.parked):
-                self._drop_cancelled(stage)
+            if stage.parked:
+                self._drop_cancelled(stage, library)
         self.loop.call_later(_POLL_SECONDS, self._poll)
 
-    def _drop_cancelled(self, stage: "AsyncStage") -> None:
+    def _drop_cancelled(self, stage: "AsyncStage", library: Any) -> None:
         """Ends the parked calls the engine gave up on as a cancelled task would: retried."""
-        library, kept = lib(), collections.deque()
+        kept: Deque[Tuple[int, Doc]] = collections.deque()
         for call, doc in stage.parked:
             if library.bc_call_is_cancelled(call):
                 doc._end_call()

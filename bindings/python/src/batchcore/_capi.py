@@ -284,8 +284,6 @@ SIGNATURES: Dict[str, Tuple[Any, Sequence[Any]]] = {
     "bc_batch_pause": (CHECKED, (c_void_p, c_int)),
     "bc_batch_stats": (CHECKED, (POINTER(bc_stats), c_void_p)),
     # results
-    "bc_batch_results": (CHECKED, (_handle_out, c_void_p)),
-    "bc_results_next": (CHECKED, (POINTER(bc_result), c_void_p)),
     "bc_batch_results_from": (CHECKED, (_handle_out, c_void_p, c_size_t)),
     "bc_results_next_many": (CHECKED, (POINTER(bc_result), c_size_t, c_void_p)),
     "bc_results_free": (None, (c_void_p,)),
