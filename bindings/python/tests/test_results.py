@@ -1,7 +1,6 @@
-"""Results as dataclasses, and the JSON Lines output file."""
+"""Results as named tuples, and the JSON Lines output file."""
 from __future__ import annotations
 
-import dataclasses
 import json
 import threading
 import time
@@ -26,7 +25,10 @@ def test_result_fields(engine, make_docs):
         results = {r.id: r for r in batch.results()}
 
     good, bad = results["good"], results["bad"]
-    assert dataclasses.is_dataclass(good) and isinstance(good.status, batchcore.Status)
+    assert isinstance(good.status, batchcore.Status) and good._asdict()["id"] == "good"
+    with pytest.raises(AttributeError):
+        good.status = "failed"  # results are immutable
+    assert good._replace(error="x").error == "x" and good.error is None
     assert (good.path, good.status, good.error, good.failed_stage) == (str(paths[0]), "ok", None, None)
     assert str(good.status) == "ok" and good.json() == {"chars": len(paths[0].read_text())}
     assert good.text == good.output.decode() and good.duration_ms > 0 and good.attempts == 1
@@ -34,6 +36,23 @@ def test_result_fields(engine, make_docs):
     assert bad.text == ""
     with pytest.raises(ValueError, match="'bad' has no output"):
         bad.json()
+
+
+def test_json_parses_outputs_with_or_without_whitespace_and_names_bad_ones(engine):
+    @batchcore.processor
+    def emit(doc):
+        return doc.content  # the bytes given as the document's content
+
+    outputs = {"compact": b'{"a":[1,2]}', "spaced": b' { "a" : [1, 2] }\n', "text": b"not json",
+               "trailing": b'{"a":1} x', "broken": b'{"a":}'}
+    with engine.batch(emit) as batch:
+        batch.add_contents(outputs)
+        batch.run()
+        results = {r.id: r for r in batch.results()}
+    assert results["compact"].json() == results["spaced"].json() == {"a": [1, 2]}
+    for id, message in (("text", "Expecting value"), ("trailing", "Extra data"), ("broken", "Expecting value")):
+        with pytest.raises(json.JSONDecodeError, match=message):
+            results[id].json()
 
 
 def test_results_carry_what_the_output_line_carries(engine, make_docs, tmp_path):

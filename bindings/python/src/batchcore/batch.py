@@ -192,25 +192,25 @@ class Batch(OwnedHandle):
         would refuse (an empty or repeated id, metadata that is not an
         object, content over content.max_size) raises, naming it, and none
         of them is added."""
-        if isinstance(documents, Mapping):
-            documents = documents.items()
-        ids, contents, metadata = [], [], []
-        for document in documents:
-            if not 2 <= len(document) <= 3:
-                raise TypeError(f"add_contents() takes (id, content) or (id, content, metadata), not {document!r}")
-            if not isinstance(document[0], str):
-                raise TypeError(f"a document's id is a str, not {type(document[0]).__name__}")
-            ids.append(document[0].encode("utf-8"))
-            contents.append(_content_bytes(document[1]))
-            metadata.append(_metadata_json(document[2]) if len(document) == 3 else None)
+        if isinstance(documents, Mapping):  # the common shape, read by whole lists
+            ids, contents, metadata = _encoded_ids(documents.keys()), _contents(documents.values()), None
+        else:
+            ids, contents, metadata = [], [], []
+            for document in documents:
+                if not 2 <= len(document) <= 3:
+                    raise TypeError(f"add_contents() takes (id, content) or (id, content, metadata), not {document!r}")
+                ids.append(document[0])
+                contents.append(document[1])
+                metadata.append(_metadata_json(document[2]) if len(document) == 3 else None)
+            ids, contents = _encoded_ids(ids), _contents(contents)
         count = len(ids)
         if count:
             id_array, data_array = (ctypes.c_char_p * count)(), (ctypes.c_char_p * count)()
             id_array[:], data_array[:] = ids, contents  # filled by slices: C-speed
             lengths = (ctypes.c_size_t * count)()
-            lengths[:] = [len(content) for content in contents]
+            lengths[:] = list(map(len, contents))
             metadata_array = None
-            if any(metadata):
+            if metadata and any(metadata):
                 metadata_array = (ctypes.c_char_p * count)()
                 metadata_array[:] = metadata
             lib().bc_batch_add_contents(self._live(), id_array, data_array, lengths, metadata_array, count)
@@ -485,6 +485,19 @@ def _metadata_json(metadata: Union[Mapping[str, Any], str, None]) -> Optional[by
     if metadata is None:
         return None
     return (metadata if isinstance(metadata, str) else json.dumps(metadata)).encode("utf-8")
+
+
+def _encoded_ids(ids: Iterable[Any]) -> List[bytes]:
+    ids = list(ids)
+    if set(map(type, ids)) - {str}:  # looked into only then: a str subclass passes
+        wrong = next((id for id in ids if not isinstance(id, str)), None)
+        if wrong is not None:
+            raise TypeError(f"a document's id is a str, not {type(wrong).__name__}")
+    return [id.encode("utf-8") for id in ids]
+
+
+def _contents(contents: Iterable[Any]) -> List[bytes]:
+    return [content if type(content) is bytes else _content_bytes(content) for content in contents]
 
 
 def _content_bytes(content: Union[bytes, str]) -> bytes:

@@ -2,13 +2,9 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, NamedTuple, Optional, Tuple
 
 from ._enum import StrEnum
-
-
-_DECODER = json.JSONDecoder()
 
 
 class Status(StrEnum):
@@ -28,9 +24,10 @@ class Status(StrEnum):
 _STATUSES = [Status.PENDING, Status.OK, Status.PARTIAL, Status.FAILED, Status.SKIPPED]
 
 
-@dataclass(frozen=True)
-class DocumentResult:
-    """One finished document: what Batch.results() yields."""
+class DocumentResult(NamedTuple):
+    """One finished document: what Batch.results() yields. A named tuple:
+    immutable, and made in one step (a dataclass's fields are set one by
+    one, which dominated reading many results)."""
 
     id: str
     path: Optional[str]
@@ -59,11 +56,11 @@ class DocumentResult:
         if self.output is None:
             raise ValueError(f"document '{self.id}' has no output")
         text = self.output.decode("utf-8")  # str: json skips guessing the encoding
-        try:  # most outputs are compact JSON: parsed without loads()'s two whitespace scans
-            value, end = _DECODER.raw_decode(text)
+        try:  # most outputs are compact JSON: scanned at once, without loads()'s whitespace scans
+            value, end = _scan(text, 0)
             if end == len(text):
                 return value
-        except json.JSONDecodeError:
+        except StopIteration:
             pass
         return json.loads(text)  # around whitespace, or the error
 
@@ -75,27 +72,24 @@ class DocumentResult:
         (_, status, id_, path, output, output_len, error, attempts, failed_stage, duration_ms, input_tokens,
          output_tokens, output_is_json, _, units, cost_usd, label, metadata, duplicate) = values
         status = _STATUSES[status]
-        result = _new(cls)
-        # Filled through __dict__: a frozen dataclass's __init__ sets each
-        # field with object.__setattr__, which dominates reading many results.
-        result.__dict__.update({
-            "id": raw.id.decode("utf-8", "surrogateescape") if id_ else "",
-            "path": raw.path.decode("utf-8", "surrogateescape") if path else None,
-            "status": status,
-            "output": raw.output[:output_len] if output else None,
-            "error": raw.error.decode("utf-8", "replace") if error else None,
-            "attempts": attempts,
-            "failed_stage": failed_stage if status is Status.FAILED else None,
-            "duration_ms": duration_ms,
-            "input_tokens": input_tokens,
-            "output_tokens": output_tokens,
-            "output_is_json": bool(output_is_json),
-            "units": units,
-            "cost_usd": cost_usd,
-            "failed_stage_label": raw.failed_stage_label.decode("utf-8", "replace") if label else None,
-            "metadata": json.loads(raw.metadata_json) if metadata else None,
-            "duplicate_of": raw.duplicate_of.decode("utf-8", "surrogateescape") if duplicate else None})
-        return result
+        return _new(cls, (
+            raw.id.decode("utf-8", "surrogateescape") if id_ else "",
+            raw.path.decode("utf-8", "surrogateescape") if path else None,
+            status,
+            raw.output[:output_len] if output else None,
+            raw.error.decode("utf-8", "replace") if error else None,
+            attempts,
+            failed_stage if status is Status.FAILED else None,
+            duration_ms,
+            input_tokens,
+            output_tokens,
+            output_is_json != 0,
+            units,
+            cost_usd,
+            raw.failed_stage_label.decode("utf-8", "replace") if label else None,
+            json.loads(raw.metadata_json) if metadata else None,
+            raw.duplicate_of.decode("utf-8", "surrogateescape") if duplicate else None))
 
 
-_new = object.__new__
+_new = tuple.__new__  # the fields in order, without NamedTuple's argument parsing
+_scan = json.JSONDecoder().scan_once
