@@ -582,6 +582,17 @@ BC_EXTERN int bc_call_finish(bc_call *call, bc_outcome outcome); /* since 0.2 */
  * BC_EINVAL when count is non-zero and calls or outcomes is NULL. */
 BC_EXTERN int bc_call_finish_many(bc_call *const *calls, const bc_outcome *outcomes, int *results,
                                   size_t count); /* since 0.2 */
+/* bc_call_finish_many that first sets each call's output, in the same
+ * crossing into C: outputs[i], lengths[i] bytes, as bc_call_set_output_json
+ * sets it when json is non-NULL and json[i] is non-zero, else as
+ * bc_call_set_output; a NULL outputs[i] leaves the call's output as it is.
+ * A JSON output that does not parse is not set: that call fails instead
+ * (its error says why) and results[i] is BC_EINVAL. Returns how many calls
+ * finished; BC_EINVAL when count is non-zero and calls, outcomes, outputs or
+ * lengths is NULL. */
+BC_EXTERN int bc_call_finish_with_outputs(bc_call *const *calls, const bc_outcome *outcomes,
+                                          const void *const *outputs, const size_t *lengths,
+                                          const unsigned char *json, int *results, size_t count); /* since 0.2 */
 
 /* ---- Calls taken by an event loop ------------------------------------- */
 

@@ -66,6 +66,26 @@ import CBatchCore
     return finished
 }
 
+/// bc_call_finish_many, each call's output set first in the same crossing
+/// into C (a NULL output leaves the call's as it is).
+@c public func bc_call_finish_with_outputs(_ calls: UnsafePointer<OpaquePointer?>?, _ outcomes: UnsafePointer<bc_outcome>?,
+                                           _ outputs: UnsafePointer<UnsafeRawPointer?>?, _ lengths: UnsafePointer<Int>?,
+                                           _ json: UnsafePointer<UInt8>?, _ results: UnsafeMutablePointer<Int32>?,
+                                           _ count: Int) -> Int32 {
+    guard count == 0 || (calls != nil && outcomes != nil && outputs != nil && lengths != nil) else {
+        return fail(invalid("bc_call_finish_with_outputs: calls, outcomes, outputs and lengths must not be NULL when count is \(count)"))
+    }
+    var finished: Int32 = 0
+    for i in 0..<count {
+        let output = outputs![i].map { UnsafeRawBufferPointer(start: $0, count: lengths![i]) }
+        let (rc, done) = HostAPI.finish(calls![i], Int32(bitPattern: outcomes![i].rawValue), output: output,
+                                        json: (json?[i] ?? 0) != 0)
+        results?[i] = rc
+        if done { finished += 1 }
+    }
+    return finished
+}
+
 /// A bc_call_* result, with bc_error_message saying what went wrong.
 private func reported(_ rc: Int32, _ function: String) -> Int32 {
     if rc == BC_ESTATE {

@@ -5,7 +5,8 @@
  *
  * A host-registered processor queues its calls and a thread of the test
  * finishes them with bc_call_finish (or several at once with
- * bc_call_finish_many); the deferred plugin (Tests/c/plugins/
+ * bc_call_finish_many, or with their outputs, bc_call_finish_with_outputs);
+ * the deferred plugin (Tests/c/plugins/
  * deferred.c) does the same through its host vtable, in threads and in
  * worker processes.
  */
@@ -179,25 +180,41 @@ static void test_host_processor_finishes_later(void) {
     free(dir);
 }
 
-/* ---- Finishing many calls in one bc_call_finish_many -------------------- */
+/* ---- Finishing many calls in one C call --------------------------------- */
+
+/* A batch of the documents `ids` started on the later processor, once all n
+ * of its calls are pending. */
+static bc_batch *start_pending(later *l, bc_engine **engine, const char *dir, const char *const *ids, size_t n) {
+    memset(l, 0, sizeof *l);
+    pthread_mutex_init(&l->lock, NULL);
+    pthread_cond_init(&l->ready, NULL);
+    *engine = engine_with_later(l);
+    bc_batch *batch = NULL;
+    CHECK_RC(bc_batch_new(&batch, *engine));
+    CHECK_RC(bc_batch_add_stage(batch, "later", "only"));
+    CHECK_RC(bc_batch_set(batch, "workers", "8"));
+    add_docs(batch, dir, ids, n);
+    CHECK_RC(bc_batch_start(batch));
+    pthread_mutex_lock(&l->lock);
+    while (l->count < n) pthread_cond_wait(&l->ready, &l->lock); /* the watchdog bounds the wait */
+    pthread_mutex_unlock(&l->lock);
+    return batch;
+}
+
+/* The pending call of document `id`. */
+static bc_call *pending_call(later *l, const char *id) {
+    for (size_t i = 0; i < l->count; i++)
+        if (strcmp(l->ids[i], id) == 0) return l->calls[i];
+    CHECK(0, "no pending call for '%s'", id);
+    return NULL;
+}
 
 static void test_finish_many(void) {
     later l;
-    memset(&l, 0, sizeof l);
-    pthread_mutex_init(&l.lock, NULL);
-    pthread_cond_init(&l.ready, NULL);
     char *dir = make_temp_dir("pending-many");
-    bc_engine *engine = engine_with_later(&l);
-    bc_batch *batch = NULL;
-    CHECK_RC(bc_batch_new(&batch, engine));
-    CHECK_RC(bc_batch_add_stage(batch, "later", "only"));
-    CHECK_RC(bc_batch_set(batch, "workers", "4"));
+    bc_engine *engine = NULL;
     const char *ids[] = {"a", "b", "c", "d"};
-    add_docs(batch, dir, ids, 4);
-    CHECK_RC(bc_batch_start(batch));
-    pthread_mutex_lock(&l.lock);
-    while (l.count < 4) pthread_cond_wait(&l.ready, &l.lock); /* the watchdog bounds the wait */
-    pthread_mutex_unlock(&l.lock);
+    bc_batch *batch = start_pending(&l, &engine, dir, ids, 4);
 
     bc_call *calls[5];
     bc_outcome outcomes[5] = {BC_OUTCOME_DONE, BC_OUTCOME_DONE, BC_OUTCOME_DONE, BC_OUTCOME_FAIL, BC_OUTCOME_DONE};
@@ -224,7 +241,63 @@ static void test_finish_many(void) {
     free(dir);
 }
 
-/* ---- The deferred plugin ------------------------------------------------ */
+/* Each call's output is set as it finishes: raw or JSON, kept when NULL; an
+ * output that is not JSON fails its document, saying so. */
+static void test_finish_with_outputs(void) {
+    later l;
+    char *dir = make_temp_dir("pending-outputs");
+    bc_engine *engine = NULL;
+    const char *ids[] = {"raw", "json", "notjson", "kept", "last"};
+    bc_batch *batch = start_pending(&l, &engine, dir, ids, 5);
+    CHECK_RC(bc_call_set_output(pending_call(&l, "kept"), "set before", 10));
+
+    bc_call *calls[5] = {pending_call(&l, "raw"), pending_call(&l, "json"), pending_call(&l, "notjson"),
+                         pending_call(&l, "kept"), pending_call(&l, "raw")}; /* the last: finished a moment before */
+    bc_outcome outcomes[5] = {BC_OUTCOME_DONE, BC_OUTCOME_DONE, BC_OUTCOME_DONE, BC_OUTCOME_DONE, BC_OUTCOME_DONE};
+    const void *outputs[5] = {"{not json, but raw", "{\"n\":[1,2]}", "{nope", NULL, "x"};
+    size_t lengths[5] = {18, 11, 5, 0, 1};
+    unsigned char json[5] = {0, 1, 1, 1, 0};
+    int results[5] = {1, 1, 1, 1, 1};
+    CHECK_CODE(bc_call_finish_with_outputs(calls, outcomes, NULL, lengths, json, results, 5), BC_EINVAL);
+    CHECK_CODE(bc_call_finish_with_outputs(calls, outcomes, outputs, NULL, json, results, 5), BC_EINVAL);
+    CHECK(bc_call_finish_with_outputs(NULL, NULL, NULL, NULL, NULL, NULL, 0) == 0, "nothing to finish");
+    CHECK(bc_call_finish_with_outputs(calls, outcomes, outputs, lengths, json, results, 5) == 4, "four calls finish");
+    CHECK(results[0] == 0 && results[1] == 0 && results[2] == BC_EINVAL && results[3] == 0 && results[4] == BC_ESTATE,
+          "results %d %d %d %d %d", results[0], results[1], results[2], results[3], results[4]);
+    /* Without json flags every output is raw. */
+    bc_call *last = pending_call(&l, "last");
+    CHECK(bc_call_finish_with_outputs(&last, outcomes, (const void *[]){"{}"}, (size_t[]){2}, NULL, NULL, 1) == 1,
+          "the last call finishes");
+    CHECK_RC(wait_bounded(batch, 60000));
+
+    bc_results *it = NULL;
+    CHECK_RC(bc_batch_results(&it, batch));
+    bc_result r;
+    memset(&r, 0, sizeof r);
+    r.struct_size = sizeof r;
+    int seen = 0;
+    while (bc_results_next(&r, it) == 1) {
+        char *got = output_string(&r);
+        const char *want = strcmp(r.id, "raw") == 0 ? "{not json, but raw" : strcmp(r.id, "json") == 0 ? "{\"n\":[1,2]}"
+                           : strcmp(r.id, "kept") == 0 ? "set before" : strcmp(r.id, "last") == 0 ? "{}" : NULL;
+        if (want != NULL) {
+            CHECK(r.status == BC_STATUS_OK && strcmp(got, want) == 0, "%s: status %d, output '%s'", r.id, r.status, got);
+            CHECK(r.output_is_json == (strcmp(r.id, "json") == 0), "%s: output_is_json %u", r.id, r.output_is_json);
+        } else {
+            CHECK(r.status == BC_STATUS_FAILED && r.output == NULL, "%s: status %d", r.id, r.status);
+            CHECK_CONTAINS(r.error, "not valid JSON");
+        }
+        free(got);
+        seen++;
+    }
+    bc_results_free(it);
+    CHECK(seen == 5, "%d results", seen);
+
+    bc_batch_free(batch);
+    bc_engine_free(engine);
+    remove_temp_dir(dir);
+    free(dir);
+}
 
 static void test_plugin_finishes_later(const char *isolation) {
     char *dir = make_temp_dir("deferred");
@@ -285,6 +358,7 @@ int main(int argc, char **argv) {
     check_watchdog(300);
     test_host_processor_finishes_later();
     test_finish_many();
+    test_finish_with_outputs();
     test_plugin_finishes_later("thread");
     test_plugin_finishes_later("process");
     return check_summary();

@@ -50,6 +50,31 @@ public enum HostAPI {
         return context.finish(outcome) ? 0 : ended
     }
 
+    /// Sets a pending call's output, then finishes it, reaching the call
+    /// once: as setOutput (or setOutputJSON when `json`), then finish; a nil
+    /// output leaves the call's output as it is. A JSON output that does not
+    /// parse is not set and the call fails instead, saying so: BC_EINVAL,
+    /// though the call finished. `finished` says whether it did.
+    public static func finish(_ call: OpaquePointer?, _ outcome: Int32, output: UnsafeRawBufferPointer?,
+                              json: Bool) -> (code: Int32, finished: Bool) {
+        guard let call, var outcome = Outcome(rawValue: outcome), outcome != .pending else { return (invalid, false) }
+        var refused = false
+        guard let context = CallHandles.shared.withCall(call, { context in
+            if let output {
+                if json {
+                    refused = !context.setOutputJSON(Array(output))
+                    if refused { context.error = "the processor's output is not valid JSON" }
+                } else {
+                    context.setOutput(output)
+                }
+            }
+            return context
+        }) else { return (ended, false) }
+        if refused { outcome = .fail }
+        guard context.finish(outcome) else { return (ended, false) }
+        return (refused ? invalid : 0, true)
+    }
+
     /// A message about the call's document; without a call (NULL, or one that
     /// has ended) it goes to standard error, attributed to no document.
     public static func log(_ call: OpaquePointer?, _ level: Int32, _ message: UnsafePointer<CChar>?) {
