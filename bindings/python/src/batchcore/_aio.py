@@ -4,8 +4,8 @@ Each batch stage of an async processor has a bc_call_queue of its own
 (its instance's state): the engine's threads queue its calls
 (bc_call_queue_push, in C: they never take the GIL) and the loop, watching the queue's file descriptor, takes them in
 batches and starts a coroutine for each. A coroutine's end finishes the
-call (bc_call_finish_many, for all those that ended since the loop last
-finished some). No thread waits for a document, so thousands may be in
+call with its output (bc_call_finish_with_outputs, for all those that
+ended since the loop last finished some). No thread waits for a document, so thousands may be in
 flight on a few threads. Each stage runs at most ``concurrency``
 coroutines at once; the engine's own timeout, cancel,
 rate limits, retries and budget apply to the call as to any other. A call
@@ -39,14 +39,21 @@ class EventLoopThread:
         # Started calls: their task, stage and Doc, by bc_call.
         self._tasks: Dict[int, Tuple[asyncio.Task[Any], AsyncStage, Doc]] = {}
         self._queues: Dict[int, Tuple[int, AsyncStage]] = {}  # watched bc_call_queue: its file descriptor and stage
-        # Calls whose coroutines ended, and their outcomes, not yet finished in C.
+        # What the coroutines' values set as outputs, until their calls finish.
+        self.held_outputs = HeldOutputs(lib())
+        # Calls whose coroutines ended, with their outcomes and outputs, not yet finished in C.
         self._ended_calls: List[int] = []
         self._ended_outcomes: List[int] = []
+        self._ended_outputs: List[Optional[bytes]] = []
+        self._ended_json: List[int] = []
         # Filled by slices (a ctypes array made from arguments costs five times as much).
         self._finish_calls = (ctypes.c_void_p * _TAKE_MAX)()
         self._finish_outcomes = (ctypes.c_int * _TAKE_MAX)()
+        self._finish_outputs = (ctypes.c_char_p * _TAKE_MAX)()
+        self._finish_lengths = (ctypes.c_size_t * _TAKE_MAX)()
+        self._finish_json = (ctypes.c_ubyte * _TAKE_MAX)()
         self._taken_calls = (ctypes.c_void_p * _TAKE_MAX)()
-        self._taken_docs = (ctypes.POINTER(bc_doc) * _TAKE_MAX)()
+        self._taken_docs = (ctypes.c_void_p * _TAKE_MAX)()  # addresses: one object per document, not two
         self._thread = threading.Thread(target=self._run, name="batchcore-asyncio", daemon=True)
         self._thread.start()
 
@@ -106,10 +113,10 @@ class EventLoopThread:
     def _take(self, queue: int, stage: "AsyncStage") -> None:
         """The queue's descriptor is readable: starts a task for each waiting
         call, or parks it while the stage has `concurrency` running."""
-        calls, docs, shared = self._taken_calls, self._taken_docs, stage.shared
+        calls, docs, shared, at = self._taken_calls, self._taken_docs, stage.shared, bc_doc.from_address
         for i in range(lib().bc_call_queue_take(queue, calls, docs, _TAKE_MAX)):
             call = calls[i]
-            doc = Doc(call, docs[i].contents, shared)
+            doc = Doc(call, at(docs[i]), shared)
             if stage.running < stage.concurrency:
                 self._start(stage, call, doc)
             else:
@@ -141,21 +148,31 @@ class EventLoopThread:
         self._ended(call, outcome)
 
     def _ended(self, call: int, outcome: int) -> None:
+        output, json = self.held_outputs.held.pop(call, _NO_OUTPUT)
         self._ended_calls.append(call)
         self._ended_outcomes.append(outcome)
+        self._ended_outputs.append(output)
+        self._ended_json.append(json)
         if len(self._ended_calls) == 1:
             self.loop.call_soon(self._finish_all)
 
     def _finish_all(self) -> None:
-        """Finishes the calls whose coroutines ended since the last time, in
-        one C call: the GIL is let go once per batch, not once per document."""
-        calls, outcomes = self._ended_calls, self._ended_outcomes
-        self._ended_calls, self._ended_outcomes = [], []
+        """Finishes the calls whose coroutines ended since the last time,
+        with their outputs, in one C call: the GIL is let go once per batch,
+        not twice per document."""
+        calls, outcomes, outputs, json = self._ended_calls, self._ended_outcomes, self._ended_outputs, self._ended_json
+        self._ended_calls, self._ended_outcomes, self._ended_outputs, self._ended_json = [], [], [], []
         for start in range(0, len(calls), _TAKE_MAX):
-            count = min(_TAKE_MAX, len(calls) - start)
-            self._finish_calls[:count] = calls[start:start + count]
-            self._finish_outcomes[:count] = outcomes[start:start + count]
-            lib().bc_call_finish_many(self._finish_calls, self._finish_outcomes, None, count)
+            end = min(start + _TAKE_MAX, len(calls))
+            count = end - start
+            self._finish_calls[:count] = calls[start:end]
+            self._finish_outcomes[:count] = outcomes[start:end]
+            self._finish_outputs[:count] = outputs[start:end]
+            self._finish_lengths[:count] = [len(output) if output is not None else 0 for output in outputs[start:end]]
+            self._finish_json[:count] = json[start:end]
+            lib().bc_call_finish_with_outputs(self._finish_calls, self._finish_outcomes, self._finish_outputs,
+                                              self._finish_lengths, self._finish_json, None, count)
+            self._finish_outputs[:count] = _NONE[:count]  # the array would keep the bytes alive
 
     def close(self) -> None:
         if self.loop.is_closed():
@@ -164,6 +181,29 @@ class EventLoopThread:
         if threading.current_thread() is not self._thread:
             self._thread.join()
             self.loop.close()
+
+
+_NO_OUTPUT: Tuple[Optional[bytes], int] = (None, 0)
+_NONE = [None] * _TAKE_MAX
+
+
+class HeldOutputs:
+    """What a coroutine's value reports, as processors._report hands it to
+    the library: the output is held until the call finishes with it (one
+    crossing into C for many calls); an error or usage goes to C at once."""
+
+    def __init__(self, library: Any) -> None:
+        self.held: Dict[int, Tuple[bytes, int]] = {}  # by call: the output, and 1 when it is JSON
+        self.bc_call_set_error = library.bc_call_set_error
+        self.bc_call_add_usage = library.bc_call_add_usage
+
+    def bc_call_set_output(self, call: int, data: bytes, length: int) -> int:
+        self.held[call] = (data, 0)
+        return 0
+
+    def bc_call_set_output_json(self, call: int, text: bytes, length: int) -> int:
+        self.held[call] = (text, 1)
+        return 0
 
 
 class LazyEventLoop:

@@ -18,6 +18,7 @@ from ctypes import (
     c_int32,
     c_int64,
     c_size_t,
+    c_ubyte,
     c_uint32,
     c_uint64,
     c_void_p,
@@ -304,11 +305,12 @@ SIGNATURES: Dict[str, Tuple[Any, Sequence[Any]]] = {
     "bc_call_is_cancelled": (c_int, (c_void_p,)),
     "bc_call_log": (None, (c_void_p, c_int, c_char_p)),
     "bc_call_finish": (c_int, (c_void_p, c_int)),
-    "bc_call_finish_many": (c_int, (POINTER(c_void_p), POINTER(c_int), POINTER(c_int), c_size_t)),
+    "bc_call_finish_with_outputs": (c_int, (POINTER(c_void_p), POINTER(c_int), POINTER(c_char_p), POINTER(c_size_t),
+                                            POINTER(c_ubyte), POINTER(c_int), c_size_t)),
     # calls taken by an event loop
     "bc_call_queue_new": (CHECKED, (_handle_out,)),
     "bc_call_queue_fd": (CHECKED, (c_void_p,)),
-    "bc_call_queue_take": (c_size_t, (c_void_p, POINTER(c_void_p), POINTER(POINTER(bc_doc)), c_size_t)),
+    "bc_call_queue_take": (c_size_t, (c_void_p, POINTER(c_void_p), POINTER(c_void_p), c_size_t)),  # docs as addresses
     "bc_call_queue_free": (None, (c_void_p,)),
 }
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, Optional
 
-from ._capi import lib
+from ._capi import bc_doc, field_reader, lib
 from ._counts import count
 from .errors import BC_ESTATE, StateError
 
+_FIELDS = field_reader(bc_doc)
 _LOG_LEVELS = {"debug": 0, "info": 1, "warning": 2, "warn": 2, "error": 3}
 
 
@@ -22,18 +23,20 @@ class Doc:
                  "_api")
 
     def __init__(self, call: int, raw: Any, shared: Any = None) -> None:
-        path, stage, content = raw.path, raw.stage, raw.content  # each read of a ctypes field makes an object
+        # Every field at once, pointers as addresses: each read of a ctypes
+        # field makes an object, so only the non-NULL strings are read so.
+        _, stage, attempt, _, _, path, metadata, input, input_len, content, content_len = _FIELDS.unpack_from(raw)
         self.id: str = raw.id.decode("utf-8", "surrogateescape")
-        self.path: Optional[str] = path.decode("utf-8", "surrogateescape") if path else None
+        self.path: Optional[str] = raw.path.decode("utf-8", "surrogateescape") if path else None
         # The previous stage's output; None in the first stage.
-        self.input: Optional[bytes] = _bytes_at(raw.input, raw.input_len) if stage > 0 else None
+        self.input: Optional[bytes] = (raw.input[:input_len] if input else b"") if stage > 0 else None
         # The bytes of a document held in memory (Batch.add(content=...)); None for files.
-        self.content: Optional[bytes] = _bytes_at(content, raw.content_len) if content else None
+        self.content: Optional[bytes] = raw.content[:content_len] if content else None
         # What the processor's prepare() returned for this batch stage; None without one.
         self.shared: Any = shared
         self.stage: int = stage          # 0-based index of this stage
-        self.attempt: int = raw.attempt  # 1 on the first try, 2 on the first retry, ...
-        self._metadata_json: bytes = raw.metadata_json or b"{}"
+        self.attempt: int = attempt      # 1 on the first try, 2 on the first retry, ...
+        self._metadata_json: bytes = (raw.metadata_json or b"{}") if metadata else b"{}"
         self._metadata: Optional[Dict[str, Any]] = None
         self._call: Optional[int] = call
         # What the reporting methods call: the library, or a worker process's recorder.
@@ -118,7 +121,3 @@ class Doc:
     def __repr__(self) -> str:
         return f"Doc(id={self.id!r}, path={self.path!r}, stage={self.stage}, attempt={self.attempt})"
 
-
-def _bytes_at(pointer: Any, length: int) -> bytes:
-    """The `length` bytes at a POINTER(c_char) (b"" when it is NULL)."""
-    return pointer[:length] if pointer and length else b""

@@ -205,7 +205,8 @@ def _async_callbacks(proc: Processor, loop: Callable[[], "_aio.EventLoopThread"]
         library.bc_call_queue_new(ctypes.byref(out))
         queue = _capi.handle(out)
         watched[queue] = loop()
-        watched[queue].watch(queue, _aio.AsyncStage(function, shared, functools.partial(_report, library),
+        watched[queue].watch(queue, _aio.AsyncStage(function, shared,
+                                                    functools.partial(_report, watched[queue].held_outputs),
                                                     functools.partial(_async_failure, library), proc.concurrency))
         return queue
 
