@@ -19,7 +19,7 @@ extension BatchRun {
         claimed.job = job
         let result = next ?? continueLater(claimed)
         stats.update { $0.stats.inFlight -= 1 }
-        scheduler.complete(self, result)
+        scheduler.complete(self, result, waking: false)  // run by the relay, which wakes the workers after its batch
     }
 
     private func continueLater(_ claimed: ClaimedJob) -> JobOutcome {

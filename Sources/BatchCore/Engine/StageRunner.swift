@@ -56,7 +56,7 @@ final class StageRunner: Sendable {  // a class: one per stage, shared by every 
             document: job.presented, stage: job.stage, attempt: job.stageAttempts, input: job.input))
         if outcome == .pending {
             switch context.awaitFinish({ [watchdog] outcome in
-                watchdog.disarm(context)
+                if watched { watchdog.disarm(context) }
                 owner.callFinished(call, outcome)
             }) {
             case .pending: return .pending

@@ -13,9 +13,7 @@ final class CallHandles: Sendable {
     /// What a slot serves now. Its lock also serialises the uses of a handle
     /// with the end of its call: once `close` returned, nothing more reaches
     /// the call, and the engine may read what it collected.
-    private final class Slot: Sendable {
-        let state = Locked(SlotState())
-    }
+    private typealias Slot = Locked<SlotState>
 
     private struct SlotState {
         var generation: UInt64 = 1
@@ -23,11 +21,27 @@ final class CallHandles: Sendable {
     }
 
     /// Slots by index. A table never changes: it is replaced by a larger
-    /// copy, and every table stays alive, so a reader holding an old one
-    /// still finds the same slots.
-    private final class Table: Sendable {
-        let slots: [Slot]
-        init(_ slots: [Slot]) { self.slots = slots }
+    /// copy, and every table and slot stays alive, so a reader holding an
+    /// old table still finds the same slots. Slots are reached unretained:
+    /// every thread's call would otherwise count references on the same
+    /// few words, which made each call wait on the other cores' caches.
+    private final class Table: @unchecked Sendable {  // @unchecked: `slots` is written only by init
+        let count: Int
+        private let slots: UnsafeMutablePointer<Unmanaged<Slot>>  // never freed, as the table
+
+        /// The slots of `old` (none for the first table), then new ones up to `count`.
+        init(extending old: Table?, to count: Int) {
+            self.count = count
+            slots = .allocate(capacity: count)
+            let kept = old?.count ?? 0
+            if let old { slots.initialize(from: old.slots, count: kept) }
+            for index in kept..<count { (slots + index).initialize(to: .passRetained(Slot(SlotState()))) }
+        }
+
+        /// `body` with slot `index`, or nil past the end.
+        func withSlot<R>(_ index: Int, _ body: (Slot) -> R) -> R? {
+            index < count ? slots[index]._withUnsafeGuaranteedRef(body) : nil
+        }
     }
 
     private struct Spare {
@@ -42,27 +56,31 @@ final class CallHandles: Sendable {
     private let spare: Locked<Spare>
 
     private init() {
-        let first = Table((0..<64).map { _ in Slot() })
+        let first = Table(extending: nil, to: 64)
         current = Atomic(Unmanaged.passUnretained(first))
-        spare = Locked(Spare(free: Array(first.slots.indices.reversed()), tables: [first]))
+        spare = Locked(Spare(free: Array((0..<first.count).reversed()), tables: [first]))
     }
 
     /// A handle for `call`, valid until `close`.
     func open(_ call: CallContext) -> OpaquePointer {
         let index = spare.withLock { spare in spare.free.popLast() ?? grow(&spare) }
-        let generation = slot(index)!.state.withLock { state in
-            state.call = call
-            return state.generation
-        }
+        let generation = withSlot(index) { slot in
+            slot.withLock { state in
+                state.call = call
+                return state.generation
+            }
+        }!
         return OpaquePointer(bitPattern: UInt(generation << Self.indexBits | UInt64(index)))!
     }
 
     /// Ends the handle: from now on it is refused.
     func close(_ handle: OpaquePointer) {
         let (index, _) = Self.decode(handle)
-        slot(index)!.state.withLock { state in
-            state.call = nil
-            state.generation = state.generation + 1 < Self.generationLimit ? state.generation + 1 : 1
+        withSlot(index) { slot in
+            slot.withLock { state in
+                state.call = nil
+                state.generation = state.generation + 1 < Self.generationLimit ? state.generation + 1 : 1
+            }
         }
         spare.withLock { $0.free.append(index) }
     }
@@ -71,26 +89,26 @@ final class CallHandles: Sendable {
     /// whose call has ended (or that never was one).
     func withCall<R>(_ handle: OpaquePointer, _ body: (CallContext) -> R) -> R? {
         let (index, generation) = Self.decode(handle)
-        guard let slot = slot(index) else { return nil }
-        return slot.state.withLock { state in
-            guard state.generation == generation, let call = state.call else { return nil }
-            return body(call)
-        }
+        return withSlot(index) { slot in
+            slot.withLock { state in
+                guard state.generation == generation, let call = state.call else { return nil }
+                return body(call)
+            }
+        } ?? nil
     }
 
-    private func slot(_ index: Int) -> Slot? {
-        let slots = current.load(ordering: .acquiring).takeUnretainedValue().slots
-        return index < slots.count ? slots[index] : nil
+    private func withSlot<R>(_ index: Int, _ body: (Slot) -> R) -> R? {
+        current.load(ordering: .acquiring)._withUnsafeGuaranteedRef { $0.withSlot(index, body) }
     }
 
     /// Doubles the table; returns a new slot's index. Called with `spare` locked.
     private func grow(_ spare: inout Spare) -> Int {
-        let old = spare.tables.last!.slots
+        let old = spare.tables.last!
         precondition(old.count * 2 <= 1 << Self.indexBits, "more than \(1 << Self.indexBits) processor calls at once")
-        let table = Table(old + old.indices.map { _ in Slot() })
+        let table = Table(extending: old, to: old.count * 2)
         spare.tables.append(table)
         current.store(Unmanaged.passUnretained(table), ordering: .releasing)
-        spare.free += (old.count + 1..<table.slots.count).reversed()
+        spare.free += (old.count + 1..<table.count).reversed()
         return old.count
     }
 

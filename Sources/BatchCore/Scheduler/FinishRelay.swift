@@ -4,12 +4,18 @@
 /// loop, which finishes hundreds of calls a turn) goes back to its own work
 /// at once, and the engine's bookkeeping runs beside it on another core.
 /// Its thread starts with the first finish and stops at shutdown, after
-/// running what was handed to it.
+/// running what was handed to it. After each batch of what it ran it
+/// calls `afterBatch`.
 final class FinishRelay: @unchecked Sendable {  // @unchecked: every field guarded by `monitor`
     private let monitor = Monitor()
     private var waiting: [@Sendable () -> Void] = []
     private var thread: JoinableThread?
     private var stopping = false
+    private let afterBatch: @Sendable () -> Void
+
+    init(afterBatch: @escaping @Sendable () -> Void) {
+        self.afterBatch = afterBatch
+    }
 
     func relay(_ body: @escaping @Sendable () -> Void) {
         let (wake, stopped): (Bool, Bool) = monitor.withLock {
@@ -20,7 +26,10 @@ final class FinishRelay: @unchecked Sendable {  // @unchecked: every field guard
             waiting.append(body)
             return (waiting.count == 1, false)
         }
-        if stopped { return body() }  // after shutdown: nothing is left to hand it to
+        if stopped {  // after shutdown: nothing is left to hand it to
+            body()
+            return afterBatch()
+        }
         if wake { monitor.signal() }
     }
 
@@ -46,6 +55,7 @@ final class FinishRelay: @unchecked Sendable {  // @unchecked: every field guard
             waiting = []
             monitor.unlock()
             for body in batch { body() }
+            afterBatch()
             monitor.lock()
         }
         monitor.unlock()

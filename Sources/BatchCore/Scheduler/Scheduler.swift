@@ -17,7 +17,7 @@
 ///
 /// The scheduler holds a run while it runs and lets go of it when it ends.
 final class Scheduler: @unchecked Sendable {  // @unchecked: every field guarded by `monitor`
-    private let monitor = Monitor()
+    private let monitor: Monitor
     /// Every tenant named so far (a cap outlives its batches); `active` holds those with runs.
     private var groups: [String: TenantGroup] = [:]
     private var active: [TenantGroup] = []
@@ -38,11 +38,18 @@ final class Scheduler: @unchecked Sendable {  // @unchecked: every field guarded
     private var running: [JoinableThread] = []
     private var ended: [JoinableThread] = []  // left their loop, not yet joined
     private var joinedAll = false
-    /// Where pending calls that finished on a host's thread go on.
-    let finishRelay = FinishRelay()
+    /// Where pending calls that finished on a host's thread go on. It
+    /// completes them without waking the workers (`complete(_:_:waking:)`)
+    /// and wakes them once per batch of finishes: a host's loop finishes
+    /// hundreds at a time, and a wake for each made the workers and the
+    /// relay take turns at a core the loop needed.
+    let finishRelay: FinishRelay
 
     init(maxWorkers: Int) {
         self.maxWorkers = maxWorkers
+        let monitor = Monitor()
+        self.monitor = monitor
+        finishRelay = FinishRelay(afterBatch: { monitor.broadcast() })
     }
 
     func setMaxWorkers(_ n: Int) {
@@ -281,12 +288,13 @@ final class Scheduler: @unchecked Sendable {  // @unchecked: every field guarded
 
     /// A call that held its slot away from a worker (pending, or abandoned
     /// by the watchdog) ended with `outcome`: the slot is free again. When
-    /// that ends the run, a worker finishes it.
-    func complete(_ run: Workload, _ outcome: JobOutcome) {
+    /// that ends the run, a worker finishes it. Without `waking`, the
+    /// workers learn of it at the next broadcast (the relay's, see above).
+    func complete(_ run: Workload, _ outcome: JobOutcome, waking: Bool = true) {
         monitor.withLock {
             if settle(run, .ran(outcome), claimedAt: run.tenant.version) { ending.append(run) }
         }
-        monitor.broadcast()
+        if waking { monitor.broadcast() }
     }
 
     /// Frees the slot of a worker's turn and notes what the queue said; true
