@@ -22,6 +22,7 @@ import threading
 from typing import Any, Callable, Coroutine, Deque, Dict, List, Optional, Tuple
 
 from ._capi import BC_OUTCOME_FAIL, bc_doc, lib
+from ._loop import EngineLoop
 from .doc import Doc
 
 # How often the loop looks for calls the engine gave up on (each look asks
@@ -35,7 +36,7 @@ class EventLoopThread:
     """An asyncio loop running on a daemon thread until close()."""
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
+        self.loop = EngineLoop()
         # Started calls: their task, stage and Doc, by bc_call.
         self._tasks: Dict[int, Tuple[asyncio.Task[Any], AsyncStage, Doc]] = {}
         self._queues: Dict[int, Tuple[int, AsyncStage]] = {}  # watched bc_call_queue: its file descriptor and stage
