@@ -37,8 +37,9 @@ class EventLoopThread:
 
     def __init__(self) -> None:
         self.loop = EngineLoop()
-        # Started calls: their task, stage and Doc, by bc_call.
-        self._tasks: Dict[int, Tuple[asyncio.Task[Any], AsyncStage, Doc]] = {}
+        # Started calls' tasks, by bc_call (the coroutine holds the stage and
+        # Doc: a tuple per call would be one more object for the collector).
+        self._tasks: Dict[int, asyncio.Task[Any]] = {}
         self._queues: Dict[int, Tuple[int, AsyncStage]] = {}  # watched bc_call_queue: its file descriptor and stage
         # What the coroutines' values set as outputs, until their calls finish.
         self.held_outputs = HeldOutputs(lib())
@@ -65,12 +66,16 @@ class EventLoopThread:
 
     def _poll(self) -> None:
         library = lib()
-        for call, (task, stage, doc) in list(self._tasks.items()):
+        for call, task in list(self._tasks.items()):
             if library.bc_call_is_cancelled(call):
                 task.cancel()
-                if inspect.getcoroutinestate(task.get_coro()) == inspect.CORO_CREATED:
+                coroutine = task.get_coro()
+                if inspect.getcoroutinestate(coroutine) == inspect.CORO_CREATED:
                     # Cancelled before its first step, the coroutine never
-                    # runs, not even its finally: the call is settled here.
+                    # runs, not even its finally: the call is settled here,
+                    # with the stage and Doc it was made with (_call's arguments).
+                    arguments = coroutine.cr_frame.f_locals
+                    stage, doc = arguments["stage"], arguments["doc"]
                     self._settle(stage, call, doc, stage.fail(call, asyncio.CancelledError()))
         for _, stage in self._queues.values():
             if stage.parked:
@@ -126,7 +131,7 @@ class EventLoopThread:
     def _start(self, stage: "AsyncStage", call: int, doc: Doc) -> None:
         stage.running += 1
         task = asyncio.Task(self._call(stage, call, doc), loop=self.loop)  # as create_task, less its checks
-        self._tasks[call] = (task, stage, doc)
+        self._tasks[call] = task
 
     async def _call(self, stage: "AsyncStage", call: int, doc: Doc) -> None:
         """One call, start to end, in one coroutine: the processor's
@@ -149,7 +154,10 @@ class EventLoopThread:
         self._ended(call, outcome)
 
     def _ended(self, call: int, outcome: int) -> None:
-        output, json = self.held_outputs.held.pop(call, _NO_OUTPUT)
+        held = self.held_outputs
+        output, json = held.json.pop(call, None), 1
+        if output is None:
+            output, json = held.raw.pop(call, None), 0
         self._ended_calls.append(call)
         self._ended_outcomes.append(outcome)
         self._ended_outputs.append(output)
@@ -184,7 +192,6 @@ class EventLoopThread:
             self.loop.close()
 
 
-_NO_OUTPUT: Tuple[Optional[bytes], int] = (None, 0)
 _NONE = [None] * _TAKE_MAX
 
 
@@ -194,16 +201,18 @@ class HeldOutputs:
     crossing into C for many calls); an error or usage goes to C at once."""
 
     def __init__(self, library: Any) -> None:
-        self.held: Dict[int, Tuple[bytes, int]] = {}  # by call: the output, and 1 when it is JSON
+        # By call: outputs that are JSON, and the others (no tuple per call).
+        self.json: Dict[int, bytes] = {}
+        self.raw: Dict[int, bytes] = {}
         self.bc_call_set_error = library.bc_call_set_error
         self.bc_call_add_usage = library.bc_call_add_usage
 
     def bc_call_set_output(self, call: int, data: bytes, length: int) -> int:
-        self.held[call] = (data, 0)
+        self.raw[call] = data
         return 0
 
     def bc_call_set_output_json(self, call: int, text: bytes, length: int) -> int:
-        self.held[call] = (text, 1)
+        self.json[call] = text
         return 0
 
 
