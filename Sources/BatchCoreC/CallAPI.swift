@@ -57,13 +57,7 @@ import CBatchCore
     guard count == 0 || (calls != nil && outcomes != nil) else {
         return fail(invalid("bc_call_finish_many: calls and outcomes must not be NULL when count is \(count)"))
     }
-    var finished: Int32 = 0
-    for i in 0..<count {
-        let rc = HostAPI.finish(calls![i], Int32(bitPattern: outcomes![i].rawValue))
-        results?[i] = rc
-        if rc == 0 { finished += 1 }
-    }
-    return finished
+    return finishEach(calls, outcomes, results, count) { _ in nil }
 }
 
 /// bc_call_finish_many, each call's output set first in the same crossing
@@ -75,11 +69,22 @@ import CBatchCore
     guard count == 0 || (calls != nil && outcomes != nil && outputs != nil && lengths != nil) else {
         return fail(invalid("bc_call_finish_with_outputs: calls, outcomes, outputs and lengths must not be NULL when count is \(count)"))
     }
+    return finishEach(calls, outcomes, results, count) { i in
+        outputs![i].map { (UnsafeRawBufferPointer(start: $0, count: lengths![i]), (json?[i] ?? 0) != 0) }
+    }
+}
+
+/// HostAPI.finish of calls[i] with outcomes[i] and output(i) (its bytes and
+/// whether they are JSON; nil: none) for each i below `count`, each result
+/// in `results[i]` (when given); returns how many finished.
+private func finishEach(_ calls: UnsafePointer<OpaquePointer?>?, _ outcomes: UnsafePointer<bc_outcome>?,
+                        _ results: UnsafeMutablePointer<Int32>?, _ count: Int,
+                        output: (Int) -> (bytes: UnsafeRawBufferPointer, json: Bool)?) -> Int32 {
     var finished: Int32 = 0
     for i in 0..<count {
-        let output = outputs![i].map { UnsafeRawBufferPointer(start: $0, count: lengths![i]) }
-        let (rc, done) = HostAPI.finish(calls![i], Int32(bitPattern: outcomes![i].rawValue), output: output,
-                                        json: (json?[i] ?? 0) != 0)
+        let given = output(i)
+        let (rc, done) = HostAPI.finish(calls![i], Int32(bitPattern: outcomes![i].rawValue), output: given?.bytes,
+                                        json: given?.json ?? false)
         results?[i] = rc
         if done { finished += 1 }
     }

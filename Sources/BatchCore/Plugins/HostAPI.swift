@@ -44,10 +44,7 @@ public enum HostAPI {
     /// partial, retry or fail; BC_ESTATE when the call is not pending any
     /// more (finished, timed out) or returned another outcome.
     public static func finish(_ call: OpaquePointer?, _ outcome: Int32) -> Int32 {
-        guard let call, let outcome = Outcome(rawValue: outcome), outcome != .pending else { return invalid }
-        // Taken out of the handle's lock first: finishing closes the handle.
-        guard let context = CallHandles.shared.withCall(call, { $0 }) else { return ended }
-        return context.finish(outcome) ? 0 : ended
+        finish(call, outcome, output: nil, json: false).code
     }
 
     /// Sets a pending call's output, then finishes it, reaching the call
@@ -59,6 +56,7 @@ public enum HostAPI {
                               json: Bool) -> (code: Int32, finished: Bool) {
         guard let call, var outcome = Outcome(rawValue: outcome), outcome != .pending else { return (invalid, false) }
         var refused = false
+        // Taken out of the handle's lock first: finishing closes the handle.
         guard let context = CallHandles.shared.withCall(call, { context in
             if let output {
                 if json {

@@ -2,10 +2,11 @@
 
 Each batch stage of an async processor has a bc_call_queue of its own
 (its instance's state): the engine's threads queue its calls
-(bc_call_queue_push, in C: they never take the GIL) and the loop, watching the queue's file descriptor, takes them in
-batches and starts a coroutine for each. A coroutine's end finishes the
-call with its output (bc_call_finish_with_outputs, for all those that
-ended since the loop last finished some). No thread waits for a document, so thousands may be in
+(bc_call_queue_push, in C: they never take the GIL) and the loop, watching
+the queue's file descriptor, takes them in batches and starts a coroutine
+for each. A coroutine's end finishes the call with its output
+(bc_call_finish_with_outputs, for all those that ended since the loop last
+finished some). No thread waits for a document, so thousands may be in
 flight on a few threads. Each stage runs at most ``concurrency``
 coroutines at once; the engine's own timeout, cancel,
 rate limits, retries and budget apply to the call as to any other. A call
